@@ -1,0 +1,52 @@
+// The selection contract every policy implements. Policies are pure data structures over
+// hosts: they know no HTTP library and no config types, only plain option objects.
+
+/** What a policy may read about a backend. The pool's host state implements it. */
+export interface BalancerHost {
+  /** Position of the backend in its pool (stable for one snapshot). */
+  readonly index: number;
+  readonly name: string;
+  /** Weight to honour now (configured × health × slow start × drain). Never negative. */
+  readonly effectiveWeight: number;
+  /** Requests currently forwarded to this backend and not yet finished. */
+  readonly inFlight: number;
+  /** Exponentially weighted moving average of response latency in milliseconds (0 before data). */
+  readonly latencyEwmaMs: number;
+}
+
+/** Per-request input to a pick. Reused objects are fine: policies never keep a reference. */
+export interface PickRequest {
+  /** Hash key for `consistent-hash` (source ip, header, cookie or path value). */
+  hashKey?: string | undefined;
+  /** Hosts that must not be chosen (tried already by a retry, or at their request cap). */
+  exclude?: ReadonlySet<BalancerHost> | undefined;
+}
+
+/** Filled by a pick only when the request asked to explain it (x-fulcrum-explain). */
+export interface PickTrace {
+  /** Short words on how the choice was made, e.g. "edf deadline 1.20 (lowest)". */
+  reason: string;
+  candidates: { name: string; score: number }[];
+}
+
+export interface Policy<H extends BalancerHost = BalancerHost> {
+  readonly name: string;
+  /** True when the policy uses weights; lint warns about weights on a policy that ignores them. */
+  readonly usesWeights: boolean;
+  /**
+   * Replace the candidate set: the available hosts with their effective weights.
+   * Called off the request path whenever health, drain or slow start change a weight.
+   */
+  setHosts(hosts: readonly H[]): void;
+  /** Choose a host in O(1) or O(log n); undefined when no candidate is left. */
+  pick(req: PickRequest, trace?: PickTrace): H | undefined;
+}
+
+export interface PolicyOptions {
+  /** Uniform [0, 1) source; tests inject a seeded one for exact sequences. */
+  random: () => number;
+  /** `consistent-hash` only: bounded-load factor (≥ 1). */
+  balanceFactor?: number;
+}
+
+export type PolicyFactory = <H extends BalancerHost>(options: PolicyOptions) => Policy<H>;

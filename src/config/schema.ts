@@ -1,0 +1,306 @@
+// The configuration language v1: one zod schema that is the single home of every key, its
+// type and its default. Parsed values are normalised: durations in milliseconds,
+// percentages as fractions (0..1), sizes in bytes. docs/config.md and
+// schema/fulcrum.schema.json are derived from this file.
+import { z } from 'zod';
+import { parseAddress, parseDuration, parsePercent, parseSize } from '../core/units.ts';
+
+const duration = (def?: string) => {
+  const base = z
+    .string()
+    .transform((text, ctx) => {
+      const ms = parseDuration(text);
+      if (ms === undefined) {
+        ctx.addIssue({ code: 'custom', message: `must be a duration like 500ms, 2s, 1m (got "${text}")` });
+        return z.NEVER;
+      }
+      return ms;
+    })
+    .meta({ description: 'duration: 500ms, 2s, 1m, 1h' });
+  return def === undefined ? base : base.prefault(def);
+};
+
+const percent = (def?: string) => {
+  const base = z
+    .union([z.string(), z.number()])
+    .transform((v, ctx) => {
+      const f = typeof v === 'number' ? v : parsePercent(v);
+      if (f === undefined || f < 0 || f > 1) {
+        ctx.addIssue({ code: 'custom', message: `must be a percentage between 0% and 100% (got "${v}")` });
+        return z.NEVER;
+      }
+      return f;
+    })
+    .meta({ description: 'percentage: "50%" (or a fraction 0..1)' });
+  return def === undefined ? base : base.prefault(def);
+};
+
+const size = (def: string) =>
+  z
+    .union([z.string(), z.number().int().nonnegative()])
+    .transform((v, ctx) => {
+      const n = typeof v === 'number' ? v : parseSize(v);
+      if (n === undefined) {
+        ctx.addIssue({ code: 'custom', message: `must be a size like 16KiB, 1MiB, 2GiB (got "${v}")` });
+        return z.NEVER;
+      }
+      return n;
+    })
+    .prefault(def)
+    .meta({ description: 'size: 512B, 16KiB, 1MiB, 2GiB' });
+
+const address = z
+  .string()
+  .refine((a) => parseAddress(a) !== undefined, {
+    message: 'must be host:port, e.g. 127.0.0.1:8080 or [::1]:8080',
+  })
+  .meta({ description: 'host:port' });
+
+const name = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, 'must be 1-63 letters, digits, ".", "_" or "-"');
+
+export const POLICY_NAMES = [
+  'round-robin',
+  'weighted-round-robin',
+  'least-requests',
+  'p2c-ewma',
+  'consistent-hash',
+  'random',
+] as const;
+export type PolicyName = (typeof POLICY_NAMES)[number];
+
+export const RETRY_ON = ['connect-failure', 'reset', 'timeout', '5xx', '502', '503', '504'] as const;
+
+const routeSchema = z.strictObject({
+  match: z
+    .strictObject({
+      host: z.string().min(1).optional().meta({ description: 'Host header, exact or "*.example.com"' }),
+      pathPrefix: z.string().startsWith('/').optional(),
+      headers: z.record(z.string(), z.string()).optional().meta({ description: 'exact header values' }),
+    })
+    .prefault({}),
+  pool: name,
+});
+
+const listenerSchema = z.strictObject({
+  address,
+  tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
+  routes: z.array(routeSchema).min(1),
+  limits: z
+    .strictObject({
+      maxHeaderSize: size('16KiB'),
+      maxBodySize: size('2GiB'),
+    })
+    .prefault({ maxHeaderSize: '16KiB', maxBodySize: '2GiB' }),
+  timeouts: z
+    .strictObject({
+      /** Time a client has to send the request headers. */
+      header: duration('10s'),
+      /** Idle time of a client keep-alive connection. */
+      idle: duration('60s'),
+      /** Time a client has to send a whole request. */
+      request: duration('300s'),
+    })
+    .prefault({ header: '10s', idle: '60s', request: '300s' }),
+});
+
+const backendSchema = z.strictObject({
+  name,
+  address,
+  weight: z.number().min(0, 'must be ≥ 0').default(1),
+  maxRequests: z.number().int().min(1, 'must be ≥ 1').default(1024),
+  drain: z.boolean().default(false),
+  /** Relative capacity used by the fairness judge; equal capacity unless declared. */
+  capacity: z.number().positive().optional(),
+});
+
+const healthCheckSchema = z.strictObject({
+  type: z.enum(['http', 'tcp']).default('http'),
+  path: z.string().startsWith('/').default('/healthz'),
+  method: z.enum(['GET', 'HEAD', 'OPTIONS']).default('GET'),
+  headers: z.record(z.string(), z.string()).prefault({}),
+  expectStatus: z
+    .string()
+    .regex(/^\d{3}(-\d{3})?(,\s*\d{3}(-\d{3})?)*$/, 'must be like "200", "200-399" or "200,204"')
+    .default('200-399'),
+  expectBody: z.string().optional().meta({ description: 'substring the body must contain' }),
+  interval: duration('2s'),
+  timeout: duration('1s'),
+  jitter: percent('10%'),
+  healthyThreshold: z.number().int().min(1).default(2),
+  unhealthyThreshold: z.number().int().min(1).default(3),
+  /** State of a new backend before its first check; `unknown` takes no traffic until checked. */
+  initialState: z.enum(['unknown', 'healthy']).default('unknown'),
+});
+
+const outlierSchema = z.strictObject({
+  consecutiveErrors: z.number().int().min(0).default(5),
+  consecutiveLocalFailures: z.number().int().min(0).default(5),
+  interval: duration('10s'),
+  baseEjectionTime: duration('30s'),
+  maxEjectionTime: duration('300s'),
+  maxEjectionPercent: percent('50%'),
+  successRate: z
+    .strictObject({
+      minHosts: z.number().int().min(2).default(5),
+      minRequests: z.number().int().min(1).default(100),
+      stdevFactor: z.number().positive().default(1.9),
+    })
+    .optional(),
+});
+
+const flapSchema = z.strictObject({
+  /** Health flips within `window` that count as flapping. */
+  flips: z.number().int().min(2).default(4),
+  window: duration('60s'),
+  holdTime: duration('30s'),
+  maxHoldTime: duration('300s'),
+});
+
+const retriesSchema = z.strictObject({
+  /** Retries after the first try (0 = none). */
+  attempts: z.number().int().min(0).max(10).default(1),
+  on: z.array(z.enum(RETRY_ON)).default(['connect-failure']),
+  perTryTimeout: duration('0'),
+  /** Fraction of active requests that may be retries at once. */
+  budget: percent('20%'),
+  minRetryConcurrency: z.number().int().min(0).default(3),
+  methods: z
+    .array(z.string().regex(/^[A-Z]+$/))
+    .default(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']),
+  /** Request body bytes kept for replay; a retry is never attempted once more was streamed. */
+  bufferSize: size('64KiB'),
+});
+
+const timeoutsSchema = z.strictObject({
+  connect: duration('2s'),
+  /** From request sent to response headers received. */
+  response: duration('30s'),
+  /** Idle upstream keep-alive sockets are closed after this (keep below the backends' own). */
+  idle: duration('4s'),
+});
+
+const poolSchema = z.strictObject({
+  policy: z.enum(POLICY_NAMES).default('round-robin'),
+  hash: z
+    .strictObject({
+      key: z
+        .string()
+        .regex(/^(source-ip|path|header:[A-Za-z0-9-]+|cookie:[A-Za-z0-9_.-]+)$/, {
+          message: 'must be source-ip, path, header:NAME or cookie:NAME',
+        })
+        .default('source-ip'),
+      balanceFactor: z.number().min(1, 'must be ≥ 1').default(1.25),
+    })
+    .optional(),
+  backends: z.array(backendSchema).min(1),
+  healthCheck: healthCheckSchema.optional(),
+  outlierDetection: outlierSchema.optional(),
+  flapDampening: flapSchema.prefault({ flips: 4, window: '60s', holdTime: '30s', maxHoldTime: '300s' }),
+  slowStart: duration('0'),
+  panicThreshold: percent('50%'),
+  lameDuckHeader: z.string().min(1).optional().meta({ description: 'response header that drains a backend' }),
+  retries: retriesSchema.prefault({
+    attempts: 1,
+    on: ['connect-failure'],
+    perTryTimeout: '0',
+    budget: '20%',
+    minRetryConcurrency: 3,
+    methods: ['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'],
+    bufferSize: '64KiB',
+  }),
+  timeouts: timeoutsSchema.prefault({ connect: '2s', response: '30s', idle: '4s' }),
+});
+
+const notifierSchema = z.union([
+  z.strictObject({ webhook: z.url(), headers: z.record(z.string(), z.string()).optional() }),
+  z.strictObject({ alertmanager: z.url(), headers: z.record(z.string(), z.string()).optional() }),
+]);
+
+const monitorSchema = z.strictObject({
+  window: duration('60s'),
+  fairness: z
+    .strictObject({
+      overfed: z.number().gt(1).default(1.25),
+      starved: z.number().gt(0).lt(1).default(0.5),
+      minRequestsPerBackend: z.number().int().min(1).default(100),
+      for: duration('30s'),
+    })
+    .prefault({ overfed: 1.25, starved: 0.5, minRequestsPerBackend: 100, for: '30s' }),
+  slo: z.strictObject({ target: percent('99.9%') }).prefault({ target: '99.9%' }),
+  notify: z.array(notifierSchema).default([]),
+});
+
+export const AUDIT_CHECKS = ['lint', 'drift', 'health', 'distribution'] as const;
+
+const auditSchema = z.strictObject({
+  /** Cron expression; empty string disables scheduled audits. */
+  schedule: z.string().default('*/15 * * * *'),
+  checks: z.array(z.string().min(1)).default([...AUDIT_CHECKS]),
+  retention: z.number().int().min(1).default(200),
+  distribution: z
+    .strictObject({
+      probes: z.number().int().min(10).default(600),
+      tolerance: z.number().positive().lt(1).default(0.15),
+      identityHeader: z.string().min(1).optional(),
+    })
+    .prefault({ probes: 600, tolerance: 0.15 }),
+});
+
+const adminSchema = z.strictObject({
+  address: address.default('127.0.0.1:9901'),
+  token: z.string().min(1).optional(),
+});
+
+const storeSchema = z.strictObject({
+  sqlite: z.string().min(1).default('./.fulcrum/state.db'),
+  etcd: z
+    .strictObject({
+      endpoints: z.array(z.url()).min(1),
+      prefix: z.string().default('/fulcrum/'),
+    })
+    .optional(),
+});
+
+const logSchema = z.strictObject({
+  level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  access: z.boolean().default(true),
+});
+
+export const configSchema = z.strictObject({
+  version: z.literal(1),
+  listeners: z.record(name, listenerSchema),
+  pools: z.record(name, poolSchema),
+  monitor: monitorSchema.prefault({
+    window: '60s',
+    fairness: { overfed: 1.25, starved: 0.5, minRequestsPerBackend: 100, for: '30s' },
+    slo: { target: '99.9%' },
+    notify: [],
+  }),
+  audit: auditSchema.prefault({
+    schedule: '*/15 * * * *',
+    checks: [...AUDIT_CHECKS],
+    retention: 200,
+    distribution: { probes: 600, tolerance: 0.15 },
+  }),
+  admin: adminSchema.prefault({ address: '127.0.0.1:9901' }),
+  store: storeSchema.prefault({ sqlite: './.fulcrum/state.db' }),
+  log: logSchema.prefault({ level: 'info', access: true }),
+});
+
+/** A validated, normalised configuration (durations ms, percentages 0..1, sizes bytes). */
+export type Config = z.output<typeof configSchema>;
+export type ListenerConfig = Config['listeners'][string];
+export type RouteConfig = ListenerConfig['routes'][number];
+export type PoolConfig = Config['pools'][string];
+export type BackendConfig = PoolConfig['backends'][number];
+export type HealthCheckConfig = NonNullable<PoolConfig['healthCheck']>;
+export type OutlierDetectionConfig = NonNullable<PoolConfig['outlierDetection']>;
+export type FlapDampeningConfig = PoolConfig['flapDampening'];
+export type RetriesConfig = PoolConfig['retries'];
+export type PoolTimeoutsConfig = PoolConfig['timeouts'];
+export type MonitorConfig = Config['monitor'];
+export type AuditConfig = Config['audit'];
+export type AdminConfig = Config['admin'];
+export type StoreConfig = Config['store'];

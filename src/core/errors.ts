@@ -1,0 +1,147 @@
+// Every error fulcrum reports has a stable code defined here, and only here.
+// docs/errors.md lists the same codes; test/errors-doc.test.ts keeps the two in step.
+
+export interface ErrorSpec {
+  /** HTTP status used when the error is answered over HTTP (proxy or admin). */
+  readonly status: number;
+  /** One line for docs/errors.md: what it means and what to do. */
+  readonly doc: string;
+}
+
+export const ERRORS = {
+  // config: reading, parsing and checking a configuration
+  FULCRUM_ERR_CONFIG_READ: { status: 400, doc: 'The config file could not be read (missing, unreadable).' },
+  FULCRUM_ERR_CONFIG_PARSE: {
+    status: 400,
+    doc: 'The config text is not valid YAML or JSON; the message gives line and column.',
+  },
+  FULCRUM_ERR_CONFIG_ENV: {
+    status: 400,
+    doc: 'A `${env:NAME}` reference names an environment variable that is not set.',
+  },
+  FULCRUM_ERR_CONFIG_INVALID: {
+    status: 422,
+    doc: 'The config breaks the schema or a semantic rule; `details.issues` lists each path and problem.',
+  },
+  FULCRUM_ERR_CONFIG_LINT: {
+    status: 422,
+    doc: 'The config has lint findings of severity error; apply refuses it unless forced.',
+  },
+  FULCRUM_ERR_CONFIG_CONFLICT: {
+    status: 409,
+    doc: 'Another apply landed first (the expected version is stale); re-read and retry.',
+  },
+  FULCRUM_ERR_CONFIG_VERSION_NOT_FOUND: { status: 404, doc: 'No stored config version has that number.' },
+  FULCRUM_ERR_CONFIG_APPLY: {
+    status: 500,
+    doc: 'Building or starting the new snapshot failed (for example a listener address could not be bound); the running config is kept.',
+  },
+  // proxy: answers the data plane gives clients
+  FULCRUM_ERR_PROXY_NO_ROUTE: { status: 404, doc: 'No route of the listener matches the request.' },
+  FULCRUM_ERR_PROXY_NO_BACKEND: {
+    status: 503,
+    doc: 'The pool has no available backend (all down, ejected, draining or at `maxRequests`).',
+  },
+  FULCRUM_ERR_PROXY_UPSTREAM_CONNECT: {
+    status: 502,
+    doc: 'The backend refused or dropped the connection before answering.',
+  },
+  FULCRUM_ERR_PROXY_UPSTREAM_RESET: {
+    status: 502,
+    doc: 'The backend reset the connection or sent a malformed response.',
+  },
+  FULCRUM_ERR_PROXY_UPSTREAM_TIMEOUT: {
+    status: 504,
+    doc: 'The backend did not connect or answer within the pool timeouts.',
+  },
+  FULCRUM_ERR_PROXY_BAD_REQUEST: {
+    status: 400,
+    doc: 'The client request is malformed (bad header, bad framing).',
+  },
+  FULCRUM_ERR_PROXY_HEADERS_TOO_LARGE: {
+    status: 431,
+    doc: 'The request headers exceed the listener limit.',
+  },
+  FULCRUM_ERR_PROXY_BODY_TOO_LARGE: {
+    status: 413,
+    doc: 'The request body exceeds the listener `maxBodySize`.',
+  },
+  FULCRUM_ERR_PROXY_CLIENT_TIMEOUT: {
+    status: 408,
+    doc: 'The client was too slow to send its request headers or body.',
+  },
+  FULCRUM_ERR_PROXY_SHUTTING_DOWN: {
+    status: 503,
+    doc: 'The balancer is draining for shutdown and accepts no new request on this connection.',
+  },
+  // admin API
+  FULCRUM_ERR_ADMIN_UNAUTHORIZED: {
+    status: 401,
+    doc: 'The admin call needs `Authorization: Bearer <token>` and none or a wrong one was given.',
+  },
+  FULCRUM_ERR_ADMIN_NOT_FOUND: { status: 404, doc: 'No admin endpoint at that path.' },
+  FULCRUM_ERR_ADMIN_METHOD: { status: 405, doc: 'The admin endpoint does not accept that method.' },
+  FULCRUM_ERR_ADMIN_BAD_REQUEST: {
+    status: 400,
+    doc: 'The admin call has a malformed body or query parameter.',
+  },
+  FULCRUM_ERR_ADMIN_BODY_TOO_LARGE: { status: 413, doc: 'The admin request body exceeds 4 MiB.' },
+  FULCRUM_ERR_ADMIN_INSECURE: {
+    status: 500,
+    doc: 'The admin address is not loopback and no token is set; fulcrum refuses to start.',
+  },
+  FULCRUM_ERR_ADMIN_UNREACHABLE: {
+    status: 503,
+    doc: 'The CLI could not reach the admin API at `--admin`.',
+  },
+  // store
+  FULCRUM_ERR_STORE_OPEN: {
+    status: 500,
+    doc: 'The store (SQLite file or etcd) could not be opened or migrated.',
+  },
+  FULCRUM_ERR_STORE_WRITE: {
+    status: 500,
+    doc: 'A write to the store failed; nothing was committed and the running config is unchanged.',
+  },
+  // listeners and start-up
+  FULCRUM_ERR_LISTEN: {
+    status: 500,
+    doc: 'An address could not be bound (in use, permission denied, not local).',
+  },
+  FULCRUM_ERR_TLS: { status: 500, doc: 'A listener TLS certificate or key could not be loaded.' },
+  // cli
+  FULCRUM_ERR_CLI_USAGE: { status: 400, doc: 'Unknown verb or flag, or a flag value of the wrong form.' },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+export class FulcrumError extends Error {
+  readonly code: ErrorCode;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCode, message: string, details?: Record<string, unknown>, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'FulcrumError';
+    this.code = code;
+    this.details = details;
+  }
+
+  get status(): number {
+    return ERRORS[this.code].status;
+  }
+
+  /** The one error shape of the admin API and CLI JSON output. */
+  toJSON(): { error: { code: ErrorCode; message: string; details?: Record<string, unknown> } } {
+    return {
+      error: {
+        code: this.code,
+        message: this.message,
+        ...(this.details === undefined ? {} : { details: this.details }),
+      },
+    };
+  }
+}
+
+export function isFulcrumError(e: unknown): e is FulcrumError {
+  return e instanceof FulcrumError;
+}

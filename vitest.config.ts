@@ -1,0 +1,12 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
+    testTimeout: 30_000,
+    hookTimeout: 30_000,
+    // Loopback e2e suites bind real ports and spawn processes; two cores run two files at once.
+    pool: 'forks',
+    maxWorkers: 2,
+  },
+});
