@@ -1,0 +1,18 @@
+// What a CLI command may touch of the outside world; tests pass a capturing one.
+
+export interface CliIo {
+  out(text: string): void;
+  err(text: string): void;
+  readonly env: NodeJS.ProcessEnv;
+  readonly cwd: string;
+}
+
+export const processIo: CliIo = {
+  out: (t) => void process.stdout.write(t.endsWith('\n') ? t : `${t}\n`),
+  err: (t) => void process.stderr.write(t.endsWith('\n') ? t : `${t}\n`),
+  env: process.env,
+  cwd: process.cwd(),
+};
+
+/** Exit codes shared by every verb (DESIGN.md): 0 clean, 1 could not run, 2 found problems. */
+export const EXIT = { OK: 0, FAILED: 1, PROBLEMS: 2 } as const;

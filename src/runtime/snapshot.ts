@@ -1,0 +1,71 @@
+// A snapshot is the immutable runtime built from one config version: routers per listener
+// and pool states whose hosts come from the long-lived HostRegistry.
+import type { Config, ListenerConfig, PoolConfig } from '../config/schema.ts';
+import { createPolicy } from '../balancer/registry.ts';
+import { parseAddress } from '../core/units.ts';
+import { HostRegistry, type HostState } from '../health/host-state.ts';
+import { PoolState } from '../health/pool-state.ts';
+import { compileRoutes, type Router } from '../proxy/router.ts';
+
+export interface ListenerRuntime {
+  readonly name: string;
+  readonly config: ListenerConfig;
+  readonly router: Router;
+}
+
+export interface PoolRuntime {
+  readonly name: string;
+  readonly config: PoolConfig;
+  readonly state: PoolState;
+}
+
+export interface Snapshot {
+  readonly version: number;
+  readonly config: Config;
+  readonly listeners: ReadonlyMap<string, ListenerRuntime>;
+  readonly pools: ReadonlyMap<string, PoolRuntime>;
+}
+
+export interface BuildOptions {
+  random?: () => number;
+}
+
+export function buildSnapshot(
+  config: Config,
+  version: number,
+  registry: HostRegistry,
+  options: BuildOptions = {},
+): Snapshot {
+  const random = options.random ?? Math.random;
+  const pools = new Map<string, PoolRuntime>();
+  for (const [name, pc] of Object.entries(config.pools)) {
+    const hosts: HostState[] = pc.backends.map((b) => {
+      const hp = parseAddress(b.address);
+      if (hp === undefined) throw new Error(`pools.${name}: bad backend address ${b.address}`);
+      return registry.acquire({
+        pool: name,
+        name: b.name,
+        address: b.address,
+        hostname: hp.host,
+        port: hp.port,
+        weight: b.weight,
+        maxRequests: b.maxRequests,
+        drain: b.drain,
+      });
+    });
+    const policy = createPolicy<HostState>(pc.policy, {
+      random,
+      ...(pc.hash ? { balanceFactor: pc.hash.balanceFactor } : {}),
+    });
+    pools.set(name, {
+      name,
+      config: pc,
+      state: new PoolState(name, hosts, policy, { panicThreshold: pc.panicThreshold }),
+    });
+  }
+  const listeners = new Map<string, ListenerRuntime>();
+  for (const [name, lc] of Object.entries(config.listeners)) {
+    listeners.set(name, { name, config: lc, router: compileRoutes(lc.routes) });
+  }
+  return { version, config, listeners, pools };
+}
