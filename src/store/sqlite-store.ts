@@ -1,0 +1,379 @@
+// The embedded store: one SQLite file (node:sqlite, WAL) holding config versions, events
+// and audit runs. Commits are rare and must survive kill -9 and power loss, so the
+// connection runs synchronous=FULL; every write is one transaction taken with
+// BEGIN IMMEDIATE, so two processes sharing the file serialise instead of interleaving,
+// and the version check inside the transaction turns a lost race into CONFIG_CONFLICT.
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type * as NodeSqlite from 'node:sqlite';
+import type { DatabaseSync, SQLInputValue } from 'node:sqlite';
+import { FulcrumError, isFulcrumError } from '../core/errors.ts';
+import type {
+  AuditRunRecord,
+  CommitInput,
+  ConfigVersion,
+  Store,
+  StoreEvent,
+  VersionSource,
+  VersionSummary,
+} from './store.ts';
+import { EVENT_RETENTION, auditRetention, conflictError, listLimit, sha256 } from './store.ts';
+
+export interface SqliteStoreOptions {
+  /** How long a write waits for another connection's transaction (ms). */
+  busyTimeoutMs?: number;
+  /** Epoch-ms clock for createdAt (tests pass a fake one). */
+  now?: () => number;
+}
+
+/**
+ * Numbered migrations, applied in order, each in its own transaction and recorded in
+ * schema_migrations. Append only: a file written by an older fulcrum is brought forward
+ * on open; never edit a migration that has shipped.
+ */
+export const MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
+  {
+    version: 1,
+    name: 'config versions and events',
+    sql: `
+      CREATE TABLE config_versions (
+        version    INTEGER PRIMARY KEY,
+        sha256     TEXT    NOT NULL,
+        author     TEXT    NOT NULL,
+        message    TEXT    NOT NULL,
+        created_at INTEGER NOT NULL,
+        source     TEXT    NOT NULL,
+        parent     INTEGER,
+        text       TEXT    NOT NULL
+      );
+      CREATE TABLE events (
+        id      INTEGER PRIMARY KEY AUTOINCREMENT,
+        at      INTEGER NOT NULL,
+        type    TEXT    NOT NULL,
+        version INTEGER,
+        data    TEXT    NOT NULL
+      );
+      CREATE INDEX events_by_type ON events (type, id);`,
+  },
+  {
+    version: 2,
+    name: 'audit runs',
+    sql: `
+      CREATE TABLE audit_runs (
+        id             TEXT    PRIMARY KEY,
+        started_at     INTEGER NOT NULL,
+        ended_at       INTEGER NOT NULL,
+        status         TEXT    NOT NULL,
+        trigger        TEXT    NOT NULL,
+        config_version INTEGER,
+        checks         TEXT    NOT NULL
+      );
+      CREATE INDEX audit_runs_by_start ON audit_runs (started_at);`,
+  },
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+let sqliteModule: Promise<typeof NodeSqlite> | undefined;
+
+/**
+ * Node 24.9 prints "ExperimentalWarning: SQLite is an experimental feature" when
+ * node:sqlite is first loaded, which would pollute every CLI command's output. Drop that
+ * one warning (and only it) while the module loads; everything else passes through.
+ */
+function loadSqlite(): Promise<typeof NodeSqlite> {
+  sqliteModule ??= (async () => {
+    const emitWarning = process.emitWarning;
+    process.emitWarning = function (this: unknown, warning: string | Error, ...rest: unknown[]) {
+      const type = typeof rest[0] === 'string' ? rest[0] : (rest[0] as { type?: string } | undefined)?.type;
+      const message = typeof warning === 'string' ? warning : warning.message;
+      if (type === 'ExperimentalWarning' && message.includes('SQLite')) return;
+      return (emitWarning as (...a: unknown[]) => void).call(process, warning, ...rest);
+    } as typeof process.emitWarning;
+    try {
+      return await import('node:sqlite');
+    } finally {
+      process.emitWarning = emitWarning;
+    }
+  })();
+  return sqliteModule;
+}
+
+interface VersionRow {
+  version: number;
+  sha256: string;
+  author: string;
+  message: string;
+  created_at: number;
+  source: string;
+  parent: number | null;
+  text?: string;
+}
+
+interface EventRow {
+  id: number;
+  at: number;
+  type: string;
+  version: number | null;
+  data: string;
+}
+
+interface AuditRow {
+  id: string;
+  started_at: number;
+  ended_at: number;
+  status: string;
+  trigger: string;
+  config_version: number | null;
+  checks: string;
+}
+
+const SUMMARY_COLUMNS = 'version, sha256, author, message, created_at, source, parent';
+
+function toSummary(r: VersionRow): VersionSummary {
+  return {
+    version: r.version,
+    sha256: r.sha256,
+    author: r.author,
+    message: r.message,
+    createdAt: r.created_at,
+    source: r.source as VersionSource,
+    ...(r.parent === null ? {} : { parent: r.parent }),
+  };
+}
+
+function toVersion(r: VersionRow): ConfigVersion {
+  return { ...toSummary(r), text: r.text ?? '' };
+}
+
+function toEvent(r: EventRow): StoreEvent {
+  return {
+    id: r.id,
+    at: r.at,
+    type: r.type,
+    ...(r.version === null ? {} : { version: r.version }),
+    data: JSON.parse(r.data) as Record<string, unknown>,
+  };
+}
+
+function toRun(r: AuditRow): AuditRunRecord {
+  return {
+    id: r.id,
+    startedAt: r.started_at,
+    endedAt: r.ended_at,
+    status: r.status as AuditRunRecord['status'],
+    trigger: r.trigger as AuditRunRecord['trigger'],
+    ...(r.config_version === null ? {} : { configVersion: r.config_version }),
+    checks: JSON.parse(r.checks) as unknown,
+  };
+}
+
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Run `fn` in one IMMEDIATE transaction (the write lock is taken up front). */
+function transaction<T>(db: DatabaseSync, fn: () => T): T {
+  db.exec('BEGIN IMMEDIATE');
+  try {
+    const result = fn();
+    db.exec('COMMIT');
+    return result;
+  } catch (err) {
+    if (db.isTransaction) db.exec('ROLLBACK');
+    throw err;
+  }
+}
+
+function migrate(db: DatabaseSync): void {
+  db.exec(
+    'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)',
+  );
+  const current = () =>
+    (db.prepare('SELECT max(version) AS v FROM schema_migrations').get() as { v: number | null }).v ?? 0;
+  const found = current();
+  if (found > SCHEMA_VERSION) {
+    throw new Error(
+      `the file has schema version ${found}, newer than this fulcrum knows (${SCHEMA_VERSION}); upgrade fulcrum`,
+    );
+  }
+  for (const m of MIGRATIONS) {
+    if (m.version <= found) continue;
+    transaction(db, () => {
+      // Another process may have migrated while we waited for the lock.
+      if (current() >= m.version) return;
+      db.exec(m.sql);
+      db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(
+        m.version,
+        m.name,
+        Date.now(),
+      );
+    });
+  }
+}
+
+/** Open (creating the directory and file if needed) and migrate the store at `file`. */
+export async function openSqliteStore(file: string, options: SqliteStoreOptions = {}): Promise<Store> {
+  const now = options.now ?? Date.now;
+  let db: DatabaseSync;
+  try {
+    const { DatabaseSync } = await loadSqlite();
+    if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+    db = new DatabaseSync(file, { timeout: options.busyTimeoutMs ?? 5000 });
+  } catch (err) {
+    throw new FulcrumError(
+      'FULCRUM_ERR_STORE_OPEN',
+      `cannot open store ${file}: ${message(err)}`,
+      { file },
+      { cause: err },
+    );
+  }
+  try {
+    db.exec('PRAGMA journal_mode = WAL');
+    db.exec('PRAGMA synchronous = FULL');
+    migrate(db);
+  } catch (err) {
+    db.close();
+    throw new FulcrumError(
+      'FULCRUM_ERR_STORE_OPEN',
+      `cannot open store ${file}: ${message(err)}`,
+      { file },
+      { cause: err },
+    );
+  }
+
+  const q = {
+    latest: db.prepare('SELECT * FROM config_versions ORDER BY version DESC LIMIT 1'),
+    maxVersion: db.prepare('SELECT max(version) AS v FROM config_versions'),
+    get: db.prepare('SELECT * FROM config_versions WHERE version = ?'),
+    list: db.prepare(
+      `SELECT ${SUMMARY_COLUMNS} FROM config_versions WHERE version < ? ORDER BY version DESC LIMIT ?`,
+    ),
+    insertVersion: db.prepare(
+      'INSERT INTO config_versions (version, sha256, author, message, created_at, source, parent, text) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+    ),
+    insertEvent: db.prepare('INSERT INTO events (at, type, version, data) VALUES (?, ?, ?, ?) RETURNING id'),
+    trimEvents: db.prepare('DELETE FROM events WHERE id <= ?'),
+    listEvents: db.prepare('SELECT * FROM events ORDER BY id DESC LIMIT ?'),
+    listEventsOfType: db.prepare('SELECT * FROM events WHERE type = ? ORDER BY id DESC LIMIT ?'),
+    upsertRun: db.prepare(
+      `INSERT INTO audit_runs (id, started_at, ended_at, status, trigger, config_version, checks) VALUES (?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (id) DO UPDATE SET started_at = excluded.started_at, ended_at = excluded.ended_at, status = excluded.status,
+         trigger = excluded.trigger, config_version = excluded.config_version, checks = excluded.checks`,
+    ),
+    // Newest first; rowid breaks ties between runs started in the same millisecond.
+    listRuns: db.prepare('SELECT * FROM audit_runs ORDER BY started_at DESC, rowid DESC LIMIT ?'),
+    trimRuns: db.prepare(
+      'DELETE FROM audit_runs WHERE rowid IN (SELECT rowid FROM audit_runs ORDER BY started_at DESC, rowid DESC LIMIT -1 OFFSET ?)',
+    ),
+    getRun: db.prepare('SELECT * FROM audit_runs WHERE id = ?'),
+  };
+
+  let closed = false;
+  /** Writes: a FulcrumError passes through (conflict), anything else is a STORE_WRITE. */
+  const write = <T>(what: string, fn: () => T): T => {
+    try {
+      return transaction(db, fn);
+    } catch (err) {
+      if (isFulcrumError(err)) throw err;
+      throw new FulcrumError(
+        'FULCRUM_ERR_STORE_WRITE',
+        `store write failed (${what}): ${message(err)}`,
+        { file },
+        { cause: err },
+      );
+    }
+  };
+
+  return {
+    kind: 'sqlite',
+    async latestVersion() {
+      const r = q.latest.get() as VersionRow | undefined;
+      return r && toVersion(r);
+    },
+    async getVersion(version) {
+      const r = q.get.get(version) as VersionRow | undefined;
+      return r && toVersion(r);
+    },
+    async listVersions(o = {}) {
+      const rows = q.list.all(
+        o.before ?? Number.MAX_SAFE_INTEGER,
+        listLimit(o.limit),
+      ) as unknown as VersionRow[];
+      return rows.map(toSummary);
+    },
+    async commitVersion(input: CommitInput) {
+      return write('commit version', () => {
+        const latest = (q.maxVersion.get() as { v: number | null }).v;
+        if (latest !== input.expectedLatest) throw conflictError(input.expectedLatest, latest);
+        const v: ConfigVersion = {
+          version: (latest ?? 0) + 1,
+          sha256: sha256(input.text),
+          author: input.author,
+          message: input.message,
+          createdAt: now(),
+          source: input.source,
+          text: input.text,
+          ...(input.parent === undefined ? {} : { parent: input.parent }),
+        };
+        q.insertVersion.run(
+          v.version,
+          v.sha256,
+          v.author,
+          v.message,
+          v.createdAt,
+          v.source,
+          v.parent ?? null,
+          v.text,
+        );
+        return v;
+      });
+    },
+    async appendEvent(event) {
+      return write('append event', () => {
+        const params: SQLInputValue[] = [
+          event.at,
+          event.type,
+          event.version ?? null,
+          JSON.stringify(event.data),
+        ];
+        const { id } = q.insertEvent.get(...params) as { id: number };
+        if (id > EVENT_RETENTION) q.trimEvents.run(id - EVENT_RETENTION);
+        return { ...event, id };
+      });
+    },
+    async listEvents(o = {}) {
+      const limit = listLimit(o.limit);
+      const rows = (o.type === undefined
+        ? q.listEvents.all(limit)
+        : q.listEventsOfType.all(o.type, limit)) as unknown as EventRow[];
+      return rows.map(toEvent);
+    },
+    async saveAuditRun(run, retention) {
+      write('save audit run', () => {
+        q.upsertRun.run(
+          run.id,
+          run.startedAt,
+          run.endedAt,
+          run.status,
+          run.trigger,
+          run.configVersion ?? null,
+          JSON.stringify(run.checks ?? null),
+        );
+        q.trimRuns.run(auditRetention(retention));
+      });
+    },
+    async listAuditRuns(o = {}) {
+      return (q.listRuns.all(listLimit(o.limit)) as unknown as AuditRow[]).map(toRun);
+    },
+    async getAuditRun(id) {
+      const r = q.getRun.get(id) as AuditRow | undefined;
+      return r && toRun(r);
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      db.close();
+    },
+  };
+}

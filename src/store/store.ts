@@ -1,0 +1,114 @@
+// The store keeps what must outlive a process: every applied config version (the history
+// that rollback reads), notable control-plane events, and audit run results.
+// Async throughout so the same interface fits SQLite (sync underneath), memory and etcd.
+import { createHash } from 'node:crypto';
+import { FulcrumError } from '../core/errors.ts';
+
+export type VersionSource = 'file' | 'api' | 'rollback' | 'guard' | 'watch' | 'etcd';
+
+export const VERSION_SOURCES: readonly VersionSource[] = [
+  'file',
+  'api',
+  'rollback',
+  'guard',
+  'watch',
+  'etcd',
+];
+
+export interface ConfigVersion {
+  version: number;
+  sha256: string;
+  author: string;
+  message: string;
+  /** Epoch ms. */
+  createdAt: number;
+  source: VersionSource;
+  text: string;
+  /** Version this one was rolled back from / restores, if any. */
+  parent?: number | undefined;
+}
+
+export type VersionSummary = Omit<ConfigVersion, 'text'>;
+
+export interface StoreEvent {
+  id: number;
+  at: number;
+  /** 'apply-failed' | 'guard-rollback' | 'rollback' | ... */
+  type: string;
+  version?: number | undefined;
+  data: Record<string, unknown>;
+}
+
+export interface AuditRunRecord {
+  id: string;
+  startedAt: number;
+  endedAt: number;
+  status: 'pass' | 'fail' | 'error';
+  trigger: 'schedule' | 'api' | 'cli';
+  configVersion?: number | undefined;
+  /** JSON; the audit module defines its shape. */
+  checks: unknown;
+}
+
+export interface CommitInput {
+  text: string;
+  author: string;
+  message: string;
+  source: VersionSource;
+  /** The version the caller based its change on (null = empty store). */
+  expectedLatest: number | null;
+  parent?: number | undefined;
+}
+
+export interface Store {
+  readonly kind: 'sqlite' | 'etcd' | 'memory';
+  latestVersion(): Promise<ConfigVersion | undefined>;
+  getVersion(version: number): Promise<ConfigVersion | undefined>;
+  /** Newest first. `before` keeps versions with a smaller number. */
+  listVersions(options?: { limit?: number; before?: number }): Promise<VersionSummary[]>;
+  /**
+   * Append a version. If the latest version is not `expectedLatest`, reject with
+   * FULCRUM_ERR_CONFIG_CONFLICT (optimistic concurrency, like an ETag). Atomic: either the
+   * whole version is stored or nothing.
+   */
+  commitVersion(input: CommitInput): Promise<ConfigVersion>;
+  appendEvent(event: Omit<StoreEvent, 'id'>): Promise<StoreEvent>;
+  /** Newest first. */
+  listEvents(options?: { limit?: number; type?: string }): Promise<StoreEvent[]>;
+  /** Saves (or replaces, by id) a run and keeps only the newest `retention` runs. */
+  saveAuditRun(run: AuditRunRecord, retention: number): Promise<void>;
+  /** Newest first (by startedAt). */
+  listAuditRuns(options?: { limit?: number }): Promise<AuditRunRecord[]>;
+  getAuditRun(id: string): Promise<AuditRunRecord | undefined>;
+  close(): Promise<void>;
+}
+
+/** Hex sha256 of the UTF-8 text: the identity of a config version's content. */
+export function sha256(text: string): string {
+  return createHash('sha256').update(text, 'utf8').digest('hex');
+}
+
+/** Default page size for list calls without a limit. */
+export const DEFAULT_LIST_LIMIT = 100;
+
+/** A positive integer limit, or the default. */
+export function listLimit(limit: number | undefined): number {
+  return limit !== undefined && Number.isInteger(limit) && limit > 0 ? limit : DEFAULT_LIST_LIMIT;
+}
+
+/** The optimistic-concurrency refusal every implementation throws. */
+export function conflictError(expected: number | null, actual: number | null): FulcrumError {
+  return new FulcrumError(
+    'FULCRUM_ERR_CONFIG_CONFLICT',
+    `config version conflict: change was based on ${expected === null ? 'an empty history' : `version ${expected}`}, but the latest is ${actual === null ? 'none' : `version ${actual}`}`,
+    { expected, actual },
+  );
+}
+
+/** Audit retention below one would drop the run just saved; keep at least that one. */
+export function auditRetention(retention: number): number {
+  return Math.max(1, Math.floor(retention));
+}
+
+/** Events are a log, not the history: the newest this many are kept. */
+export const EVENT_RETENTION = 10_000;
