@@ -71,6 +71,12 @@ export const POLICY_NAMES = [
 export type PolicyName = (typeof POLICY_NAMES)[number];
 
 export const RETRY_ON = ['connect-failure', 'reset', 'timeout', '5xx', '502', '503', '504'] as const;
+export type RetryOn = (typeof RETRY_ON)[number];
+
+// YAML reads `on: [502, 503]` as numbers; accept them and normalise to the string names.
+const retryOn = z
+  .union([z.enum(RETRY_ON), z.literal([502, 503, 504])])
+  .transform((v) => String(v) as RetryOn);
 
 const routeSchema = z.strictObject({
   match: z
@@ -120,9 +126,13 @@ const healthCheckSchema = z.strictObject({
   path: z.string().startsWith('/').default('/healthz'),
   method: z.enum(['GET', 'HEAD', 'OPTIONS']).default('GET'),
   headers: z.record(z.string(), z.string()).prefault({}),
+  // A bare `expectStatus: 200` is a YAML number; accept it as the string "200".
   expectStatus: z
-    .string()
-    .regex(/^\d{3}(-\d{3})?(,\s*\d{3}(-\d{3})?)*$/, 'must be like "200", "200-399" or "200,204"')
+    .union([z.string(), z.number().int()])
+    .transform(String)
+    .pipe(
+      z.string().regex(/^\d{3}(-\d{3})?(,\s*\d{3}(-\d{3})?)*$/, 'must be like "200", "200-399" or "200,204"'),
+    )
     .default('200-399'),
   expectBody: z.string().optional().meta({ description: 'substring the body must contain' }),
   interval: duration('2s'),
@@ -161,7 +171,7 @@ const flapSchema = z.strictObject({
 const retriesSchema = z.strictObject({
   /** Retries after the first try (0 = none). */
   attempts: z.number().int().min(0).max(10).default(1),
-  on: z.array(z.enum(RETRY_ON)).default(['connect-failure']),
+  on: z.array(retryOn).default(['connect-failure']),
   perTryTimeout: duration('0'),
   /** Fraction of active requests that may be retries at once. */
   budget: percent('20%'),

@@ -1,0 +1,91 @@
+// The one entry point for turning config text into a validated Config:
+// parse (YAML/JSON, positions) → ${env:NAME} → schema → semantic rules.
+// Every source (file, admin API, CLI, store) goes through loadConfigText, so
+// "validate = apply minus start" holds by construction.
+import { readFile } from 'node:fs/promises';
+import { sortIssues } from './issue.ts';
+import type { ConfigIssue } from './issue.ts';
+import { parseText } from './parse.ts';
+import type { Config } from './schema.ts';
+import { semanticIssues } from './semantic.ts';
+import { validateSchema } from './validate.ts';
+
+export type { ConfigIssue } from './issue.ts';
+export { formatPath } from './issue.ts';
+
+export interface LoadedConfig {
+  /** Validated and normalised (durations ms, percentages 0..1, sizes bytes). */
+  config: Config;
+  /** The parsed document before schema defaults (after env substitution). */
+  raw: unknown;
+  /** The original text. */
+  text: string;
+  /** File path or "<api>". */
+  source: string;
+  /** 1-based line of a YAML/JSON path like ['pools','app','backends',1,'weight'], when known. */
+  lineOf(path: readonly (string | number)[]): number | undefined;
+}
+
+export type LoadResult = { ok: true; value: LoadedConfig } | { ok: false; issues: ConfigIssue[] };
+
+export interface LoadOptions {
+  source?: string;
+  /** Variables for ${env:NAME}; defaults to process.env. */
+  env?: Record<string, string | undefined>;
+}
+
+export function loadConfigText(text: string, options: LoadOptions = {}): LoadResult {
+  const source = options.source ?? '<api>';
+  const parsed = parseText(text, options.env ?? process.env);
+  if (parsed.issues.some((i) => i.code === 'FULCRUM_ERR_CONFIG_PARSE')) {
+    return { ok: false, issues: sortIssues(parsed.issues) };
+  }
+  if (parsed.raw === null || parsed.raw === undefined) {
+    const message = 'the document is empty; a config needs at least version, listeners and pools';
+    return {
+      ok: false,
+      issues: [{ path: '', message, code: 'FULCRUM_ERR_CONFIG_INVALID', line: 1, column: 1 }],
+    };
+  }
+
+  // Env problems do not stop schema validation (an unresolved reference is still a
+  // string), so one run reports everything that is wrong.
+  const schema = validateSchema(parsed.raw, parsed.positionOf);
+  if (!schema.ok || parsed.issues.length > 0) {
+    return { ok: false, issues: sortIssues([...parsed.issues, ...(schema.ok ? [] : schema.issues)]) };
+  }
+
+  const semantic = semanticIssues(schema.config, parsed.positionOf);
+  if (semantic.length > 0) return { ok: false, issues: sortIssues(semantic) };
+
+  return {
+    ok: true,
+    value: {
+      config: schema.config,
+      raw: parsed.raw,
+      text,
+      source,
+      lineOf: (path) => parsed.positionOf(path)?.line,
+    },
+  };
+}
+
+/** Reads and loads a file; an unreadable file is one FULCRUM_ERR_CONFIG_READ issue. */
+export async function loadConfigFile(
+  file: string,
+  options: { env?: Record<string, string | undefined> } = {},
+): Promise<LoadResult> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    const why =
+      err.code === 'ENOENT' ? 'no such file' : err.code === 'EISDIR' ? 'is a directory' : err.message;
+    return {
+      ok: false,
+      issues: [{ path: '', message: `cannot read ${file}: ${why}`, code: 'FULCRUM_ERR_CONFIG_READ' }],
+    };
+  }
+  return loadConfigText(text, { source: file, ...(options.env === undefined ? {} : { env: options.env }) });
+}

@@ -1,0 +1,146 @@
+// Text → plain document: YAML (JSON is YAML) with positions kept, then `${env:NAME}`
+// substitution on string scalar values. Substituting on parsed scalars rather than on the
+// text means a variable's value is always data: a secret holding `: ` or a newline can
+// never add keys to the config.
+import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument } from 'yaml';
+import type { Document, Node } from 'yaml';
+import { formatPath } from './issue.ts';
+import type { ConfigIssue } from './issue.ts';
+
+export type Env = Record<string, string | undefined>;
+export type DocPath = readonly (string | number)[];
+
+export interface Position {
+  line: number;
+  column: number;
+}
+
+export interface ParsedText {
+  /** The document as plain data after substitution; undefined when parsing failed. */
+  raw: unknown;
+  issues: ConfigIssue[];
+  /** 1-based position of the node at `path`; for a map key, the key itself. */
+  positionOf(path: DocPath): Position | undefined;
+}
+
+// `${env:NAME}`, `${env:NAME:-default}`; `$${env:NAME}` is a literal `${env:NAME}`.
+const REF_RE = /\$(\$?)\{env:([^}]*)\}/g;
+const REF_BODY_RE = /^([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?$/s;
+
+export function parseText(text: string, env: Env): ParsedText {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const at = (offset: number): Position => {
+    const p = lineCounter.linePos(offset);
+    return { line: p.line, column: p.col };
+  };
+  const positionOf = (path: DocPath): Position | undefined => {
+    const offset = offsetOf(doc, path);
+    return offset === undefined ? undefined : at(offset);
+  };
+
+  if (doc.errors.length > 0) {
+    const issues = doc.errors.map((e): ConfigIssue => {
+      const p = at(e.pos[0]);
+      return {
+        path: '',
+        message: e.message.replace(/\s+at line \d+, column \d+[\s\S]*$/, ''),
+        code: 'FULCRUM_ERR_CONFIG_PARSE',
+        line: p.line,
+        column: p.column,
+      };
+    });
+    return { raw: undefined, issues, positionOf };
+  }
+
+  const issues: ConfigIssue[] = [];
+  substitute(doc.contents, [], env, (path, node, message) => {
+    const p = node.range ? at(node.range[0]) : undefined;
+    issues.push({
+      path: formatPath(path),
+      message,
+      code: 'FULCRUM_ERR_CONFIG_ENV',
+      ...(p === undefined ? {} : { line: p.line, column: p.column }),
+      hint: 'set the variable, or give a default: ${env:NAME:-value}',
+    });
+  });
+
+  let raw: unknown;
+  try {
+    // Bounded alias expansion guards against "billion laughs" documents.
+    raw = doc.toJS({ maxAliasCount: 100 });
+  } catch (e) {
+    issues.push({
+      path: '',
+      message: (e as Error).message,
+      code: 'FULCRUM_ERR_CONFIG_PARSE',
+      line: 1,
+      column: 1,
+    });
+  }
+  return { raw, issues, positionOf };
+}
+
+function substitute(
+  node: unknown,
+  path: (string | number)[],
+  env: Env,
+  report: (path: DocPath, node: Node, message: string) => void,
+): void {
+  if (isScalar(node)) {
+    if (typeof node.value !== 'string' || !node.value.includes('${')) return;
+    node.value = node.value.replace(REF_RE, (whole, escaped: string, body: string) => {
+      if (escaped === '$') return whole.slice(1);
+      const m = REF_BODY_RE.exec(body);
+      if (!m) {
+        report(path, node, `malformed reference ${whole}: expected \${env:NAME} or \${env:NAME:-default}`);
+        return whole;
+      }
+      const value = env[m[1] as string];
+      const fallback = m[2];
+      // Like the shell's `:-`, the default also replaces a variable that is set but empty.
+      if (fallback !== undefined && (value === undefined || value === '')) return fallback;
+      if (value === undefined) {
+        report(path, node, `environment variable ${m[1]} is not set`);
+        return whole;
+      }
+      return value;
+    });
+  } else if (isMap(node)) {
+    for (const pair of node.items) {
+      const key = isScalar(pair.key) ? pair.key.value : pair.key;
+      substitute(pair.value, [...path, String(key)], env, report);
+    }
+  } else if (isSeq(node)) {
+    node.items.forEach((item, i) => substitute(item, [...path, i], env, report));
+  }
+  // Aliases are skipped: their anchor is substituted where it is defined.
+}
+
+/** Source offset of the node at `path`, or of the deepest ancestor that exists. */
+function offsetOf(doc: Document, path: DocPath): number | undefined {
+  let node: unknown = doc.contents;
+  let offset = rangeStart(node);
+  for (let i = 0; i < path.length; i++) {
+    if (isAlias(node)) node = node.resolve(doc);
+    const seg = path[i];
+    if (isMap(node)) {
+      const pair = node.items.find((p) => String(isScalar(p.key) ? p.key.value : p.key) === String(seg));
+      if (pair === undefined) return offset;
+      // The last segment names a key: point at the key, which is where a reader looks.
+      if (i === path.length - 1) return rangeStart(pair.key) ?? rangeStart(pair.value) ?? offset;
+      node = pair.value;
+    } else if (isSeq(node) && typeof seg === 'number') {
+      node = node.items[seg];
+    } else {
+      return offset;
+    }
+    offset = rangeStart(node) ?? offset;
+  }
+  return offset;
+}
+
+function rangeStart(node: unknown): number | undefined {
+  const range = (node as { range?: [number, number, number] } | null | undefined)?.range;
+  return range?.[0];
+}

@@ -1,0 +1,152 @@
+// Semantic checks: rules that hold between keys, run after the schema accepted the
+// document. Each problem is a FULCRUM_ERR_CONFIG_INVALID issue at the path a reader
+// would fix.
+import { Cron } from 'croner';
+import { parseAddress } from '../core/units.ts';
+import { didYouMean } from './did-you-mean.ts';
+import { formatPath } from './issue.ts';
+import type { ConfigIssue } from './issue.ts';
+import type { DocPath, Position } from './parse.ts';
+import type { Config } from './schema.ts';
+
+export function semanticIssues(
+  config: Config,
+  positionOf: (path: DocPath) => Position | undefined,
+): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const push = (path: DocPath, message: string, hint?: string): void => {
+    const pos = positionOf(path);
+    issues.push({
+      path: formatPath(path),
+      message,
+      code: 'FULCRUM_ERR_CONFIG_INVALID',
+      ...(pos === undefined ? {} : { line: pos.line, column: pos.column }),
+      ...(hint === undefined ? {} : { hint }),
+    });
+  };
+
+  checkRoutes(config, push);
+  checkListenAddresses(config, push);
+  for (const [poolName, pool] of Object.entries(config.pools)) checkPool(poolName, pool, push);
+  checkSchedule(config.audit.schedule, push);
+  return issues;
+}
+
+type Push = (path: DocPath, message: string, hint?: string) => void;
+
+function checkRoutes(config: Config, push: Push): void {
+  const pools = Object.keys(config.pools);
+  for (const [listenerName, listener] of Object.entries(config.listeners)) {
+    listener.routes.forEach((route, i) => {
+      if (Object.hasOwn(config.pools, route.pool)) return;
+      const guess = didYouMean(route.pool, pools);
+      push(
+        ['listeners', listenerName, 'routes', i, 'pool'],
+        `route to unknown pool "${route.pool}"`,
+        guess !== undefined
+          ? `did you mean "${guess}"?`
+          : pools.length > 0
+            ? `defined pools: ${pools.join(', ')}`
+            : 'define it under pools:',
+      );
+    });
+  }
+}
+
+// Wildcard binds take the port on every interface, so they clash with any host.
+const WILDCARD_HOSTS = new Set(['0.0.0.0', '::', '']);
+
+function checkListenAddresses(config: Config, push: Push): void {
+  const taken: { path: DocPath; host: string; port: number; text: string }[] = [];
+  const claim = (path: DocPath, text: string): void => {
+    const a = parseAddress(text);
+    // Port 0 asks the OS for any free port, so two of them never clash.
+    if (a === undefined || a.port === 0) return;
+    const host = a.host.toLowerCase();
+    const clash = taken.find(
+      (t) => t.port === a.port && (t.host === host || WILDCARD_HOSTS.has(t.host) || WILDCARD_HOSTS.has(host)),
+    );
+    if (clash !== undefined) {
+      push(path, `address ${text} is already used by ${formatPath(clash.path)} (${clash.text})`);
+    } else {
+      taken.push({ path, host, port: a.port, text });
+    }
+  };
+  for (const [name, listener] of Object.entries(config.listeners))
+    claim(['listeners', name, 'address'], listener.address);
+  claim(['admin', 'address'], config.admin.address);
+}
+
+function checkPool(poolName: string, pool: Config['pools'][string], push: Push): void {
+  const at = (...rest: (string | number)[]): DocPath => ['pools', poolName, ...rest];
+
+  const names = new Map<string, number>();
+  const addresses = new Map<string, number>();
+  pool.backends.forEach((b, i) => {
+    const first = names.get(b.name);
+    if (first !== undefined)
+      push(at('backends', i, 'name'), `duplicate backend name "${b.name}" (also backends[${first}])`);
+    else names.set(b.name, i);
+
+    const a = parseAddress(b.address);
+    if (a === undefined || a.port === 0) return;
+    const key = `${a.host.toLowerCase()}:${a.port}`;
+    const firstAddr = addresses.get(key);
+    if (firstAddr !== undefined) {
+      push(
+        at('backends', i, 'address'),
+        `duplicate backend address ${b.address} (also backends[${firstAddr}])`,
+        'to give one server more traffic, raise its weight instead',
+      );
+    } else addresses.set(key, i);
+  });
+
+  if (pool.backends.length > 0 && pool.backends.every((b) => b.weight === 0)) {
+    push(at('backends'), 'every backend has weight 0, so the pool can never take traffic');
+  }
+
+  if (pool.hash !== undefined && pool.policy !== 'consistent-hash') {
+    push(
+      at('hash'),
+      `hash is only used by policy consistent-hash (this pool uses ${pool.policy})`,
+      'remove hash, or set policy: consistent-hash',
+    );
+  }
+
+  const hc = pool.healthCheck;
+  if (hc !== undefined) {
+    if (hc.timeout <= 0) push(at('healthCheck', 'timeout'), 'must be > 0');
+    if (hc.interval <= 0) push(at('healthCheck', 'interval'), 'must be > 0');
+  }
+
+  const od = pool.outlierDetection;
+  if (od !== undefined) {
+    if (od.maxEjectionTime < od.baseEjectionTime) {
+      push(at('outlierDetection', 'maxEjectionTime'), 'must be ≥ baseEjectionTime');
+    }
+    if (od.interval <= 0) push(at('outlierDetection', 'interval'), 'must be > 0');
+  }
+
+  if (pool.flapDampening.maxHoldTime < pool.flapDampening.holdTime) {
+    push(at('flapDampening', 'maxHoldTime'), 'must be ≥ holdTime');
+  }
+}
+
+function checkSchedule(schedule: string, push: Push): void {
+  if (schedule.trim() === '') return;
+  let next: Date | null;
+  try {
+    // Paused and without a callback: croner only parses, no timer is started.
+    const cron = new Cron(schedule, { paused: true });
+    next = cron.nextRun();
+    cron.stop();
+  } catch (e) {
+    push(
+      ['audit', 'schedule'],
+      `invalid cron expression: ${(e as Error).message.replace(/^CronPattern: /, '')}`,
+      'for example "*/15 * * * *" (every 15 minutes); "" disables scheduled audits',
+    );
+    return;
+  }
+  if (next === null) push(['audit', 'schedule'], `cron expression "${schedule}" never fires`);
+}
