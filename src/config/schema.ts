@@ -16,7 +16,7 @@ const duration = (def?: string) => {
       }
       return ms;
     })
-    .meta({ description: 'duration: 500ms, 2s, 1m, 1h' });
+    .meta({ description: 'duration: 500ms, 2s, 1m, 1h', pattern: '^(0|\\d+(\\.\\d+)?(ms|s|m|h))$' });
   return def === undefined ? base : base.prefault(def);
 };
 
@@ -31,7 +31,7 @@ const percent = (def?: string) => {
       }
       return f;
     })
-    .meta({ description: 'percentage: "50%" (or a fraction 0..1)' });
+    .meta({ description: 'percentage: "50%" (or a fraction 0..1)', pattern: '^\\d+(\\.\\d+)?%$' });
   return def === undefined ? base : base.prefault(def);
 };
 
