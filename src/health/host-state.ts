@@ -1,12 +1,18 @@
 // Runtime facts about one backend, kept apart from config (like Caddy's hosts.go) so they
 // survive reloads: a HostRegistry hands the same HostState to every snapshot that keeps
 // the backend (keyed by pool name and address).
+//
+// HostState holds facts (check verdict, ejection deadline, flap hold, lame duck, ramp); the
+// HealthManager is the one writer of `status`, derived from those facts by deriveStatus().
 import type { BalancerHost } from '../balancer/policy.ts';
 
 export type HostStatus = 'unknown' | 'healthy' | 'unhealthy' | 'ejected' | 'slow-start' | 'draining';
 
 /** How a forwarded request ended, as the passive detector counts it. */
 export type OutcomeKind = 'success' | 'http-5xx' | 'gateway-error' | 'local-failure';
+
+/** Verdict of active health checks: `unknown` until the first check of a new backend. */
+export type CheckVerdict = 'unknown' | 'up' | 'down';
 
 export interface HostSpec {
   pool: string;
@@ -17,6 +23,19 @@ export interface HostSpec {
   weight: number;
   maxRequests: number;
   drain: boolean;
+}
+
+/** Told synchronously about request outcomes and lame-duck signals (the health manager). */
+export interface HostObserver {
+  outcome(host: HostState, kind: OutcomeKind): void;
+  lameDuck(host: HostState): void;
+}
+
+export interface LastCheck {
+  /** Wall-clock milliseconds. */
+  at: number;
+  ok: boolean;
+  detail: string;
 }
 
 const EWMA_ALPHA = 0.3;
@@ -36,10 +55,57 @@ export class HostState implements BalancerHost {
   inFlight = 0;
   latencyEwmaMs = 0;
   status: HostStatus = 'healthy';
+  /** Why the status is what it is (last transition's reason). */
+  statusReason = 'initial';
 
   /** Lifetime counters (monotonic, never reset by reloads). */
   requests = 0;
   failures = 0;
+
+  // Active checks.
+  verdict: CheckVerdict = 'up';
+  checkSuccesses = 0;
+  checkFailures = 0;
+  lastCheck: LastCheck | null = null;
+
+  // Passive outlier detection.
+  consecutiveErrors = 0;
+  consecutiveLocalFailures = 0;
+  /** Requests and successes in the current success-rate interval. */
+  windowRequests = 0;
+  windowSuccesses = 0;
+  /** Monotonic deadline of the current ejection; 0 = not ejected. */
+  ejectedUntil = 0;
+  /** Lifetime ejection count. */
+  ejections = 0;
+  /** Multiplier of the next ejection time; decays while the backend stays in. */
+  ejectionLevel = 0;
+  /** Monotonic time the last ejection ended (-Infinity = never ejected). */
+  lastEjectionEnd = Number.NEGATIVE_INFINITY;
+
+  // Flap dampening.
+  /** Lifetime count of health flips (in ↔ out of rotation by checks or ejection). */
+  flaps = 0;
+  /** Monotonic times of recent flips (at most `flips` kept). */
+  flipTimes: number[] = [];
+  /** Monotonic deadline of the current flap hold; 0 = not held. */
+  heldUntil = 0;
+  holds = 0;
+  holdLevel = 0;
+  lastHoldEnd = Number.NEGATIVE_INFINITY;
+  /** Last health (check verdict up and not ejected); undefined before the first verdict. */
+  lastHealthOk: boolean | undefined = undefined;
+
+  // Drain and slow start.
+  /** Set by a response carrying the pool's lame-duck header: drained until cleared. */
+  lameDuck = false;
+  /** Lower-cased response header that drains this backend (from the pool config), if any. */
+  lameDuckHeader: string | undefined = undefined;
+  /** Slow-start ramp factor in (0, 1]; 1 = full weight. */
+  rampFactor = 1;
+  rampStart = 0;
+
+  observer: HostObserver | undefined = undefined;
 
   constructor(spec: HostSpec) {
     this.pool = spec.pool;
@@ -50,12 +116,43 @@ export class HostState implements BalancerHost {
     this.configuredWeight = spec.weight;
     this.maxRequests = spec.maxRequests;
     this.drain = spec.drain;
-    this.effectiveWeight = spec.drain ? 0 : spec.weight;
+    this.effectiveWeight = this.targetWeight;
+    this.status = this.deriveStatus(0);
+  }
+
+  /** Drained by config (`drain: true` or weight 0) or by a lame-duck answer. */
+  get draining(): boolean {
+    return this.drain || this.configuredWeight <= 0 || this.lameDuck;
+  }
+
+  /** Weight when in rotation: configured × slow-start ramp × drain. */
+  get targetWeight(): number {
+    return this.draining ? 0 : this.configuredWeight * this.rampFactor;
   }
 
   /** Can take a new request now (ignoring the pool's panic mode). */
   get available(): boolean {
-    return this.effectiveWeight > 0 && this.status !== 'unhealthy' && this.status !== 'ejected';
+    return !this.draining && (this.status === 'healthy' || this.status === 'slow-start');
+  }
+
+  /** Currently ejected by outlier detection (whatever the displayed status). */
+  isEjected(now: number): boolean {
+    return this.ejectedUntil > now;
+  }
+
+  /** Health as flap dampening sees it: checks say up and not ejected. */
+  healthOk(now: number): boolean {
+    return this.verdict === 'up' && !this.isEjected(now);
+  }
+
+  /** The status the facts imply at `now` (precedence: draining, unknown, unhealthy, ejected, slow-start). */
+  deriveStatus(now: number): HostStatus {
+    if (this.draining) return 'draining';
+    if (this.verdict === 'unknown') return 'unknown';
+    if (this.verdict === 'down' || this.heldUntil > now) return 'unhealthy';
+    if (this.isEjected(now)) return 'ejected';
+    if (this.rampFactor < 1) return 'slow-start';
+    return 'healthy';
   }
 
   requestStarted(): void {
@@ -65,9 +162,25 @@ export class HostState implements BalancerHost {
 
   requestFinished(kind: OutcomeKind, durationMs: number): void {
     this.inFlight--;
-    if (kind !== 'success') this.failures++;
+    this.windowRequests++;
+    if (kind === 'success') this.windowSuccesses++;
+    else this.failures++;
     this.latencyEwmaMs =
-      this.latencyEwmaMs === 0 ? durationMs : this.latencyEwmaMs + EWMA_ALPHA * (durationMs - this.latencyEwmaMs);
+      this.latencyEwmaMs === 0
+        ? durationMs
+        : this.latencyEwmaMs + EWMA_ALPHA * (durationMs - this.latencyEwmaMs);
+    this.observer?.outcome(this, kind);
+  }
+
+  /**
+   * The backend answered with the pool's lame-duck header (`lameDuckHeader`): drain it. The
+   * proxy calls this; in-flight requests finish, no new one is sent. It ends when an active
+   * check passes without the header (or after a fixed time when the pool has no checks).
+   */
+  markLameDuck(): void {
+    if (this.lameDuck) return;
+    this.lameDuck = true;
+    this.observer?.lameDuck(this);
   }
 }
 

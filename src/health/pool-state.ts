@@ -17,6 +17,10 @@ export class PoolState {
   panic = false;
   /** Hosts the policy currently chooses from. */
   candidates: readonly HostState[] = [];
+  /** Hosts that count for panic: not draining and past their first check. */
+  eligible = 0;
+  /** Eligible hosts that are available (healthy or in slow start). */
+  availableCount = 0;
 
   readonly #exclude = new Set<HostState>();
   readonly #req: PickRequest = { hashKey: undefined, exclude: undefined };
@@ -30,21 +34,42 @@ export class PoolState {
     this.refresh();
   }
 
-  /** Recompute candidates and panic after any host state or weight change. */
+  /**
+   * Recompute candidates, effective weights and panic after any host state or weight change
+   * (called off the request path). Draining hosts never take new requests, and hosts still
+   * `unknown` (never checked) never take traffic, not even in panic, and do not count for it.
+   */
   refresh(): void {
-    const available = this.hosts.filter((h) => h.available);
-    const weighted = this.hosts.filter((h) => h.configuredWeight > 0 && !h.drain);
-    const fraction = weighted.length === 0 ? 0 : available.length / weighted.length;
-    this.panic = weighted.length > 0 && fraction < this.options.panicThreshold;
-    this.candidates = this.panic ? weighted : available;
-    this.policy.setHosts(this.candidates);
+    let eligible = 0;
+    let available = 0;
+    for (const h of this.hosts) {
+      if (h.draining || h.status === 'unknown') continue;
+      eligible++;
+      if (h.available) available++;
+    }
+    this.eligible = eligible;
+    this.availableCount = available;
+    this.panic = eligible > 0 && available / eligible < this.options.panicThreshold;
+    const candidates: HostState[] = [];
+    for (const h of this.hosts) {
+      const take = this.panic ? !h.draining && h.status !== 'unknown' : h.available;
+      // In panic an unhealthy host really gets traffic, so its effective weight says so.
+      h.effectiveWeight = take ? h.targetWeight : 0;
+      if (take) candidates.push(h);
+    }
+    this.candidates = candidates;
+    this.policy.setHosts(candidates);
   }
 
   /**
    * Choose a host for a request, skipping hosts at their `maxRequests` cap and any in
    * `tried` (retries go to a different backend). Undefined when none can take it.
    */
-  pick(hashKey: string | undefined, tried?: ReadonlySet<HostState>, trace?: PickTrace): HostState | undefined {
+  pick(
+    hashKey: string | undefined,
+    tried?: ReadonlySet<HostState>,
+    trace?: PickTrace,
+  ): HostState | undefined {
     const exclude = this.#exclude;
     exclude.clear();
     if (tried) for (const h of tried) exclude.add(h);

@@ -1,0 +1,603 @@
+// The health of every pool of the running snapshot: active check loops, passive outlier
+// detection, flap dampening, slow start, drain and lame duck, panic. It is the one writer of
+// HostState.status and the one caller of PoolState.refresh(). State lives on the registry's
+// HostState objects, so a reload keeps the health, counters and ejections of backends that
+// stay; checkers are keyed by host and kept across reloads too.
+import type { Logger } from 'pino';
+import type { PoolConfig } from '../config/schema.ts';
+import type { Clock, TimerHandle } from '../core/clock.ts';
+import type { EventHub } from '../core/events.ts';
+import type { Snapshot } from '../runtime/snapshot.ts';
+import { ActiveChecker, type CheckSchedule } from './active-checker.ts';
+import { recordFlip } from './flap-damper.ts';
+import type { HostObserver, HostState, HostStatus, OutcomeKind } from './host-state.ts';
+import {
+  countOutcome,
+  maxEjected,
+  nextEjection,
+  successRateOutliers,
+  type EjectionReason,
+} from './outlier-detector.ts';
+import type { PoolState } from './pool-state.ts';
+import {
+  parseExpectStatus,
+  probe as realProbe,
+  type Probe,
+  type ProbeOptions,
+  type ProbeResult,
+} from './probe.ts';
+import { RAMP_FLOOR, rampFactor, rampTick } from './slow-start.ts';
+
+export interface HealthManagerDeps {
+  hub: EventHub;
+  clock: Clock;
+  logger: Logger;
+  random?: () => number;
+  /** The check itself; tests inject one that fails, hangs or throws on demand. */
+  probe?: Probe;
+}
+
+export interface BackendHealthView {
+  name: string;
+  address: string;
+  state: HostStatus;
+  /** Why the backend is in that state (the last transition's reason). */
+  reason: string;
+  configuredWeight: number;
+  effectiveWeight: number;
+  inFlight: number;
+  requests: number;
+  failures: number;
+  /** Active check results in a row. */
+  consecutive: { successes: number; failures: number };
+  /** Passive detection streaks. */
+  outlier: { consecutiveErrors: number; consecutiveLocalFailures: number };
+  lastCheck: { at: number; ok: boolean; detail: string } | null;
+  ejections: number;
+  ejectedForMs: number;
+  flaps: number;
+  /** Time left of a flap-dampening hold. */
+  heldForMs: number;
+  lameDuck: boolean;
+  latencyEwmaMs: number;
+}
+
+export interface PoolHealthView {
+  name: string;
+  policy: string;
+  panic: boolean;
+  panicThreshold: number;
+  available: number;
+  total: number;
+  backends: BackendHealthView[];
+}
+
+/** Without active checks nothing can tell that a lame duck is back, so the drain lasts this long. */
+export const LAME_DUCK_HOLD_MS = 30_000;
+
+interface HostEntry {
+  readonly host: HostState;
+  readonly pool: PoolEntry;
+  checker: ActiveChecker | undefined;
+  ejectTimer: TimerHandle | undefined;
+  holdTimer: TimerHandle | undefined;
+  lameTimer: TimerHandle | undefined;
+  /** In rotation as of the last update (the manager's own view, for slow start). */
+  inRotation: boolean;
+  /** Belongs to a pool's first activation: no slow start on its first entry into rotation. */
+  initial: boolean;
+  /** Resolves the warm-up wait on the first check result. */
+  warmed: (() => void) | undefined;
+}
+
+interface PoolEntry {
+  readonly name: string;
+  config: PoolConfig;
+  probe: ProbeOptions | undefined;
+  schedule: CheckSchedule;
+  readonly hosts: Map<HostState, HostEntry>;
+  /** The current snapshot's PoolState last; the previous one is refreshed too until the proxy swapped. */
+  states: PoolState[];
+  panic: boolean;
+  readonly observer: HostObserver;
+  sweepTimer: TimerHandle | undefined;
+  rampTimer: TimerHandle | undefined;
+}
+
+export class HealthManager {
+  readonly #hub: EventHub;
+  readonly #clock: Clock;
+  readonly #logger: Logger;
+  readonly #random: () => number;
+  readonly #probe: Probe;
+  readonly #pools = new Map<string, PoolEntry>();
+
+  constructor(deps: HealthManagerDeps) {
+    this.#hub = deps.hub;
+    this.#clock = deps.clock;
+    this.#logger = deps.logger;
+    this.#random = deps.random ?? Math.random;
+    this.#probe = deps.probe ?? realProbe;
+  }
+
+  /**
+   * Adopt a snapshot: start checkers for new hosts, keep checkers (and state) of hosts that
+   * stay, stop those removed. Resolves when every NEW host of a pool with active checks has
+   * had its first check (warm) or warmTimeoutMs passed (default: the longest check timeout
+   * plus one second, so the first check normally decides).
+   */
+  async activate(snapshot: Snapshot, options: { warmTimeoutMs?: number } = {}): Promise<void> {
+    const now = this.#clock.now();
+    const warm: Promise<void>[] = [];
+    let longestTimeout = 0;
+    for (const [name, pr] of snapshot.pools) {
+      let pe = this.#pools.get(name);
+      const newPool = pe === undefined;
+      if (pe === undefined) {
+        const entry: PoolEntry = {
+          name,
+          config: pr.config,
+          probe: undefined,
+          schedule: { interval: 1000, jitter: 0 },
+          hosts: new Map(),
+          states: [],
+          panic: false,
+          observer: {
+            outcome: (h, kind) => this.#onOutcome(entry, h, kind),
+            lameDuck: (h) => this.#onLameDuck(entry, h),
+          },
+          sweepTimer: undefined,
+          rampTimer: undefined,
+        };
+        pe = entry;
+        this.#pools.set(name, pe);
+      }
+      this.#configurePool(pe, pr.config);
+      const previous = pe.states[pe.states.length - 1];
+      pe.states = previous === undefined || previous === pr.state ? [pr.state] : [previous, pr.state];
+
+      const keep = new Set(pr.state.hosts);
+      for (const [h, he] of pe.hosts) if (!keep.has(h)) this.#dropHost(he);
+      const hc = pr.config.healthCheck;
+      if (hc !== undefined) longestTimeout = Math.max(longestTimeout, hc.timeout);
+      for (const h of pr.state.hosts) {
+        h.observer = pe.observer;
+        h.lameDuckHeader = pr.config.lameDuckHeader?.toLowerCase();
+        let he = pe.hosts.get(h);
+        if (he === undefined) {
+          he = this.#addHost(pe, h, newPool);
+          if (hc !== undefined)
+            warm.push(new Promise<void>((resolve) => ((he as HostEntry).warmed = resolve)));
+        }
+        this.#reconcileHost(he, now);
+      }
+      this.#startSweep(pe);
+      this.#commit(pe);
+    }
+    for (const [name, pe] of this.#pools) if (!snapshot.pools.has(name)) this.#dropPool(pe);
+
+    if (warm.length === 0) return;
+    const timeoutMs = options.warmTimeoutMs ?? longestTimeout + 1000;
+    let timer: TimerHandle | undefined;
+    await Promise.race([
+      Promise.all(warm),
+      new Promise<void>((resolve) => {
+        timer = this.#clock.setTimeout(resolve, timeoutMs);
+        timer.unref?.();
+      }),
+    ]);
+    if (timer !== undefined) this.#clock.clearTimeout(timer);
+  }
+
+  stop(): void {
+    for (const pe of this.#pools.values()) this.#dropPool(pe);
+  }
+
+  describe(snapshot: Snapshot): PoolHealthView[] {
+    const now = this.#clock.now();
+    const out: PoolHealthView[] = [];
+    for (const [name, pr] of snapshot.pools) {
+      const st = pr.state;
+      out.push({
+        name,
+        policy: pr.config.policy,
+        panic: st.panic,
+        panicThreshold: pr.config.panicThreshold,
+        available: st.hosts.filter((h) => h.available).length,
+        total: st.hosts.length,
+        backends: st.hosts.map((h) => ({
+          name: h.name,
+          address: h.address,
+          state: h.status,
+          reason: h.statusReason,
+          configuredWeight: h.configuredWeight,
+          effectiveWeight: h.effectiveWeight,
+          inFlight: h.inFlight,
+          requests: h.requests,
+          failures: h.failures,
+          consecutive: { successes: h.checkSuccesses, failures: h.checkFailures },
+          outlier: {
+            consecutiveErrors: h.consecutiveErrors,
+            consecutiveLocalFailures: h.consecutiveLocalFailures,
+          },
+          lastCheck: h.lastCheck === null ? null : { ...h.lastCheck },
+          ejections: h.ejections,
+          ejectedForMs: Math.max(0, Math.round(h.ejectedUntil - now)),
+          flaps: h.flaps,
+          heldForMs: Math.max(0, Math.round(h.heldUntil - now)),
+          lameDuck: h.lameDuck,
+          latencyEwmaMs: h.latencyEwmaMs,
+        })),
+      });
+    }
+    return out;
+  }
+
+  /** Reasons the balancer is not ready: a pool with no available backend, a pool in panic. Empty = ready. */
+  readinessReasons(snapshot: Snapshot): string[] {
+    const reasons: string[] = [];
+    for (const [name, pr] of snapshot.pools) {
+      const st = pr.state;
+      const available = st.hosts.filter((h) => h.available).length;
+      if (available === 0) {
+        const states = st.hosts.map((h) => `${h.name} ${h.status}`).join(', ');
+        reasons.push(`pool "${name}" has no available backend (${states})`);
+      }
+      if (st.panic) {
+        reasons.push(
+          `pool "${name}" is in panic: ${st.availableCount} of ${st.eligible} backends available, below panicThreshold ${Math.round(pr.config.panicThreshold * 100)}%; balancing across all backends`,
+        );
+      }
+    }
+    return reasons;
+  }
+
+  // ---- configuration ----
+
+  #configurePool(pe: PoolEntry, config: PoolConfig): void {
+    pe.config = config;
+    const hc = config.healthCheck;
+    pe.probe =
+      hc === undefined
+        ? undefined
+        : {
+            type: hc.type,
+            path: hc.path,
+            method: hc.method,
+            headers: hc.headers,
+            expectStatus: parseExpectStatus(hc.expectStatus),
+            expectBody: hc.expectBody,
+            timeout: hc.timeout,
+            lameDuckHeader: config.lameDuckHeader?.toLowerCase(),
+          };
+    if (hc !== undefined) pe.schedule = { interval: hc.interval, jitter: hc.jitter };
+  }
+
+  #addHost(pe: PoolEntry, h: HostState, newPool: boolean): HostEntry {
+    const he: HostEntry = {
+      host: h,
+      pool: pe,
+      checker: undefined,
+      ejectTimer: undefined,
+      holdTimer: undefined,
+      lameTimer: undefined,
+      inRotation: false,
+      initial: newPool,
+      warmed: undefined,
+    };
+    pe.hosts.set(h, he);
+    // A backend new to this pool starts from scratch, even if an old HostState object was kept.
+    h.verdict = pe.config.healthCheck?.initialState === 'unknown' ? 'unknown' : 'up';
+    h.checkSuccesses = 0;
+    h.checkFailures = 0;
+    h.lastHealthOk = undefined;
+    h.rampFactor = 1;
+    return he;
+  }
+
+  /** Align one host with its pool's (possibly new) config and derive its status. */
+  #reconcileHost(he: HostEntry, now: number): void {
+    const { host: h, pool: pe } = he;
+    if (pe.probe !== undefined && he.checker === undefined) {
+      he.checker = new ActiveChecker(h, {
+        clock: this.#clock,
+        random: this.#random,
+        probe: this.#probe,
+        options: () => ({ probe: pe.probe as ProbeOptions, schedule: pe.schedule }),
+        onResult: (r) => this.#onCheck(he, r),
+        onError: (err) =>
+          this.#logger.error({ err, pool: pe.name, backend: h.name }, 'health check handler failed'),
+      });
+      he.checker.start(0);
+    } else if (pe.probe === undefined && he.checker !== undefined) {
+      // Checks removed: nothing will judge the backend any more, so it counts as up.
+      he.checker.stop();
+      he.checker = undefined;
+      h.verdict = 'up';
+      h.checkSuccesses = 0;
+      h.checkFailures = 0;
+    }
+    if (pe.config.outlierDetection === undefined && h.ejectedUntil !== 0) this.#unEject(he, now);
+    if (pe.config.slowStart <= 0) h.rampFactor = 1;
+    if (pe.probe !== undefined && he.lameTimer !== undefined) {
+      this.#clock.clearTimeout(he.lameTimer);
+      he.lameTimer = undefined;
+    }
+    this.#update(he, 'config applied', now);
+  }
+
+  #dropHost(he: HostEntry): void {
+    he.checker?.stop();
+    for (const t of [he.ejectTimer, he.holdTimer, he.lameTimer])
+      if (t !== undefined) this.#clock.clearTimeout(t);
+    he.warmed?.();
+    if (he.host.observer === he.pool.observer) he.host.observer = undefined;
+    he.pool.hosts.delete(he.host);
+  }
+
+  #dropPool(pe: PoolEntry): void {
+    for (const he of [...pe.hosts.values()]) this.#dropHost(he);
+    if (pe.sweepTimer !== undefined) this.#clock.clearTimeout(pe.sweepTimer);
+    if (pe.rampTimer !== undefined) this.#clock.clearTimeout(pe.rampTimer);
+    pe.sweepTimer = undefined;
+    pe.rampTimer = undefined;
+    this.#pools.delete(pe.name);
+  }
+
+  // ---- inputs ----
+
+  #onCheck(he: HostEntry, r: ProbeResult): void {
+    const { host: h, pool: pe } = he;
+    const hc = pe.config.healthCheck;
+    if (hc === undefined || !pe.hosts.has(h)) return;
+    const now = this.#clock.now();
+    h.lastCheck = { at: this.#clock.wallNow(), ok: r.ok, detail: r.detail };
+    if (r.ok) {
+      h.checkSuccesses++;
+      h.checkFailures = 0;
+    } else {
+      h.checkFailures++;
+      h.checkSuccesses = 0;
+    }
+    let reason: string | undefined;
+    if (h.verdict === 'unknown') {
+      // The very first verdict of a new backend is decided at once, without thresholds.
+      h.verdict = r.ok ? 'up' : 'down';
+      reason = `first check ${r.ok ? 'passed' : 'failed'} (${r.detail})`;
+    } else if (h.verdict === 'up' && !r.ok && h.checkFailures >= hc.unhealthyThreshold) {
+      h.verdict = 'down';
+      reason = `${h.checkFailures} consecutive failed checks (${r.detail})`;
+    } else if (h.verdict === 'down' && r.ok && h.checkSuccesses >= hc.healthyThreshold) {
+      h.verdict = 'up';
+      reason = `${h.checkSuccesses} consecutive passed checks`;
+    }
+    if (r.lameDuck && !h.lameDuck) {
+      h.lameDuck = true;
+      reason = 'health check answer carries the lame-duck header';
+    } else if (!r.lameDuck && r.ok && h.lameDuck) {
+      h.lameDuck = false;
+      reason = 'passed a check without the lame-duck header';
+    }
+    if (r.ok && h.ejectedUntil !== 0) {
+      this.#unEject(he, now);
+      reason ??= 'active check passed: returned from ejection';
+    }
+    const warmed = he.warmed;
+    he.warmed = undefined;
+    if (this.#update(he, reason ?? 'check', now)) this.#commit(pe);
+    warmed?.();
+  }
+
+  /** On the request path: cheap unless a threshold is crossed. */
+  #onOutcome(pe: PoolEntry, h: HostState, kind: OutcomeKind): void {
+    const o = pe.config.outlierDetection;
+    if (o === undefined || h.ejectedUntil !== 0) return;
+    const reason = countOutcome(h, kind, o);
+    if (reason === undefined) return;
+    const he = pe.hosts.get(h);
+    if (he !== undefined) this.#eject(he, reason, this.#clock.now());
+  }
+
+  #onLameDuck(pe: PoolEntry, h: HostState): void {
+    const he = pe.hosts.get(h);
+    if (he === undefined) return;
+    const now = this.#clock.now();
+    if (pe.probe === undefined && he.lameTimer === undefined) {
+      he.lameTimer = this.#timer(() => {
+        he.lameTimer = undefined;
+        h.lameDuck = false;
+        if (this.#update(he, 'lame-duck hold ended', this.#clock.now())) this.#commit(pe);
+      }, LAME_DUCK_HOLD_MS);
+    }
+    if (this.#update(he, 'answered with the lame-duck header', now)) this.#commit(pe);
+  }
+
+  // ---- outlier ejection ----
+
+  #eject(he: HostEntry, reason: EjectionReason, now: number): boolean {
+    const { host: h, pool: pe } = he;
+    const o = pe.config.outlierDetection;
+    if (o === undefined) return false;
+    let ejected = 0;
+    for (const x of pe.hosts.keys()) if (x.isEjected(now)) ejected++;
+    const cap = maxEjected(pe.hosts.size, o.maxEjectionPercent);
+    // Streaks restart either way, so a refused ejection is reconsidered after as many errors again.
+    h.consecutiveErrors = 0;
+    h.consecutiveLocalFailures = 0;
+    if (ejected + 1 > cap) {
+      this.#logger.warn(
+        { pool: pe.name, backend: h.name, reason, ejected, cap, maxEjectionPercent: o.maxEjectionPercent },
+        'outlier not ejected: maxEjectionPercent reached',
+      );
+      return false;
+    }
+    const { level, durationMs } = nextEjection(h, now, o, this.#random);
+    h.ejectionLevel = level;
+    h.ejections++;
+    h.ejectedUntil = now + durationMs;
+    if (he.ejectTimer !== undefined) this.#clock.clearTimeout(he.ejectTimer);
+    he.ejectTimer = this.#timer(() => {
+      he.ejectTimer = undefined;
+      const t = this.#clock.now();
+      this.#unEject(he, t);
+      if (this.#update(he, 'ejection time over', t)) this.#commit(pe);
+    }, durationMs);
+    if (this.#update(he, `${reason}: ejected for ${durationMs}ms (ejection ${h.ejections})`, now))
+      this.#commit(pe);
+    return true;
+  }
+
+  #unEject(he: HostEntry, now: number): void {
+    const h = he.host;
+    h.ejectedUntil = 0;
+    h.lastEjectionEnd = now;
+    h.consecutiveErrors = 0;
+    h.consecutiveLocalFailures = 0;
+    if (he.ejectTimer !== undefined) this.#clock.clearTimeout(he.ejectTimer);
+    he.ejectTimer = undefined;
+  }
+
+  #startSweep(pe: PoolEntry): void {
+    if (pe.sweepTimer !== undefined) this.#clock.clearTimeout(pe.sweepTimer);
+    pe.sweepTimer = undefined;
+    const o = pe.config.outlierDetection;
+    if (o?.successRate === undefined) return;
+    const sr = o.successRate;
+    pe.sweepTimer = this.#timer(() => {
+      pe.sweepTimer = undefined;
+      const now = this.#clock.now();
+      const hosts = [...pe.hosts.keys()].filter((h) => !h.isEjected(now));
+      const outliers = successRateOutliers(hosts, sr);
+      for (const h of pe.hosts.keys()) {
+        h.windowRequests = 0;
+        h.windowSuccesses = 0;
+      }
+      for (const h of outliers) {
+        const he = pe.hosts.get(h);
+        if (he !== undefined) this.#eject(he, 'success-rate', now);
+      }
+      this.#startSweep(pe);
+    }, o.interval);
+  }
+
+  // ---- status ----
+
+  /**
+   * Derive a host's status from its facts, counting flips and starting slow start on the
+   * way. Returns true when the status or weight changed (the pool must be refreshed).
+   */
+  #update(he: HostEntry, reason: string, now: number): boolean {
+    const { host: h, pool: pe } = he;
+    let why = reason;
+    const ok = h.verdict === 'unknown' ? undefined : h.healthOk(now);
+    if (ok !== undefined) {
+      if (h.lastHealthOk !== undefined && ok !== h.lastHealthOk) {
+        const hold = recordFlip(h, now, pe.config.flapDampening);
+        if (hold > 0) {
+          h.heldUntil = now + hold;
+          if (he.holdTimer !== undefined) this.#clock.clearTimeout(he.holdTimer);
+          he.holdTimer = this.#timer(() => {
+            he.holdTimer = undefined;
+            h.heldUntil = 0;
+            h.lastHoldEnd = this.#clock.now();
+            if (this.#update(he, 'flap-dampening hold over', this.#clock.now())) this.#commit(pe);
+          }, hold);
+          why = `${reason}; flapping (${pe.config.flapDampening.flips} flips within ${pe.config.flapDampening.window}ms): held out for ${hold}ms`;
+          this.#logger.warn(
+            { pool: pe.name, backend: h.name, holdMs: hold, flaps: h.flaps },
+            'backend flapping: held out',
+          );
+        }
+      }
+      h.lastHealthOk = ok;
+    }
+    let to = h.deriveStatus(now);
+    const inRotation = !h.draining && (to === 'healthy' || to === 'slow-start');
+    const slowStart = pe.config.slowStart;
+    if (inRotation && !he.inRotation && slowStart > 0 && !he.initial) {
+      h.rampStart = now;
+      h.rampFactor = RAMP_FLOOR;
+      to = h.deriveStatus(now);
+      this.#ensureRamp(pe);
+    }
+    if (inRotation) he.initial = false;
+    const weightChanged = he.inRotation !== inRotation;
+    he.inRotation = inRotation;
+    const from = h.status;
+    if (to === from) return weightChanged;
+    h.status = to;
+    h.statusReason = why;
+    const event = {
+      pool: pe.name,
+      backend: h.name,
+      address: h.address,
+      from,
+      to,
+      reason: why,
+      at: this.#clock.wallNow(),
+    };
+    const down = to === 'unhealthy' || to === 'ejected';
+    if (down) this.#logger.warn(event, 'backend state changed');
+    else this.#logger.info(event, 'backend state changed');
+    this.#hub.hostState.emit(event);
+    return true;
+  }
+
+  #ensureRamp(pe: PoolEntry): void {
+    if (pe.rampTimer !== undefined) return;
+    pe.rampTimer = this.#timer(() => {
+      pe.rampTimer = undefined;
+      const now = this.#clock.now();
+      let ramping = false;
+      for (const he of pe.hosts.values()) {
+        const h = he.host;
+        if (h.rampFactor >= 1) continue;
+        h.rampFactor = rampFactor(now - h.rampStart, pe.config.slowStart);
+        this.#update(he, h.rampFactor >= 1 ? 'slow start complete' : 'slow start', now);
+        if (h.rampFactor < 1) ramping = true;
+      }
+      // Weights changed even when no status did.
+      this.#commit(pe);
+      if (ramping) this.#ensureRamp(pe);
+    }, rampTick(pe.config.slowStart));
+  }
+
+  /** Refresh the pool's candidate sets and announce panic changes loudly. */
+  #commit(pe: PoolEntry): void {
+    for (const s of pe.states) s.refresh();
+    const cur = pe.states[pe.states.length - 1];
+    if (cur === undefined || cur.panic === pe.panic) return;
+    pe.panic = cur.panic;
+    const data = {
+      pool: pe.name,
+      available: cur.availableCount,
+      eligible: cur.eligible,
+      panicThreshold: pe.config.panicThreshold,
+    };
+    if (cur.panic) {
+      this.#logger.warn(
+        data,
+        'pool entered panic: too few backends available, balancing across all backends including unhealthy ones',
+      );
+    } else {
+      this.#logger.warn(data, 'pool left panic');
+    }
+    this.#hub.notices.emit({
+      type: cur.panic ? 'pool-panic-entered' : 'pool-panic-left',
+      at: this.#clock.wallNow(),
+      data,
+    });
+  }
+
+  #timer(fn: () => void, ms: number): TimerHandle {
+    const t = this.#clock.setTimeout(() => {
+      try {
+        fn();
+      } catch (err) {
+        this.#logger.error({ err }, 'health timer failed');
+      }
+    }, ms);
+    t.unref?.();
+    return t;
+  }
+}
