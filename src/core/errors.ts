@@ -109,6 +109,19 @@ export const ERRORS = {
     doc: 'An address could not be bound (in use, permission denied, not local).',
   },
   FULCRUM_ERR_TLS: { status: 500, doc: 'A listener TLS certificate or key could not be loaded.' },
+  // audit and drill
+  FULCRUM_ERR_AUDIT_UNKNOWN_CHECK: {
+    status: 400,
+    doc: 'An audit was asked to run a check that is not registered; the message lists the known checks.',
+  },
+  FULCRUM_ERR_AUDIT_FAILED: {
+    status: 500,
+    doc: 'An audit check could not run (for example the store or a listener was unavailable); the run is recorded with status `error`.',
+  },
+  FULCRUM_ERR_DRILL_UNKNOWN_SCENARIO: {
+    status: 400,
+    doc: '`fulcrum drill` was given a scenario name it does not know; the message lists the scenarios.',
+  },
   // cli
   FULCRUM_ERR_CLI_USAGE: { status: 400, doc: 'Unknown verb or flag, or a flag value of the wrong form.' },
 } as const satisfies Record<string, ErrorSpec>;
