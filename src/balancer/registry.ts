@@ -1,11 +1,22 @@
 // Policies by config name. The file name of each policy equals its config name.
+import { FulcrumError } from '../core/errors.ts';
 import type { BalancerHost, Policy, PolicyOptions } from './policy.ts';
+import { consistentHash } from './policies/consistent-hash.ts';
+import { leastRequests } from './policies/least-requests.ts';
+import { p2cEwma } from './policies/p2c-ewma.ts';
+import { random } from './policies/random.ts';
 import { roundRobin } from './policies/round-robin.ts';
+import { weightedRoundRobin } from './policies/weighted-round-robin.ts';
 
 type Factory = <H extends BalancerHost>(options: PolicyOptions) => Policy<H>;
 
 const POLICIES: Readonly<Record<string, Factory>> = {
   'round-robin': roundRobin,
+  'weighted-round-robin': weightedRoundRobin,
+  'least-requests': leastRequests,
+  'p2c-ewma': p2cEwma,
+  'consistent-hash': consistentHash,
+  random,
 };
 
 export function policyNames(): string[] {
@@ -14,6 +25,11 @@ export function policyNames(): string[] {
 
 export function createPolicy<H extends BalancerHost>(name: string, options: PolicyOptions): Policy<H> {
   const factory = POLICIES[name];
-  if (factory === undefined) throw new Error(`unknown policy "${name}"`);
+  // Validated configs only name known policies; this guards programmatic callers.
+  if (factory === undefined) {
+    throw new FulcrumError('FULCRUM_ERR_CONFIG_INVALID', `unknown policy "${name}"`, {
+      known: policyNames(),
+    });
+  }
   return factory<H>(options);
 }

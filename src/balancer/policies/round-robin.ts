@@ -1,4 +1,4 @@
-// round-robin: each available host in turn, ignoring weights.
+// round-robin: each host in turn, ignoring weights. O(1) per pick (O(k) with k excluded).
 import type { BalancerHost, PickRequest, PickTrace, Policy, PolicyOptions } from '../policy.ts';
 
 export function roundRobin<H extends BalancerHost>(options: PolicyOptions): Policy<H> {
@@ -14,9 +14,15 @@ export function roundRobin<H extends BalancerHost>(options: PolicyOptions): Poli
     pick(req: PickRequest, trace?: PickTrace): H | undefined {
       const n = hosts.length;
       for (let tries = 0; tries < n; tries++) {
-        const h = hosts[next++ % n] as H;
+        const i = next % n;
+        next = i + 1;
+        const h = hosts[i] as H;
         if (req.exclude?.has(h)) continue;
-        if (trace) trace.reason = `next in turn (${n} candidates)`;
+        if (trace) {
+          trace.reason = `next in turn (position ${i} of ${n})`;
+          trace.candidates.length = 0;
+          trace.candidates.push({ name: h.name, score: i });
+        }
         return h;
       }
       return undefined;
