@@ -127,15 +127,17 @@ function offsetOf(doc: Document, path: DocPath): number | undefined {
     if (isMap(node)) {
       const pair = node.items.find((p) => String(isScalar(p.key) ? p.key.value : p.key) === String(seg));
       if (pair === undefined) return offset;
-      // The last segment names a key: point at the key, which is where a reader looks.
-      if (i === path.length - 1) return rangeStart(pair.key) ?? rangeStart(pair.value) ?? offset;
+      // Point at the key, which is where a reader looks (and where a missing child's
+      // parent is named).
+      offset = rangeStart(pair.key) ?? rangeStart(pair.value) ?? offset;
       node = pair.value;
     } else if (isSeq(node) && typeof seg === 'number') {
       node = node.items[seg];
+      if (node === undefined) return offset;
+      offset = rangeStart(node) ?? offset;
     } else {
       return offset;
     }
-    offset = rangeStart(node) ?? offset;
   }
   return offset;
 }

@@ -124,6 +124,7 @@ function messageFor(iss: ZodRawIssue): string | undefined {
       return `must be a valid ${iss.format}`;
     }
     case 'invalid_value':
+      if (iss.input === undefined) return 'is required';
       return iss.values.length === 1
         ? `must be ${JSON.stringify(iss.values[0])}`
         : `must be one of: ${iss.values.map((v) => String(v)).join(', ')}`;
