@@ -15,12 +15,7 @@ export function servingBackends(pool: PoolConfig): IndexedBackend[] {
   return out;
 }
 
-/** Policies whose pick ignores configured weights (every backend gets an equal turn). */
-const WEIGHT_BLIND_POLICIES: ReadonlySet<string> = new Set(['round-robin']);
-
-export function policyUsesWeights(policy: string): boolean {
-  return !WEIGHT_BLIND_POLICIES.has(policy);
-}
+export { policyUsesWeights } from '../shares.ts';
 
 /** `0.5` → `50%`, `0.125` → `12.5%`. */
 export function pct(fraction: number): string {
