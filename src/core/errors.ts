@@ -103,6 +103,10 @@ export const ERRORS = {
     status: 500,
     doc: 'A write to the store failed; nothing was committed and the running config is unchanged.',
   },
+  FULCRUM_ERR_STORE_READ: {
+    status: 503,
+    doc: 'A read from the store failed (etcd unreachable or timed out, SQLite file unreadable); retry when the store is back.',
+  },
   // listeners and start-up
   FULCRUM_ERR_LISTEN: {
     status: 500,
