@@ -98,6 +98,23 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<EtcdStor
           { cause: err },
         );
 
+  const readError = (what: string, err: unknown): FulcrumError =>
+    isFulcrumError(err)
+      ? err
+      : new FulcrumError(
+          'FULCRUM_ERR_STORE_READ',
+          `store read failed (${what}): ${message(err)}`,
+          { endpoints: options.endpoints },
+          { cause: err },
+        );
+  const read = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
+    try {
+      return await fn();
+    } catch (err) {
+      throw readError(what, err);
+    }
+  };
+
   const readLatest = async (): Promise<{ version: number | null; kv: IKeyValue | undefined }> => {
     const kv = (await ns.get('latest').exec()).kvs[0];
     return { version: kv ? Number(kv.value.toString()) : null, kv };
@@ -124,24 +141,26 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<EtcdStor
 
   const store: EtcdStore = {
     kind: 'etcd',
-    async latestVersion() {
-      const { version } = await readLatest();
-      return version === null ? undefined : getVersion(version);
-    },
-    getVersion,
-    async listVersions(o = {}) {
-      const end =
-        o.before === undefined ? 'versions0' /* '0' sorts after '/' */ : versionKey(Math.max(1, o.before));
-      const values = await ns
-        .getAll()
-        .inRange({ start: versionKey(1), end })
-        .sort('Key', 'Descend')
-        .limit(listLimit(o.limit))
-        .strings();
-      return Object.values(values)
-        .map((text) => summary(JSON.parse(text) as ConfigVersion))
-        .sort((a, b) => b.version - a.version);
-    },
+    latestVersion: () =>
+      read('latest version', async () => {
+        const { version } = await readLatest();
+        return version === null ? undefined : getVersion(version);
+      }),
+    getVersion: (version) => read('get version', () => getVersion(version)),
+    listVersions: (o = {}) =>
+      read('list versions', async () => {
+        const end =
+          o.before === undefined ? 'versions0' /* '0' sorts after '/' */ : versionKey(Math.max(1, o.before));
+        const values = await ns
+          .getAll()
+          .inRange({ start: versionKey(1), end })
+          .sort('Key', 'Descend')
+          .limit(listLimit(o.limit))
+          .strings();
+        return Object.values(values)
+          .map((text) => summary(JSON.parse(text) as ConfigVersion))
+          .sort((a, b) => b.version - a.version);
+      }),
     async commitVersion(input: CommitInput) {
       try {
         const { version: latest, kv } = await readLatest();
@@ -193,22 +212,23 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<EtcdStor
         throw writeError('append event', err);
       }
     },
-    async listEvents(o = {}) {
-      const limit = listLimit(o.limit);
-      if (o.type === undefined) {
-        const values = await ns.getAll().prefix('events/').sort('Key', 'Descend').limit(limit).strings();
+    listEvents: (o = {}) =>
+      read('list events', async () => {
+        const limit = listLimit(o.limit);
+        if (o.type === undefined) {
+          const values = await ns.getAll().prefix('events/').sort('Key', 'Descend').limit(limit).strings();
+          return Object.values(values)
+            .map((text) => JSON.parse(text) as StoreEvent)
+            .sort((a, b) => b.id - a.id);
+        }
+        // No secondary index in etcd: filter the (retention-bounded) log.
+        const values = await ns.getAll().prefix('events/').strings();
         return Object.values(values)
           .map((text) => JSON.parse(text) as StoreEvent)
-          .sort((a, b) => b.id - a.id);
-      }
-      // No secondary index in etcd: filter the (retention-bounded) log.
-      const values = await ns.getAll().prefix('events/').strings();
-      return Object.values(values)
-        .map((text) => JSON.parse(text) as StoreEvent)
-        .filter((e) => e.type === o.type)
-        .sort((a, b) => b.id - a.id)
-        .slice(0, limit);
-    },
+          .filter((e) => e.type === o.type)
+          .sort((a, b) => b.id - a.id)
+          .slice(0, limit);
+      }),
     async saveAuditRun(run, retention) {
       try {
         await ns.put(`audits/${run.id}`).value(JSON.stringify(run));
@@ -218,12 +238,13 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<EtcdStor
         throw writeError('save audit run', err);
       }
     },
-    async listAuditRuns(o = {}) {
-      return (await allRuns()).slice(0, listLimit(o.limit));
-    },
-    async getAuditRun(id) {
-      return ((await ns.get(`audits/${id}`).json()) ?? undefined) as AuditRunRecord | undefined;
-    },
+    listAuditRuns: (o = {}) =>
+      read('list audit runs', async () => (await allRuns()).slice(0, listLimit(o.limit))),
+    getAuditRun: (id) =>
+      read(
+        'get audit run',
+        async () => ((await ns.get(`audits/${id}`).json()) ?? undefined) as AuditRunRecord | undefined,
+      ),
     async watchVersions(onVersion) {
       const watcher = await ns.watch().key('latest').create();
       // Deliver in commit order even though each delivery awaits a read.

@@ -147,6 +147,20 @@ describe('openSqliteStore', () => {
     expect((await errorOf(open(join(blocker, 'state.db')))).code).toBe('FULCRUM_ERR_STORE_OPEN');
   });
 
+  it('answers reads from a closed or broken store with STORE_READ', async () => {
+    const s = await openSqliteStore(file);
+    await s.close();
+    expect((await errorOf(s.latestVersion())).code).toBe('FULCRUM_ERR_STORE_READ');
+    expect((await errorOf(s.listEvents())).code).toBe('FULCRUM_ERR_STORE_READ');
+    expect(
+      (
+        await errorOf(
+          s.commitVersion({ text: 'x', author: 'a', message: '', source: 'api', expectedLatest: null }),
+        )
+      ).code,
+    ).toBe('FULCRUM_ERR_STORE_WRITE');
+  });
+
   it('makes the second of two connections applying on the same base get CONFIG_CONFLICT', async () => {
     const a = await open();
     const b = await open();

@@ -285,20 +285,33 @@ export async function openSqliteStore(file: string, options: SqliteStoreOptions 
     }
   };
 
+  const read = <T>(what: string, fn: () => T): T => {
+    try {
+      return fn();
+    } catch (err) {
+      throw new FulcrumError(
+        'FULCRUM_ERR_STORE_READ',
+        `store read failed (${what}): ${message(err)}`,
+        { file },
+        { cause: err },
+      );
+    }
+  };
+
   return {
     kind: 'sqlite',
     async latestVersion() {
-      const r = q.latest.get() as VersionRow | undefined;
+      const r = read('latest version', () => q.latest.get()) as VersionRow | undefined;
       return r && toVersion(r);
     },
     async getVersion(version) {
-      const r = q.get.get(version) as VersionRow | undefined;
+      const r = read('get version', () => q.get.get(version)) as VersionRow | undefined;
       return r && toVersion(r);
     },
     async listVersions(o = {}) {
-      const rows = q.list.all(
-        o.before ?? Number.MAX_SAFE_INTEGER,
-        listLimit(o.limit),
+      const before = o.before ?? Number.MAX_SAFE_INTEGER;
+      const rows = read('list versions', () =>
+        q.list.all(before, listLimit(o.limit)),
       ) as unknown as VersionRow[];
       return rows.map(toSummary);
     },
@@ -344,9 +357,9 @@ export async function openSqliteStore(file: string, options: SqliteStoreOptions 
     },
     async listEvents(o = {}) {
       const limit = listLimit(o.limit);
-      const rows = (o.type === undefined
-        ? q.listEvents.all(limit)
-        : q.listEventsOfType.all(o.type, limit)) as unknown as EventRow[];
+      const rows = read('list events', () =>
+        o.type === undefined ? q.listEvents.all(limit) : q.listEventsOfType.all(o.type, limit),
+      ) as unknown as EventRow[];
       return rows.map(toEvent);
     },
     async saveAuditRun(run, retention) {
@@ -364,10 +377,12 @@ export async function openSqliteStore(file: string, options: SqliteStoreOptions 
       });
     },
     async listAuditRuns(o = {}) {
-      return (q.listRuns.all(listLimit(o.limit)) as unknown as AuditRow[]).map(toRun);
+      return (read('list audit runs', () => q.listRuns.all(listLimit(o.limit))) as unknown as AuditRow[]).map(
+        toRun,
+      );
     },
     async getAuditRun(id) {
-      const r = q.getRun.get(id) as AuditRow | undefined;
+      const r = read('get audit run', () => q.getRun.get(id)) as AuditRow | undefined;
       return r && toRun(r);
     },
     async close() {
