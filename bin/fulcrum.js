@@ -1,5 +1,3 @@
 #!/usr/bin/env node
-// The package's bin. It runs the compiled CLI (built by `npm install` through `prepare`).
-import { main } from '../dist/cli/main.js';
-
-process.exitCode = await main(process.argv.slice(2));
+// The package's bin: runs the compiled CLI (built by `npm install` through `prepare`).
+import '../dist/cli/run.js';
