@@ -1,0 +1,357 @@
+// The fairness maths, as pure functions over plain data (no sockets, no timers, no clock).
+// Two questions are answered here:
+//   1. Does the balancer do what the config says? (judgePool: observed vs expected share)
+//   2. Does the config itself play favourites? (judgeOverload: share vs capacity, with
+//      errors or latency that stand out among the peers)
+// and attributeCauses() turns the facts the monitor gathered into words for a person.
+// docs/monitoring.md explains the maths; keep the two in step.
+
+/** What a share is measured in. Load-aware policies are judged on concurrency, not counts. */
+export type FairnessMeasure = 'requests' | 'in-flight-per-weight';
+
+export type Verdict = 'ok' | 'overfed' | 'starved' | 'insufficient-data';
+
+/** One backend's facts over the monitor window. */
+export interface BackendSample {
+  readonly name: string;
+  /** Expected share from effective weights, averaged over the window (weighted by traffic). */
+  readonly expectedShare: number;
+  readonly requests: number;
+  /** Sum of request durations (ms) over the window; / window = mean concurrency (Little's law). */
+  readonly busyMs: number;
+}
+
+export interface FairnessOptions {
+  readonly overfed: number;
+  readonly starved: number;
+  readonly minRequestsPerBackend: number;
+  /** Significance needed before a ratio is called unfair (standard errors). */
+  readonly zThreshold: number;
+}
+
+export interface BackendVerdict {
+  readonly name: string;
+  readonly expectedShare: number;
+  readonly observedShare: number;
+  /** observed / expected; null when the backend is expected to get nothing. */
+  readonly shareRatio: number | null;
+  /** Standard score of the observed share under the expected share (binomial). */
+  readonly z: number;
+  readonly verdict: Verdict;
+}
+
+export interface PoolVerdict {
+  readonly measure: FairnessMeasure;
+  readonly total: number;
+  /** Jain's fairness index over share ratios (1 = perfectly as configured); null without data. */
+  readonly jain: number | null;
+  readonly backends: readonly BackendVerdict[];
+  /** Why no verdict was given, when none was. */
+  readonly note: string | undefined;
+}
+
+export const DEFAULT_Z = 4;
+
+/** Load-aware policies balance concurrency, so their request counts are not a fair measure. */
+export function measureFor(policy: string): FairnessMeasure {
+  return policy === 'least-requests' || policy === 'p2c-ewma' ? 'in-flight-per-weight' : 'requests';
+}
+
+/** Shares proportional to weights; all zero when the weights sum to zero. */
+export function expectedShares(weights: readonly number[]): number[] {
+  let sum = 0;
+  for (const w of weights) sum += w > 0 ? w : 0;
+  return weights.map((w) => (sum > 0 && w > 0 ? w / sum : 0));
+}
+
+/** Jain's index (Σx)² / (n·Σx²) over non-negative values; 1 when all are equal. */
+export function jainIndex(values: readonly number[]): number | null {
+  let s = 0;
+  let s2 = 0;
+  for (const v of values) {
+    s += v;
+    s2 += v * v;
+  }
+  if (values.length === 0 || s2 === 0) return null;
+  return (s * s) / (values.length * s2);
+}
+
+/**
+ * Standard score of an observed share q over n trials when the true share is p:
+ * (q − p) / √(p(1−p)/n). 0 when p is 0 or 1 (no variance to test against).
+ */
+export function binomialZ(q: number, p: number, n: number): number {
+  if (n <= 0 || p <= 0 || p >= 1) return 0;
+  return (q - p) / Math.sqrt((p * (1 - p)) / n);
+}
+
+/**
+ * Judge one pool: observed share vs expected share per backend. A backend is overfed
+ * (starved) only when its share ratio is beyond the threshold AND the difference is
+ * statistically significant (|z| > zThreshold), and only once it was expected to get at
+ * least minRequestsPerBackend requests, so an honest sample does not fire.
+ */
+export function judgePool(
+  samples: readonly BackendSample[],
+  measure: FairnessMeasure,
+  windowMs: number,
+  opts: FairnessOptions,
+): PoolVerdict {
+  let total = 0;
+  let busy = 0;
+  for (const s of samples) {
+    total += s.requests;
+    busy += s.busyMs;
+  }
+  const byBusy = measure === 'in-flight-per-weight';
+  // A load-aware policy only has something to balance when backends are busy: below one
+  // concurrent request per backend its choices are tie-breaks, not decisions.
+  let note: string | undefined;
+  if (byBusy && windowMs > 0 && busy / windowMs < samples.length) {
+    note = `load too low to judge a load-aware policy (mean concurrency ${(busy / windowMs).toFixed(2)} < ${samples.length})`;
+  }
+  const ratios: number[] = [];
+  const backends = samples.map((s): BackendVerdict => {
+    const p = s.expectedShare;
+    const q = byBusy ? (busy > 0 ? s.busyMs / busy : 0) : total > 0 ? s.requests / total : 0;
+    const ratio = p > 0 ? q / p : null;
+    const z = binomialZ(q, p, total);
+    let verdict: Verdict;
+    if (note !== undefined) verdict = 'insufficient-data';
+    else if (p === 0) verdict = s.requests >= opts.minRequestsPerBackend ? 'overfed' : 'ok';
+    else if (total * p < opts.minRequestsPerBackend) verdict = 'insufficient-data';
+    else if (ratio !== null && ratio > opts.overfed && z > opts.zThreshold) verdict = 'overfed';
+    else if (ratio !== null && ratio < opts.starved && z < -opts.zThreshold) verdict = 'starved';
+    else verdict = 'ok';
+    if (ratio !== null && total > 0) ratios.push(ratio);
+    return { name: s.name, expectedShare: p, observedShare: q, shareRatio: ratio, z, verdict };
+  });
+  return { measure, total, jain: jainIndex(ratios), backends, note };
+}
+
+/** One backend's facts for the capacity judgement. */
+export interface LoadSample {
+  readonly name: string;
+  readonly requests: number;
+  /** 5xx answers (from the backend or from fulcrum on its behalf). */
+  readonly errors: number;
+  readonly busyMs: number;
+  /** Declared capacity (relative); 1 when not declared. */
+  readonly capacity: number;
+}
+
+export interface OverloadOptions {
+  readonly overfed: number;
+  readonly minRequestsPerBackend: number;
+  readonly zThreshold: number;
+}
+
+export interface OverloadVerdict {
+  readonly name: string;
+  readonly share: number;
+  readonly capacityShare: number;
+  readonly errorRatio: number;
+  readonly peerErrorRatio: number;
+  readonly meanLatencyMs: number;
+  readonly peerMeanLatencyMs: number;
+  readonly overCapacity: boolean;
+  readonly errorOutlier: boolean;
+  readonly latencyOutlier: boolean;
+  readonly overloaded: boolean;
+}
+
+const MIN_ERRORS = 10;
+const MIN_ERROR_RATIO = 0.05;
+const LATENCY_FACTOR = 2;
+const MIN_LATENCY_GAP_MS = 50;
+
+/**
+ * Judge the config rather than the balancer: a backend is overloaded when its share of
+ * traffic is significantly above its share of capacity AND its error ratio or latency is
+ * an outlier among its peers (or, with no peer left to compare, simply high).
+ */
+export function judgeOverload(samples: readonly LoadSample[], opts: OverloadOptions): OverloadVerdict[] {
+  let total = 0;
+  let totalCap = 0;
+  let totalErr = 0;
+  let totalBusy = 0;
+  for (const s of samples) {
+    total += s.requests;
+    totalCap += s.capacity;
+    totalErr += s.errors;
+    totalBusy += s.busyMs;
+  }
+  return samples.map((s): OverloadVerdict => {
+    const share = total > 0 ? s.requests / total : 0;
+    const capacityShare = totalCap > 0 ? s.capacity / totalCap : 0;
+    const peerReq = total - s.requests;
+    const errorRatio = s.requests > 0 ? s.errors / s.requests : 0;
+    const peerErrorRatio = peerReq > 0 ? (totalErr - s.errors) / peerReq : 0;
+    const meanLatencyMs = s.requests > 0 ? s.busyMs / s.requests : 0;
+    const peerMeanLatencyMs = peerReq > 0 ? (totalBusy - s.busyMs) / peerReq : 0;
+    const enough = s.requests >= opts.minRequestsPerBackend;
+    const overCapacity =
+      enough &&
+      capacityShare > 0 &&
+      share / capacityShare > opts.overfed &&
+      binomialZ(share, capacityShare, total) > opts.zThreshold;
+    const peersComparable = peerReq >= opts.minRequestsPerBackend;
+    const errorOutlier =
+      enough &&
+      s.errors >= MIN_ERRORS &&
+      errorRatio >= MIN_ERROR_RATIO &&
+      (!peersComparable ||
+        (errorRatio > 3 * peerErrorRatio + 0.01 &&
+          twoProportionZ(s.errors, s.requests, totalErr - s.errors, peerReq) > opts.zThreshold));
+    const latencyOutlier =
+      enough &&
+      peersComparable &&
+      meanLatencyMs > LATENCY_FACTOR * peerMeanLatencyMs &&
+      meanLatencyMs - peerMeanLatencyMs > MIN_LATENCY_GAP_MS;
+    return {
+      name: s.name,
+      share,
+      capacityShare,
+      errorRatio,
+      peerErrorRatio,
+      meanLatencyMs,
+      peerMeanLatencyMs,
+      overCapacity,
+      errorOutlier,
+      latencyOutlier,
+      overloaded: overCapacity && (errorOutlier || latencyOutlier),
+    };
+  });
+}
+
+/** Pooled two-proportion z-test of x1/n1 against x2/n2. */
+export function twoProportionZ(x1: number, n1: number, x2: number, n2: number): number {
+  if (n1 <= 0 || n2 <= 0) return 0;
+  const p = (x1 + x2) / (n1 + n2);
+  const se = Math.sqrt(p * (1 - p) * (1 / n1 + 1 / n2));
+  return se > 0 ? (x1 / n1 - x2 / n2) / se : 0;
+}
+
+export type CauseKind =
+  | 'hot-hash-key'
+  | 'hash-affinity'
+  | 'flapping-health'
+  | 'per-process-state'
+  | 'weight-skew'
+  | 'peers-removed-by-health'
+  | 'over-capacity'
+  | 'bug';
+
+export interface Cause {
+  readonly kind: CauseKind;
+  readonly text: string;
+}
+
+/** What the monitor knows about a backend and its pool when an alert needs a cause. */
+export interface CauseFacts {
+  readonly verdict: 'overfed' | 'starved' | 'overloaded';
+  readonly policy: string;
+  readonly backend: string;
+  /** The most frequent hash key of the pool over the window, with the backend it went to. */
+  readonly hotKey:
+    { readonly key: string; readonly share: number; readonly backend: string | undefined } | undefined;
+  readonly hashKeySource: string | undefined;
+  /** Health state changes within the window: this backend and its peers. */
+  readonly flips: number;
+  readonly peerFlips: number;
+  /** Snapshots swapped in within the window (each restarts per-snapshot policy state). */
+  readonly reloads: number;
+  /** This backend's configured weight against the median of its peers'. */
+  readonly weight: number;
+  readonly peerWeight: number;
+  /** Config version that introduced the current weights, when known. */
+  readonly weightsSince:
+    { readonly version: number; readonly createdAt?: number; readonly author?: string } | undefined;
+  /** Peers that are (or were during the window) not taking traffic, with their status. */
+  readonly peersDown: readonly string[];
+}
+
+/** Hot-key share of the pool's requests from which a single key counts as the cause. */
+export const HOT_KEY_SHARE = 0.2;
+/** Weight ratio from which weights count as skewed. */
+export const SKEW_RATIO = 2;
+
+function skewText(f: CauseFacts): string {
+  const ratio = f.peerWeight > 0 ? f.weight / f.peerWeight : Infinity;
+  const n = Number.isFinite(ratio) ? (Math.round(ratio * 10) / 10).toString() : '∞';
+  let since = '';
+  if (f.weightsSince) {
+    since = ` since config version ${f.weightsSince.version}`;
+    if (f.weightsSince.createdAt !== undefined)
+      since += ` applied ${new Date(f.weightsSince.createdAt).toISOString()}`;
+    if (f.weightsSince.author) since += ` by ${f.weightsSince.author}`;
+  }
+  return `weights skewed ${n}:1 (${f.backend} weight ${f.weight}, peers ${f.peerWeight})${since}`;
+}
+
+/**
+ * The likely causes, most likely first. Never empty: when nothing the monitor knows
+ * explains an unfair share, the policy itself is suspect (a bug).
+ */
+export function attributeCauses(f: CauseFacts): Cause[] {
+  const out: Cause[] = [];
+  const hashed = f.policy === 'consistent-hash';
+  const hk = f.hotKey;
+  if (hashed && hk && hk.share >= HOT_KEY_SHARE) {
+    const src = f.hashKeySource ? ` (${f.hashKeySource})` : '';
+    const pct = `${Math.round(hk.share * 100)}%`;
+    if (f.verdict !== 'starved' && hk.backend === f.backend) {
+      out.push({
+        kind: 'hot-hash-key',
+        text: `hot hash key "${hk.key}"${src} carries ${pct} of the pool's requests`,
+      });
+    } else if (f.verdict === 'starved' && hk.backend !== f.backend) {
+      out.push({
+        kind: 'hot-hash-key',
+        text: `hot hash key "${hk.key}"${src} carries ${pct} of the pool's requests to ${hk.backend ?? 'another backend'}`,
+      });
+    }
+  }
+  if (f.verdict === 'overloaded') {
+    if (f.weight >= SKEW_RATIO * f.peerWeight && f.weight > f.peerWeight)
+      out.push({ kind: 'weight-skew', text: skewText(f) });
+    if (f.peersDown.length > 0) {
+      out.push({
+        kind: 'peers-removed-by-health',
+        text: `health checking removed its peers: ${f.peersDown.join(', ')}`,
+      });
+    }
+  }
+  if (f.flips >= 2 || f.peerFlips >= 2) {
+    out.push({
+      kind: 'flapping-health',
+      text: `flapping health: ${f.flips} state changes of ${f.backend} and ${f.peerFlips} of its peers within the window`,
+    });
+  }
+  if (f.reloads > 0 && f.verdict !== 'overloaded') {
+    out.push({
+      kind: 'per-process-state',
+      text: `per-process policy state: ${f.reloads} config reload(s) within the window restarted the ${f.policy} state`,
+    });
+  }
+  if (hashed && !out.some((c) => c.kind === 'hot-hash-key')) {
+    out.push({
+      kind: 'hash-affinity',
+      text: `hash affinity: the ${f.hashKeySource ?? 'hash'} keys seen map unevenly onto the ring`,
+    });
+  }
+  if (out.length === 0) {
+    out.push(
+      f.verdict === 'overloaded'
+        ? {
+            kind: 'over-capacity',
+            text: `its share of traffic exceeds its share of capacity under ${f.policy}`,
+          }
+        : {
+            kind: 'bug',
+            text: `nothing known explains it: ${f.policy} does not follow its weights (likely a bug)`,
+          },
+    );
+  }
+  return out;
+}

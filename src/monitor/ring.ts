@@ -1,0 +1,118 @@
+// A ring of fixed time slots, each holding a few numeric fields, preallocated once: adding
+// to the current slot is O(1) with no allocation, and old slots are zeroed as time moves
+// on. The monitor's sliding windows are sums over the newest slots.
+
+export class Ring {
+  readonly slotMs: number;
+  readonly slots: number;
+  readonly fields: number;
+  readonly #data: Float64Array;
+  /** Index (time / slotMs) of the newest slot; -Infinity before the first use. */
+  #cur = Number.NEGATIVE_INFINITY;
+
+  constructor(slotMs: number, slots: number, fields: number) {
+    this.slotMs = slotMs;
+    this.slots = Math.max(1, slots);
+    this.fields = fields;
+    this.#data = new Float64Array(this.slots * fields);
+  }
+
+  /** Move the newest slot to the one holding `now`, zeroing the slots skipped over. */
+  advance(now: number): void {
+    const idx = Math.floor(now / this.slotMs);
+    if (idx <= this.#cur) return;
+    const steps = Number.isFinite(this.#cur) ? Math.min(idx - this.#cur, this.slots) : this.slots;
+    for (let k = 0; k < steps; k++) {
+      const base = ((((idx - k) % this.slots) + this.slots) % this.slots) * this.fields;
+      this.#data.fill(0, base, base + this.fields);
+    }
+    this.#cur = idx;
+  }
+
+  add(now: number, field: number, v: number): void {
+    this.advance(now);
+    const base = (((this.#cur % this.slots) + this.slots) % this.slots) * this.fields;
+    this.#data[base + field] = (this.#data[base + field] as number) + v;
+  }
+
+  /** Overwrite a field of the newest slot (for sampled values). */
+  set(now: number, field: number, v: number): void {
+    this.advance(now);
+    const base = (((this.#cur % this.slots) + this.slots) % this.slots) * this.fields;
+    this.#data[base + field] = v;
+  }
+
+  /** Value of a field `age` slots before the newest (0 = newest). Call advance(now) first. */
+  at(age: number, field: number): number {
+    if (age >= this.slots || !Number.isFinite(this.#cur)) return 0;
+    const i = this.#cur - age;
+    return this.#data[(((i % this.slots) + this.slots) % this.slots) * this.fields + field] as number;
+  }
+
+  /** Sum of a field over the newest `spanMs` (whole slots, the newest partial one included). */
+  sum(now: number, field: number, spanMs: number): number {
+    this.advance(now);
+    const n = Math.min(this.slots, Math.max(1, Math.round(spanMs / this.slotMs)));
+    let s = 0;
+    for (let age = 0; age < n; age++) s += this.at(age, field);
+    return s;
+  }
+}
+
+/** Upper bounds (ms) of the latency histogram kept per backend per slot for p50/p99. */
+export const LATENCY_BOUNDS_MS = [
+  1,
+  2,
+  3,
+  5,
+  7,
+  10,
+  15,
+  20,
+  30,
+  50,
+  70,
+  100,
+  150,
+  200,
+  300,
+  500,
+  700,
+  1000,
+  1500,
+  2000,
+  3000,
+  5000,
+  7000,
+  10_000,
+  20_000,
+  30_000,
+  60_000,
+  Number.POSITIVE_INFINITY,
+];
+
+export function latencyBucket(ms: number): number {
+  let i = 0;
+  while (ms > (LATENCY_BOUNDS_MS[i] as number)) i++;
+  return i;
+}
+
+/** Quantile (0..1) of a bucketed histogram, interpolated linearly within the bucket. */
+export function histogramQuantile(counts: ArrayLike<number>, q: number): number | null {
+  let total = 0;
+  for (let i = 0; i < counts.length; i++) total += counts[i] as number;
+  if (total === 0) return null;
+  const rank = q * total;
+  let seen = 0;
+  for (let i = 0; i < counts.length; i++) {
+    const c = counts[i] as number;
+    if (seen + c >= rank && c > 0) {
+      const lo = i === 0 ? 0 : (LATENCY_BOUNDS_MS[i - 1] as number);
+      const hiRaw = LATENCY_BOUNDS_MS[i] as number;
+      const hi = Number.isFinite(hiRaw) ? hiRaw : lo * 2;
+      return lo + ((hi - lo) * (rank - seen)) / c;
+    }
+    seen += c;
+  }
+  return null;
+}

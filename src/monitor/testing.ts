@@ -1,0 +1,82 @@
+// Test support for the monitor: snapshots built from config objects and a traffic
+// driver that emits real RequestOutcome events through an EventHub on a FakeClock.
+import pino from 'pino';
+import { configSchema } from '../config/schema.ts';
+import type { FakeClock } from '../core/clock.ts';
+import { EventHub } from '../core/events.ts';
+import { HostRegistry } from '../health/host-state.ts';
+import { buildSnapshot, type Snapshot } from '../runtime/snapshot.ts';
+
+/** A snapshot of `config` (raw, as written in YAML) with the real policies. */
+export function testSnapshot(
+  config: unknown,
+  version: number,
+  registry = new HostRegistry(),
+  random: () => number = seeded(version),
+): Snapshot {
+  return buildSnapshot(configSchema.parse(config), version, registry, { random });
+}
+
+export const silentLogger = pino({ level: 'silent' });
+
+export function newHub(): EventHub {
+  return new EventHub();
+}
+
+export interface Shot {
+  backend: string | undefined;
+  status: number;
+  durationMs: number;
+  hashKey?: string;
+}
+
+/**
+ * Emit `rps` outcomes per simulated second for `seconds`, evenly spaced, advancing the
+ * fake clock (which runs the monitor's timers). `onSecond` runs after each second and may
+ * return true to stop early.
+ */
+export function drive(opts: {
+  hub: EventHub;
+  clock: FakeClock;
+  pool: string;
+  seconds: number;
+  rps: number;
+  shot: (i: number) => Shot;
+  onSecond?: (second: number) => boolean | void;
+  listener?: string;
+}): number {
+  const step = 1000 / opts.rps;
+  let i = 0;
+  for (let s = 0; s < opts.seconds; s++) {
+    for (let k = 0; k < opts.rps; k++) {
+      const shot = opts.shot(i++);
+      opts.hub.requests.emit({
+        listener: opts.listener ?? 'web',
+        pool: opts.pool,
+        backend: shot.backend,
+        status: shot.status,
+        durationMs: shot.durationMs,
+        error: shot.backend === undefined ? 'FULCRUM_ERR_PROXY_NO_BACKEND' : undefined,
+        retries: 0,
+        requestId: String(i),
+        method: 'GET',
+        hashKey: shot.hashKey,
+      });
+      opts.clock.advance(step);
+    }
+    if (opts.onSecond?.(s + 1) === true) return s + 1;
+  }
+  return opts.seconds;
+}
+
+/** A seeded uniform [0, 1) source (mulberry32) so simulated traffic is reproducible. */
+export function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
