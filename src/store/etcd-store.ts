@@ -30,6 +30,11 @@ export interface EtcdStoreOptions {
   timeoutMs?: number;
   /** Epoch-ms clock for createdAt (tests pass a fake one). */
   now?: () => number;
+  /**
+   * How many of the newest events to keep (default EVENT_RETENTION). Each append deletes
+   * the one event that falls out, so keep this the same for the life of a prefix.
+   */
+  eventRetention?: number;
 }
 
 export interface EtcdStore extends Store {
@@ -69,6 +74,7 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<EtcdStor
   const prefix = options.prefix ?? '/fulcrum/';
   const timeoutMs = options.timeoutMs ?? 5000;
   const now = options.now ?? Date.now;
+  const eventRetention = options.eventRetention ?? EVENT_RETENTION;
   const client = new Etcd3({
     hosts: options.endpoints,
     dialTimeout: timeoutMs,
@@ -200,7 +206,7 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<EtcdStor
             ns.put(eventKey(id)).value(JSON.stringify(stored)),
           ];
           // The event falling out of the retention window goes in the same transaction.
-          if (id > EVENT_RETENTION) ops.push(ns.delete().key(eventKey(id - EVENT_RETENTION)));
+          if (id > eventRetention) ops.push(ns.delete().key(eventKey(id - eventRetention)));
           const res = await ns
             .if('events-seq', 'Mod', '==', kv ? String(kv.mod_revision) : 0)
             .then(...ops)

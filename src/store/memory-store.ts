@@ -14,11 +14,14 @@ import { EVENT_RETENTION, auditRetention, conflictError, listLimit, sha256 } fro
 export interface MemoryStoreOptions {
   /** Epoch-ms clock for createdAt (tests pass a fake one). */
   now?: () => number;
+  /** How many of the newest events to keep (default EVENT_RETENTION). */
+  eventRetention?: number;
 }
 
 /** Async like the other stores' openers, so callers can swap one for another. */
 export async function openMemoryStore(options: MemoryStoreOptions = {}): Promise<Store> {
   const now = options.now ?? Date.now;
+  const eventRetention = options.eventRetention ?? EVENT_RETENTION;
   const versions: ConfigVersion[] = [];
   const events: StoreEvent[] = [];
   // Insertion order breaks startedAt ties, like SQLite's rowid.
@@ -67,7 +70,7 @@ export async function openMemoryStore(options: MemoryStoreOptions = {}): Promise
     async appendEvent(event) {
       const e: StoreEvent = { ...structuredClone(event), id: ++eventSeq };
       events.push(e);
-      if (events.length > EVENT_RETENTION) events.splice(0, events.length - EVENT_RETENTION);
+      if (events.length > eventRetention) events.splice(0, events.length - eventRetention);
       return structuredClone(e);
     },
     async listEvents(o = {}) {

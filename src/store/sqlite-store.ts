@@ -24,6 +24,8 @@ export interface SqliteStoreOptions {
   busyTimeoutMs?: number;
   /** Epoch-ms clock for createdAt (tests pass a fake one). */
   now?: () => number;
+  /** How many of the newest events to keep (default EVENT_RETENTION). */
+  eventRetention?: number;
 }
 
 /**
@@ -180,7 +182,11 @@ function transaction<T>(db: DatabaseSync, fn: () => T): T {
     db.exec('COMMIT');
     return result;
   } catch (err) {
-    if (db.isTransaction) db.exec('ROLLBACK');
+    try {
+      db.exec('ROLLBACK');
+    } catch {
+      // SQLite already rolled back by itself (it does on some errors, e.g. a full disk).
+    }
     throw err;
   }
 }
@@ -215,11 +221,13 @@ function migrate(db: DatabaseSync): void {
 /** Open (creating the directory and file if needed) and migrate the store at `file`. */
 export async function openSqliteStore(file: string, options: SqliteStoreOptions = {}): Promise<Store> {
   const now = options.now ?? Date.now;
+  const busyTimeoutMs = options.busyTimeoutMs ?? 5000;
+  const eventRetention = options.eventRetention ?? EVENT_RETENTION;
   let db: DatabaseSync;
   try {
     const { DatabaseSync } = await loadSqlite();
     if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
-    db = new DatabaseSync(file, { timeout: options.busyTimeoutMs ?? 5000 });
+    db = new DatabaseSync(file, { timeout: busyTimeoutMs });
   } catch (err) {
     throw new FulcrumError(
       'FULCRUM_ERR_STORE_OPEN',
@@ -229,6 +237,8 @@ export async function openSqliteStore(file: string, options: SqliteStoreOptions 
     );
   }
   try {
+    // Also set by the constructor's timeout option, which Node before 22.16 ignores.
+    db.exec(`PRAGMA busy_timeout = ${Math.max(0, Math.floor(busyTimeoutMs))}`);
     db.exec('PRAGMA journal_mode = WAL');
     db.exec('PRAGMA synchronous = FULL');
     migrate(db);
@@ -351,7 +361,7 @@ export async function openSqliteStore(file: string, options: SqliteStoreOptions 
           JSON.stringify(event.data),
         ];
         const { id } = q.insertEvent.get(...params) as { id: number };
-        if (id > EVENT_RETENTION) q.trimEvents.run(id - EVENT_RETENTION);
+        if (id > eventRetention) q.trimEvents.run(id - eventRetention);
         return { ...event, id };
       });
     },

@@ -13,12 +13,13 @@ import { sha256 } from './store.ts';
 import { hasEtcd, startEtcd, type EtcdServer } from './testing/etcd-server.ts';
 
 interface Harness {
-  /** A fresh, empty store whose clock is `now`. */
+  /** A fresh, empty store whose clock is `now`, keeping EVENTS_KEPT events. */
   open(now: () => number): Promise<Store>;
   /** Reopen the same backing data (persistent stores only). */
   reopen?: (now: () => number) => Promise<Store>;
 }
 
+const EVENTS_KEPT = 5;
 const CONFIG = 'version: 1\nlisteners: {}\npools: {}\n# ünïcödé → ok\n';
 
 async function code(p: Promise<unknown>): Promise<string> {
@@ -203,6 +204,15 @@ function contract(
       expect(await s.listEvents({ type: 'none' })).toEqual([]);
     });
 
+    it(`keeps only the newest ${EVENTS_KEPT} events`, async () => {
+      const s = await fresh();
+      for (let i = 1; i <= EVENTS_KEPT + 3; i++)
+        await s.appendEvent({ at: i, type: i % 2 ? 'odd' : 'even', data: { i } });
+      const kept = await s.listEvents();
+      expect(kept.map((e) => e.at)).toEqual([8, 7, 6, 5, 4]);
+      expect((await s.listEvents({ type: 'odd' })).map((e) => e.at)).toEqual([7, 5]);
+    });
+
     it('keeps audit runs newest first, replaces by id, and applies retention', async () => {
       const s = await fresh();
       await s.saveAuditRun(run('r1', 100), 3);
@@ -267,7 +277,7 @@ function contract(
   });
 }
 
-contract('memory', async () => ({ open: (now) => openMemoryStore({ now }) }));
+contract('memory', async () => ({ open: (now) => openMemoryStore({ now, eventRetention: EVENTS_KEPT }) }));
 
 {
   let dir = '';
@@ -281,9 +291,9 @@ contract('memory', async () => ({ open: (now) => openMemoryStore({ now }) }));
       return {
         open: (now) => {
           n++;
-          return openSqliteStore(file(), { now });
+          return openSqliteStore(file(), { now, eventRetention: EVENTS_KEPT });
         },
-        reopen: (now) => openSqliteStore(file(), { now }),
+        reopen: (now) => openSqliteStore(file(), { now, eventRetention: EVENTS_KEPT }),
       };
     },
     async () => rmSync(dir, { recursive: true, force: true }),
@@ -302,9 +312,15 @@ if (hasEtcd()) {
       return {
         open: (now) => {
           n++;
-          return openEtcdStore({ endpoints: [endpoint], prefix: `/test-${n}/`, now });
+          return openEtcdStore({
+            endpoints: [endpoint],
+            prefix: `/test-${n}/`,
+            now,
+            eventRetention: EVENTS_KEPT,
+          });
         },
-        reopen: (now) => openEtcdStore({ endpoints: [endpoint], prefix: `/test-${n}/`, now }),
+        reopen: (now) =>
+          openEtcdStore({ endpoints: [endpoint], prefix: `/test-${n}/`, now, eventRetention: EVENTS_KEPT }),
       };
     },
     async () => server?.stop(),
