@@ -7,8 +7,17 @@
 // same ring, and a weight change only adds or removes that member's own points: keys move
 // to or from that member and no one else.
 
-/** Points given to the heaviest member; lighter ones get proportionally fewer (at least 1). */
-export const POINTS_PER_MAX_WEIGHT = 400;
+/** Ring points per unit of weight, so a member's points depend on its own weight only. */
+export const POINTS_PER_WEIGHT = 400;
+/**
+ * Bounds on the ring's size. A pool whose total weight × POINTS_PER_WEIGHT falls outside
+ * them (total weight under 0.64 or over 40.96) gets its points per unit of weight scaled by
+ * a power of two (ringScale), so lookups stay within about 14 comparisons and rebuilds
+ * within a millisecond or two. Inside them, a weight change never moves another member's
+ * points; crossing a bound rescales every member once.
+ */
+export const MIN_RING_POINTS = 256;
+export const MAX_RING_POINTS = 16_384;
 
 export interface RingMember {
   readonly name: string;
@@ -37,18 +46,28 @@ export function hash32(s: string): number {
   return h >>> 0;
 }
 
-/** Ring points of a member of weight `weight` when the heaviest member weighs `maxWeight`. */
-export function pointCount(weight: number, maxWeight: number): number {
+/** Points per unit of weight for a pool of this total weight: POINTS_PER_WEIGHT × 2^k. */
+export function ringScale(totalWeight: number): number {
+  let scale = POINTS_PER_WEIGHT;
+  if (!(totalWeight > 0) || !Number.isFinite(totalWeight)) return scale;
+  while (scale * totalWeight > MAX_RING_POINTS) scale /= 2;
+  while (scale * totalWeight < MIN_RING_POINTS) scale *= 2;
+  return scale;
+}
+
+/** Ring points of a member of weight `weight` at `scale` points per unit (at least 1). */
+export function pointCount(weight: number, scale: number): number {
   if (!(weight > 0) || !Number.isFinite(weight)) return 0;
-  return Math.max(1, Math.round((POINTS_PER_MAX_WEIGHT * weight) / maxWeight));
+  return Math.max(1, Math.round(scale * weight));
 }
 
 /** Build the ring; members of weight 0 get no points. O(P log P) for P points. */
 export function buildRing(members: readonly RingMember[]): Ring {
-  let maxWeight = 0;
-  for (const m of members) if (m.weight > maxWeight && Number.isFinite(m.weight)) maxWeight = m.weight;
+  let totalWeight = 0;
+  for (const m of members) if (m.weight > 0 && Number.isFinite(m.weight)) totalWeight += m.weight;
+  const scale = ringScale(totalWeight);
   let total = 0;
-  const counts = members.map((m) => pointCount(m.weight, maxWeight));
+  const counts = members.map((m) => pointCount(m.weight, scale));
   for (const c of counts) total += c;
   // Pack (position, owner) into one float so a plain numeric sort orders both at once.
   const OWNER_BITS = 2 ** 20;

@@ -1,0 +1,192 @@
+// Statistical share tests: over 30,000 picks the weighted policies give each host its
+// weighted share (exactly for the round robins, within a 5σ binomial bound for the random
+// ones), and the load-aware ones steer away from loaded or slow hosts.
+import { describe, expect, it } from 'vitest';
+import { makePolicy, testHosts, type TestHost } from '../../test/contract/policy-contract.ts';
+import type { Policy } from './policy.ts';
+import { seededRandom } from './seeded-random.ts';
+
+const N = 30_000;
+
+function counts(policy: Policy<TestHost>, hosts: readonly TestHost[], picks: number): number[] {
+  const out = hosts.map(() => 0);
+  const index = new Map(hosts.map((h, i) => [h, i]));
+  for (let i = 0; i < picks; i++) {
+    const h = policy.pick({});
+    if (h === undefined) throw new Error('no pick');
+    out[index.get(h) as number]! += 1;
+  }
+  return out;
+}
+
+/** |observed − expected| in units of the binomial standard deviation, per host. */
+function zScores(observed: readonly number[], weights: readonly number[]): number[] {
+  const total = weights.reduce((a, b) => a + b, 0);
+  const n = observed.reduce((a, b) => a + b, 0);
+  return weights.map((w, i) => {
+    const p = w / total;
+    return Math.abs((observed[i] as number) - n * p) / Math.sqrt(n * p * (1 - p));
+  });
+}
+
+/**
+ * A closed loop of `concurrency` requests over simulated hosts: every pick starts a
+ * request; once `concurrency` are open, a random open one finishes with a latency drawn
+ * from an exponential tail (× the host's slowness) and updates the host's EWMA the way
+ * HostState does.
+ */
+function simulate(
+  policy: Policy<TestHost>,
+  hosts: TestHost[],
+  picks: number,
+  concurrency: number,
+  slowness: readonly number[] = hosts.map(() => 1),
+): number[] {
+  const rnd = seededRandom(77);
+  const open: TestHost[] = [];
+  const out = hosts.map(() => 0);
+  for (let i = 0; i < picks; i++) {
+    const h = policy.pick({});
+    if (h === undefined) throw new Error('no pick');
+    out[h.index]! += 1;
+    h.inFlight++;
+    open.push(h);
+    if (open.length >= concurrency) {
+      const done = open.splice(Math.floor(rnd() * open.length), 1)[0] as TestHost;
+      done.inFlight--;
+      const ms = (0.5 - Math.log(1 - rnd()) * 0.5) * (slowness[done.index] as number);
+      done.latencyEwmaMs =
+        done.latencyEwmaMs === 0 ? ms : done.latencyEwmaMs + 0.3 * (ms - done.latencyEwmaMs);
+    }
+  }
+  return out;
+}
+
+describe('weighted shares over 30,000 picks with no load', () => {
+  const weightSets = [
+    [3, 1, 1],
+    [1, 1, 1],
+    [5, 2, 2, 1, 0.5],
+  ];
+  for (const name of ['random', 'least-requests', 'p2c-ewma']) {
+    it.each(weightSets.map((w) => [w]))(`${name} stays within 5σ of weights %j`, (weights) => {
+      const hosts = testHosts(weights);
+      const p = makePolicy(name, 11);
+      p.setHosts(hosts);
+      for (const z of zScores(counts(p, hosts, N), weights)) expect(z).toBeLessThan(5);
+    });
+  }
+
+  it.each(weightSets.map((w) => [w]))('weighted-round-robin is within ±1%% of weights %j', (weights) => {
+    const hosts = testHosts(weights);
+    const p = makePolicy('weighted-round-robin', 11);
+    p.setHosts(hosts);
+    const c = counts(p, hosts, N);
+    const total = weights.reduce((a, b) => a + b, 0);
+    weights.forEach((w, i) => expect(Math.abs((c[i] as number) / N - w / total)).toBeLessThanOrEqual(0.01));
+  });
+
+  it('round-robin splits evenly within ±1% and ignores weights', () => {
+    for (const weights of [
+      [1, 1, 1],
+      [3, 1, 1],
+    ]) {
+      const hosts = testHosts(weights);
+      const p = makePolicy('round-robin', 11);
+      p.setHosts(hosts);
+      for (const c of counts(p, hosts, N)) expect(Math.abs(c / N - 1 / 3)).toBeLessThanOrEqual(0.01);
+    }
+  });
+
+  it('the 5σ check itself rejects a policy that ignores weights', () => {
+    const hosts = testHosts([3, 1, 1]);
+    const p = makePolicy('round-robin', 11);
+    p.setHosts(hosts);
+    expect(Math.max(...zScores(counts(p, hosts, N), [3, 1, 1]))).toBeGreaterThan(5);
+  });
+});
+
+describe('least-requests under load', () => {
+  it('takes the less loaded of its two draws', () => {
+    const hosts = testHosts([1, 1]);
+    (hosts[0] as TestHost).inFlight = 10;
+    const p = makePolicy('least-requests', 3);
+    p.setHosts(hosts);
+    // The loaded host only wins when both draws land on it: 1/4 of the picks.
+    const [loaded] = counts(p, hosts, N);
+    expect(Math.abs((loaded as number) - N / 4) / Math.sqrt((N * 3) / 16)).toBeLessThan(5);
+  });
+
+  it('compares in-flight per unit of weight', () => {
+    const hosts = testHosts([4, 1]);
+    (hosts[0] as TestHost).inFlight = 3; // 0.75 per unit of weight
+    (hosts[1] as TestHost).inFlight = 1; // 1 per unit of weight
+    const p = makePolicy('least-requests', 3);
+    p.setHosts(hosts);
+    // h1 wins only when drawn twice: (1/5)² of the picks.
+    const [, light] = counts(p, hosts, N);
+    expect(Math.abs((light as number) - N / 25) / Math.sqrt((N * 24) / 625)).toBeLessThan(5);
+  });
+
+  it('keeps weighted shares in a closed loop of 16 concurrent requests', () => {
+    const weights = [3, 1, 1];
+    const p = makePolicy('least-requests', 5);
+    const hosts = testHosts(weights);
+    p.setHosts(hosts);
+    const c = simulate(p, hosts, N, 16);
+    c.forEach((x, i) => expect(Math.abs(x / N - (weights[i] as number) / 5)).toBeLessThan(0.02));
+  });
+});
+
+describe('p2c-ewma with latency data', () => {
+  it.each([1, 8])(
+    'keeps weighted shares within 5σ when hosts are equally fast (concurrency %i)',
+    (concurrency) => {
+      const weights = [3, 1, 1];
+      const hosts = testHosts(weights);
+      const p = makePolicy('p2c-ewma', 5);
+      p.setHosts(hosts);
+      for (const z of zScores(simulate(p, hosts, N, concurrency), weights)) expect(z).toBeLessThan(5);
+    },
+  );
+
+  it.each([1, 8])('steers away from a host three times slower (concurrency %i)', (concurrency) => {
+    const hosts = testHosts([1, 1, 1]);
+    const p = makePolicy('p2c-ewma', 5);
+    p.setHosts(hosts);
+    const [slow] = simulate(p, hosts, N, concurrency, [3, 1, 1]);
+    expect((slow as number) / N).toBeLessThan(0.25);
+  });
+
+  it('keeps the first draw when latencies differ by less than 2× (noise, not a slow host)', () => {
+    const hosts = testHosts([1, 1]);
+    Object.assign(hosts[0] as TestHost, { latencyEwmaMs: 5 });
+    Object.assign(hosts[1] as TestHost, { latencyEwmaMs: 3 });
+    const p = makePolicy('p2c-ewma', 9);
+    p.setHosts(hosts);
+    for (const z of zScores(counts(p, hosts, N), [1, 1])) expect(z).toBeLessThan(5);
+  });
+
+  it('scores latency × (in-flight + weight) / weight and reports it in the trace', () => {
+    const hosts = testHosts([1, 1]);
+    Object.assign(hosts[0] as TestHost, { latencyEwmaMs: 10, inFlight: 0 });
+    Object.assign(hosts[1] as TestHost, { latencyEwmaMs: 2, inFlight: 1 });
+    const p = makePolicy('p2c-ewma', 1);
+    p.setHosts(hosts);
+    const trace = { reason: '', candidates: [] as { name: string; score: number }[] };
+    for (let i = 0; i < 50; i++) {
+      const h = p.pick({}, trace);
+      const scores = new Map(trace.candidates.map((c) => [c.name, c.score]));
+      if (scores.size === 2) {
+        expect(scores).toEqual(
+          new Map([
+            ['h0', 10],
+            ['h1', 4],
+          ]),
+        );
+        // 4 · 2 < 10: h1 wins whichever of the two was drawn first.
+        expect(h?.name).toBe('h1');
+      }
+    }
+  });
+});
