@@ -133,7 +133,11 @@ const healthCheckSchema = z.strictObject({
     .pipe(
       z.string().regex(/^\d{3}(-\d{3})?(,\s*\d{3}(-\d{3})?)*$/, 'must be like "200", "200-399" or "200,204"'),
     )
-    .default('200-399'),
+    .prefault('200-399')
+    .meta({
+      description: 'status codes: "200", "200-399" or "200,204"',
+      pattern: '^\\d{3}(-\\d{3})?(,\\s*\\d{3}(-\\d{3})?)*$',
+    }),
   expectBody: z.string().optional().meta({ description: 'substring the body must contain' }),
   interval: duration('2s'),
   timeout: duration('1s'),
@@ -171,7 +175,7 @@ const flapSchema = z.strictObject({
 const retriesSchema = z.strictObject({
   /** Retries after the first try (0 = none). */
   attempts: z.number().int().min(0).max(10).default(1),
-  on: z.array(retryOn).default(['connect-failure']),
+  on: z.array(retryOn).prefault(['connect-failure']),
   perTryTimeout: duration('0'),
   /** Fraction of active requests that may be retries at once. */
   budget: percent('20%'),
