@@ -1,4 +1,5 @@
-// First-match routing on host, path prefix and exact header values.
+// First-match routing on host (exact or "*.example.com", case-insensitive, port ignored),
+// path prefix and exact header values. Routes are compiled once per snapshot.
 import type { IncomingHttpHeaders } from 'node:http';
 import type { RouteConfig } from '../config/schema.ts';
 
@@ -7,27 +8,62 @@ export interface Router {
   match(host: string | undefined, path: string, headers: IncomingHttpHeaders): RouteConfig | undefined;
 }
 
+interface CompiledRoute {
+  route: RouteConfig;
+  /** Exact host, lower case. */
+  host: string | undefined;
+  /** ".example.com" for "*.example.com". */
+  hostSuffix: string | undefined;
+  pathPrefix: string | undefined;
+  /** [lower-case name, value, ...] */
+  headers: string[] | undefined;
+}
+
+function compile(route: RouteConfig): CompiledRoute {
+  const h = route.match.host?.toLowerCase();
+  const wildcard = h !== undefined && h.startsWith('*.');
+  const headers = route.match.headers
+    ? Object.entries(route.match.headers).flatMap(([k, v]) => [k.toLowerCase(), v])
+    : undefined;
+  return {
+    route,
+    host: wildcard ? undefined : h,
+    hostSuffix: wildcard ? h.slice(1) : undefined,
+    pathPrefix: route.match.pathPrefix,
+    headers,
+  };
+}
+
 export function compileRoutes(routes: readonly RouteConfig[]): Router {
+  const compiled = routes.map(compile);
+  const needsHost = compiled.some((c) => c.host !== undefined || c.hostSuffix !== undefined);
   return {
     match(host, path, headers) {
-      for (const r of routes) {
-        const m = r.match;
-        if (m.host !== undefined && stripPort(host) !== m.host) continue;
-        if (m.pathPrefix !== undefined && !path.startsWith(m.pathPrefix)) continue;
-        if (m.headers !== undefined) {
-          let ok = true;
-          for (const [k, v] of Object.entries(m.headers)) if (headers[k.toLowerCase()] !== v) ok = false;
-          if (!ok) continue;
-        }
-        return r;
+      const name = needsHost ? hostName(host) : undefined;
+      for (let i = 0; i < compiled.length; i++) {
+        const c = compiled[i] as CompiledRoute;
+        if (c.host !== undefined && name !== c.host) continue;
+        if (c.hostSuffix !== undefined && (name === undefined || !name.endsWith(c.hostSuffix))) continue;
+        if (c.pathPrefix !== undefined && !path.startsWith(c.pathPrefix)) continue;
+        if (c.headers !== undefined && !headersMatch(c.headers, headers)) continue;
+        return c.route;
       }
       return undefined;
     },
   };
 }
 
-function stripPort(host: string | undefined): string | undefined {
+function headersMatch(want: string[], headers: IncomingHttpHeaders): boolean {
+  for (let j = 0; j < want.length; j += 2) {
+    if (headers[want[j] as string] !== want[j + 1]) return false;
+  }
+  return true;
+}
+
+/** Host header without port, lower case. */
+function hostName(host: string | undefined): string | undefined {
   if (host === undefined) return undefined;
   const i = host.lastIndexOf(':');
-  return i > 0 && !host.endsWith(']') ? host.slice(0, i) : host;
+  const name = i > 0 && !host.endsWith(']') ? host.slice(0, i) : host;
+  return name.toLowerCase();
 }

@@ -34,6 +34,8 @@ export interface FakeBackend {
   requests: number;
   healthChecks: number;
   inFlight: number;
+  /** TCP connections accepted (to check keep-alive reuse). */
+  connections: number;
   /**
    * Mode of normal requests; 'down' closes the listening socket (connection refused) and destroys
    * open sockets, leaving 'down' re-listens on the same port.
@@ -56,6 +58,7 @@ class FakeBackendImpl implements FakeBackend {
   requests = 0;
   healthChecks = 0;
   inFlight = 0;
+  connections = 0;
 
   private readonly server: http.Server;
   private readonly sockets = new Set<Socket>();
@@ -82,6 +85,7 @@ class FakeBackendImpl implements FakeBackend {
     this.flapPeriodMs = opts.flapPeriodMs ?? DEFAULT_FLAP_MS;
     this.server = http.createServer({ keepAlive: true }, (req, res) => this.handle(req, res));
     this.server.on('connection', (s: Socket) => {
+      this.connections++;
       this.sockets.add(s);
       s.on('close', () => this.sockets.delete(s));
     });

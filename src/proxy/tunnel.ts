@@ -1,0 +1,169 @@
+// Upgrade requests (WebSocket): the handshake is forwarded on a fresh connection (upgraded
+// sockets never go back to a pool), then bytes are piped both ways until either side closes.
+// The backend counts the request as finished once the handshake is answered, so in-flight
+// figures stay about requests, not long-lived tunnels.
+import http from 'node:http';
+import type { Socket } from 'node:net';
+import type { Logger } from 'pino';
+import type { EventHub } from '../core/events.ts';
+import { ERRORS, type ErrorCode } from '../core/errors.ts';
+import type { HostState, OutcomeKind } from '../health/host-state.ts';
+import type { Snapshot } from '../runtime/snapshot.ts';
+import { rawErrorResponse } from './answers.ts';
+import { hashKeyOf } from './hash-key.ts';
+import { forwardRequestHeaders, forwardResponseHeaders } from './headers.ts';
+import type { Router } from './router.ts';
+
+export interface TunnelContext {
+  hub: EventHub;
+  listener: string;
+  proto: 'http' | 'https';
+  snapshot: Snapshot;
+  router: Router;
+  /** Open tunnels (client sockets), destroyed at shutdown. */
+  tunnels: Set<Socket>;
+  requestId: string;
+  logger: Logger;
+}
+
+function head(status: number, message: string | undefined, raw: readonly string[], extra: string[]): string {
+  const h = forwardResponseHeaders(raw, extra);
+  let text = `HTTP/1.1 ${status} ${message ?? http.STATUS_CODES[status] ?? ''}\r\n`;
+  for (let i = 0; i < h.length; i += 2) text += `${h[i]}: ${h[i + 1]}\r\n`;
+  return `${text}\r\n`;
+}
+
+export function tunnel(
+  ctx: TunnelContext,
+  req: http.IncomingMessage,
+  socket: Socket,
+  bodyHead: Buffer,
+): void {
+  const started = performance.now();
+  const clientId = req.headers['x-request-id'];
+  const requestId = typeof clientId === 'string' && clientId !== '' ? clientId : ctx.requestId;
+  let poolName = '';
+  // The try, filled once a backend is picked (read by the shared callbacks below).
+  const picked: { host: HostState | undefined; open: boolean } = { host: undefined, open: false };
+  let reported = false;
+
+  const report = (status: number, error: ErrorCode | undefined): void => {
+    if (reported) return;
+    reported = true;
+    ctx.hub.requests.emit({
+      listener: ctx.listener,
+      pool: poolName,
+      backend: error === undefined ? picked.host?.name : undefined,
+      status,
+      durationMs: performance.now() - started,
+      error,
+      retries: 0,
+      requestId,
+      method: req.method ?? 'GET',
+      hashKey: undefined,
+    });
+  };
+  const finishTry = (kind: OutcomeKind): void => {
+    if (!picked.open || picked.host === undefined) return;
+    picked.open = false;
+    picked.host.requestFinished(kind, performance.now() - started);
+  };
+  const fail = (code: ErrorCode): void => {
+    finishTry('local-failure');
+    report(ERRORS[code].status, code);
+    if (socket.writable) socket.end(rawErrorResponse(code, requestId));
+    else socket.destroy();
+  };
+
+  socket.on('error', () => socket.destroy());
+  const route = ctx.router.match(req.headers.host, req.url ?? '/', req.headers);
+  const pool = route === undefined ? undefined : ctx.snapshot.pools.get(route.pool);
+  if (pool === undefined) return fail('FULCRUM_ERR_PROXY_NO_ROUTE');
+  poolName = pool.name;
+  const hashKey =
+    pool.config.policy === 'consistent-hash'
+      ? hashKeyOf(pool.config.hash?.key ?? 'source-ip', req)
+      : undefined;
+  const host = pool.state.pick(hashKey);
+  if (host === undefined) return fail('FULCRUM_ERR_PROXY_NO_BACKEND');
+  host.requestStarted();
+  picked.host = host;
+  picked.open = true;
+
+  const upReq = http.request({
+    host: host.hostname,
+    port: host.port,
+    method: req.method,
+    path: req.url,
+    agent: false,
+    setHost: false,
+    headers: forwardRequestHeaders(req.rawHeaders, req.headers.connection, {
+      clientIp: req.socket.remoteAddress ?? '',
+      proto: ctx.proto,
+      requestId,
+      upgrade: true,
+      chunked: false,
+      fallbackHost: host.address,
+    }),
+  });
+  const timeouts = pool.config.timeouts;
+  const timer = setTimeout(() => {
+    upReq.destroy();
+    fail('FULCRUM_ERR_PROXY_UPSTREAM_TIMEOUT');
+  }, timeouts.connect + timeouts.response);
+  socket.once('close', () => {
+    clearTimeout(timer);
+    upReq.destroy();
+    finishTry('success');
+    report(499, undefined);
+  });
+
+  upReq.on('error', (err: Error & { code?: string }) => {
+    clearTimeout(timer);
+    fail(
+      err.code === 'ECONNREFUSED' ? 'FULCRUM_ERR_PROXY_UPSTREAM_CONNECT' : 'FULCRUM_ERR_PROXY_UPSTREAM_RESET',
+    );
+  });
+
+  // The backend declined the upgrade: relay its answer and close (the body is close-delimited).
+  upReq.on('response', (res: http.IncomingMessage) => {
+    clearTimeout(timer);
+    const status = res.statusCode ?? 502;
+    finishTry(status >= 500 ? 'http-5xx' : 'success');
+    report(status, undefined);
+    socket.write(
+      head(status, res.statusMessage, res.rawHeaders, ['x-request-id', requestId, 'connection', 'close']),
+    );
+    res.pipe(socket);
+    res.on('error', () => socket.destroy());
+  });
+
+  upReq.on('upgrade', (res: http.IncomingMessage, upSocket: Socket, upHead: Buffer) => {
+    clearTimeout(timer);
+    finishTry('success');
+    report(101, undefined);
+    // forwardResponseHeaders drops Connection/Upgrade as hop-by-hop; a 101 needs them back.
+    socket.write(
+      head(101, res.statusMessage, res.rawHeaders, [
+        'connection',
+        'upgrade',
+        'upgrade',
+        String(res.headers.upgrade ?? 'websocket'),
+        'x-request-id',
+        requestId,
+      ]),
+    );
+    if (upHead.length > 0) socket.write(upHead);
+    if (bodyHead.length > 0) upSocket.write(bodyHead);
+    ctx.tunnels.add(socket);
+    upSocket.on('error', () => socket.destroy());
+    upSocket.on('close', () => socket.destroy());
+    socket.on('close', () => {
+      ctx.tunnels.delete(socket);
+      upSocket.destroy();
+    });
+    upSocket.pipe(socket);
+    socket.pipe(upSocket);
+  });
+  upReq.end();
+}
