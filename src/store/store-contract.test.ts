@@ -111,6 +111,9 @@ function contract(
       expect((await s.getVersion(2))?.text).toBe(big);
       expect(await s.getVersion(3)).toBeUndefined();
       expect(await s.getVersion(0)).toBeUndefined();
+      // Admin routes pass Number(param) straight through.
+      expect(await s.getVersion(Number.NaN)).toBeUndefined();
+      expect(await s.getVersion(1.5)).toBeUndefined();
     });
 
     it('refuses a commit based on a stale or wrong version with CONFIG_CONFLICT and stores nothing', async () => {
