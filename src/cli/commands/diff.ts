@@ -1,0 +1,146 @@
+// `fulcrum diff FILE [--against FILE | --admin URL] [--token T] [--format text|json]`: what
+// would change, by path, and the predicted expected share of every backend before → after.
+// Exit 0 no change, 2 changes (like `terraform plan -detailed-exitcode`) or an invalid FILE,
+// 1 could not run (unreadable file, admin unreachable or refusing, bad flags).
+import { resolve } from 'node:path';
+import { diffConfigs, type ConfigDiff } from '../../config/diff.ts';
+import { renderDiffText } from '../../config/diff/format-text.ts';
+import { loadConfigFile, loadConfigText, type ConfigIssue, type LoadResult } from '../../config/load.ts';
+import type { Config } from '../../config/schema.ts';
+import { ERRORS, FulcrumError, isFulcrumError, type ErrorCode } from '../../core/errors.ts';
+import { EXIT } from '../io.ts';
+import type { CliIo } from '../io.ts';
+import { wantsColor } from './lint.ts';
+import { formatIssue } from './validate.ts';
+
+export interface DiffCommandOptions {
+  against?: string;
+  admin?: string;
+  token?: string;
+  format: 'text' | 'json';
+}
+
+export const DEFAULT_ADMIN = 'http://127.0.0.1:9901';
+const ADMIN_TIMEOUT_MS = 5000;
+
+interface Baseline {
+  /** What the file is compared with, for the header: a file name or the admin URL. */
+  readonly label: string;
+  readonly config: Config | undefined;
+  /** Running config version when read from the admin API. */
+  readonly version?: number;
+}
+
+function issuesError(what: string, issues: readonly ConfigIssue[]): FulcrumError {
+  const read = issues.find((i) => i.code === 'FULCRUM_ERR_CONFIG_READ');
+  if (read !== undefined) return new FulcrumError('FULCRUM_ERR_CONFIG_READ', read.message);
+  return new FulcrumError(
+    'FULCRUM_ERR_CONFIG_INVALID',
+    `${what} is not a valid config: ${issues.map((i) => formatIssue(what, i)).join('; ')}`,
+    { issues },
+  );
+}
+
+async function fetchRunning(admin: string, token: string | undefined, io: CliIo): Promise<Baseline> {
+  const url = `${admin.replace(/\/+$/, '')}/api/v1/config`;
+  let response: Response;
+  try {
+    response = await fetch(url, {
+      headers: { accept: 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      signal: AbortSignal.timeout(ADMIN_TIMEOUT_MS),
+    });
+  } catch (e) {
+    const cause = (e as { cause?: { code?: string } }).cause?.code ?? (e as Error).name;
+    throw new FulcrumError(
+      'FULCRUM_ERR_ADMIN_UNREACHABLE',
+      `cannot reach the admin API at ${admin} (${cause})`,
+      {
+        admin,
+      },
+    );
+  }
+  const body = (await response.json().catch(() => undefined)) as Record<string, unknown> | undefined;
+  if (!response.ok) {
+    const err = body?.error as { code?: string; message?: string } | undefined;
+    // Keep the admin's own code (e.g. FULCRUM_ERR_ADMIN_UNAUTHORIZED) when it is one of ours.
+    const code: ErrorCode =
+      err?.code !== undefined && Object.hasOwn(ERRORS, err.code)
+        ? (err.code as ErrorCode)
+        : 'FULCRUM_ERR_ADMIN_UNREACHABLE';
+    throw new FulcrumError(
+      code,
+      `the admin API at ${admin} answered ${response.status}: ${err?.message ?? response.statusText}`,
+      { admin, status: response.status },
+    );
+  }
+  if (body === undefined || (body.text !== null && typeof body.text !== 'string')) {
+    throw new FulcrumError('FULCRUM_ERR_ADMIN_UNREACHABLE', `the admin API at ${admin} sent no config text`, {
+      admin,
+    });
+  }
+  const version = typeof body.version === 'number' ? body.version : undefined;
+  // No config applied yet: everything in FILE is an addition.
+  if (body.text === null || body.text === '')
+    return { label: admin, config: undefined, ...(version === undefined ? {} : { version }) };
+  const loaded = loadConfigText(body.text as string, { source: url, env: io.env });
+  if (!loaded.ok) throw issuesError(`the running config (${url})`, loaded.issues);
+  return { label: admin, config: loaded.value.config, ...(version === undefined ? {} : { version }) };
+}
+
+async function baseline(opts: DiffCommandOptions, io: CliIo): Promise<Baseline> {
+  if (opts.against !== undefined && opts.admin !== undefined) {
+    throw new FulcrumError('FULCRUM_ERR_CLI_USAGE', 'give --against FILE or --admin URL, not both');
+  }
+  if (opts.against !== undefined) {
+    const result: LoadResult = await loadConfigFile(resolve(io.cwd, opts.against), { env: io.env });
+    if (!result.ok) throw issuesError(opts.against, result.issues);
+    return { label: opts.against, config: result.value.config };
+  }
+  return fetchRunning(opts.admin ?? DEFAULT_ADMIN, opts.token ?? io.env.FULCRUM_ADMIN_TOKEN, io);
+}
+
+export async function diffCommand(file: string, opts: DiffCommandOptions, io: CliIo): Promise<number> {
+  const fail = (e: FulcrumError): number => {
+    if (opts.format === 'json') io.out(JSON.stringify(e.toJSON(), null, 2));
+    else io.err(`fulcrum diff: ${e.message} (${e.code})`);
+    return EXIT.FAILED;
+  };
+
+  const next = await loadConfigFile(resolve(io.cwd, file), { env: io.env });
+  if (!next.ok) {
+    if (next.issues.some((i) => i.code === 'FULCRUM_ERR_CONFIG_READ'))
+      return fail(issuesError(file, next.issues));
+    // An invalid FILE is a problem found, as with validate and lint.
+    if (opts.format === 'json') io.out(JSON.stringify({ file, valid: false, issues: next.issues }, null, 2));
+    else for (const issue of next.issues) io.out(formatIssue(file, issue));
+    return EXIT.PROBLEMS;
+  }
+
+  let base: Baseline;
+  try {
+    base = await baseline(opts, io);
+  } catch (e) {
+    if (isFulcrumError(e)) return fail(e);
+    throw e;
+  }
+
+  const diff: ConfigDiff = diffConfigs(base.config, next.value.config);
+  if (opts.format === 'json') {
+    io.out(
+      JSON.stringify(
+        {
+          file,
+          against: base.label,
+          ...(base.version === undefined ? {} : { runningVersion: base.version }),
+          ...diff,
+        },
+        null,
+        2,
+      ),
+    );
+  } else {
+    const version = base.version === undefined ? '' : ` (running version ${base.version})`;
+    io.out(`${file} against ${base.label}${version}\n\n${renderDiffText(diff, { color: wantsColor(io) })}`);
+  }
+  return diff.changed ? EXIT.PROBLEMS : EXIT.OK;
+}
