@@ -712,22 +712,24 @@ export class Monitor {
     const capacities = new Map(pr.config.backends.map((b) => [b.name, b.capacity ?? 1]));
     const samples: BackendSample[] = [];
     const loads: LoadSample[] = [];
-    const hists: number[][] = [];
+    const hists: Float64Array[] = [];
     const errs: number[] = [];
+    const sums = new Float64Array(3);
     p.list.forEach((b, i) => {
-      let req = 0;
-      let err = 0;
-      let busy = 0;
+      sums.fill(0);
+      b.ring.accumulate(REQ, slots, sums);
+      const req = sums[REQ] as number;
+      const err = sums[ERR] as number;
+      const busy = sums[BUSY] as number;
       let expCount = 0;
-      const hist = new Array<number>(LATENCY_BOUNDS_MS.length).fill(0);
       for (let age = 0; age < slots; age++) {
-        req += b.ring.at(age, REQ);
-        err += b.ring.at(age, ERR);
-        busy += b.ring.at(age, BUSY);
+        const n = perSlot[age] as number;
+        if (n === 0) continue;
         const e = b.ring.at(age, EXPSET) > 0 ? b.ring.at(age, EXP) : (currentExp[i] as number);
-        expCount += (perSlot[age] as number) * e;
-        for (let k = 0; k < hist.length; k++) hist[k] = (hist[k] as number) + b.ring.at(age, HIST + k);
+        expCount += n * e;
       }
+      const hist = new Float64Array(LATENCY_BOUNDS_MS.length);
+      b.ring.accumulate(HIST, slots, hist);
       const expectedShare = total > 0 ? expCount / total : (currentExp[i] as number);
       samples.push({ name: b.name, expectedShare, requests: req, busyMs: busy });
       loads.push({
@@ -771,7 +773,7 @@ export class Monitor {
         const o = overload[i];
         const req = samples[i]?.requests ?? 0;
         const err = errs[i] ?? 0;
-        const hist = hists[i] ?? [];
+        const hist = hists[i] ?? new Float64Array(0);
         return {
           backend: h.name,
           address: h.address,

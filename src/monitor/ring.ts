@@ -42,6 +42,24 @@ export class Ring {
     this.#data[base + field] = v;
   }
 
+  /**
+   * Add fields [first, first + out.length) of the newest `n` slots into `out`, in one
+   * tight pass (the evaluation's hot loop). Call advance(now) first.
+   */
+  accumulate(first: number, n: number, out: Float64Array): void {
+    if (!Number.isFinite(this.#cur)) return;
+    const d = this.#data;
+    const f = this.fields;
+    const width = out.length;
+    const count = Math.min(n, this.slots);
+    let slot = ((this.#cur % this.slots) + this.slots) % this.slots;
+    for (let k = 0; k < count; k++) {
+      const base = slot * f + first;
+      for (let j = 0; j < width; j++) out[j] = (out[j] as number) + (d[base + j] as number);
+      slot = slot === 0 ? this.slots - 1 : slot - 1;
+    }
+  }
+
   /** Value of a field `age` slots before the newest (0 = newest). Call advance(now) first. */
   at(age: number, field: number): number {
     if (age >= this.slots || !Number.isFinite(this.#cur)) return 0;
@@ -53,8 +71,14 @@ export class Ring {
   sum(now: number, field: number, spanMs: number): number {
     this.advance(now);
     const n = Math.min(this.slots, Math.max(1, Math.round(spanMs / this.slotMs)));
+    if (!Number.isFinite(this.#cur)) return 0;
+    const d = this.#data;
+    let slot = ((this.#cur % this.slots) + this.slots) % this.slots;
     let s = 0;
-    for (let age = 0; age < n; age++) s += this.at(age, field);
+    for (let k = 0; k < n; k++) {
+      s += d[slot * this.fields + field] as number;
+      slot = slot === 0 ? this.slots - 1 : slot - 1;
+    }
     return s;
   }
 }
