@@ -1,0 +1,66 @@
+// `drift`: the running config against the desired source of truth (the file the balancer
+// was started from, re-read now, or the store's latest version). Any difference is an error
+// finding carrying the diff: someone changed the balancer behind the source's back, or the
+// source changed and was never applied.
+import { loadConfigText } from '../../config/load.ts';
+import { configDelta, type ConfigChange } from '../config-delta.ts';
+import type { AuditCheck, AuditFinding } from '../types.ts';
+
+/** Changes listed one per finding; beyond this they are summarised in one. */
+const MAX_CHANGE_FINDINGS = 20;
+
+function show(v: unknown): string {
+  const s = JSON.stringify(v);
+  return s === undefined ? 'undefined' : s.length > 80 ? `${s.slice(0, 77)}...` : s;
+}
+
+export function describeChange(c: ConfigChange): string {
+  if (c.kind === 'added') return `${c.path}: running has ${show(c.running)}, the desired source has nothing`;
+  if (c.kind === 'removed') return `${c.path}: desired ${show(c.desired)} is missing from the running config`;
+  return `${c.path}: running ${show(c.running)}, desired ${show(c.desired)}`;
+}
+
+export const driftCheck: AuditCheck = {
+  name: 'drift',
+  description: 'the running config against the desired source (start file or latest stored version)',
+  live: false,
+  async run(ctx) {
+    const desired = await ctx.desired();
+    if (desired === undefined) return { findings: [], skipped: 'no desired source of truth to compare with' };
+    const loaded = loadConfigText(desired.text, { source: desired.origin });
+    if (!loaded.ok) {
+      const first = loaded.issues[0];
+      return {
+        findings: [
+          {
+            ruleId: 'drift-desired-invalid',
+            severity: 'error',
+            message: `the desired source ${desired.origin} does not load (${loaded.issues.length} issue(s)${first ? `; first: ${first.path} ${first.message}` : ''}), so the running config cannot be compared with it`,
+            remediation: `Fix ${desired.origin} (\`fulcrum validate\`), then apply it or restore it to what is running.`,
+            data: { origin: desired.origin, issues: loaded.issues },
+          },
+        ],
+      };
+    }
+    const changes = configDelta(ctx.loaded.config, loaded.value.config);
+    const remediation = `Apply ${desired.origin} to bring the balancer back to intent, or commit the running change to the source (\`fulcrum diff\` shows both sides).`;
+    const findings: AuditFinding[] = changes.slice(0, MAX_CHANGE_FINDINGS).map((c) => ({
+      ruleId: 'drift',
+      severity: 'error',
+      path: c.path,
+      message: describeChange(c),
+      remediation,
+      data: c,
+    }));
+    if (changes.length > MAX_CHANGE_FINDINGS) {
+      findings.push({
+        ruleId: 'drift',
+        severity: 'error',
+        message: `${changes.length - MAX_CHANGE_FINDINGS} more difference(s) not listed`,
+        remediation,
+        data: { more: changes.slice(MAX_CHANGE_FINDINGS) },
+      });
+    }
+    return { findings, details: { origin: desired.origin, running: ctx.loaded.source, changes } };
+  },
+};
