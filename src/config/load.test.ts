@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { formatPath, loadConfigFile, loadConfigText } from './load.ts';
+import { configIssuesError, formatPath, loadConfigFile, loadConfigText } from './load.ts';
 import type { ConfigIssue, LoadedConfig, LoadResult } from './load.ts';
 
 const minimal = (extra = '', poolExtra = '') => `version: 1
@@ -161,6 +161,18 @@ monitor:
     expect(issue).toMatchObject({ path: 'pools.app.slowStart', message: 'must be a string, got 5' });
   });
 
+  it.each([
+    ['http://127.0.0.1:9001', 'must be host:port without a scheme'],
+    ['127.0.0.1', 'the port is missing'],
+    ['127.0.0.1:70000', 'port must be 0-65535'],
+    ['::1:9001', 'an IPv6 host needs brackets'],
+  ])('explains what is wrong with the address %s', (address, message) => {
+    const [issue] = issues(loadConfigText(minimal().replace('127.0.0.1:9002', address)));
+    expect(issue?.path).toBe('pools.app.backends[1].address');
+    expect(issue?.message).toContain(message);
+    expect(issue?.message).toContain(`(got "${address}")`);
+  });
+
   it('reports a bad record key (pool name) by its path', () => {
     const list = issues(loadConfigText(minimal('', '  "bad name": { backends: [] }\n')));
     expect(list[0]?.path).toBe('pools["bad name"]');
@@ -315,5 +327,22 @@ describe('loadConfigFile', () => {
     const [issue] = issues(await loadConfigFile(join(dir, 'missing.yaml')));
     expect(issue).toMatchObject({ code: 'FULCRUM_ERR_CONFIG_READ', path: '' });
     expect(issue?.message).toContain('no such file');
+  });
+});
+
+describe('configIssuesError', () => {
+  it('takes the code of the most basic failed stage and keeps every issue in details', () => {
+    const list = issues(
+      loadConfigText(minimal('admin: { token: "${env:NOPE}" }\nlog: { level: loud }\n'), { env: {} }),
+    );
+    const err = configIssuesError(list, 'f.yaml');
+    expect(err.code).toBe('FULCRUM_ERR_CONFIG_INVALID');
+    expect(err.status).toBe(422);
+    expect(err.message).toBe(
+      'f.yaml: invalid config: admin.token: environment variable NOPE is not set (and 1 more)',
+    );
+    expect(err.details).toEqual({ source: 'f.yaml', issues: list });
+    expect(configIssuesError(issues(loadConfigText('a: [')), 'x').code).toBe('FULCRUM_ERR_CONFIG_PARSE');
+    expect(configIssuesError([list[0] as ConfigIssue]).code).toBe('FULCRUM_ERR_CONFIG_ENV');
   });
 });

@@ -3,6 +3,8 @@
 // Every source (file, admin API, CLI, store) goes through loadConfigText, so
 // "validate = apply minus start" holds by construction.
 import { readFile } from 'node:fs/promises';
+import { FulcrumError } from '../core/errors.ts';
+import type { ErrorCode } from '../core/errors.ts';
 import { sortIssues } from './issue.ts';
 import type { ConfigIssue } from './issue.ts';
 import { parseText } from './parse.ts';
@@ -88,4 +90,24 @@ export async function loadConfigFile(
     };
   }
   return loadConfigText(text, { source: file, ...(options.env === undefined ? {} : { env: options.env }) });
+}
+
+/**
+ * One FulcrumError for a failed load, for the admin API and the runtime: the most basic
+ * stage that failed gives the code (read, then parse, then env, else invalid), and
+ * `details.issues` carries every issue.
+ */
+export function configIssuesError(issues: readonly ConfigIssue[], source = '<api>'): FulcrumError {
+  const has = (code: ErrorCode): boolean => issues.some((i) => i.code === code);
+  const code: ErrorCode = has('FULCRUM_ERR_CONFIG_READ')
+    ? 'FULCRUM_ERR_CONFIG_READ'
+    : has('FULCRUM_ERR_CONFIG_PARSE')
+      ? 'FULCRUM_ERR_CONFIG_PARSE'
+      : issues.length > 0 && issues.every((i) => i.code === 'FULCRUM_ERR_CONFIG_ENV')
+        ? 'FULCRUM_ERR_CONFIG_ENV'
+        : 'FULCRUM_ERR_CONFIG_INVALID';
+  const first = issues[0];
+  const where = first === undefined ? '' : `: ${first.path === '' ? '' : `${first.path}: `}${first.message}`;
+  const more = issues.length > 1 ? ` (and ${issues.length - 1} more)` : '';
+  return new FulcrumError(code, `${source}: invalid config${where}${more}`, { source, issues: [...issues] });
 }

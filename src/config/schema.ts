@@ -51,10 +51,23 @@ const size = (def: string) =>
 
 const address = z
   .string()
-  .refine((a) => parseAddress(a) !== undefined, {
-    message: 'must be host:port, e.g. 127.0.0.1:8080 or [::1]:8080',
+  .superRefine((a, ctx) => {
+    if (parseAddress(a) !== undefined) return;
+    ctx.addIssue({ code: 'custom', message: `${addressProblem(a)} (got "${a}")` });
   })
   .meta({ description: 'host:port' });
+
+/** Names the usual mistake in a malformed address, so the message says what to change. */
+function addressProblem(a: string): string {
+  if (/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(a))
+    return 'must be host:port without a scheme, e.g. 127.0.0.1:8080';
+  const port = /:(\d+)$/.exec(a)?.[1];
+  if (port === undefined) return 'must be host:port; the port is missing, e.g. 127.0.0.1:8080';
+  if (Number(port) > 65535) return 'port must be 0-65535';
+  if (/^[0-9a-fA-F:]+:\d+$/.test(a) && a.split(':').length > 2)
+    return 'an IPv6 host needs brackets, e.g. [::1]:8080';
+  return 'must be host:port, e.g. 127.0.0.1:8080 or [::1]:8080';
+}
 
 const name = z
   .string()
