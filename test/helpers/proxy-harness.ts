@@ -7,6 +7,9 @@ import { ProxyServer, type ProxyDeps } from '../../src/proxy/proxy-server.ts';
 import { buildSnapshot } from '../../src/runtime/snapshot.ts';
 import type { FakeBackend } from './fake-backend.ts';
 
+// Policies start at offset 0 so tests can tell which backend gets the first try.
+const BUILD = { random: () => 0 };
+
 export interface Harness {
   proxy: ProxyServer;
   hub: EventHub;
@@ -30,7 +33,7 @@ export async function startProxy(
   const proxy = new ProxyServer({ hub, logger: pino({ level: 'silent' }), ...deps });
   let version = 1;
   const config = configSchema.parse(input);
-  await proxy.activate(buildSnapshot(config, version, registry));
+  await proxy.activate(buildSnapshot(config, version, registry, BUILD));
   let closed = false;
   return {
     proxy,
@@ -45,7 +48,7 @@ export async function startProxy(
     },
     async apply(next) {
       version++;
-      await proxy.activate(buildSnapshot(configSchema.parse(next), version, registry));
+      await proxy.activate(buildSnapshot(configSchema.parse(next), version, registry, BUILD));
     },
     async close(graceMs = 0) {
       if (closed) return;
