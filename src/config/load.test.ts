@@ -48,6 +48,17 @@ describe('loadConfigText', () => {
     expect(pool?.panicThreshold).toBe(0.5);
     expect(pool?.retries.bufferSize).toBe(64 * 1024);
     expect(v.config.admin.address).toBe('127.0.0.1:9901');
+    // Sections left out are filled from their keys' defaults.
+    expect(pool?.flapDampening.maxHoldTime).toBe(300_000);
+    expect(pool?.timeouts.idle).toBe(4000);
+    expect(v.config.listeners.web?.timeouts.idle).toBe(60_000);
+    expect(v.config.listeners.web?.limits.maxHeaderSize).toBe(16 * 1024);
+    expect(v.config.monitor).toMatchObject({ window: 60_000, slo: { target: 0.999 }, notify: [] });
+    expect(v.config.monitor.fairness.for).toBe(30_000);
+    expect(v.config.audit.distribution).toEqual({ probes: 600, tolerance: 0.15 });
+    expect(v.config.audit.schedule).toBe('*/15 * * * *');
+    expect(v.config.store.sqlite).toBe('./.fulcrum/state.db');
+    expect(v.config.log).toEqual({ level: 'info', access: true });
     // raw is the document as written: no defaults filled in.
     expect((v.raw as { admin?: unknown }).admin).toBeUndefined();
     expect(v.text).toContain('app-2');

@@ -1,12 +1,14 @@
 // The configuration language v1: one zod schema that is the single home of every key, its
-// type and its default. Parsed values are normalised: durations in milliseconds,
-// percentages as fractions (0..1), sizes in bytes. docs/config.md and
-// schema/fulcrum.schema.json are derived from this file.
+// type and its default. Each default is written once, at its key; a section that may be
+// left out is `.prefault({})`, which fills it from its keys' defaults. Parsed values are
+// normalised: durations in milliseconds, percentages as fractions (0..1), sizes in bytes.
+// docs/config.md and schema/fulcrum.schema.json are derived from this file.
 import { z } from 'zod';
 import { parseAddress, parseDuration, parsePercent, parseSize } from '../core/units.ts';
 
-const duration = (def?: string) => {
-  const base = z
+// Defaults are prefaults: the input text ("2s") runs through the parser like a written value.
+const duration = (def: string) =>
+  z
     .string()
     .transform((text, ctx) => {
       const ms = parseDuration(text);
@@ -16,12 +18,11 @@ const duration = (def?: string) => {
       }
       return ms;
     })
-    .meta({ description: 'duration: 500ms, 2s, 1m, 1h', pattern: '^(0|\\d+(\\.\\d+)?(ms|s|m|h))$' });
-  return def === undefined ? base : base.prefault(def);
-};
+    .meta({ description: 'duration: 500ms, 2s, 1m, 1h', pattern: '^(0|\\d+(\\.\\d+)?(ms|s|m|h))$' })
+    .prefault(def);
 
-const percent = (def?: string) => {
-  const base = z
+const percent = (def: string) =>
+  z
     .union([z.string(), z.number()])
     .transform((v, ctx) => {
       const f = typeof v === 'number' ? v : parsePercent(v);
@@ -31,9 +32,8 @@ const percent = (def?: string) => {
       }
       return f;
     })
-    .meta({ description: 'percentage: "50%" (or a fraction 0..1)', pattern: '^\\d+(\\.\\d+)?%$' });
-  return def === undefined ? base : base.prefault(def);
-};
+    .meta({ description: 'percentage: "50%" (or a fraction 0..1)', pattern: '^\\d+(\\.\\d+)?%$' })
+    .prefault(def);
 
 const size = (def: string) =>
   z
@@ -111,7 +111,7 @@ const listenerSchema = z.strictObject({
       maxHeaderSize: size('16KiB'),
       maxBodySize: size('2GiB'),
     })
-    .prefault({ maxHeaderSize: '16KiB', maxBodySize: '2GiB' }),
+    .prefault({}),
   timeouts: z
     .strictObject({
       /** Time a client has to send the request headers. */
@@ -121,7 +121,7 @@ const listenerSchema = z.strictObject({
       /** Time a client has to send a whole request. */
       request: duration('300s'),
     })
-    .prefault({ header: '10s', idle: '60s', request: '300s' }),
+    .prefault({}),
 });
 
 const backendSchema = z.strictObject({
@@ -224,20 +224,12 @@ const poolSchema = z.strictObject({
   backends: z.array(backendSchema).min(1),
   healthCheck: healthCheckSchema.optional(),
   outlierDetection: outlierSchema.optional(),
-  flapDampening: flapSchema.prefault({ flips: 4, window: '60s', holdTime: '30s', maxHoldTime: '300s' }),
+  flapDampening: flapSchema.prefault({}),
   slowStart: duration('0'),
   panicThreshold: percent('50%'),
   lameDuckHeader: z.string().min(1).optional().meta({ description: 'response header that drains a backend' }),
-  retries: retriesSchema.prefault({
-    attempts: 1,
-    on: ['connect-failure'],
-    perTryTimeout: '0',
-    budget: '20%',
-    minRetryConcurrency: 3,
-    methods: ['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'],
-    bufferSize: '64KiB',
-  }),
-  timeouts: timeoutsSchema.prefault({ connect: '2s', response: '30s', idle: '4s' }),
+  retries: retriesSchema.prefault({}),
+  timeouts: timeoutsSchema.prefault({}),
 });
 
 const notifierSchema = z.union([
@@ -254,8 +246,8 @@ const monitorSchema = z.strictObject({
       minRequestsPerBackend: z.number().int().min(1).default(100),
       for: duration('30s'),
     })
-    .prefault({ overfed: 1.25, starved: 0.5, minRequestsPerBackend: 100, for: '30s' }),
-  slo: z.strictObject({ target: percent('99.9%') }).prefault({ target: '99.9%' }),
+    .prefault({}),
+  slo: z.strictObject({ target: percent('99.9%') }).prefault({}),
   notify: z.array(notifierSchema).default([]),
 });
 
@@ -272,7 +264,7 @@ const auditSchema = z.strictObject({
       tolerance: z.number().positive().lt(1).default(0.15),
       identityHeader: z.string().min(1).optional(),
     })
-    .prefault({ probes: 600, tolerance: 0.15 }),
+    .prefault({}),
 });
 
 const adminSchema = z.strictObject({
@@ -299,21 +291,11 @@ export const configSchema = z.strictObject({
   version: z.literal(1),
   listeners: z.record(name, listenerSchema),
   pools: z.record(name, poolSchema),
-  monitor: monitorSchema.prefault({
-    window: '60s',
-    fairness: { overfed: 1.25, starved: 0.5, minRequestsPerBackend: 100, for: '30s' },
-    slo: { target: '99.9%' },
-    notify: [],
-  }),
-  audit: auditSchema.prefault({
-    schedule: '*/15 * * * *',
-    checks: [...AUDIT_CHECKS],
-    retention: 200,
-    distribution: { probes: 600, tolerance: 0.15 },
-  }),
-  admin: adminSchema.prefault({ address: '127.0.0.1:9901' }),
-  store: storeSchema.prefault({ sqlite: './.fulcrum/state.db' }),
-  log: logSchema.prefault({ level: 'info', access: true }),
+  monitor: monitorSchema.prefault({}),
+  audit: auditSchema.prefault({}),
+  admin: adminSchema.prefault({}),
+  store: storeSchema.prefault({}),
+  log: logSchema.prefault({}),
 });
 
 /** A validated, normalised configuration (durations ms, percentages 0..1, sizes bytes). */
