@@ -37,7 +37,8 @@ export class MonitorMetrics {
 
   constructor(src: GaugeSource) {
     const registers = [this.registry];
-    collectDefaultMetrics({ register: this.registry, prefix: 'fulcrum_process_' });
+    // Unprefixed (process_*, nodejs_*) so the usual process dashboards work unchanged.
+    collectDefaultMetrics({ register: this.registry });
     this.requests = new Counter({
       name: 'fulcrum_requests_total',
       help: 'Finished client requests by listener, pool, backend ("" when none was reached) and status class.',

@@ -47,6 +47,7 @@ export class DeliveryQueue {
     };
   }
 
+  /** Deliveries waiting (the one in flight excluded). */
   get length(): number {
     return this.#queue.length;
   }
@@ -80,7 +81,8 @@ export class DeliveryQueue {
 
   async #pump(): Promise<void> {
     while (!this.#closed && this.#queue.length > 0) {
-      const d = this.#queue[0] as Delivery;
+      // The delivery in flight leaves the queue: capacity bounds what waits.
+      const d = this.#queue.shift() as Delivery;
       let result: DeliveryResult = 'failed';
       for (let attempt = 1; attempt <= this.#o.maxAttempts && !this.#closed; attempt++) {
         const status = await this.#send(d);
@@ -104,8 +106,6 @@ export class DeliveryQueue {
           'notification failed after retries',
         );
       }
-      // Drop-oldest may have removed it while we were sending.
-      if (this.#queue[0] === d) this.#queue.shift();
       this.#o.onResult?.(result, d);
     }
   }
