@@ -19,6 +19,7 @@ import { upstreamIdleTimeout } from './rules/upstream-idle-timeout.ts';
 import { retryNonIdempotent } from './rules/retry-non-idempotent.ts';
 import { retryWithoutBudget } from './rules/retry-without-budget.ts';
 import { retryTimeoutBudget } from './rules/retry-timeout-budget.ts';
+import { retryTimeoutUnreachable } from './rules/retry-timeout-unreachable.ts';
 import { hashUnboundedLoad } from './rules/hash-unbounded-load.ts';
 import { hashSourceIp } from './rules/hash-source-ip.ts';
 import { weightsIgnored } from './rules/weights-ignored.ts';
@@ -47,6 +48,7 @@ export const RULES: readonly AnyRule[] = [
   retryNonIdempotent,
   retryWithoutBudget,
   retryTimeoutBudget,
+  retryTimeoutUnreachable,
   hashUnboundedLoad,
   hashSourceIp,
   weightsIgnored,

@@ -7,33 +7,41 @@ export const weightSkew = defineRule({
   title: 'Weights within a pool are skewed beyond the allowed ratio',
   rationale:
     'One backend weighted far above its peers receives most of the traffic and is the first to overload; ' +
-    'this is the misconfiguration behind the postmortem (30% of users got 503 for four hours).',
+    'this is the misconfiguration behind the postmortem (30% of users got 503 for four hours). ' +
+    'Weights are compared per unit of declared `capacity` (1 when not declared).',
   remediation:
-    'Bring the weights within the ratio, or declare the difference as `capacity` and raise `maxRatio` for this pool on purpose.',
+    'Bring the weights within the ratio; if a backend really is bigger, declare its `capacity` so its weight is judged against it.',
   parameters: { maxRatio: 3 },
-  parameterDocs: { maxRatio: 'largest allowed max/min configured weight among serving backends' },
+  parameterDocs: { maxRatio: 'largest allowed max/min of weight ÷ capacity among serving backends' },
   check({ config, params }) {
     const hits = [];
     for (const [name, pool] of Object.entries(config.pools)) {
       const serving = servingBackends(pool);
       if (serving.length < 2) continue;
+      const load = (b: (typeof serving)[number]) => b.backend.weight / (b.backend.capacity ?? 1);
       let hi = serving[0]!;
       let lo = serving[0]!;
       for (const s of serving) {
-        if (s.backend.weight > hi.backend.weight) hi = s;
-        if (s.backend.weight < lo.backend.weight) lo = s;
+        if (load(s) > load(hi)) hi = s;
+        if (load(s) < load(lo)) lo = s;
       }
-      const r = hi.backend.weight / lo.backend.weight;
+      const r = load(hi) / load(lo);
       if (r <= params.maxRatio) continue;
       const share = hi.backend.weight / serving.reduce((sum, s) => sum + s.backend.weight, 0);
+      const describe = (s: typeof hi) =>
+        `${s.backend.name} weight ${s.backend.weight}` +
+        (s.backend.capacity === undefined ? '' : ` (capacity ${s.backend.capacity})`);
       const note = policyUsesWeights(pool.policy)
         ? ''
         : ` (ignored today by ${pool.policy}, but it is the configured intent)`;
+      const perCapacity = serving.some((s) => s.backend.capacity !== undefined)
+        ? ' per unit of capacity'
+        : '';
       hits.push({
         path: ['pools', name, 'backends', hi.index, 'weight'],
         message:
-          `${hi.backend.name} weight ${hi.backend.weight} is ${ratio(r)}× ${lo.backend.name} weight ${lo.backend.weight} ` +
-          `(max ${params.maxRatio}×); ${hi.backend.name} would take ${Math.round(share * 100)}% of pool ${name}${note}`,
+          `${describe(hi)} is ${ratio(r)}× ${describe(lo)}${perCapacity} (max ${params.maxRatio}×); ` +
+          `${hi.backend.name} would take ${Math.round(share * 100)}% of pool ${name}${note}`,
       });
     }
     return hits;

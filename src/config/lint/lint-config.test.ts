@@ -1,0 +1,98 @@
+import { describe, expect, it } from 'vitest';
+import { isFulcrumError } from '../../core/errors.ts';
+import { loadConfigText, type LoadedConfig } from '../load.ts';
+import { lintConfig } from './lint-config.ts';
+
+function load(pools: string): LoadedConfig {
+  const text = `version: 1
+listeners:
+  web:
+    address: 127.0.0.1:8080
+    routes: [{ pool: app }]
+pools:
+${pools}`;
+  const r = loadConfigText(text, { source: 'mem.yaml', env: {} });
+  if (!r.ok) throw new Error(JSON.stringify(r.issues));
+  return r.value;
+}
+
+const skewed = load(`  app:
+    policy: weighted-round-robin
+    backends:
+      - { name: a, address: 127.0.0.1:9001, weight: 10 }
+      - { name: b, address: 127.0.0.1:9002, weight: 1 }
+`);
+
+function usageError(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (e) {
+    if (isFulcrumError(e)) return `${e.code}: ${e.message}`;
+    throw e;
+  }
+  throw new Error('expected a FulcrumError');
+}
+
+describe('lintConfig', () => {
+  it('sorts errors first, then by line', () => {
+    const findings = lintConfig(skewed);
+    expect(findings.map((f) => `${f.severity}:${f.ruleId}:${f.line}`)).toEqual([
+      'error:weight-skew:10',
+      'warning:no-health-checking:7',
+      'warning:few-backends:9',
+    ]);
+    expect(findings.every((f) => f.file === 'mem.yaml')).toBe(true);
+  });
+
+  it('lets parameters be overridden per rule, with the type of the default', () => {
+    expect(
+      lintConfig(skewed, { params: { 'weight-skew': { maxRatio: 20 } } }).map((f) => f.ruleId),
+    ).not.toContain('weight-skew');
+    expect(usageError(() => lintConfig(skewed, { params: { 'weight-skew': { maxRatio: '20' } } }))).toMatch(
+      /^FULCRUM_ERR_CLI_USAGE: .*maxRatio.* must be like 3/,
+    );
+    expect(usageError(() => lintConfig(skewed, { params: { 'weight-skew': { max: 2 } } }))).toContain(
+      'has no parameter "max"',
+    );
+    expect(usageError(() => lintConfig(skewed, { params: { 'weight-skwe': {} } }))).toContain(
+      '"weight-skwe"',
+    );
+  });
+
+  it('runs only --rule ids and never --skip ids', () => {
+    expect(
+      lintConfig(skewed, { rules: ['few-backends', 'weight-skew'], skip: ['weight-skew'] }).map(
+        (f) => f.ruleId,
+      ),
+    ).toEqual(['few-backends']);
+  });
+
+  it('points a finding about a defaulted key at its nearest written ancestor', () => {
+    const loaded = load(`  app:
+    backends:
+      - { name: a, address: 127.0.0.1:9001 }
+      - { name: b, address: 127.0.0.1:9002 }
+      - { name: c, address: 127.0.0.1:9003 }
+    healthCheck: {}
+`);
+    const [idle] = lintConfig(loaded, {
+      rules: ['upstream-idle-timeout'],
+      params: { 'upstream-idle-timeout': { backendKeepAliveMs: 3000 } },
+    });
+    expect(idle).toMatchObject({ path: 'pools.app.timeouts.idle', line: 7 });
+    expect(idle?.message).toContain('timeouts.idle 4s ≥ backend keep-alive 3s');
+  });
+
+  it('tells an explicit key from a default (hash-source-ip)', () => {
+    const implicit = load(`  app:
+    policy: consistent-hash
+    backends:
+      - { name: a, address: 127.0.0.1:9001 }
+      - { name: b, address: 127.0.0.1:9002 }
+      - { name: c, address: 127.0.0.1:9003 }
+`);
+    const [f] = lintConfig(implicit, { rules: ['hash-source-ip'] });
+    expect(f).toMatchObject({ path: 'pools.app.policy', line: 8 });
+    expect(f?.message).toContain('(the default)');
+  });
+});
