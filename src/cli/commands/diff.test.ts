@@ -57,6 +57,14 @@ async function fakeAdmin(
         JSON.stringify({ error: { code: 'FULCRUM_ERR_ADMIN_NOT_FOUND', message: 'no such endpoint' } }),
       );
     }
+    if (text === null) {
+      res.statusCode = 404;
+      return void res.end(
+        JSON.stringify({
+          error: { code: 'FULCRUM_ERR_CONFIG_VERSION_NOT_FOUND', message: 'no config applied yet' },
+        }),
+      );
+    }
     if (token !== undefined && req.headers.authorization !== `Bearer ${token}`) {
       res.statusCode = 401;
       return void res.end(
@@ -159,7 +167,7 @@ describe('fulcrum diff --admin URL', () => {
         io,
       ),
     ).toBe(1);
-    expect(io.stderr).toContain('401');
+    expect(io.stderr).toContain('bad token');
     expect(io.stderr).toContain('FULCRUM_ERR_ADMIN_UNAUTHORIZED');
   });
 

@@ -7,7 +7,8 @@ import { diffConfigs, type ConfigDiff } from '../../config/diff.ts';
 import { renderDiffText } from '../../config/diff/format-text.ts';
 import { loadConfigFile, loadConfigText, type ConfigIssue, type LoadResult } from '../../config/load.ts';
 import type { Config } from '../../config/schema.ts';
-import { ERRORS, FulcrumError, isFulcrumError, type ErrorCode } from '../../core/errors.ts';
+import { FulcrumError, isFulcrumError } from '../../core/errors.ts';
+import { adminCall } from '../admin-client.ts';
 import { EXIT } from '../io.ts';
 import type { CliIo } from '../io.ts';
 import { wantsColor } from './lint.ts';
@@ -42,49 +43,27 @@ function issuesError(what: string, issues: readonly ConfigIssue[]): FulcrumError
 }
 
 async function fetchRunning(admin: string, token: string | undefined, io: CliIo): Promise<Baseline> {
-  const url = `${admin.replace(/\/+$/, '')}/api/v1/config`;
-  let response: Response;
+  let running: { version?: unknown; text?: unknown };
   try {
-    response = await fetch(url, {
-      headers: { accept: 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-      signal: AbortSignal.timeout(ADMIN_TIMEOUT_MS),
+    running = await adminCall<{ version?: unknown; text?: unknown }>({ admin, token }, 'api/v1/config', {
+      timeoutMs: ADMIN_TIMEOUT_MS,
     });
   } catch (e) {
-    const cause = (e as { cause?: { code?: string } }).cause?.code ?? (e as Error).name;
-    throw new FulcrumError(
-      'FULCRUM_ERR_ADMIN_UNREACHABLE',
-      `cannot reach the admin API at ${admin} (${cause})`,
-      {
-        admin,
-      },
-    );
+    // A balancer that has no config yet: everything in FILE is an addition.
+    if (isFulcrumError(e) && e.code === 'FULCRUM_ERR_CONFIG_VERSION_NOT_FOUND')
+      return { label: admin, config: undefined };
+    throw e;
   }
-  const body = (await response.json().catch(() => undefined)) as Record<string, unknown> | undefined;
-  if (!response.ok) {
-    const err = body?.error as { code?: string; message?: string } | undefined;
-    // Keep the admin's own code (e.g. FULCRUM_ERR_ADMIN_UNAUTHORIZED) when it is one of ours.
-    const code: ErrorCode =
-      err?.code !== undefined && Object.hasOwn(ERRORS, err.code)
-        ? (err.code as ErrorCode)
-        : 'FULCRUM_ERR_ADMIN_UNREACHABLE';
-    throw new FulcrumError(
-      code,
-      `the admin API at ${admin} answered ${response.status}: ${err?.message ?? response.statusText}`,
-      { admin, status: response.status },
-    );
-  }
-  if (body === undefined || (body.text !== null && typeof body.text !== 'string')) {
-    throw new FulcrumError('FULCRUM_ERR_ADMIN_UNREACHABLE', `the admin API at ${admin} sent no config text`, {
+  if (typeof running.text !== 'string') {
+    throw new FulcrumError('FULCRUM_ERR_ADMIN_BAD_REQUEST', `the admin API at ${admin} sent no config text`, {
       admin,
     });
   }
-  const version = typeof body.version === 'number' ? body.version : undefined;
-  // No config applied yet: everything in FILE is an addition.
-  if (body.text === null || body.text === '')
-    return { label: admin, config: undefined, ...(version === undefined ? {} : { version }) };
-  const loaded = loadConfigText(body.text as string, { source: url, env: io.env });
-  if (!loaded.ok) throw issuesError(`the running config (${url})`, loaded.issues);
-  return { label: admin, config: loaded.value.config, ...(version === undefined ? {} : { version }) };
+  const version = typeof running.version === 'number' ? { version: running.version } : {};
+  const source = `${admin} (running config)`;
+  const loaded = loadConfigText(running.text, { source, env: io.env });
+  if (!loaded.ok) throw issuesError(source, loaded.issues);
+  return { label: admin, config: loaded.value.config, ...version };
 }
 
 async function baseline(opts: DiffCommandOptions, io: CliIo): Promise<Baseline> {
