@@ -2,6 +2,7 @@
 // has a row, and each row's default is the schema's.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import { configJsonSchema } from './json-schema.ts';
 import { configSchema } from './schema.ts';
 import { keyPaths } from './schema-walk.ts';
@@ -93,5 +94,31 @@ describe('docs/config.md', () => {
   it('documents no key the schema does not have', () => {
     const known = new Set(paths);
     expect([...rows.keys()].filter((p) => !known.has(p) && /^[a-z]/.test(p) && p.includes('.'))).toEqual([]);
+  });
+});
+
+describe('examples/full.yaml', () => {
+  it('sets every key of the schema', () => {
+    const known = new Set(keyPaths(configSchema));
+    const seen = new Set<string>();
+    const visit = (value: unknown, prefix: string): void => {
+      if (Array.isArray(value)) {
+        for (const item of value) visit(item, `${prefix}[]`);
+        return;
+      }
+      if (value === null || typeof value !== 'object') return;
+      for (const [key, child] of Object.entries(value)) {
+        const path = prefix === '' ? key : `${prefix}.${key}`;
+        if (known.has(path)) {
+          seen.add(path);
+          visit(child, path);
+        } else if ([...known].some((k) => k.startsWith(`${prefix}.<name>.`))) {
+          // A named entry of a map (a listener, a pool); other maps (headers) hold no keys.
+          visit(child, `${prefix}.<name>`);
+        }
+      }
+    };
+    visit(parse(readFileSync(new URL('../../examples/full.yaml', import.meta.url), 'utf8')), '');
+    expect([...known].filter((k) => !seen.has(k))).toEqual([]);
   });
 });

@@ -30,7 +30,8 @@ const percent = (def: string) =>
         ctx.addIssue({ code: 'custom', message: `must be a percentage between 0% and 100% (got "${v}")` });
         return z.NEVER;
       }
-      return f;
+      // 99.9 / 100 is 0.9990000000000001 in binary; round off the noise so 99.9% is 0.999.
+      return Math.round(f * 1e12) / 1e12;
     })
     .meta({ description: 'percentage: "50%" (or a fraction 0..1)', pattern: '^\\d+(\\.\\d+)?%$' })
     .prefault(def);
