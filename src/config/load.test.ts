@@ -109,7 +109,21 @@ describe('loadConfigText', () => {
 
   it('refuses duplicate keys rather than letting the last one win silently', () => {
     const list = issues(loadConfigText(minimal('log: { level: info }\nlog: { level: debug }\n')));
-    expect(list[0]).toMatchObject({ code: 'FULCRUM_ERR_CONFIG_PARSE', line: 13 });
+    expect(list[0]).toMatchObject({
+      code: 'FULCRUM_ERR_CONFIG_PARSE',
+      line: 13,
+      message: 'duplicate key "log": each key may appear once',
+    });
+    expect(issues(loadConfigText('{"a": 1, "a": 2}'))[0]?.message).toBe(
+      'duplicate key "a": each key may appear once',
+    );
+  });
+
+  it('refuses a stream of several documents', () => {
+    expect(issues(loadConfigText(`${minimal()}---\nversion: 1\n`))[0]).toMatchObject({
+      code: 'FULCRUM_ERR_CONFIG_PARSE',
+      line: 12,
+    });
   });
 
   it('refuses an alias bomb', () => {

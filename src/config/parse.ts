@@ -44,7 +44,7 @@ export function parseText(text: string, env: Env): ParsedText {
       const p = at(e.pos[0]);
       return {
         path: '',
-        message: e.message.replace(/\s+at line \d+, column \d+[\s\S]*$/, ''),
+        message: parseMessage(e.code, e.message, text, e.pos[0]),
         code: 'FULCRUM_ERR_CONFIG_PARSE',
         line: p.line,
         column: p.column,
@@ -79,6 +79,18 @@ export function parseText(text: string, env: Env): ParsedText {
     });
   }
   return { raw, issues, positionOf };
+}
+
+/** yaml's message, reworded where it speaks of the library rather than of the config. */
+function parseMessage(code: string, message: string, text: string, offset: number): string {
+  if (code === 'DUPLICATE_KEY') {
+    const key = /^(?:"([^"]*)"|'([^']*)'|([^:\s]+))/.exec(text.slice(offset));
+    const name = key?.[1] ?? key?.[2] ?? key?.[3];
+    return name === undefined ? 'duplicate key' : `duplicate key "${name}": each key may appear once`;
+  }
+  if (code === 'MULTIPLE_DOCS')
+    return 'a config is one YAML document; remove the second `---` and what follows';
+  return message;
 }
 
 function substitute(
