@@ -26,6 +26,7 @@ import { weightsIgnored } from './rules/weights-ignored.ts';
 import { ejectionLimit } from './rules/ejection-limit.ts';
 import { panicThreshold } from './rules/panic-threshold.ts';
 import { adminInsecure } from './rules/admin-insecure.ts';
+import { auditDisabled } from './rules/audit-disabled.ts';
 
 // Each rule keeps its own parameter type in its file; the catalog only needs the common shape.
 type AnyRule = LintRule<RuleParams>;
@@ -55,6 +56,7 @@ export const RULES: readonly AnyRule[] = [
   ejectionLimit,
   panicThreshold,
   adminInsecure,
+  auditDisabled,
 ];
 
 const BY_ID: ReadonlyMap<string, AnyRule> = new Map(RULES.map((r) => [r.id, r]));

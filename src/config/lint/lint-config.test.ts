@@ -95,4 +95,17 @@ describe('lintConfig', () => {
     expect(f).toMatchObject({ path: 'pools.app.policy', line: 8 });
     expect(f?.message).toContain('(the default)');
   });
+
+  it('audit-disabled also notices a schedule that leaves out the distribution check', () => {
+    const text = `version: 1
+listeners: { web: { address: 127.0.0.1:8080, routes: [{ pool: app }] } }
+pools: { app: { backends: [{ name: a, address: 127.0.0.1:9001 }] } }
+audit: { checks: [lint, drift] }
+`;
+    const r = loadConfigText(text, { source: 'a.yaml', env: {} });
+    if (!r.ok) throw new Error(JSON.stringify(r.issues));
+    expect(lintConfig(r.value, { rules: ['audit-disabled'] })).toEqual([
+      expect.objectContaining({ path: 'audit.checks', line: 4, severity: 'info' }),
+    ]);
+  });
 });
