@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { configIssuesError, formatPath, loadConfigFile, loadConfigText } from './load.ts';
 import type { ConfigIssue, LoadedConfig, LoadResult } from './load.ts';
@@ -245,6 +246,17 @@ describe('${env:NAME} substitution', () => {
     const v = ok(loadConfigText(withToken('${env:TOKEN}'), { env: { TOKEN: evil } }));
     expect(v.config.admin.token).toBe(evil);
     expect(Object.keys(v.config.listeners)).toEqual(['web']);
+  });
+
+  it('keeps any value as one string, whatever YAML, JSON or ${env:...} it contains', () => {
+    fc.assert(
+      fc.property(fc.string({ minLength: 1, maxLength: 60, unit: 'binary' }), (value) => {
+        const v = ok(loadConfigText(withToken('"pre-${env:T}"'), { env: { T: value } }));
+        expect(v.config.admin.token).toBe(`pre-${value}`);
+        expect(Object.keys(v.config.listeners)).toEqual(['web']);
+      }),
+      { numRuns: 300 },
+    );
   });
 
   it('does not substitute in keys', () => {
