@@ -325,7 +325,9 @@ function listen(server: http.Server, address: string, name: string): Promise<voi
       );
     };
     server.once('error', onError);
-    server.listen({ host: hp.host, port: hp.port }, () => {
+    // SO_REUSEPORT: a reload that re-binds an address (new TLS files, port 0 made explicit)
+    // binds the new socket before the old one closes, so no connection is refused meanwhile.
+    server.listen({ host: hp.host, port: hp.port, reusePort: true }, () => {
       server.off('error', onError);
       resolve();
     });

@@ -3,7 +3,8 @@
 import type { Config, ListenerConfig, PoolConfig } from '../config/schema.ts';
 import { createPolicy } from '../balancer/registry.ts';
 import { parseAddress } from '../core/units.ts';
-import { HostRegistry, type HostState } from '../health/host-state.ts';
+import type { HostRegistry } from '../health/host-state.ts';
+import { type HostState } from '../health/host-state.ts';
 import { PoolState } from '../health/pool-state.ts';
 import { compileRoutes, type Router } from '../proxy/router.ts';
 

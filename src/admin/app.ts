@@ -1,0 +1,323 @@
+// The admin API: built without listening (tests call handle() through a real server on
+// port 0). JSON everywhere, one error shape {error: {code, message, details}}.
+// Reads need no token on loopback; every mutating call needs the token when one is set,
+// and when the admin listens off loopback every call needs it.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { FulcrumError } from '../core/errors.ts';
+import type { EventHub } from '../core/events.ts';
+import { parseDuration } from '../core/units.ts';
+import type { ConfigController } from '../runtime/controller.ts';
+import type { Snapshot } from '../runtime/snapshot.ts';
+import type { ConfigVersion, Store } from '../store/store.ts';
+import { diffConfigs } from '../config/diff.ts';
+import { loadConfigText } from '../config/load.ts';
+import { parseJsonBody, readBody, sendError, sendJson, tokenMatches } from './http-kit.ts';
+import { serveEvents } from './events-stream.ts';
+
+export interface HealthView {
+  describe(snapshot: Snapshot): unknown[];
+  readinessReasons(snapshot: Snapshot): string[];
+}
+
+export interface MonitorView {
+  metrics(): Promise<{ contentType: string; body: string }>;
+  poolStats(): unknown[];
+  alerts(): unknown[];
+  degradedReasons(): string[];
+  series(): unknown;
+}
+
+export interface AuditView {
+  runNow(trigger: 'api' | 'cli', checks?: string[]): Promise<unknown>;
+}
+
+export interface GuardView {
+  start(options: { durationMs: number; baseVersion: number | undefined; appliedVersion: number }): unknown;
+  status(): unknown;
+}
+
+export interface DashboardAssets {
+  /** Serve GET / and /assets/*; false when the path is not an asset. */
+  serve(path: string, res: ServerResponse): boolean;
+}
+
+export interface AdminDeps {
+  controller: ConfigController;
+  store: Store;
+  hub: EventHub;
+  health: HealthView;
+  monitor: MonitorView;
+  /** The admin token of the running config (read per call: an apply may change it). */
+  token: () => string | undefined;
+  /** Environment for `${env:}` when re-reading stored versions. */
+  env: Record<string, string | undefined>;
+  /** True when the admin listens on a loopback address. */
+  loopback: boolean;
+  /** Listener names with bound addresses, for /readyz. */
+  listenersBound: () => boolean;
+  audit?: AuditView;
+  guard?: GuardView;
+  dashboard?: DashboardAssets;
+}
+
+type Handler = (
+  req: IncomingMessage,
+  res: ServerResponse,
+  url: URL,
+  params: string[],
+) => Promise<void> | void;
+interface Route {
+  method: string;
+  pattern: RegExp;
+  mutating: boolean;
+  handler: Handler;
+}
+
+export class AdminApp {
+  readonly #deps: AdminDeps;
+  readonly #routes: Route[];
+
+  constructor(deps: AdminDeps) {
+    this.#deps = deps;
+    const r = (method: string, pattern: RegExp, handler: Handler, mutating = method !== 'GET'): Route => ({
+      method,
+      pattern,
+      handler,
+      mutating,
+    });
+    this.#routes = [
+      r('GET', /^\/healthz$/, (_q, res) => sendJson(res, 200, { status: 'ok' })),
+      r('GET', /^\/readyz$/, (_q, res) => this.#readyz(res)),
+      r('GET', /^\/metrics$/, async (_q, res) => {
+        const m = await deps.monitor.metrics();
+        res.writeHead(200, { 'content-type': m.contentType });
+        res.end(m.body);
+      }),
+      r('GET', /^\/api\/v1\/config$/, (_q, res) => this.#getConfig(res)),
+      r('POST', /^\/api\/v1\/config$/, (q, res, url) => this.#postConfig(q, res, url)),
+      r('GET', /^\/api\/v1\/config\/versions$/, async (_q, res, url) => {
+        const limit = intParam(url, 'limit') ?? 50;
+        const before = intParam(url, 'before');
+        sendJson(res, 200, {
+          current: deps.controller.version?.version ?? null,
+          versions: await deps.store.listVersions({ limit, ...(before === undefined ? {} : { before }) }),
+        });
+      }),
+      r('GET', /^\/api\/v1\/config\/versions\/(\d+)$/, async (_q, res, _u, p) => {
+        const v = await deps.store.getVersion(Number(p[0]));
+        if (!v) throw new FulcrumError('FULCRUM_ERR_CONFIG_VERSION_NOT_FOUND', `no config version ${p[0]}`);
+        sendJson(res, 200, v);
+      }),
+      r('POST', /^\/api\/v1\/config\/rollback$/, async (q, res) => {
+        const body = parseJsonBody(await readBody(q));
+        const version = body['version'];
+        if (version !== undefined && (typeof version !== 'number' || !Number.isInteger(version))) {
+          throw new FulcrumError('FULCRUM_ERR_ADMIN_BAD_REQUEST', '"version" must be an integer');
+        }
+        const result = await deps.controller.rollback(version, {
+          author: authorOf(q),
+          ...(typeof body['message'] === 'string' ? { message: body['message'] } : {}),
+        });
+        sendJson(res, 200, result);
+      }),
+      r('GET', /^\/api\/v1\/config\/diff$/, async (_q, res, url) => {
+        const from = intParam(url, 'from');
+        const to = intParam(url, 'to');
+        if (from === undefined || to === undefined) {
+          throw new FulcrumError('FULCRUM_ERR_ADMIN_BAD_REQUEST', 'from and to version numbers are required');
+        }
+        sendJson(res, 200, await this.#diffVersions(from, to));
+      }),
+      r('GET', /^\/api\/v1\/config\/events$/, async (_q, res) => {
+        sendJson(res, 200, { events: await deps.store.listEvents({ limit: 100 }) });
+      }),
+      r('GET', /^\/api\/v1\/pools$/, (_q, res) => this.#pools(res)),
+      r('GET', /^\/api\/v1\/alerts$/, (_q, res) => sendJson(res, 200, { alerts: deps.monitor.alerts() })),
+      r('GET', /^\/api\/v1\/series$/, (_q, res) => sendJson(res, 200, deps.monitor.series())),
+      r('GET', /^\/api\/v1\/guard$/, (_q, res) =>
+        sendJson(res, 200, { guard: deps.guard?.status() ?? null }),
+      ),
+      r('GET', /^\/api\/v1\/audits$/, async (_q, res, url) => {
+        sendJson(res, 200, { runs: await deps.store.listAuditRuns({ limit: intParam(url, 'limit') ?? 20 }) });
+      }),
+      r('GET', /^\/api\/v1\/audits\/([\w-]+)$/, async (_q, res, _u, p) => {
+        const run = await deps.store.getAuditRun(p[0] as string);
+        if (!run) throw new FulcrumError('FULCRUM_ERR_ADMIN_NOT_FOUND', `no audit run ${p[0]}`);
+        sendJson(res, 200, run);
+      }),
+      r('POST', /^\/api\/v1\/audits$/, async (q, res) => {
+        if (!deps.audit) throw new FulcrumError('FULCRUM_ERR_ADMIN_NOT_FOUND', 'audits are not enabled');
+        const body = parseJsonBody(await readBody(q));
+        const checks = Array.isArray(body['checks']) ? body['checks'].map(String) : undefined;
+        sendJson(res, 200, await deps.audit.runNow('api', checks));
+      }),
+      r('GET', /^\/api\/v1\/events$/, (q, res) => serveEvents(q, res, deps.hub)),
+    ];
+  }
+
+  /** The request listener for node:http.createServer. */
+  readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
+    this.#dispatch(req, res).catch((err: unknown) => sendError(res, err));
+  };
+
+  async #dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://admin');
+    const method = req.method === 'HEAD' ? 'GET' : (req.method ?? 'GET');
+    let pathMatched = false;
+    for (const route of this.#routes) {
+      const m = route.pattern.exec(url.pathname);
+      if (!m) continue;
+      pathMatched = true;
+      if (route.method !== method) continue;
+      this.#authorize(req, route.mutating);
+      await route.handler(req, res, url, m.slice(1));
+      return;
+    }
+    if (pathMatched)
+      throw new FulcrumError('FULCRUM_ERR_ADMIN_METHOD', `${method} is not allowed on ${url.pathname}`);
+    if (method === 'GET' && this.#deps.dashboard?.serve(url.pathname, res)) return;
+    throw new FulcrumError('FULCRUM_ERR_ADMIN_NOT_FOUND', `no admin endpoint at ${url.pathname}`);
+  }
+
+  #authorize(req: IncomingMessage, mutating: boolean): void {
+    const token = this.#deps.token();
+    const { loopback } = this.#deps;
+    if (token === undefined) return;
+    if (!mutating && loopback) return;
+    if (!tokenMatches(req.headers.authorization, token)) {
+      throw new FulcrumError(
+        'FULCRUM_ERR_ADMIN_UNAUTHORIZED',
+        'this call needs Authorization: Bearer <token> (the admin.token of the running config)',
+      );
+    }
+  }
+
+  #readyz(res: ServerResponse): void {
+    const { controller, health, monitor, listenersBound } = this.#deps;
+    const snapshot = controller.snapshot;
+    const reasons: string[] = [];
+    if (!snapshot) reasons.push('no config loaded');
+    else {
+      if (!listenersBound()) reasons.push('listeners not bound');
+      reasons.push(...health.readinessReasons(snapshot));
+    }
+    const degraded = monitor.degradedReasons();
+    const ready = reasons.length === 0 && degraded.length === 0;
+    sendJson(res, ready ? 200 : 503, {
+      status: reasons.length > 0 ? 'not-ready' : degraded.length > 0 ? 'degraded' : 'ready',
+      configVersion: controller.version?.version ?? null,
+      reasons: [...reasons, ...degraded.map((d) => `degraded: ${d}`)],
+    });
+  }
+
+  #getConfig(res: ServerResponse): void {
+    const v = this.#deps.controller.version;
+    if (!v) throw new FulcrumError('FULCRUM_ERR_CONFIG_VERSION_NOT_FOUND', 'no config applied yet');
+    sendJson(res, 200, v);
+  }
+
+  async #postConfig(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const text = await readBody(req);
+    if (text.trim() === '')
+      throw new FulcrumError('FULCRUM_ERR_ADMIN_BAD_REQUEST', 'body must be a YAML or JSON config');
+    const ifMatch = req.headers['if-match'];
+    const expected = ifMatch === undefined ? undefined : Number(String(ifMatch).replace(/"/g, ''));
+    if (expected !== undefined && !Number.isInteger(expected)) {
+      throw new FulcrumError('FULCRUM_ERR_ADMIN_BAD_REQUEST', 'If-Match must be a config version number');
+    }
+    const guardText = url.searchParams.get('guard');
+    const guardMs = guardText === null ? undefined : parseDuration(guardText);
+    if (guardText !== null && (guardMs === undefined || guardMs <= 0)) {
+      throw new FulcrumError(
+        'FULCRUM_ERR_ADMIN_BAD_REQUEST',
+        `guard must be a duration like 60s (got "${guardText}")`,
+      );
+    }
+    if (guardMs !== undefined && !this.#deps.guard) {
+      throw new FulcrumError('FULCRUM_ERR_ADMIN_BAD_REQUEST', 'guarded apply is not available');
+    }
+    const message = req.headers['x-fulcrum-message'];
+    const baseVersion = this.#deps.controller.version?.version;
+    const result = await this.#deps.controller.apply(text, {
+      source: 'api',
+      author: authorOf(req),
+      ...(typeof message === 'string' ? { message: decodeURIComponent(message) } : {}),
+      force: flag(url, 'force'),
+      dryRun: flag(url, 'dryRun'),
+      ...(expected === undefined ? {} : { expectedVersion: expected }),
+    });
+    const guard =
+      guardMs !== undefined && result.status === 'applied' && result.version !== undefined
+        ? this.#deps.guard?.start({ durationMs: guardMs, baseVersion, appliedVersion: result.version })
+        : undefined;
+    sendJson(res, 200, { ...result, ...(guard === undefined ? {} : { guard }) });
+  }
+
+  async #diffVersions(from: number, to: number): Promise<unknown> {
+    const [a, b] = await Promise.all([this.#deps.store.getVersion(from), this.#deps.store.getVersion(to)]);
+    for (const [n, v] of [
+      [from, a],
+      [to, b],
+    ] as const) {
+      if (!v) throw new FulcrumError('FULCRUM_ERR_CONFIG_VERSION_NOT_FOUND', `no config version ${n}`);
+    }
+    const parse = (text: string) => {
+      const r = loadConfigText(text, { source: 'store', env: this.#deps.env });
+      return r.ok ? r.value.config : undefined;
+    };
+    const before = parse((a as ConfigVersion).text);
+    const after = parse((b as ConfigVersion).text);
+    if (!after) throw new FulcrumError('FULCRUM_ERR_CONFIG_INVALID', `version ${to} no longer validates`);
+    return { from, to, diff: diffConfigs(before, after) };
+  }
+
+  #pools(res: ServerResponse): void {
+    const { controller, health, monitor } = this.#deps;
+    const snapshot = controller.snapshot;
+    sendJson(res, 200, {
+      configVersion: snapshot?.version ?? null,
+      pools: snapshot ? mergePools(health.describe(snapshot), monitor.poolStats()) : [],
+    });
+  }
+}
+
+/** Join health's view and the monitor's traffic view of each pool by pool and backend name. */
+function mergePools(health: unknown[], stats: unknown[]): unknown[] {
+  const byPool = new Map<string, Record<string, unknown>>();
+  for (const s of stats as Record<string, unknown>[]) byPool.set(String(s['name'] ?? s['pool']), s);
+  return (health as Record<string, unknown>[]).map((h) => {
+    const s = byPool.get(String(h['name']));
+    if (!s) return h;
+    const statBackends = new Map<string, unknown>();
+    for (const b of (s['backends'] as Record<string, unknown>[] | undefined) ?? [])
+      statBackends.set(String(b['name'] ?? b['backend']), b);
+    const { backends: _b, ...poolStats } = s;
+    return {
+      ...h,
+      traffic: poolStats,
+      backends: ((h['backends'] as Record<string, unknown>[] | undefined) ?? []).map((b) => ({
+        ...b,
+        traffic: statBackends.get(String(b['name'])) ?? null,
+      })),
+    };
+  });
+}
+
+function intParam(url: URL, name: string): number | undefined {
+  const v = url.searchParams.get(name);
+  if (v === null) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0)
+    throw new FulcrumError('FULCRUM_ERR_ADMIN_BAD_REQUEST', `${name} must be a non-negative integer`);
+  return n;
+}
+
+function flag(url: URL, name: string): boolean {
+  const v = url.searchParams.get(name);
+  return v === '1' || v === 'true' || v === '';
+}
+
+function authorOf(req: IncomingMessage): string {
+  const a = req.headers['x-fulcrum-author'];
+  return typeof a === 'string' && a.length > 0 ? decodeURIComponent(a).slice(0, 200) : 'api';
+}

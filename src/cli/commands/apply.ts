@@ -1,0 +1,188 @@
+// Live config verbs: apply, history, rollback. They go through the admin API so the
+// running balancer does the validate → lint → build → warm → swap → commit itself.
+import { readFile } from 'node:fs/promises';
+import { FulcrumError } from '../../core/errors.ts';
+import { parseDuration } from '../../core/units.ts';
+import type { ConfigDiff } from '../../config/diff.ts';
+import { renderDiffText } from '../../config/diff/format-text.ts';
+import type { VersionSummary } from '../../store/store.ts';
+import { adminCall, type AdminTarget } from '../admin-client.ts';
+import { EXIT, type CliIo } from '../io.ts';
+import { reportError } from '../main.ts';
+
+interface ApplyAnswer {
+  status: 'applied' | 'unchanged' | 'dry-run';
+  version: number | null;
+  previousVersion: number | null;
+  findings: { ruleId: string; severity: string; path: string; message: string; line?: number }[];
+  diff: ConfigDiff;
+  guard?: unknown;
+}
+
+interface GuardStatus {
+  state: 'watching' | 'passed' | 'rolled-back' | 'cancelled';
+  appliedVersion: number;
+  reason?: string;
+  endsAt: number;
+}
+
+export interface ApplyFlags extends AdminTarget {
+  message?: string;
+  author?: string;
+  force?: boolean;
+  dryRun?: boolean;
+  guard?: string;
+  format: 'text' | 'json';
+}
+
+export async function applyCommand(file: string, flags: ApplyFlags, io: CliIo): Promise<number> {
+  try {
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (err) {
+      throw new FulcrumError('FULCRUM_ERR_CONFIG_READ', `cannot read ${file}: ${(err as Error).message}`);
+    }
+    const guardMs = flags.guard === undefined ? undefined : parseDuration(flags.guard);
+    if (flags.guard !== undefined && (guardMs === undefined || guardMs <= 0)) {
+      throw new FulcrumError(
+        'FULCRUM_ERR_CLI_USAGE',
+        `--guard must be a duration like 60s (got "${flags.guard}")`,
+      );
+    }
+    const query = new URLSearchParams();
+    if (flags.force) query.set('force', '1');
+    if (flags.dryRun) query.set('dryRun', '1');
+    if (flags.guard !== undefined) query.set('guard', flags.guard);
+    const answer = await adminCall<ApplyAnswer>(flags, `api/v1/config?${query}`, {
+      method: 'POST',
+      body: text,
+      headers: {
+        'content-type': 'application/yaml',
+        'x-fulcrum-author': encodeURIComponent(flags.author ?? io.env['USER'] ?? 'cli'),
+        ...(flags.message === undefined ? {} : { 'x-fulcrum-message': encodeURIComponent(flags.message) }),
+      },
+    });
+    if (flags.format === 'json' && guardMs === undefined) {
+      io.out(JSON.stringify(answer, null, 2));
+      return EXIT.OK;
+    }
+    if (flags.format === 'text') printApply(answer, io);
+    if (guardMs === undefined || answer.status !== 'applied') return EXIT.OK;
+    const outcome = await waitForGuard(flags, guardMs, io, flags.format === 'text');
+    if (flags.format === 'json') io.out(JSON.stringify({ ...answer, guard: outcome }, null, 2));
+    if (outcome.state === 'rolled-back') {
+      if (flags.format === 'text')
+        io.err(`guard rolled back version ${outcome.appliedVersion}: ${outcome.reason ?? 'regression'}`);
+      return EXIT.PROBLEMS;
+    }
+    if (flags.format === 'text') io.out(`guard passed: version ${outcome.appliedVersion} kept`);
+    return EXIT.OK;
+  } catch (err) {
+    return reportError(err, io);
+  }
+}
+
+async function waitForGuard(
+  target: AdminTarget,
+  guardMs: number,
+  io: CliIo,
+  talk: boolean,
+): Promise<GuardStatus> {
+  const deadline = Date.now() + guardMs + 30_000;
+  if (talk)
+    io.out(
+      `guarding for ${Math.round(guardMs / 1000)}s (the balancer rolls back by itself if this CLI dies)…`,
+    );
+  while (Date.now() < deadline) {
+    const { guard } = await adminCall<{ guard: GuardStatus | null }>(target, 'api/v1/guard');
+    if (guard && guard.state !== 'watching') return guard;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new FulcrumError('FULCRUM_ERR_ADMIN_UNREACHABLE', 'the guard did not report an outcome in time');
+}
+
+function printApply(a: ApplyAnswer, io: CliIo): void {
+  if (a.status !== 'unchanged')
+    io.out(renderDiffText(a.diff, { color: process.stdout.isTTY === true && !io.env['NO_COLOR'] }));
+  for (const f of a.findings) {
+    io.out(`${f.severity.padEnd(7)} ${f.path}: ${f.message} [${f.ruleId}]`);
+  }
+  const what =
+    a.status === 'applied'
+      ? `applied version ${a.version} (was ${a.previousVersion ?? 'none'})`
+      : a.status === 'unchanged'
+        ? `unchanged: version ${a.version} already runs this text`
+        : `dry run: nothing changed (running version ${a.version ?? 'none'})`;
+  io.out(what);
+}
+
+export interface HistoryFlags extends AdminTarget {
+  limit: string;
+  format: 'text' | 'json';
+}
+
+export async function historyCommand(flags: HistoryFlags, io: CliIo): Promise<number> {
+  try {
+    const limit = Number(flags.limit);
+    if (!Number.isInteger(limit) || limit < 1)
+      throw new FulcrumError('FULCRUM_ERR_CLI_USAGE', '--limit must be a positive integer');
+    const r = await adminCall<{ current: number | null; versions: VersionSummary[] }>(
+      flags,
+      `api/v1/config/versions?limit=${limit}`,
+    );
+    if (flags.format === 'json') {
+      io.out(JSON.stringify(r, null, 2));
+      return EXIT.OK;
+    }
+    io.out(
+      `${'VERSION'.padEnd(9)}${'WHEN'.padEnd(22)}${'SOURCE'.padEnd(10)}${'AUTHOR'.padEnd(16)}${'SHA256'.padEnd(14)}MESSAGE`,
+    );
+    for (const v of r.versions) {
+      const mark = v.version === r.current ? '*' : ' ';
+      io.out(
+        `${`${mark}${v.version}`.padEnd(9)}${new Date(v.createdAt).toISOString().slice(0, 19).replace('T', ' ').padEnd(22)}${v.source.padEnd(10)}${v.author.slice(0, 15).padEnd(16)}${v.sha256.slice(0, 12).padEnd(14)}${v.message}`,
+      );
+    }
+    return EXIT.OK;
+  } catch (err) {
+    return reportError(err, io);
+  }
+}
+
+export interface RollbackFlags extends AdminTarget {
+  message?: string;
+  format: 'text' | 'json';
+}
+
+export async function rollbackCommand(
+  version: string | undefined,
+  flags: RollbackFlags,
+  io: CliIo,
+): Promise<number> {
+  try {
+    const n = version === undefined ? undefined : Number(version);
+    if (n !== undefined && (!Number.isInteger(n) || n < 1)) {
+      throw new FulcrumError(
+        'FULCRUM_ERR_CLI_USAGE',
+        `version must be a positive integer (got "${version}")`,
+      );
+    }
+    const answer = await adminCall<ApplyAnswer>(flags, 'api/v1/config/rollback', {
+      method: 'POST',
+      body: JSON.stringify({
+        ...(n === undefined ? {} : { version: n }),
+        ...(flags.message ? { message: flags.message } : {}),
+      }),
+      headers: {
+        'content-type': 'application/json',
+        'x-fulcrum-author': encodeURIComponent(io.env['USER'] ?? 'cli'),
+      },
+    });
+    if (flags.format === 'json') io.out(JSON.stringify(answer, null, 2));
+    else printApply(answer, io);
+    return EXIT.OK;
+  } catch (err) {
+    return reportError(err, io);
+  }
+}

@@ -1,0 +1,145 @@
+// `fulcrum <verb>`: parses flags with commander and hands each verb to its module under
+// commands/. Exit codes (DESIGN.md): 0 clean, 1 could not run, 2 ran and found problems.
+import { Command, CommanderError, Option } from 'commander';
+import { FulcrumError, isFulcrumError } from '../core/errors.ts';
+import { EXIT, processIo, type CliIo } from './io.ts';
+import { startCommand } from './commands/start.ts';
+import { demoCommand } from './commands/demo.ts';
+import { validateCommand } from './commands/validate.ts';
+import { applyCommand, historyCommand, rollbackCommand } from './commands/apply.ts';
+import { statusCommand } from './commands/status.ts';
+
+const DEFAULT_ADMIN = 'http://127.0.0.1:9901';
+
+export async function main(argv: string[], io: CliIo = processIo): Promise<number> {
+  let code: number = EXIT.OK;
+  const set = (p: Promise<number>) => p.then((c) => void (code = c));
+  const program = new Command('fulcrum')
+    .description('An HTTP load balancer that cannot play favourites without saying so.')
+    .version('0.1.0')
+    .showHelpAfterError('(run with --help for usage)')
+    .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) })
+    .exitOverride();
+
+  const format = (choices: string[]) =>
+    new Option('--format <format>', 'output format').choices(choices).default(choices[0]);
+  const adminOpts = (cmd: Command) =>
+    cmd
+      .option('--admin <url>', 'admin API of the running balancer', DEFAULT_ADMIN)
+      .option('--token <token>', 'admin token (default: $FULCRUM_ADMIN_TOKEN)');
+  const target = (o: { admin: string; token?: string }) => ({
+    admin: o.admin,
+    token: o.token ?? io.env['FULCRUM_ADMIN_TOKEN'],
+  });
+
+  program
+    .command('start')
+    .description('run the balancer: data plane, admin API, health checks, monitor, audits')
+    .requiredOption('-c, --config <file>', 'config file (YAML or JSON)')
+    .option('--watch', 'apply edits of the config file as they are saved (bad edits are refused and logged)')
+    .option('--force', 'start even if the config has lint errors')
+    .option('--memory-store', 'keep config history in memory instead of store.sqlite')
+    .option('--grace <duration>', 'how long in-flight requests may finish on SIGTERM/SIGINT', '10s')
+    .action((o) => set(startCommand(o, io)));
+
+  program
+    .command('demo')
+    .description('start three demo backends and a balancer over them, and print what to try')
+    .option('--port <port>', 'balancer listener port', '8080')
+    .option('--admin-port <port>', 'admin API port', '9901')
+    .action((o) => set(demoCommand(o, io)));
+
+  program
+    .command('validate')
+    .description('check a config file against the schema and semantic rules')
+    .argument('<file>', 'config file')
+    .addOption(format(['text', 'json']))
+    .action((file: string, o) => set(validateCommand(file, o, io)));
+
+  adminOpts(
+    program
+      .command('apply')
+      .description('validate, lint and push a config to the running balancer')
+      .argument('<file>', 'config file')
+      .option('-m, --message <text>', 'why this change (kept in history)')
+      .option('--author <name>', 'who applies it (default: $USER)')
+      .option('--force', 'apply despite lint errors')
+      .option('--dry-run', 'show the diff and findings, change nothing')
+      .option(
+        '--guard <duration>',
+        'watch errors, latency and shares for this long; roll back by itself on regression',
+      )
+      .addOption(format(['text', 'json'])),
+  ).action((file: string, o) => set(applyCommand(file, { ...o, ...target(o) }, io)));
+
+  adminOpts(
+    program
+      .command('history')
+      .description('list applied config versions')
+      .option('--limit <n>', 'how many', '20')
+      .addOption(format(['text', 'json'])),
+  ).action((o) => set(historyCommand({ ...o, ...target(o) }, io)));
+
+  adminOpts(
+    program
+      .command('rollback')
+      .description('apply an earlier config version (default: the one before the running one)')
+      .argument('[version]', 'version number')
+      .option('-m, --message <text>', 'why')
+      .addOption(format(['text', 'json'])),
+  ).action((version: string | undefined, o) => set(rollbackCommand(version, { ...o, ...target(o) }, io)));
+
+  adminOpts(
+    program
+      .command('status')
+      .description('pools, backends, health, share ratios and firing alerts')
+      .option('--pool <name>', 'only this pool')
+      .addOption(format(['text', 'json'])),
+  ).action((o) => set(statusCommand({ ...o, ...target(o) }, io)));
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return code;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (
+        err.code === 'commander.helpDisplayed' ||
+        err.code === 'commander.version' ||
+        err.code === 'commander.help'
+      ) {
+        return EXIT.OK;
+      }
+      io.err(`FULCRUM_ERR_CLI_USAGE: ${err.message.replace(/^error: /, '')}`);
+      return EXIT.FAILED;
+    }
+    return reportError(err, io);
+  }
+}
+
+/** Print an error with its code; exit 1 (could not run) or 2 (ran and found problems). */
+export function reportError(err: unknown, io: CliIo): number {
+  const fe = isFulcrumError(err)
+    ? err
+    : new FulcrumError('FULCRUM_ERR_CONFIG_APPLY', err instanceof Error ? err.message : String(err));
+  io.err(`${fe.code}: ${fe.message}`);
+  const issues = fe.details?.['issues'];
+  if (Array.isArray(issues)) {
+    for (const i of issues as { path: string; message: string; line?: number }[]) {
+      io.err(`  ${i.line === undefined ? '' : `line ${i.line}: `}${i.path}: ${i.message}`);
+    }
+  }
+  const findings = fe.details?.['findings'];
+  if (Array.isArray(findings)) {
+    for (const f of findings as { ruleId: string; path: string; message: string; line?: number }[]) {
+      io.err(`  ${f.line === undefined ? '' : `line ${f.line}: `}${f.path}: ${f.message} [${f.ruleId}]`);
+    }
+  }
+  const problems = new Set([
+    'FULCRUM_ERR_CONFIG_INVALID',
+    'FULCRUM_ERR_CONFIG_LINT',
+    'FULCRUM_ERR_CONFIG_PARSE',
+    'FULCRUM_ERR_CONFIG_ENV',
+    'FULCRUM_ERR_CONFIG_CONFLICT',
+  ]);
+  return problems.has(fe.code) ? EXIT.PROBLEMS : EXIT.FAILED;
+}

@@ -1,0 +1,214 @@
+// The composition root: the one place that wires config, store, health, proxy, monitor,
+// audit and admin together. `fulcrum start`, `fulcrum demo` and the e2e tests all call
+// startBalancer().
+import { createServer, type Server } from 'node:http';
+import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import pino from 'pino';
+import { AdminApp } from './admin/app.ts';
+import { loadConfigText } from './config/load.ts';
+import { systemClock } from './core/clock.ts';
+import { FulcrumError } from './core/errors.ts';
+import { EventHub } from './core/events.ts';
+import { isLoopbackHost, parseAddress } from './core/units.ts';
+import { HealthManager } from './health/health-manager.ts';
+import { HostRegistry } from './health/host-state.ts';
+import { Monitor } from './monitor/monitor.ts';
+import { attachAccessLog } from './proxy/access-log.ts';
+import { ProxyServer } from './proxy/proxy-server.ts';
+import { ConfigController } from './runtime/controller.ts';
+import { openStore } from './store/open-store.ts';
+import type { Store } from './store/store.ts';
+
+export interface StartOptions {
+  configFile: string;
+  env?: Record<string, string | undefined>;
+  /** Log destination (a file descriptor or path); default stdout. */
+  logDestination?: number | string;
+  /** Use an in-memory store instead of the config's store.sqlite (demo and tests). */
+  memoryStore?: boolean;
+  /** Override admin.address (tests bind port 0). */
+  adminAddress?: string;
+  author?: string;
+  /** Start even when the config has lint errors. */
+  force?: boolean;
+}
+
+export interface Balancer {
+  readonly controller: ConfigController;
+  readonly proxy: ProxyServer;
+  readonly health: HealthManager;
+  readonly monitor: Monitor;
+  readonly store: Store;
+  readonly hub: EventHub;
+  readonly logger: pino.Logger;
+  /** http://host:port of the admin server. */
+  readonly adminUrl: string;
+  /** Stop accepting, finish in-flight requests within graceMs, close everything. */
+  close(graceMs?: number): Promise<void>;
+}
+
+export async function startBalancer(options: StartOptions): Promise<Balancer> {
+  const env = options.env ?? process.env;
+  const configFile = resolve(options.configFile);
+  let text: string;
+  try {
+    text = await readFile(configFile, 'utf8');
+  } catch (err) {
+    throw new FulcrumError('FULCRUM_ERR_CONFIG_READ', `cannot read ${configFile}: ${(err as Error).message}`);
+  }
+  // Validate once up front so start-up fails with the issues, before anything binds.
+  const first = loadConfigText(text, { source: configFile, env });
+  if (!first.ok) {
+    throw new FulcrumError('FULCRUM_ERR_CONFIG_INVALID', `${configFile} is invalid`, {
+      issues: first.issues,
+    });
+  }
+  const config = first.value.config;
+  const adminAddress = options.adminAddress ?? config.admin.address;
+  const adminHp = parseAddress(adminAddress);
+  if (!adminHp) throw new FulcrumError('FULCRUM_ERR_CONFIG_INVALID', `bad admin address ${adminAddress}`);
+  const loopback = isLoopbackHost(adminHp.host);
+  if (!loopback && config.admin.token === undefined) {
+    throw new FulcrumError(
+      'FULCRUM_ERR_ADMIN_INSECURE',
+      `admin.address ${adminAddress} is not loopback and admin.token is not set; refusing to expose the admin API without a token`,
+    );
+  }
+
+  const logger = pino(
+    { level: config.log.level, base: { service: 'fulcrum' }, redact: ['token', '*.token', 'authorization'] },
+    pino.destination({ dest: options.logDestination ?? 1, sync: false }),
+  );
+  const hub = new EventHub();
+  const registry = new HostRegistry();
+  const store = await openStore(config.store, {
+    baseDir: dirname(configFile),
+    ...(options.memoryStore ? { memory: true } : {}),
+  });
+
+  // Proxy and monitor read the running snapshot through these; the controller that owns it
+  // is created after them because it needs them.
+  let running: ConfigController | undefined;
+  const current = () => running?.snapshot;
+  const token = (): string | undefined => current()?.config.admin.token;
+  const proxy = new ProxyServer({
+    hub,
+    logger,
+    explainToken: token,
+  });
+  const accessLog = config.log.access ? attachAccessLog(hub, logger) : undefined;
+  const health = new HealthManager({ hub, clock: systemClock, logger });
+  const monitor = new Monitor({
+    hub,
+    clock: systemClock,
+    logger,
+    getSnapshot: current,
+  });
+  const controller = (running = new ConfigController({
+    store,
+    registry,
+    health,
+    proxy,
+    hub,
+    logger,
+    env,
+    onApply: (r) => monitor.recordApply(r),
+  }));
+  monitor.alertTransitions.subscribe((a) =>
+    hub.notices.emit({ type: 'alert', at: Date.now(), data: { alert: a } }),
+  );
+
+  let adminServer: Server | undefined;
+  try {
+    await controller.apply(text, {
+      source: 'file',
+      origin: configFile,
+      author: options.author ?? 'fulcrum start',
+      message: `started from ${configFile}`,
+      // Start-up refuses lint errors like apply does, unless forced or accepted before.
+      force: options.force === true || (await store.latestVersion())?.text === text,
+    });
+    monitor.start();
+    const app = new AdminApp({
+      controller,
+      store,
+      hub,
+      health,
+      monitor,
+      token,
+      env,
+      loopback,
+      listenersBound: () => {
+        const s = controller.snapshot;
+        return s !== undefined && [...s.listeners.keys()].every((l) => proxy.boundAddress(l) !== undefined);
+      },
+    });
+    adminServer = createServer(app.handle);
+    adminServer.headersTimeout = 10_000;
+    adminServer.requestTimeout = 60_000;
+    await listen(adminServer, adminHp.host, adminHp.port);
+  } catch (err) {
+    await proxy.shutdown(0).catch(() => undefined);
+    health.stop();
+    monitor.stop();
+    await store.close();
+    throw err;
+  }
+  const addr = adminServer.address();
+  const adminUrl =
+    typeof addr === 'object' && addr !== null
+      ? `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`
+      : `http://${adminAddress}`;
+  const listeners: Record<string, string> = {};
+  for (const name of controller.snapshot?.listeners.keys() ?? []) {
+    const a = proxy.boundAddress(name);
+    if (a) listeners[name] = `${a.host}:${a.port}`;
+  }
+  logger.info({ listeners, admin: adminUrl, version: controller.version?.version }, 'fulcrum started');
+
+  let closing: Promise<void> | undefined;
+  const server = adminServer;
+  return {
+    controller,
+    proxy,
+    health,
+    monitor,
+    store,
+    hub,
+    logger,
+    adminUrl,
+    close(graceMs = 10_000) {
+      closing ??= (async () => {
+        logger.info({ graceMs }, 'shutting down');
+        await proxy.shutdown(graceMs);
+        health.stop();
+        monitor.stop();
+        accessLog?.close();
+        server.closeAllConnections();
+        await new Promise<void>((r) => server.close(() => r()));
+        await store.close();
+        await new Promise<void>((r) => logger.flush(() => r()));
+      })();
+      return closing;
+    },
+  };
+}
+
+function listen(server: Server, host: string, port: number): Promise<void> {
+  return new Promise((resolvePromise, reject) => {
+    const onError = (err: NodeJS.ErrnoException): void => {
+      reject(
+        new FulcrumError(
+          'FULCRUM_ERR_LISTEN',
+          `admin cannot listen on ${host}:${port}: ${err.code ?? err.message}`,
+        ),
+      );
+    };
+    server.once('error', onError);
+    server.listen(port, host, () => {
+      server.off('error', onError);
+      resolvePromise();
+    });
+  });
+}
