@@ -43,7 +43,9 @@ export class ActiveChecker {
   start(firstDelayMs = 0): void {
     if (!this.#stopped) return;
     this.#stopped = false;
-    this.#schedule(firstDelayMs);
+    // Run a due first check now rather than through a 0 ms timer (warm-up waits for it).
+    if (firstDelayMs <= 0) void this.#run();
+    else this.#schedule(firstDelayMs);
   }
 
   stop(): void {

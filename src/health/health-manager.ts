@@ -489,7 +489,8 @@ export class HealthManager {
   #update(he: HostEntry, reason: string, now: number): boolean {
     const { host: h, pool: pe } = he;
     let why = reason;
-    const ok = h.verdict === 'unknown' ? undefined : h.healthOk(now);
+    // Flips are changes of the active check verdict; ejections have their own back-off.
+    const ok = h.verdict === 'unknown' ? undefined : h.verdict === 'up';
     if (ok !== undefined) {
       if (h.lastHealthOk !== undefined && ok !== h.lastHealthOk) {
         const hold = recordFlip(h, now, pe.config.flapDampening);
@@ -524,7 +525,10 @@ export class HealthManager {
     const weightChanged = he.inRotation !== inRotation;
     he.inRotation = inRotation;
     const from = h.status;
-    if (to === from) return weightChanged;
+    if (to === from) {
+      if (why !== reason) h.statusReason = why; // a hold started while already out
+      return weightChanged;
+    }
     h.status = to;
     h.statusReason = why;
     const event = {

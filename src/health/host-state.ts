@@ -84,7 +84,7 @@ export class HostState implements BalancerHost {
   lastEjectionEnd = Number.NEGATIVE_INFINITY;
 
   // Flap dampening.
-  /** Lifetime count of health flips (in ↔ out of rotation by checks or ejection). */
+  /** Lifetime count of health flips (active check verdict up ↔ down; ejections back off on their own). */
   flaps = 0;
   /** Monotonic times of recent flips (at most `flips` kept). */
   flipTimes: number[] = [];
@@ -93,7 +93,7 @@ export class HostState implements BalancerHost {
   holds = 0;
   holdLevel = 0;
   lastHoldEnd = Number.NEGATIVE_INFINITY;
-  /** Last health (check verdict up and not ejected); undefined before the first verdict. */
+  /** Last check verdict seen as up; undefined before the first verdict. */
   lastHealthOk: boolean | undefined = undefined;
 
   // Drain and slow start.
@@ -138,11 +138,6 @@ export class HostState implements BalancerHost {
   /** Currently ejected by outlier detection (whatever the displayed status). */
   isEjected(now: number): boolean {
     return this.ejectedUntil > now;
-  }
-
-  /** Health as flap dampening sees it: checks say up and not ejected. */
-  healthOk(now: number): boolean {
-    return this.verdict === 'up' && !this.isEjected(now);
   }
 
   /** The status the facts imply at `now` (precedence: draining, unknown, unhealthy, ejected, slow-start). */
