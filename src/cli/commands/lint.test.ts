@@ -35,7 +35,7 @@ describe('fulcrum lint', () => {
     expect(await lintCommand(fixture('weight-skew', 'fail'), opts(), io)).toBe(2);
     expect(io.stdout).toContain('test/fixtures/lint/weight-skew/fail.yaml');
     expect(io.stdout).toMatch(/ 14 {2}error {2}weight-skew {2}pools\.app\.backends\[0\]\.weight/);
-    expect(io.stdout).toContain('app-1 weight 10 is 10× app-2 weight 1');
+    expect(io.stdout).toContain('app-1 weight 10 is 10× app-3 weight 1');
     expect(io.stdout).toContain('fix: Bring the weights');
     expect(io.stdout).toContain('1 error, 0 warnings, 0 info');
     expect(io.stdout).not.toContain('\u001b[');

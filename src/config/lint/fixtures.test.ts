@@ -52,6 +52,6 @@ describe('lint fixtures', () => {
     const findings = lintConfig(load(join(FIXTURES, 'weight-skew/fail.yaml')));
     const skew = findings.find((f) => f.ruleId === 'weight-skew');
     expect(skew?.severity).toBe('error');
-    expect(skew?.message).toContain('app-1 weight 10 is 10× app-2 weight 1');
+    expect(skew?.message).toContain('app-1 weight 10 is 10× app-3 weight 1');
   });
 });

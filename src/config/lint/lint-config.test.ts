@@ -108,4 +108,26 @@ audit: { checks: [lint, drift] }
       expect.objectContaining({ path: 'audit.checks', line: 4, severity: 'info' }),
     ]);
   });
+
+  it('weight-skew: a light canary passes against the median, not against the minimum', () => {
+    const canary = load(`  app:
+    policy: weighted-round-robin
+    backends:
+      - { name: big, address: 127.0.0.1:9001, weight: 6 }
+      - { name: small, address: 127.0.0.1:9002, weight: 3 }
+      - { name: canary, address: 127.0.0.1:9003, weight: 1 }
+`);
+    expect(lintConfig(canary, { rules: ['weight-skew'] })).toEqual([]);
+    const strict = lintConfig(canary, {
+      rules: ['weight-skew'],
+      params: { 'weight-skew': { compareTo: 'min' } },
+    });
+    expect(strict.map((f) => f.message)).toEqual([
+      'big weight 6 is 6× canary weight 1 (max 3×); big would take 60% of pool app',
+    ]);
+    // With two backends the lower median is the lighter one: 10:1 is skew.
+    expect(lintConfig(skewed, { rules: ['weight-skew'] }).map((f) => f.message)).toEqual([
+      'a weight 10 is 10× b weight 1 (max 3×); a would take 91% of pool app',
+    ]);
+  });
 });
