@@ -17,6 +17,7 @@ import { Monitor } from './monitor/monitor.ts';
 import { attachAccessLog } from './proxy/access-log.ts';
 import { ProxyServer } from './proxy/proxy-server.ts';
 import { ConfigController } from './runtime/controller.ts';
+import { ApplyGuard } from './runtime/guard.ts';
 import { openStore } from './store/open-store.ts';
 import type { Store } from './store/store.ts';
 
@@ -119,6 +120,23 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
     hub.notices.emit({ type: 'alert', at: Date.now(), data: { alert: a } }),
   );
 
+  const FAIRNESS = new Set(['BackendOverfed', 'BackendStarved', 'BackendOverloaded']);
+  const guard = new ApplyGuard({
+    controller,
+    store,
+    hub,
+    logger,
+    fairnessAlerts: () =>
+      monitor
+        .alerts()
+        .filter((a) => a.state === 'firing' && FAIRNESS.has(a.alertname))
+        .map((a) => ({
+          alertname: a.alertname,
+          ...(a.labels['backend'] === undefined ? {} : { backend: a.labels['backend'] }),
+          activeAt: a.firedAt ?? a.activeAt,
+        })),
+  });
+
   let adminServer: Server | undefined;
   try {
     await controller.apply(text, {
@@ -139,6 +157,7 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
       token,
       env,
       loopback,
+      guard,
       listenersBound: () => {
         const s = controller.snapshot;
         return s !== undefined && [...s.listeners.keys()].every((l) => proxy.boundAddress(l) !== undefined);
@@ -152,6 +171,7 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
     await proxy.shutdown(0).catch(() => undefined);
     health.stop();
     monitor.stop();
+    guard.stop();
     await store.close();
     throw err;
   }
@@ -184,6 +204,7 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
         await proxy.shutdown(graceMs);
         health.stop();
         monitor.stop();
+        guard.stop();
         accessLog?.close();
         server.closeAllConnections();
         await new Promise<void>((r) => server.close(() => r()));
