@@ -126,6 +126,25 @@ describe('diffConfigs', () => {
     ]);
   });
 
+  it('never prints secrets: tokens and header values are (sensitive)', () => {
+    const before = cfg(app([1, 1]), 'admin: { token: old-secret }');
+    const after = cfg(
+      app([1, 1]),
+      'admin: { token: new-secret }\nmonitor: { notify: [{ webhook: "http://127.0.0.1:9/x", headers: { authorization: Bearer-abc } }] }',
+    );
+    const d = diffConfigs(before, after);
+    const text = renderDiffText(d, { color: false });
+    expect(text).toContain('~ admin.token: (sensitive) → (sensitive)');
+    expect(text).toContain(
+      '+ monitor.notify[0]: { webhook: http://127.0.0.1:9/x, headers: { authorization: (sensitive) } }',
+    );
+    const json = JSON.stringify(d);
+    for (const secret of ['old-secret', 'new-secret', 'Bearer-abc']) {
+      expect(text).not.toContain(secret);
+      expect(json).not.toContain(secret);
+    }
+  });
+
   it('colours only when asked', () => {
     const text = renderDiffText(diffConfigs(cfg(app([1, 1])), cfg(app([2, 1]))), { color: true });
     expect(text).toContain('\u001b[33m~ pools.app.backends[0].weight: 1 → 2\u001b[0m');

@@ -99,9 +99,27 @@ function change(kind: ChangeKind, path: Path, before: unknown, after: unknown): 
   return {
     kind,
     path: formatPath(path),
-    ...(before === undefined ? {} : { before, beforeText: formatValue(before, path) }),
-    ...(after === undefined ? {} : { after, afterText: formatValue(after, path) }),
+    ...(before === undefined ? {} : { before: redact(before, path), beforeText: formatValue(before, path) }),
+    ...(after === undefined ? {} : { after: redact(after, path), afterText: formatValue(after, path) }),
   };
+}
+
+/** Printed instead of secrets: diffs end up in CI logs and review comments. */
+export const SENSITIVE = '(sensitive)';
+
+/** Tokens and header values (notifier and health-check headers may carry credentials). */
+function isSensitive(path: readonly (string | number)[]): boolean {
+  const last = path[path.length - 1];
+  return last === 'token' || (path.length >= 2 && path[path.length - 2] === 'headers');
+}
+
+function redact(value: unknown, path: readonly (string | number)[]): unknown {
+  if (isSensitive(path)) return SENSITIVE;
+  if (Array.isArray(value)) return value.map((v, i) => redact(v, [...path, i]));
+  if (isObject(value)) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, redact(v, [...path, k])]));
+  }
+  return value;
 }
 
 const SIZE_UNITS: readonly [string, number][] = [
@@ -117,6 +135,7 @@ function formatSize(bytes: number): string {
 
 /** A normalised value written back as config text, recursively for added/removed subtrees. */
 export function formatValue(value: unknown, path: readonly (string | number)[]): string {
+  if (isSensitive(path)) return SENSITIVE;
   if (typeof value === 'number') {
     const kind = valueKindAt(path);
     if (kind === 'duration') return formatDuration(value);
