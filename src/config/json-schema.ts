@@ -13,6 +13,11 @@ export function configJsonSchema(): Record<string, unknown> {
     target: 'draft-2020-12',
     // Transforms (durations, percentages) are described by their input type.
     unrepresentable: 'any',
+    // zod writes `startsWith` as a non-standard format next to an equivalent pattern;
+    // editors warn about unknown formats, so keep only the pattern.
+    override: (ctx) => {
+      if (ctx.jsonSchema.format === 'starts_with') delete ctx.jsonSchema.format;
+    },
   }) as Record<string, unknown>;
   const { $schema, ...rest } = generated;
   return {

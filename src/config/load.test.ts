@@ -341,6 +341,25 @@ pools:
     );
   });
 
+  it('a wildcard host is one leading label', () => {
+    const route = (host: string) =>
+      minimal().replace('- pool: app', `- { match: { host: "${host}" }, pool: app }`);
+    ok(loadConfigText(route('*.example.com')));
+    ok(loadConfigText(route('api.example.com')));
+    expect(firstIssue(route('api.*.com'))).toMatchObject({
+      path: 'listeners.web.routes[0].match.host',
+      line: 6,
+    });
+    expect(firstIssue(route('*example.com'))?.path).toBe('listeners.web.routes[0].match.host');
+  });
+
+  it('audit checks are the known ones, with a suggestion', () => {
+    expect(firstIssue(minimal('audit: { checks: [lint, drfit] }\n'))).toMatchObject({
+      path: 'audit.checks[1]',
+      hint: 'did you mean "drift"?',
+    });
+  });
+
   it('audit.schedule must be a cron expression that fires; empty disables', () => {
     expect(firstIssue(minimal('audit: { schedule: "61 * * * *" }\n'))?.message).toMatch(
       /invalid cron expression/,

@@ -7,6 +7,7 @@ import { didYouMean } from './did-you-mean.ts';
 import { formatPath } from './issue.ts';
 import type { ConfigIssue } from './issue.ts';
 import type { DocPath, Position } from './parse.ts';
+import { AUDIT_CHECKS } from './schema.ts';
 import type { Config } from './schema.ts';
 
 export function semanticIssues(
@@ -29,6 +30,7 @@ export function semanticIssues(
   checkListenAddresses(config, push);
   for (const [poolName, pool] of Object.entries(config.pools)) checkPool(poolName, pool, push);
   checkSchedule(config.audit.schedule, push);
+  checkAuditChecks(config.audit.checks, push);
   return issues;
 }
 
@@ -38,6 +40,14 @@ function checkRoutes(config: Config, push: Push): void {
   const pools = Object.keys(config.pools);
   for (const [listenerName, listener] of Object.entries(config.listeners)) {
     listener.routes.forEach((route, i) => {
+      const host = route.match.host;
+      // The router knows exact hosts and one leading wildcard label, nothing else.
+      if (host !== undefined && host.includes('*') && !/^\*\.[^*]+$/.test(host)) {
+        push(
+          ['listeners', listenerName, 'routes', i, 'match', 'host'],
+          `"${host}": a wildcard must be the whole first label, e.g. *.example.com`,
+        );
+      }
       if (Object.hasOwn(config.pools, route.pool)) return;
       const guess = didYouMean(route.pool, pools);
       push(
@@ -149,4 +159,16 @@ function checkSchedule(schedule: string, push: Push): void {
     return;
   }
   if (next === null) push(['audit', 'schedule'], `cron expression "${schedule}" never fires`);
+}
+
+function checkAuditChecks(checks: readonly string[], push: Push): void {
+  checks.forEach((name, i) => {
+    if ((AUDIT_CHECKS as readonly string[]).includes(name)) return;
+    const guess = didYouMean(name, AUDIT_CHECKS);
+    push(
+      ['audit', 'checks', i],
+      `unknown audit check "${name}"`,
+      guess !== undefined ? `did you mean "${guess}"?` : `known checks: ${AUDIT_CHECKS.join(', ')}`,
+    );
+  });
 }
