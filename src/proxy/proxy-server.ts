@@ -42,6 +42,8 @@ const REMOVED_LISTENER_GRACE_MS = 30_000;
 interface ListenerSlot extends ListenerContext {
   /** Address plus everything that needs a re-bind when it changes. */
   key: string;
+  /** The same with the bound port (so `:0` made explicit by a reload matches, no re-bind). */
+  boundKey: string;
   server: http.Server;
   runtime: ListenerRuntime;
 }
@@ -119,7 +121,10 @@ export class ProxyServer implements ExchangeCore {
   async activate(snapshot: Snapshot): Promise<void> {
     if (this.#shuttingDown) throw new FulcrumError('FULCRUM_ERR_LISTEN', 'the proxy is shutting down');
     const byKey = new Map<string, ListenerSlot>();
-    for (const slot of this.#slots.values()) byKey.set(slot.key, slot);
+    for (const slot of this.#slots.values()) {
+      byKey.set(slot.key, slot);
+      byKey.set(slot.boundKey, slot);
+    }
 
     const next = new Map<string, ListenerSlot>();
     const added: ListenerSlot[] = [];
@@ -136,6 +141,7 @@ export class ProxyServer implements ExchangeCore {
         const slot = this.#createSlot(name, runtime, key);
         added.push(slot);
         await listen(slot.server, runtime.config.address, name);
+        slot.boundKey = boundKey(slot);
         next.set(name, slot);
       }
     } catch (err) {
@@ -229,6 +235,7 @@ export class ProxyServer implements ExchangeCore {
     const slot: ListenerSlot = {
       name,
       key,
+      boundKey: key,
       server,
       runtime,
       proto: lc.tls !== undefined ? 'https' : 'http',
@@ -283,9 +290,16 @@ export class ProxyServer implements ExchangeCore {
   }
 }
 
-function listenerKey(lc: ListenerConfig): string {
+function listenerKey(lc: ListenerConfig, address = lc.address): string {
   const tls = lc.tls === undefined ? '' : `${lc.tls.cert}|${lc.tls.key}|${tlsFingerprint(lc.tls)}`;
-  return `${lc.address}|${lc.limits.maxHeaderSize}|${tls}`;
+  return `${address}|${lc.limits.maxHeaderSize}|${tls}`;
+}
+
+function boundKey(slot: ListenerSlot): string {
+  const a = slot.server.address();
+  if (a === null || typeof a === 'string') return slot.key;
+  const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
+  return listenerKey(slot.runtime.config, `${host}:${a.port}`);
 }
 
 /** Digest of the TLS files' contents, so a renewed certificate at the same path re-binds. */

@@ -1,0 +1,147 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import tls from 'node:tls';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startFakeBackends, type FakeBackend } from '../helpers/fake-backend.ts';
+import { httpRequest } from '../helpers/http-client.ts';
+import { simpleConfig, startProxy, type Harness } from '../helpers/proxy-harness.ts';
+
+let backends: FakeBackend[] = [];
+let harness: Harness | undefined;
+let dir: string;
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'fulcrum-tls-'));
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=localhost',
+      '-keyout',
+      join(dir, 'key.pem'),
+      '-out',
+      join(dir, 'cert.pem'),
+    ],
+    { stdio: 'ignore' },
+  );
+});
+
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+afterEach(async () => {
+  await harness?.close();
+  harness = undefined;
+  await Promise.all(backends.map((b) => b.close()));
+  backends = [];
+});
+
+/** Raw upgrade handshake; resolves with the response head and a socket to talk on. */
+function handshake(port: number, path = '/ws'): Promise<{ head: string; socket: net.Socket; rest: string }> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1');
+    let got = '';
+    socket.on('error', reject);
+    socket.write(
+      `GET ${path} HTTP/1.1\r\nHost: chat.example.com\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
+        'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+    );
+    const onData = (c: Buffer): void => {
+      got += c.toString('latin1');
+      const end = got.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      socket.off('data', onData);
+      resolve({ head: got.slice(0, end), socket, rest: got.slice(end + 4) });
+    };
+    socket.on('data', onData);
+  });
+}
+
+function readExactly(socket: net.Socket, n: number, already = ''): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let got = already;
+    if (got.length >= n) return resolve(got);
+    const t = setTimeout(() => reject(new Error(`read timeout, got ${JSON.stringify(got)}`)), 3000);
+    socket.on('data', (c: Buffer) => {
+      got += c.toString('latin1');
+      if (got.length >= n) {
+        clearTimeout(t);
+        resolve(got);
+      }
+    });
+  });
+}
+
+describe('proxy: WebSocket upgrade', () => {
+  it('passes the handshake through and bytes both ways', async () => {
+    backends = await startFakeBackends(2);
+    harness = await startProxy(simpleConfig(backends));
+    const { head, socket, rest } = await handshake(harness.port());
+    expect(head).toMatch(/^HTTP\/1\.1 101/);
+    expect(head.toLowerCase()).toContain('upgrade: websocket');
+    expect(head.toLowerCase()).toContain('connection: upgrade');
+    expect(head).toMatch(/x-backend: b[01]/);
+    // The fake backend echoes: what comes back crossed the tunnel both ways.
+    socket.write('hello over the tunnel');
+    expect(await readExactly(socket, 21, rest)).toBe('hello over the tunnel');
+    socket.write(Buffer.alloc(100_000, 0x7a));
+    const big = await readExactly(socket, 100_000);
+    expect(big).toBe('z'.repeat(100_000));
+    socket.destroy();
+    await new Promise((r) => setTimeout(r, 20));
+    expect(harness.outcomes[0]).toMatchObject({ status: 101, pool: 'app' });
+    const host = harness.registry.get('app', (backends.find((b) => b.requests === 1) as FakeBackend).address);
+    expect(host?.inFlight).toBe(0);
+  });
+
+  it('answers 502 when the backend refuses the connection', async () => {
+    backends = await startFakeBackends(1);
+    await (backends[0] as FakeBackend).setMode('down');
+    harness = await startProxy(simpleConfig(backends));
+    const { head } = await handshake(harness.port());
+    expect(head).toMatch(/^HTTP\/1\.1 502/);
+    expect(head).toContain('x-fulcrum-error: FULCRUM_ERR_PROXY_UPSTREAM_CONNECT');
+  });
+});
+
+describe('proxy: TLS termination', () => {
+  it('serves HTTPS on a listener with tls.cert and tls.key, forwarding plain HTTP', async () => {
+    backends = await startFakeBackends(1);
+    harness = await startProxy(
+      simpleConfig(backends, {}, { tls: { cert: join(dir, 'cert.pem'), key: join(dir, 'key.pem') } }),
+    );
+    const r = await httpRequest({ port: harness.port(), path: '/echo', tls: true });
+    expect(r.status).toBe(200);
+    const echo = JSON.parse(r.text) as { headers: Record<string, string> };
+    expect(echo.headers['x-forwarded-proto']).toBe('https');
+    // The listener really speaks TLS, with the configured certificate.
+    const s = tls.connect({ port: harness.port(), host: '127.0.0.1', rejectUnauthorized: false });
+    await new Promise<void>((resolve, reject) => {
+      s.on('secureConnect', () => resolve());
+      s.on('error', reject);
+    });
+    expect(s.getPeerCertificate().subject?.CN).toBe('localhost');
+    s.destroy();
+  });
+
+  it('refuses to start with unreadable TLS files: FULCRUM_ERR_TLS', async () => {
+    backends = await startFakeBackends(1);
+    const bad = join(dir, 'not-a-key.pem');
+    writeFileSync(bad, 'garbage');
+    await expect(
+      startProxy(simpleConfig(backends, {}, { tls: { cert: join(dir, 'cert.pem'), key: bad } })),
+    ).rejects.toMatchObject({ code: 'FULCRUM_ERR_TLS' });
+    await expect(
+      startProxy(simpleConfig(backends, {}, { tls: { cert: join(dir, 'missing.pem'), key: bad } })),
+    ).rejects.toMatchObject({ code: 'FULCRUM_ERR_TLS' });
+  });
+});
