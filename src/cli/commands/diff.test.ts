@@ -129,11 +129,11 @@ describe('fulcrum diff --against FILE', () => {
     expect(io2.stdout).toContain('version');
   });
 
-  it('refuses --against together with --admin', async () => {
+  it('prefers --against over --admin (which the CLI always fills with its default)', async () => {
     const ok = write('both.yaml', configText([1, 1]));
     const io = capture();
-    expect(await diffCommand(ok, { against: ok, admin: 'http://127.0.0.1:1', format: 'text' }, io)).toBe(1);
-    expect(io.stderr).toContain('FULCRUM_ERR_CLI_USAGE');
+    expect(await diffCommand(ok, { against: ok, admin: 'http://127.0.0.1:1', format: 'text' }, io)).toBe(0);
+    expect(io.stdout).toContain('No changes');
   });
 });
 

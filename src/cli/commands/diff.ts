@@ -67,9 +67,7 @@ async function fetchRunning(admin: string, token: string | undefined, io: CliIo)
 }
 
 async function baseline(opts: DiffCommandOptions, io: CliIo): Promise<Baseline> {
-  if (opts.against !== undefined && opts.admin !== undefined) {
-    throw new FulcrumError('FULCRUM_ERR_CLI_USAGE', 'give --against FILE or --admin URL, not both');
-  }
+  // --against wins over --admin: the CLI fills --admin with its default, so both arrive together.
   if (opts.against !== undefined) {
     const result: LoadResult = await loadConfigFile(resolve(io.cwd, opts.against), { env: io.env });
     if (!result.ok) throw issuesError(opts.against, result.issues);
