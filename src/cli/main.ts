@@ -8,6 +8,10 @@ import { demoCommand } from './commands/demo.ts';
 import { validateCommand } from './commands/validate.ts';
 import { applyCommand, historyCommand, rollbackCommand } from './commands/apply.ts';
 import { statusCommand } from './commands/status.ts';
+import { lintCommand } from './commands/lint.ts';
+import { diffCommand } from './commands/diff.ts';
+import { alertsRulesCommand } from './commands/alerts.ts';
+import { auditCommand } from './commands/audit.ts';
 
 const DEFAULT_ADMIN = 'http://127.0.0.1:9901';
 
@@ -17,8 +21,12 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
   const program = new Command('fulcrum')
     .description('An HTTP load balancer that cannot play favourites without saying so.')
     .version('0.1.0')
-    .showHelpAfterError('(run with --help for usage)')
-    .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) })
+    .configureOutput({
+      writeOut: (s) => io.out(s.trimEnd()),
+      writeErr: (s) => io.err(s.trimEnd()),
+      // Usage errors are printed once, with their code, by the catch below.
+      outputError: () => {},
+    })
     .exitOverride();
 
   const format = (choices: string[]) =>
@@ -55,6 +63,53 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
     .argument('<file>', 'config file')
     .addOption(format(['text', 'json']))
     .action((file: string, o) => set(validateCommand(file, o, io)));
+
+  const collect = (v: string, prev: string[]) => [...prev, ...v.split(',').filter(Boolean)];
+  program
+    .command('lint')
+    .description('run the lint rule catalog over a config (the misconfigurations that validate cannot see)')
+    .argument('<file>', 'config file')
+    .option('--strict', 'fail on warnings too')
+    .option('--rule <id>', 'only these rules (repeat or comma-separate)', collect, [])
+    .option('--skip <id>', 'skip these rules (repeat or comma-separate)', collect, [])
+    .addOption(format(['text', 'json', 'sarif']))
+    .action((file: string, o) =>
+      set(lintCommand(file, { ...o, strict: o.strict === true, rules: o.rule, skip: o.skip }, io)),
+    );
+
+  program
+    .command('diff')
+    .description(
+      'what would change against another file or the running balancer, with predicted shares (exit 2 = changes)',
+    )
+    .argument('<file>', 'config file')
+    .option('--against <file>', 'compare with this file instead of the running balancer')
+    .option('--admin <url>', 'admin API of the running balancer', DEFAULT_ADMIN)
+    .option('--token <token>', 'admin token (default: $FULCRUM_ADMIN_TOKEN)')
+    .addOption(format(['text', 'json']))
+    .action((file: string, o) =>
+      set(diffCommand(file, { ...o, token: o.token ?? io.env['FULCRUM_ADMIN_TOKEN'] }, io)),
+    );
+
+  program
+    .command('alerts')
+    .description('alerting rules')
+    .command('rules')
+    .description('print the built-in alerts as a Prometheus rule file (recording + alerting rules)')
+    .addOption(format(['prometheus', 'json']))
+    .action((o) => set(alertsRulesCommand(o, io)));
+
+  program
+    .command('audit')
+    .description('run an audit now: against the running balancer, or offline against a file (lint, drift)')
+    .option('--admin <url>', 'admin API of the running balancer', DEFAULT_ADMIN)
+    .option('--token <token>', 'admin token (default: $FULCRUM_ADMIN_TOKEN)')
+    .option('-c, --config <file>', 'audit this file offline instead (checks: lint, drift)')
+    .option('--against <file>', 'offline drift: the desired config to compare with')
+    .option('--checks <names>', 'comma-separated checks (lint,drift,health,distribution)')
+    .addOption(format(['text', 'json', 'markdown', 'html']))
+    .option('-o, --output <file>', 'write the report to a file')
+    .action((o) => set(auditCommand({ ...o, token: o.token ?? io.env['FULCRUM_ADMIN_TOKEN'] }, io)));
 
   adminOpts(
     program
@@ -109,7 +164,7 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
       ) {
         return EXIT.OK;
       }
-      io.err(`FULCRUM_ERR_CLI_USAGE: ${err.message.replace(/^error: /, '')}`);
+      io.err(`FULCRUM_ERR_CLI_USAGE: ${err.message.replace(/^error: /, '')} (see fulcrum --help)`);
       return EXIT.FAILED;
     }
     return reportError(err, io);
