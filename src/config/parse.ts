@@ -54,14 +54,14 @@ export function parseText(text: string, env: Env): ParsedText {
   }
 
   const issues: ConfigIssue[] = [];
-  substitute(doc.contents, [], env, (path, node, message) => {
+  substitute(doc.contents, [], env, (path, node, message, hint) => {
     const p = node.range ? at(node.range[0]) : undefined;
     issues.push({
       path: formatPath(path),
       message,
       code: 'FULCRUM_ERR_CONFIG_ENV',
       ...(p === undefined ? {} : { line: p.line, column: p.column }),
-      hint: 'set the variable, or give a default: ${env:NAME:-value}',
+      hint,
     });
   });
 
@@ -97,7 +97,7 @@ function substitute(
   node: unknown,
   path: (string | number)[],
   env: Env,
-  report: (path: DocPath, node: Node, message: string) => void,
+  report: (path: DocPath, node: Node, message: string, hint: string) => void,
 ): void {
   if (isScalar(node)) {
     if (typeof node.value !== 'string' || !node.value.includes('${')) return;
@@ -105,7 +105,12 @@ function substitute(
       if (escaped === '$') return whole.slice(1);
       const m = REF_BODY_RE.exec(body);
       if (!m) {
-        report(path, node, `malformed reference ${whole}: expected \${env:NAME} or \${env:NAME:-default}`);
+        report(
+          path,
+          node,
+          `malformed reference ${whole}`,
+          'write ${env:NAME} or ${env:NAME:-default}; NAME is letters, digits and _, not starting with a digit',
+        );
         return whole;
       }
       const value = env[m[1] as string];
@@ -113,7 +118,12 @@ function substitute(
       // Like the shell's `:-`, the default also replaces a variable that is set but empty.
       if (fallback !== undefined && (value === undefined || value === '')) return fallback;
       if (value === undefined) {
-        report(path, node, `environment variable ${m[1]} is not set`);
+        report(
+          path,
+          node,
+          `environment variable ${m[1]} is not set`,
+          'set the variable, or give a default: ${env:NAME:-value}',
+        );
         return whole;
       }
       return value;
