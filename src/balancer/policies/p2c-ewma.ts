@@ -1,28 +1,30 @@
 // p2c-ewma: power of two choices over latency. Draw two hosts by weight (alias method, O(1))
-// and score each as latencyEwmaMs × (inFlight + weight) / weight, lower wins. Before both
-// have latency data, compare in-flight per unit of weight instead (as least-requests).
+// and score each as latencyEwmaMs × (inFlight + weight) / weight; the lower score is the
+// likelier winner. Until both have latency data, compare in-flight per unit of weight
+// instead, as least-requests does (lower wins, ties keep the first draw).
 //
-// Two deliberate departures from the textbook score ewma × (inFlight + 1) / weight, both
-// so that weights are honoured when backends are equally fast (issue 2, "Done when"):
+// Two deliberate departures from the textbook "ewma × (inFlight + 1) / weight, lower
+// wins", both so that weights are honoured when backends are equally fast (issue 2,
+// "Done when"), measured by simulation and against loopback backends:
 // - The candidates are already drawn by weight, so dividing the +1 term by weight again
 //   counts the weight twice: at 3:1:1 with one request at a time the heavy host won every
-//   pairing and took 84% instead of 60% (measured in a simulation). Scaling the +1 term
-//   by weight makes idle hosts of any weight score their bare latency, and a loaded host
-//   score by its in-flight per unit of weight, which is the load share weights ask for.
-// - The second draw replaces the first only when its score is under half of the first's.
-//   The EWMA of a host that loses a pairing is not refreshed until it is picked again, so
-//   one unlucky slow answer keeps a host "slow" for long; with a plain "lower wins" that
-//   stale noise skewed 3:1:1 shares by 3 to 16σ. A 2× margin ignores noise yet still steers
-//   away from a host that is really slower (a 3× slower host got 13% instead of 33% one
-//   request at a time, and less under concurrency where its in-flight grows too).
+//   pairing and took 84% instead of 60%. Scaling the +1 term by weight makes idle hosts of
+//   any weight score their bare latency, and a loaded host score by its in-flight per unit
+//   of weight, which is the load share weights ask for.
+// - The winner is drawn in proportion to the other's score: the first candidate wins with
+//   probability sb / (sa + sb). A hard "lower wins" starves the loser on noise: its EWMA is
+//   only refreshed when it is picked, so one slow answer (a cold connection, a GC pause)
+//   keeps it out until it is drawn twice in a row, and 3:1:1 shares drifted 4 to 18σ. With
+//   the proportional draw, equal scores split evenly (so the weighted draws decide, and
+//   shares hold), the loser keeps getting a little traffic that refreshes its EWMA, and a
+//   host three times slower wins only a quarter of its pairings, far less under
+//   concurrency where its in-flight grows too.
 import type { BalancerHost, PickRequest, PickTrace, Policy, PolicyOptions } from '../policy.ts';
 import { WeightedSampler } from '../weighted-sampler.ts';
 
-/** The second draw must score below first / SWITCH_MARGIN to win on latency. */
-const SWITCH_MARGIN = 2;
-
 export function p2cEwma<H extends BalancerHost>(options: PolicyOptions): Policy<H> {
-  const sampler = new WeightedSampler<H>(options.random);
+  const random = options.random;
+  const sampler = new WeightedSampler<H>(random);
   return {
     name: 'p2c-ewma',
     usesWeights: true,
@@ -44,7 +46,8 @@ export function p2cEwma<H extends BalancerHost>(options: PolicyOptions): Policy<
       if (latency) {
         sa = (ha.latencyEwmaMs * (ha.inFlight + wa)) / wa;
         sb = (hb.latencyEwmaMs * (hb.inFlight + wb)) / wb;
-        win = sb * SWITCH_MARGIN < sa ? hb : ha;
+        // One host drawn twice needs no coin (and keeps the random sequence short).
+        win = a === b || random() * (sa + sb) < sb ? ha : hb;
       } else {
         sa = ha.inFlight / wa;
         sb = hb.inFlight / wb;
@@ -52,7 +55,7 @@ export function p2cEwma<H extends BalancerHost>(options: PolicyOptions): Policy<
       }
       if (trace) {
         trace.reason = latency
-          ? `lower latency × load of two weighted draws: ${win.name}`
+          ? `latency × load of two weighted draws, lower score likelier: ${win.name}`
           : `no latency data yet, fewer in-flight per weight of two weighted draws: ${win.name}`;
         trace.candidates.length = 0;
         trace.candidates.push({ name: ha.name, score: sa }, { name: hb.name, score: sb });

@@ -141,7 +141,7 @@ describe('weighted-round-robin', () => {
           expect(maxRun(s)).toBeLessThanOrEqual(bound);
         },
       ),
-      { numRuns: 300, seed: 2026 },
+      { numRuns: 500, seed: 2026 },
     );
   });
 });
