@@ -60,10 +60,10 @@ function convert(
     case 'invalid_union': {
       // Every branch failed on the type alone: say which types are accepted.
       const branches = zi.errors;
-      const onlyTypes = branches.every(
-        (b) => b.length === 1 && b[0]?.code === 'invalid_type' && b[0].path.length === 0,
-      );
-      if (onlyTypes || branches.length === 0) {
+      const onlyTypes =
+        branches.length > 0 &&
+        branches.every((b) => b.length === 1 && b[0]?.code === 'invalid_type' && b[0].path.length === 0);
+      if (onlyTypes) {
         const expected = branches.map((b) =>
           describeExpected(String((b[0] as { expected?: string }).expected)),
         );
@@ -74,8 +74,9 @@ function convert(
         return;
       }
       // Otherwise report the branch that came closest (fewest issues; first on a tie).
-      let best = branches[0] as ZodIssue[];
+      let best = branches[0] ?? [];
       for (const b of branches) if (b.length < best.length) best = b;
+      if (best.length === 0) push(path, zi.message);
       for (const inner of best) convert(inner, path, raw, positionOf, out);
       return;
     }
