@@ -11,10 +11,10 @@
 //
 // The two draws are independent (with replacement), as in Envoy. Drawing two distinct
 // hosts was tried: it removes the floor below which a loaded host cannot fall (it is
-// paired with itself share² of the time; a weight-3-of-5 backend 5 ms slower kept 41%
-// against real loopback backends, 5% with distinct draws), but under concurrency the
+// paired with itself share² of the time; a weight-3-of-5 backend 5 ms slower kept 41-46%
+// against real loopback backends, 5-6% with distinct draws), but under concurrency the
 // integer in-flight counts then pull shares off the weights (54.7% instead of 60% at 8
-// concurrent, over 6σ). Weights are the contract; a slow host is outlier detection's job.
+// concurrent, 6σ). Weights are the contract; a slow host is outlier detection's job.
 import type { BalancerHost, PickRequest, PickTrace, Policy, PolicyOptions } from '../policy.ts';
 import { WeightedSampler } from '../weighted-sampler.ts';
 
