@@ -1,11 +1,13 @@
 // The composition root: the one place that wires config, store, health, proxy, monitor,
 // audit and admin together. `fulcrum start`, `fulcrum demo` and the e2e tests all call
 // startBalancer().
+import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import pino from 'pino';
 import { AdminApp } from './admin/app.ts';
+import { AuditRunner } from './audit/audit-runner.ts';
 import { loadConfigText } from './config/load.ts';
 import { systemClock } from './core/clock.ts';
 import { FulcrumError } from './core/errors.ts';
@@ -93,10 +95,14 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
   let running: ConfigController | undefined;
   const current = () => running?.snapshot;
   const token = (): string | undefined => current()?.config.admin.token;
+  // Distribution audits mark their probes with this per-process secret; the proxy then names
+  // the backend that answered. Clients without it never see that header.
+  const auditSecret = randomBytes(16).toString('hex');
   const proxy = new ProxyServer({
     hub,
     logger,
     explainToken: token,
+    auditSecret: () => auditSecret,
   });
   const accessLog = config.log.access ? attachAccessLog(hub, logger) : undefined;
   const health = new HealthManager({ hub, clock: systemClock, logger });
@@ -137,6 +143,34 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
         })),
   });
 
+  const audit = new AuditRunner({
+    store,
+    hub,
+    logger,
+    clock: systemClock,
+    getSnapshot: current,
+    getLoaded: () => running?.loaded,
+    // The file the balancer was started from is the source of truth: re-read on every run,
+    // so an edit or an API apply that the file does not carry shows up as drift.
+    desired: async () => {
+      try {
+        return { text: await readFile(configFile, 'utf8'), origin: configFile };
+      } catch {
+        const latest = await store.latestVersion();
+        return latest ? { text: latest.text, origin: `store version ${latest.version}` } : undefined;
+      }
+    },
+    describeHealth: (snapshot) => health.describe(snapshot),
+    proxyAddress: (listener) => proxy.boundAddress(listener),
+    auditSecret,
+    recordAudit: (r) => monitor.recordAudit(r),
+  });
+  // Every applied config (the first one included) may carry a new audit schedule.
+  hub.notices.subscribe((n) => {
+    const cfg = running?.snapshot?.config;
+    if (n.type === 'config-applied' && cfg) audit.schedule(cfg.audit);
+  });
+
   let adminServer: Server | undefined;
   try {
     await controller.apply(text, {
@@ -158,6 +192,7 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
       env,
       loopback,
       guard,
+      audit,
       listenersBound: () => {
         const s = controller.snapshot;
         return s !== undefined && [...s.listeners.keys()].every((l) => proxy.boundAddress(l) !== undefined);
@@ -172,6 +207,7 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
     health.stop();
     monitor.stop();
     guard.stop();
+    audit.stop();
     await store.close();
     throw err;
   }
@@ -205,6 +241,7 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
         health.stop();
         monitor.stop();
         guard.stop();
+        audit.stop();
         accessLog?.close();
         server.closeAllConnections();
         await new Promise<void>((r) => server.close(() => r()));
