@@ -28,6 +28,7 @@ describe('active health checks on real backends', () => {
     const [a, b, c] = await start(3, 'kill');
     const r = (current = await rig([a!, b!, c!], {
       healthCheck: { interval: '1s', timeout: '500ms', unhealthyThreshold: 3, healthyThreshold: 2 },
+      slowStart: '2s',
     }));
     const dead = r.host(b!);
     expect(r.pool.candidates).toHaveLength(3);
@@ -57,13 +58,21 @@ describe('active health checks on real backends', () => {
     expect(lastPickOfDead).toBeLessThan(3500);
     expect(detectedAt).toBeLessThan(3500);
 
-    // Recovery: healthyThreshold 2 passing checks bring it back.
-    const healthy = r.waitFor(b!, 'healthy', 5000);
+    // Recovery: healthyThreshold 2 passing checks bring it back, then slow start ramps it up.
+    const ramping = r.waitFor(b!, 'slow-start', 5000);
+    const healthy = r.waitFor(b!, 'healthy', 9000);
     await b!.setMode('ok');
     const t1 = performance.now();
-    await healthy;
-    console.log(`[health] restarted backend: healthy again after ${Math.round(performance.now() - t1)} ms`);
+    await ramping;
+    const back = performance.now() - t1;
     expect(r.pool.candidates).toContain(dead);
+    expect(dead.effectiveWeight).toBeLessThan(0.5);
+    await healthy;
+    const full = performance.now() - t1;
+    console.log(
+      `[health] restarted backend: back in rotation (slow start) after ${Math.round(back)} ms, full weight after ${Math.round(full)} ms`,
+    );
+    expect(dead.effectiveWeight).toBe(1);
   }, 20_000);
 
   it('a hanging health endpoint is timed out and marked unhealthy; checks never pile up', async () => {
