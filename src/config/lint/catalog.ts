@@ -9,6 +9,7 @@ import { singleBackend } from './rules/single-backend.ts';
 import { fewBackends } from './rules/few-backends.ts';
 import { duplicateAddress } from './rules/duplicate-address.ts';
 import { unreachablePool } from './rules/unreachable-pool.ts';
+import { shadowedRoute } from './rules/shadowed-route.ts';
 import { noHealthChecking } from './rules/no-health-checking.ts';
 import { checkTimeoutInterval } from './rules/check-timeout-interval.ts';
 import { slowFailureDetection } from './rules/slow-failure-detection.ts';
@@ -39,6 +40,7 @@ export const RULES: readonly AnyRule[] = [
   fewBackends,
   duplicateAddress,
   unreachablePool,
+  shadowedRoute,
   noHealthChecking,
   checkTimeoutInterval,
   slowFailureDetection,

@@ -130,4 +130,61 @@ audit: { checks: [lint, drift] }
       'a weight 10 is 10× b weight 1 (max 3×); a would take 91% of pool app',
     ]);
   });
+
+  it('shadowed-route follows first-match: catch-all, wildcard host, path prefix, header subset', () => {
+    const routes = (list: string[]) => {
+      const text = `version: 1
+listeners:
+  web:
+    address: 127.0.0.1:8080
+    routes:
+${list.map((r) => `      - ${r}`).join('\n')}
+pools:
+  app: { backends: [{ name: a, address: 127.0.0.1:9001 }] }
+  api: { backends: [{ name: b, address: 127.0.0.1:9002 }] }
+`;
+      const r = loadConfigText(text, { source: 'r.yaml', env: {} });
+      if (!r.ok) throw new Error(JSON.stringify(r.issues));
+      return lintConfig(r.value, { rules: ['shadowed-route'] }).map((f) => f.path);
+    };
+    expect(routes(['{ pool: app }', '{ match: { host: api.example.com }, pool: api }'])).toEqual([
+      'listeners.web.routes[1]',
+    ]);
+    expect(
+      routes([
+        '{ match: { pathPrefix: /v1 }, pool: app }',
+        '{ match: { pathPrefix: /v1/users }, pool: api }',
+      ]),
+    ).toEqual(['listeners.web.routes[1]']);
+    expect(
+      routes([
+        '{ match: { pathPrefix: /v1/users }, pool: api }',
+        '{ match: { pathPrefix: /v1 }, pool: app }',
+      ]),
+    ).toEqual([]);
+    expect(
+      routes([
+        '{ match: { headers: { X-Canary: "1" } }, pool: api }',
+        '{ match: { headers: { x-canary: "1", x-b: "2" } }, pool: app }',
+      ]),
+    ).toEqual(['listeners.web.routes[1]']);
+    expect(
+      routes([
+        '{ match: { headers: { x-canary: "1", x-b: "2" } }, pool: api }',
+        '{ match: { headers: { x-canary: "1" } }, pool: app }',
+      ]),
+    ).toEqual([]);
+    expect(
+      routes([
+        '{ match: { host: API.example.com }, pool: api }',
+        '{ match: { host: api.example.com, pathPrefix: /x }, pool: app }',
+      ]),
+    ).toEqual(['listeners.web.routes[1]']);
+    expect(
+      routes([
+        '{ match: { host: "*.example.com" }, pool: api }',
+        '{ match: { host: example.com }, pool: app }',
+      ]),
+    ).toEqual([]);
+  });
 });
