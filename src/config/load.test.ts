@@ -353,13 +353,6 @@ pools:
     expect(firstIssue(route('*example.com'))?.path).toBe('listeners.web.routes[0].match.host');
   });
 
-  it('audit checks are the known ones, with a suggestion', () => {
-    expect(firstIssue(minimal('audit: { checks: [lint, drfit] }\n'))).toMatchObject({
-      path: 'audit.checks[1]',
-      hint: 'did you mean "drift"?',
-    });
-  });
-
   it('audit.schedule must be a cron expression that fires; empty disables', () => {
     expect(firstIssue(minimal('audit: { schedule: "61 * * * *" }\n'))?.message).toMatch(
       /invalid cron expression/,

@@ -7,7 +7,6 @@ import { didYouMean } from './did-you-mean.ts';
 import { formatPath } from './issue.ts';
 import type { ConfigIssue } from './issue.ts';
 import type { DocPath, Position } from './parse.ts';
-import { AUDIT_CHECKS } from './schema.ts';
 import type { Config } from './schema.ts';
 
 export function semanticIssues(
@@ -30,7 +29,6 @@ export function semanticIssues(
   checkListenAddresses(config, push);
   for (const [poolName, pool] of Object.entries(config.pools)) checkPool(poolName, pool, push);
   checkSchedule(config.audit.schedule, push);
-  checkAuditChecks(config.audit.checks, push);
   return issues;
 }
 
@@ -159,16 +157,4 @@ function checkSchedule(schedule: string, push: Push): void {
     return;
   }
   if (next === null) push(['audit', 'schedule'], `cron expression "${schedule}" never fires`);
-}
-
-function checkAuditChecks(checks: readonly string[], push: Push): void {
-  checks.forEach((name, i) => {
-    if ((AUDIT_CHECKS as readonly string[]).includes(name)) return;
-    const guess = didYouMean(name, AUDIT_CHECKS);
-    push(
-      ['audit', 'checks', i],
-      `unknown audit check "${name}"`,
-      guess !== undefined ? `did you mean "${guess}"?` : `known checks: ${AUDIT_CHECKS.join(', ')}`,
-    );
-  });
 }
