@@ -69,6 +69,22 @@ describe('weighted-round-robin', () => {
     );
   });
 
+  it('continues the same sequence when setHosts brings no change (deadlines rebased to now)', () => {
+    const hosts = lettered([4, 3, 2, 1]);
+    const steady = weightedRoundRobin<TestHost>({ random: constantRandom(0.3) });
+    const refreshed = weightedRoundRobin<TestHost>({ random: constantRandom(0.3) });
+    steady.setHosts(hosts);
+    refreshed.setHosts(hosts);
+    let a = '';
+    let b = '';
+    for (let i = 0; i < 100; i++) {
+      a += steady.pick({})?.name;
+      b += refreshed.pick({})?.name;
+      if (i % 3 === 0) refreshed.setHosts([...hosts].reverse());
+    }
+    expect(b).toBe(a);
+  });
+
   it('gives a new host its share from now on, without a burst', () => {
     const p = weightedRoundRobin<TestHost>({ random: constantRandom(0) });
     const hosts = lettered([1, 1, 1, 1]);
