@@ -255,7 +255,7 @@ describe('${env:NAME} substitution', () => {
         expect(v.config.admin.token).toBe(`pre-${value}`);
         expect(Object.keys(v.config.listeners)).toEqual(['web']);
       }),
-      { numRuns: 300 },
+      { numRuns: 100 },
     );
   });
 
