@@ -1,0 +1,97 @@
+// What a drill scenario is: the running config, the fault (a bad config forced through a
+// guarded apply, or something done to a backend), which alert counts as naming the cause,
+// how recovery shows, and the budgets a run must meet.
+import type { AlertView } from '../monitor/alerts.ts';
+import type { DrillBackend } from './drill-backend.ts';
+
+export interface Budgets {
+  detectMs: number;
+  recoverMs: number;
+  /** Largest acceptable share of failed requests over the whole drill. */
+  failedShare: number;
+}
+
+export interface ScenarioEnv {
+  readonly backends: readonly DrillBackend[];
+  readonly short: boolean;
+  /** Requests per second of the load. */
+  readonly rate: number;
+  /** Backend service time, ms. */
+  readonly serviceMs: number;
+}
+
+export interface Scenario {
+  readonly name: string;
+  readonly title: string;
+  /** The postmortem-style sentence of what goes wrong. */
+  readonly story: string;
+  readonly backends: number;
+  readonly budgets: Budgets;
+  /** Headers of load request i (e.g. a hash key most traffic shares). */
+  readonly loadHeaders?: (i: number) => Record<string, string>;
+  /** Backend that answers /ready (index); all do unless set. */
+  readonly readyOnly?: number;
+  /** The config the balancer starts with. */
+  goodConfig(env: ScenarioEnv): string;
+  /** The bad config, forced through a guarded apply at the fault; undefined = not a config fault. */
+  badConfig?(env: ScenarioEnv): string;
+  /** Damage done to backends at the fault (after the bad config, if any); returns what was done. */
+  inject?(env: ScenarioEnv): Promise<string>;
+  /** The backend the cause is about, once known (the drill may learn it from traffic). */
+  culprit(env: ScenarioEnv, traffic: ReadonlyMap<string, number>): string | undefined;
+  /** True when this alert names the cause. */
+  namesCause(alert: AlertView, culprit: string | undefined): boolean;
+  /** How recovery happens: the guard rolls the bad config back, or health removes a backend. */
+  readonly recovery: 'guard-rollback' | 'health-removal';
+}
+
+export interface DrillConfigOptions {
+  policy?: string;
+  weights?: readonly number[];
+  hash?: { key: string; balanceFactor: number };
+  healthPath?: string;
+  outlier?: boolean;
+  /** Monitor and guard timings scale with the run. */
+  short: boolean;
+}
+
+/** The drill's config: loopback, port 0, fast health checks and a short monitor window. */
+export function drillConfig(env: ScenarioEnv, o: DrillConfigOptions): string {
+  const weights = o.weights ?? env.backends.map(() => 1);
+  const lines = [
+    'version: 1',
+    'listeners:',
+    '  web:',
+    '    address: 127.0.0.1:0',
+    '    routes: [{ pool: app }]',
+    'pools:',
+    '  app:',
+    `    policy: ${o.policy ?? 'weighted-round-robin'}`,
+    ...(o.hash ? [`    hash: { key: "${o.hash.key}", balanceFactor: ${o.hash.balanceFactor} }`] : []),
+    // Panic only when three quarters are gone: one survivor of three still carries everything.
+    '    panicThreshold: 25%',
+    `    healthCheck: { path: ${o.healthPath ?? '/healthz'}, interval: 500ms, timeout: 400ms, healthyThreshold: 1, unhealthyThreshold: 2 }`,
+    ...(o.outlier
+      ? ['    outlierDetection: { consecutiveErrors: 5, baseEjectionTime: 30s, maxEjectionPercent: 50% }']
+      : []),
+    '    backends:',
+    ...env.backends.map(
+      (b, i) => `      - { name: ${b.name}, address: "${b.address}", weight: ${weights[i] ?? 1} }`,
+    ),
+    'monitor:',
+    `  window: ${o.short ? '6s' : '10s'}`,
+    `  fairness: { overfed: 1.25, starved: 0.5, minRequestsPerBackend: 20, for: ${o.short ? '1s' : '2s'} }`,
+    'audit:',
+    "  schedule: ''",
+    'log:',
+    '  level: warn',
+    '  access: false',
+    '',
+  ];
+  return lines.join('\n');
+}
+
+/** An alert about this backend (labels.backend). */
+export function aboutBackend(alert: AlertView, backend: string | undefined): boolean {
+  return backend !== undefined && alert.labels['backend'] === backend;
+}

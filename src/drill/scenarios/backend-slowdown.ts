@@ -1,0 +1,25 @@
+// One backend turns slow. Round-robin keeps giving it a third of the traffic, which piles up
+// beyond its capacity; p2c-ewma steers around it. The drill runs round-robin (applied under
+// a guard), slows b3, and lets the guard return to p2c-ewma: the two policies side by side.
+import { aboutBackend, drillConfig, type Scenario } from '../scenario.ts';
+
+export const SLOW_FACTOR = 8;
+
+export const backendSlowdown: Scenario = {
+  name: 'backend-slowdown',
+  title: 'one backend turns slow (round-robin vs p2c-ewma)',
+  story: `the pool runs round-robin; b3 turns ${SLOW_FACTOR}× slower, fills its capacity and answers 503 to a third of the traffic`,
+  backends: 3,
+  budgets: { detectMs: 20_000, recoverMs: 60_000, failedShare: 0.05 },
+  recovery: 'guard-rollback',
+  goodConfig: (env) => drillConfig(env, { short: env.short, policy: 'p2c-ewma', outlier: true }),
+  badConfig: (env) => drillConfig(env, { short: env.short, policy: 'round-robin', outlier: true }),
+  async inject(env) {
+    const b = env.backends[2];
+    if (b === undefined) return 'no backend to slow down';
+    b.serviceMs = env.serviceMs * SLOW_FACTOR;
+    return `${b.name} now takes ${b.serviceMs} ms per request (was ${env.serviceMs} ms)`;
+  },
+  culprit: (env) => env.backends[2]?.name,
+  namesCause: (alert, culprit) => aboutBackend(alert, culprit),
+};
