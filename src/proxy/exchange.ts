@@ -11,7 +11,7 @@ import type { PoolRuntime, Snapshot } from '../runtime/snapshot.ts';
 import type { Router } from './router.ts';
 import { errorBody } from './answers.ts';
 import { hashKeyOf } from './hash-key.ts';
-import { forwardRequestHeaders, forwardResponseHeaders } from './headers.ts';
+import { forwardRequestHeaders, forwardResponseHeaders, type RequestFacts } from './headers.ts';
 import type {
   Upstream,
   UpstreamCall,
@@ -61,14 +61,23 @@ type LinkedResponse = UpstreamResponse & { fulcrumExchange?: Exchange };
 type RetryKind = 'connect-failure' | 'reset' | 'timeout' | 'connect-timeout' | number;
 
 const CLIENT_CLOSED = 499;
+const NO_HEADERS: http.IncomingHttpHeaders = Object.freeze({});
 
-export class Exchange implements UpstreamHandler {
+export class Exchange implements UpstreamHandler, RequestFacts {
   readonly core: ExchangeCore;
   readonly listener: ListenerContext;
   readonly req: ProxyRequest;
   readonly res: ProxyResponse;
   readonly startedAt = performance.now();
-  requestId: string;
+  requestId = '';
+
+  // RequestFacts, filled while the upstream header list is built.
+  hostHeader: string | undefined = undefined;
+  contentLength: string | undefined = undefined;
+  transferEncoding: string | undefined = undefined;
+  clientRequestId: string | undefined = undefined;
+  explainHeader: string | undefined = undefined;
+  auditHeader: string | undefined = undefined;
 
   pool: PoolRuntime | undefined;
   counters: PoolCounters | undefined;
@@ -108,8 +117,6 @@ export class Exchange implements UpstreamHandler {
     this.listener = listener;
     this.req = req;
     this.res = res;
-    const id = req.headers['x-request-id'];
-    this.requestId = typeof id === 'string' && id !== '' ? id : core.nextRequestId();
     req.exchange = this;
     res.exchange = this;
     res.on('close', onResClose);
@@ -119,7 +126,16 @@ export class Exchange implements UpstreamHandler {
   start(snapshot: Snapshot, router: Router): void {
     const req = this.req;
     const url = req.url ?? '/';
-    const route = router.match(req.headers.host, url, req.headers);
+    const headers = forwardRequestHeaders(req.rawHeaders, this, {
+      clientIp: req.socket.remoteAddress ?? '',
+      proto: this.listener.proto,
+      upgrade: false,
+    });
+    const id = this.clientRequestId;
+    this.requestId = id !== undefined && id !== '' ? id : this.core.nextRequestId();
+    headers.push('x-request-id', this.requestId);
+
+    const route = router.match(this.hostHeader, url, router.usesHeaders ? req.headers : NO_HEADERS);
     if (route === undefined) return this.fail('FULCRUM_ERR_PROXY_NO_ROUTE');
     const pool = snapshot.pools.get(route.pool);
     if (pool === undefined) return this.fail('FULCRUM_ERR_PROXY_NO_BACKEND');
@@ -128,13 +144,13 @@ export class Exchange implements UpstreamHandler {
     this.counters = counters;
     counters.active++;
 
-    const cl = req.headers['content-length'];
+    const cl = this.contentLength;
     if (cl !== undefined) {
       const n = Number(cl);
       if (n > this.listener.maxBodySize) return this.fail('FULCRUM_ERR_PROXY_BODY_TOO_LARGE');
       this.hasBody = n > 0;
     } else {
-      this.hasBody = req.headers['transfer-encoding'] !== undefined;
+      this.hasBody = this.transferEncoding !== undefined;
     }
     const config = pool.config;
     const retries = config.retries;
@@ -145,27 +161,17 @@ export class Exchange implements UpstreamHandler {
       req.on('end', onClientEnd);
     }
     if (config.policy === 'consistent-hash') this.hashKey = hashKeyOf(config.hash?.key ?? 'source-ip', req);
-    const explain = req.headers['x-fulcrum-explain'];
-    if (typeof explain === 'string' && this.core.explainAllowed(explain))
+    if (this.explainHeader !== undefined && this.core.explainAllowed(this.explainHeader)) {
       this.trace = { reason: '', candidates: [] };
-    const audit = req.headers['x-fulcrum-audit'];
-    this.audit = typeof audit === 'string' && this.core.auditAllowed(audit);
+    }
+    this.audit = this.auditHeader !== undefined && this.core.auditAllowed(this.auditHeader);
     this.tryTimeoutMs = retries.perTryTimeout > 0 ? retries.perTryTimeout : config.timeouts.response;
 
     const host = this.pick();
     if (host === undefined) return this.fail('FULCRUM_ERR_PROXY_NO_BACKEND');
-    this.upstreamReq = {
-      method: req.method ?? 'GET',
-      path: url,
-      headers: forwardRequestHeaders(req.rawHeaders, req.headers.connection, {
-        clientIp: req.socket.remoteAddress ?? '',
-        proto: this.listener.proto,
-        requestId: this.requestId,
-        upgrade: false,
-        chunked: this.hasBody && cl === undefined,
-        fallbackHost: host.address,
-      }),
-    };
+    // HTTP/1.0 clients may send no Host; the backend still needs one.
+    if (this.hostHeader === undefined) headers.push('host', host.address);
+    this.upstreamReq = { method: req.method ?? 'GET', path: url, headers };
     this.startTry(host);
   }
 
@@ -287,6 +293,9 @@ export class Exchange implements UpstreamHandler {
 
   onUpstreamResponse(upRes: UpstreamResponse): void {
     this.disarm();
+    const lameDuck = (this.pool as PoolRuntime).config.lameDuckHeader;
+    if (lameDuck !== undefined && hasHeader(upRes.rawHeaders, lameDuck))
+      (this.host as HostState).markLameDuck();
     const status = upRes.statusCode ?? 502;
     const kind: OutcomeKind =
       status === 502 || status === 503 || status === 504
@@ -451,6 +460,14 @@ export class Exchange implements UpstreamHandler {
     });
     this.core.exchangeDone(this.listener);
   }
+}
+
+function hasHeader(raw: readonly string[], name: string): boolean {
+  for (let i = 0; i < raw.length; i += 2) {
+    const n = raw[i] as string;
+    if (n.length === name.length && n.toLowerCase() === name.toLowerCase()) return true;
+  }
+  return false;
 }
 
 /** Whether the pool's `retries.on` list covers this failure. */

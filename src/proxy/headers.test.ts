@@ -1,15 +1,19 @@
 import { describe, expect, it } from 'vitest';
-import { forwardRequestHeaders, forwardResponseHeaders } from './headers.ts';
+import { forwardRequestHeaders, forwardResponseHeaders, type RequestFacts } from './headers.ts';
 import { cookieValue } from './hash-key.ts';
 
-const info = {
-  clientIp: '10.0.0.7',
-  proto: 'https' as const,
-  requestId: 'rid-1',
-  upgrade: false,
-  chunked: false,
-  fallbackHost: '127.0.0.1:9001',
-};
+const info = { clientIp: '10.0.0.7', proto: 'https' as const, upgrade: false };
+
+function facts(): RequestFacts {
+  return {
+    hostHeader: undefined,
+    contentLength: undefined,
+    transferEncoding: undefined,
+    clientRequestId: undefined,
+    explainHeader: undefined,
+    auditHeader: undefined,
+  };
+}
 
 function pairs(list: string[]): [string, string][] {
   const out: [string, string][] = [];
@@ -30,6 +34,10 @@ describe('forwardRequestHeaders', () => {
       'x',
       'TE',
       'trailers',
+      'Keep-Alive',
+      'timeout=5',
+      'Trailer',
+      'x',
       'Accept',
       '*/*',
       'Set-Thing',
@@ -37,20 +45,20 @@ describe('forwardRequestHeaders', () => {
       'Set-Thing',
       'b',
     ];
-    const out = pairs(forwardRequestHeaders(raw, 'close, X-Hop', info));
-    expect(out).toEqual([
+    const f = facts();
+    expect(pairs(forwardRequestHeaders(raw, f, info))).toEqual([
       ['Host', 'a.example'],
       ['Accept', '*/*'],
       ['Set-Thing', 'a'],
       ['Set-Thing', 'b'],
-      ['x-request-id', 'rid-1'],
       ['x-forwarded-for', '10.0.0.7'],
       ['x-forwarded-proto', 'https'],
       ['x-forwarded-host', 'a.example'],
     ]);
+    expect(f.hostHeader).toBe('a.example');
   });
 
-  it('appends to every X-Forwarded-For sent and replaces a client request id with the given one', () => {
+  it('appends to every X-Forwarded-For sent; captures the request id, explain and audit headers without copying them', () => {
     const raw = [
       'host',
       'h',
@@ -60,38 +68,48 @@ describe('forwardRequestHeaders', () => {
       '2.2.2.2',
       'X-Request-Id',
       'client',
+      'x-request-id',
+      'second',
       'X-Forwarded-Proto',
       'http',
+      'X-Fulcrum-Explain',
+      'tok',
+      'x-fulcrum-audit',
+      'sec',
+      'Content-Length',
+      '12',
     ];
-    const out = new Map(pairs(forwardRequestHeaders(raw, undefined, { ...info, requestId: 'client' })));
+    const f = facts();
+    const list = forwardRequestHeaders(raw, f, info);
+    const out = new Map(pairs(list));
     expect(out.get('x-forwarded-for')).toBe('1.1.1.1, 2.2.2.2, 10.0.0.7');
-    expect(out.get('x-request-id')).toBe('client');
     expect(out.get('x-forwarded-proto')).toBe('https');
-    expect(out.has('X-Request-Id')).toBe(false);
+    expect(out.get('Content-Length')).toBe('12');
+    expect(f).toMatchObject({
+      clientRequestId: 'client',
+      explainHeader: 'tok',
+      auditHeader: 'sec',
+      contentLength: '12',
+    });
+    const names = list.filter((_, i) => i % 2 === 0).map((n) => n.toLowerCase());
+    for (const gone of ['x-request-id', 'x-fulcrum-explain', 'x-fulcrum-audit'])
+      expect(names).not.toContain(gone);
   });
 
-  it('adds Host for HTTP/1.0 clients, chunked framing for chunked bodies, and upgrade headers for upgrades', () => {
-    const noHost = new Map(pairs(forwardRequestHeaders([], undefined, { ...info, chunked: true })));
-    expect(noHost.get('host')).toBe('127.0.0.1:9001');
-    expect(noHost.get('transfer-encoding')).toBe('chunked');
+  it('keeps chunked framing for a chunked body, and upgrade headers for upgrades', () => {
+    const f = facts();
+    const chunked = new Map(pairs(forwardRequestHeaders(['Transfer-Encoding', 'chunked'], f, info)));
+    expect(chunked.get('transfer-encoding')).toBe('chunked');
+    expect(chunked.has('x-forwarded-host')).toBe(false);
+    expect(f.transferEncoding).toBe('chunked');
     const up = pairs(
-      forwardRequestHeaders(['Host', 'h', 'Connection', 'Upgrade', 'Upgrade', 'websocket'], 'Upgrade', {
+      forwardRequestHeaders(['Host', 'h', 'Connection', 'Upgrade', 'Upgrade', 'websocket'], facts(), {
         ...info,
         upgrade: true,
       }),
     );
     expect(up).toContainEqual(['Upgrade', 'websocket']);
     expect(up).toContainEqual(['connection', 'upgrade']);
-  });
-
-  it('never forwards the explain token or the audit secret', () => {
-    const out = forwardRequestHeaders(
-      ['Host', 'h', 'X-Fulcrum-Explain', 'tok', 'x-fulcrum-audit', 'sec'],
-      undefined,
-      info,
-    );
-    expect(out.map((s) => s.toLowerCase())).not.toContain('x-fulcrum-explain');
-    expect(out.map((s) => s.toLowerCase())).not.toContain('x-fulcrum-audit');
   });
 });
 

@@ -30,71 +30,103 @@ function dropped(lower: string, listed: Set<string> | undefined): boolean {
   return HOP_BY_HOP.has(lower) || lower.startsWith('proxy-') || (listed !== undefined && listed.has(lower));
 }
 
+/** The few request headers the proxy decides on, captured while the list is rewritten. */
+export interface RequestFacts {
+  hostHeader: string | undefined;
+  contentLength: string | undefined;
+  transferEncoding: string | undefined;
+  /** The client's x-request-id (first one). */
+  clientRequestId: string | undefined;
+  explainHeader: string | undefined;
+  auditHeader: string | undefined;
+}
+
 export interface ForwardInfo {
   /** Client address for X-Forwarded-For. */
   clientIp: string;
   proto: 'http' | 'https';
-  /** The request id (the client's, or a new one): replaces any x-request-id sent. */
-  requestId: string;
   /** Keep `Connection: upgrade` and `Upgrade` (WebSocket handshake). */
   upgrade: boolean;
-  /** The body is chunked on the client side: keep chunked framing towards the backend. */
-  chunked: boolean;
-  /** Used as Host when the client sent none (HTTP/1.0). */
-  fallbackHost: string;
 }
 
 /**
- * The header list sent to the backend: hop-by-hop headers removed, X-Forwarded-For appended,
- * X-Forwarded-Proto and X-Forwarded-Host set, x-request-id set to `info.requestId`, Host kept.
+ * The header list sent to the backend, in one pass over the client's raw list (the proxy never
+ * builds node's `req.headers` object on its common path): hop-by-hop headers removed,
+ * X-Forwarded-For appended, X-Forwarded-Proto and X-Forwarded-Host set, Host kept. The
+ * client's x-request-id, explain and audit headers are captured into `facts`, not copied:
+ * the caller appends `x-request-id` (and `host` for an HTTP/1.0 client that sent none).
  */
 export function forwardRequestHeaders(
   raw: readonly string[],
-  connection: string | undefined,
+  facts: RequestFacts,
   info: ForwardInfo,
 ): string[] {
-  const listed = connectionListed(connection);
   const out: string[] = [];
   let xff: string | undefined;
-  let host: string | undefined;
+  let connection: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
     const value = raw[i + 1] as string;
     const lower = name.toLowerCase();
-    if (dropped(lower, listed)) {
-      if (info.upgrade && lower === 'upgrade') out.push(name, value);
-      continue;
-    }
     switch (lower) {
+      case 'host':
+        facts.hostHeader = value;
+        break;
+      case 'content-length':
+        facts.contentLength = value;
+        break;
+      case 'transfer-encoding':
+        facts.transferEncoding = value;
+        continue;
+      case 'connection':
+        connection = value;
+        continue;
+      case 'x-request-id':
+        facts.clientRequestId ??= value;
+        continue;
+      case 'x-fulcrum-explain':
+        facts.explainHeader = value;
+        continue;
+      case 'x-fulcrum-audit':
+        facts.auditHeader = value;
+        continue;
       case 'x-forwarded-for':
         xff = xff === undefined ? value : `${xff}, ${value}`;
         continue;
       case 'x-forwarded-proto':
       case 'x-forwarded-host':
-      case 'x-request-id':
         continue;
-      case 'host':
-        host = value;
-        break;
+      case 'upgrade':
+        if (info.upgrade) out.push(name, value);
+        continue;
+      default:
+        if (HOP_BY_HOP.has(lower) || lower.startsWith('proxy-')) continue;
     }
     out.push(name, value);
   }
-  if (host === undefined) {
-    host = info.fallbackHost;
-    out.push('host', host);
-  }
-  out.push(
-    'x-request-id',
-    info.requestId,
+  const listed = connectionListed(connection);
+  const kept = listed === undefined ? out : dropListed(out, listed);
+  kept.push(
     'x-forwarded-for',
     xff === undefined ? info.clientIp : `${xff}, ${info.clientIp}`,
     'x-forwarded-proto',
     info.proto,
-    'x-forwarded-host',
-    host,
   );
-  if (info.upgrade) out.push('connection', 'upgrade');
-  else if (info.chunked) out.push('transfer-encoding', 'chunked');
+  if (facts.hostHeader !== undefined) kept.push('x-forwarded-host', facts.hostHeader);
+  if (info.upgrade) kept.push('connection', 'upgrade');
+  // Node re-frames the body; without a length it must know to chunk it.
+  else if (facts.transferEncoding !== undefined && facts.contentLength === undefined) {
+    kept.push('transfer-encoding', 'chunked');
+  }
+  return kept;
+}
+
+/** Remove the headers a Connection header named (rare, so done as a second pass). */
+function dropListed(list: string[], listed: Set<string>): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < list.length; i += 2) {
+    if (!listed.has((list[i] as string).toLowerCase())) out.push(list[i] as string, list[i + 1] as string);
+  }
   return out;
 }
 

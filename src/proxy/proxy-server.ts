@@ -46,6 +46,8 @@ interface ListenerSlot extends ListenerContext {
   boundKey: string;
   server: http.Server;
   runtime: ListenerRuntime;
+  /** The snapshot this listener's requests start on (the new one as soon as it is bound). */
+  snapshot: Snapshot;
 }
 
 function secretMatches(given: string, secret: string | undefined): boolean {
@@ -60,7 +62,6 @@ export class ProxyServer implements ExchangeCore {
   readonly upstream: Upstream;
   readonly #deps: ProxyDeps;
   readonly #logger: Logger;
-  #snapshot: Snapshot | undefined;
   /** Current listeners by name. */
   #slots = new Map<string, ListenerSlot>();
   readonly #counters = new Map<string, PoolCounters>();
@@ -138,7 +139,7 @@ export class ProxyServer implements ExchangeCore {
           next.set(name, old);
           continue;
         }
-        const slot = this.#createSlot(name, runtime, key);
+        const slot = this.#createSlot(name, runtime, key, snapshot);
         added.push(slot);
         await listen(slot.server, runtime.config.address, name);
         slot.boundKey = boundKey(slot);
@@ -154,12 +155,12 @@ export class ProxyServer implements ExchangeCore {
       const runtime = snapshot.listeners.get(name) as ListenerRuntime;
       slot.name = name;
       slot.runtime = runtime;
+      slot.snapshot = snapshot;
       slot.maxBodySize = runtime.config.limits.maxBodySize;
       applyTimeouts(slot.server, runtime.config);
     }
     const previous = this.#slots;
     this.#slots = next;
-    this.#snapshot = snapshot;
     for (const slot of previous.values()) if (!kept.has(slot)) this.#retire(slot, REMOVED_LISTENER_GRACE_MS);
 
     const targets = new Set<HostState>();
@@ -203,7 +204,7 @@ export class ProxyServer implements ExchangeCore {
 
   // --- listeners ------------------------------------------------------------------------
 
-  #createSlot(name: string, runtime: ListenerRuntime, key: string): ListenerSlot {
+  #createSlot(name: string, runtime: ListenerRuntime, key: string, snapshot: Snapshot): ListenerSlot {
     const lc = runtime.config;
     const options: http.ServerOptions<typeof ProxyRequest, typeof ProxyResponse> = {
       IncomingMessage: ProxyRequest,
@@ -238,6 +239,7 @@ export class ProxyServer implements ExchangeCore {
       boundKey: key,
       server,
       runtime,
+      snapshot,
       proto: lc.tls !== undefined ? 'https' : 'http',
       maxBodySize: lc.limits.maxBodySize,
       closing: false,
@@ -254,7 +256,7 @@ export class ProxyServer implements ExchangeCore {
 
   #handle(slot: ListenerSlot, req: ProxyRequest, res: ProxyResponse): void {
     this.#inFlight++;
-    new Exchange(this, slot, req, res).start(this.#snapshot as Snapshot, slot.runtime.router);
+    new Exchange(this, slot, req, res).start(slot.snapshot, slot.runtime.router);
   }
 
   #upgrade(slot: ListenerSlot, req: http.IncomingMessage, socket: Socket, head: Buffer): void {
@@ -267,7 +269,7 @@ export class ProxyServer implements ExchangeCore {
         hub: this.hub,
         listener: slot.name,
         proto: slot.proto,
-        snapshot: this.#snapshot as Snapshot,
+        snapshot: slot.snapshot,
         router: slot.runtime.router,
         tunnels: this.#tunnels,
         requestId: this.nextRequestId(),

@@ -4,6 +4,8 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { RouteConfig } from '../config/schema.ts';
 
 export interface Router {
+  /** Some route matches on headers: callers must pass the real header object. */
+  readonly usesHeaders: boolean;
   /** The first route matching the request, or undefined. */
   match(host: string | undefined, path: string, headers: IncomingHttpHeaders): RouteConfig | undefined;
 }
@@ -38,6 +40,7 @@ export function compileRoutes(routes: readonly RouteConfig[]): Router {
   const compiled = routes.map(compile);
   const needsHost = compiled.some((c) => c.host !== undefined || c.hostSuffix !== undefined);
   return {
+    usesHeaders: compiled.some((c) => c.headers !== undefined),
     match(host, path, headers) {
       const name = needsHost ? hostName(host) : undefined;
       for (let i = 0; i < compiled.length; i++) {

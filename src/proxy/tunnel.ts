@@ -11,7 +11,7 @@ import type { HostState, OutcomeKind } from '../health/host-state.ts';
 import type { Snapshot } from '../runtime/snapshot.ts';
 import { rawErrorResponse } from './answers.ts';
 import { hashKeyOf } from './hash-key.ts';
-import { forwardRequestHeaders, forwardResponseHeaders } from './headers.ts';
+import { forwardRequestHeaders, forwardResponseHeaders, type RequestFacts } from './headers.ts';
 import type { Router } from './router.ts';
 
 export interface TunnelContext {
@@ -40,8 +40,24 @@ export function tunnel(
   bodyHead: Buffer,
 ): void {
   const started = performance.now();
-  const clientId = req.headers['x-request-id'];
-  const requestId = typeof clientId === 'string' && clientId !== '' ? clientId : ctx.requestId;
+  const facts: RequestFacts = {
+    hostHeader: undefined,
+    contentLength: undefined,
+    transferEncoding: undefined,
+    clientRequestId: undefined,
+    explainHeader: undefined,
+    auditHeader: undefined,
+  };
+  const headers = forwardRequestHeaders(req.rawHeaders, facts, {
+    clientIp: req.socket.remoteAddress ?? '',
+    proto: ctx.proto,
+    upgrade: true,
+  });
+  const requestId =
+    facts.clientRequestId !== undefined && facts.clientRequestId !== ''
+      ? facts.clientRequestId
+      : ctx.requestId;
+  headers.push('x-request-id', requestId);
   let poolName = '';
   // The try, filled once a backend is picked (read by the shared callbacks below).
   const picked: { host: HostState | undefined; open: boolean } = { host: undefined, open: false };
@@ -86,6 +102,7 @@ export function tunnel(
       : undefined;
   const host = pool.state.pick(hashKey);
   if (host === undefined) return fail('FULCRUM_ERR_PROXY_NO_BACKEND');
+  if (facts.hostHeader === undefined) headers.push('host', host.address);
   host.requestStarted();
   picked.host = host;
   picked.open = true;
@@ -97,14 +114,7 @@ export function tunnel(
     path: req.url,
     agent: false,
     setHost: false,
-    headers: forwardRequestHeaders(req.rawHeaders, req.headers.connection, {
-      clientIp: req.socket.remoteAddress ?? '',
-      proto: ctx.proto,
-      requestId,
-      upgrade: true,
-      chunked: false,
-      fallbackHost: host.address,
-    }),
+    headers,
   });
   const timeouts = pool.config.timeouts;
   const timer = setTimeout(() => {

@@ -170,6 +170,16 @@ describe('proxy: forwarding', () => {
     expect(r.headers['x-request-id']).toBe('mine');
   });
 
+  it('a response carrying the pool lame-duck header marks the backend lame duck', async () => {
+    backends = await startFakeBackends(2);
+    const [a, b] = backends as [FakeBackend, FakeBackend];
+    a.setExtraHeaders({ 'X-Drain-Me': '1' });
+    harness = await startProxy(simpleConfig(backends, { lameDuckHeader: 'x-drain-me' }));
+    for (let i = 0; i < 2; i++) expect((await httpRequest({ port: harness.port() })).status).toBe(200);
+    expect(harness.registry.get('app', a.address)?.lameDuck).toBe(true);
+    expect(harness.registry.get('app', b.address)?.lameDuck).toBe(false);
+  });
+
   it('consistent-hash pools route a header key to the same backend', async () => {
     backends = await startFakeBackends(4);
     harness = await startProxy(

@@ -1,3 +1,4 @@
+import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startFakeBackends, type FakeBackend } from '../helpers/fake-backend.ts';
 import { httpRequest } from '../helpers/http-client.ts';
@@ -153,6 +154,48 @@ describe('proxy: retries', () => {
     const statuses = replies.map((r) => r.status).sort();
     expect(statuses).toEqual([200, 200, 200, 503]);
     expect(harness.outcomes.filter((o) => o.retries === 1)).toHaveLength(1);
+  });
+
+  it('a reused keep-alive socket the backend dropped counts as a connect failure and is retried', async () => {
+    // Answers the first request of each connection with keep-alive, resets on the second: what a
+    // backend closing an idle connection while the proxy reuses it looks like.
+    const stale = net.createServer((s) => {
+      let n = 0;
+      s.on('error', () => s.destroy());
+      s.on('data', () => {
+        if (++n === 1) s.write('HTTP/1.1 200 OK\r\ncontent-length: 5\r\nx-backend: stale\r\n\r\nstale');
+        else s.resetAndDestroy();
+      });
+    });
+    await new Promise<void>((r) => stale.listen(0, '127.0.0.1', r));
+    try {
+      backends = await startFakeBackends(1);
+      const good = backends[0] as FakeBackend;
+      const address = `127.0.0.1:${(stale.address() as net.AddressInfo).port}`;
+      harness = await startProxy({
+        version: 1,
+        listeners: { web: { address: '127.0.0.1:0', routes: [{ pool: 'app' }] } },
+        pools: {
+          app: {
+            backends: [
+              { name: 'stale', address },
+              { name: good.name, address: good.address },
+            ],
+          },
+        },
+      });
+      const seen = [];
+      for (let i = 0; i < 3; i++) {
+        const r = await httpRequest({ port: harness.port() });
+        expect(r.status).toBe(200);
+        seen.push(r.headers['x-backend']);
+      }
+      // Third request: the reused socket to `stale` was reset, the default retry took it to b0.
+      expect(seen).toEqual(['stale', 'b0', 'b0']);
+      expect(harness.outcomes[2]).toMatchObject({ retries: 1, status: 200 });
+    } finally {
+      stale.close();
+    }
   });
 
   it('perTryTimeout cuts a hanging try and retries on timeout', async () => {
