@@ -1,3 +1,4 @@
+/* global document, Node */
 // Small DOM and formatting helpers. Elements are built with createElement and textContent
 // only (never innerHTML), so names from the config cannot inject markup.
 
@@ -84,5 +85,11 @@ export function duration(msValue) {
 /** A <time> element with the absolute time and, beside it, how long ago. */
 export function when(at) {
   if (!at) return h('span', { class: 'muted', text: '–' });
-  return h('time', { datetime: new Date(at).toISOString(), title: new Date(at).toISOString() }, clock(at), ' ', h('span', { class: 'muted', text: `(${ago(at)})` }));
+  return h(
+    'time',
+    { datetime: new Date(at).toISOString(), title: new Date(at).toISOString() },
+    clock(at),
+    ' ',
+    h('span', { class: 'muted', text: `(${ago(at)})` }),
+  );
 }
