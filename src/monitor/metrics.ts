@@ -1,12 +1,67 @@
 // The Prometheus metrics of DESIGN.md on a registry of fulcrum's own (default process
-// metrics included). Counters are incremented by the monitor's event subscriber through
-// label children cached per backend; gauges are filled at scrape time from host state and
-// the monitor's last evaluation, so the request path never pays for them.
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+// metrics included). Per-request series (requests, durations, retries, no-backend) are plain
+// numbers the monitor's subscriber increments in preallocated per-backend arrays: prom-client
+// label children hash their labels on every inc(), which would allocate per request. They
+// are turned into series only at scrape time, like the gauges, which are read from host
+// state and the monitor's last evaluation.
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { Snapshot } from '../runtime/snapshot.ts';
 import type { AlertView } from './alerts.ts';
 
+/** Per-backend traffic counters, owned and incremented by the monitor. */
+export interface TrafficCounters {
+  readonly pool: string;
+  /** "" for requests that reached no backend. */
+  readonly backend: string;
+  /** Cumulative requests by listener, in CODE_CLASSES order. */
+  readonly codes: ReadonlyMap<string, Float64Array>;
+  /** Non-cumulative counts per DURATION_BUCKETS_S bucket (+Inf last); absent for "". */
+  readonly durationBuckets: Float64Array | undefined;
+  readonly durationSum: number;
+}
+
+export interface PoolCounters {
+  readonly pool: string;
+  readonly noBackend: number;
+  readonly retries: number;
+}
+
+export const DURATION_BUCKETS_S = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+export function durationBucket(seconds: number): number {
+  let i = 0;
+  while (i < DURATION_BUCKETS_S.length && seconds > (DURATION_BUCKETS_S[i] as number)) i++;
+  return i;
+}
+
+interface SeriesValue {
+  labels: Record<string, string | number>;
+  value: number;
+  metricName?: string;
+}
+
+/** A metric whose series are computed at scrape time (prom-client's registerMetric contract). */
+function scrapeTimeMetric(
+  registry: Registry,
+  name: string,
+  help: string,
+  type: 'counter' | 'histogram',
+  values: () => SeriesValue[],
+): void {
+  const metric = {
+    name,
+    help,
+    type,
+    aggregator: 'sum',
+    get: async () => ({ name, help, type, aggregator: 'sum', values: values() }),
+    reset: () => {},
+  };
+  registry.registerMetric(metric as unknown as Parameters<Registry['registerMetric']>[0]);
+}
+
 export interface GaugeSource {
+  traffic(): Iterable<TrafficCounters>;
+  poolCounters(): Iterable<PoolCounters>;
   snapshot(): Snapshot | undefined;
   /** Share ratio per pool and backend from the last evaluation (null = no data). */
   shareRatio(pool: string, backend: string): number | null;
@@ -24,12 +79,8 @@ export function codeClassIndex(status: number): number {
 
 export class MonitorMetrics {
   readonly registry = new Registry();
-  readonly requests: Counter<'listener' | 'pool' | 'backend' | 'code_class'>;
-  readonly duration: Histogram<'pool' | 'backend'>;
   readonly outlierEjections: Counter<'pool' | 'backend' | 'reason'>;
   readonly healthChecks: Counter<'pool' | 'backend' | 'result'>;
-  readonly noBackend: Counter<'pool'>;
-  readonly retries: Counter<'pool'>;
   readonly configApplies: Counter<'result'>;
   readonly auditRuns: Counter<'result'>;
   readonly auditLastSuccess: Gauge;
@@ -39,19 +90,64 @@ export class MonitorMetrics {
     const registers = [this.registry];
     // Unprefixed (process_*, nodejs_*) so the usual process dashboards work unchanged.
     collectDefaultMetrics({ register: this.registry });
-    this.requests = new Counter({
-      name: 'fulcrum_requests_total',
-      help: 'Finished client requests by listener, pool, backend ("" when none was reached) and status class.',
-      labelNames: ['listener', 'pool', 'backend', 'code_class'],
-      registers,
-    });
-    this.duration = new Histogram({
-      name: 'fulcrum_request_duration_seconds',
-      help: 'Time from request received to response finished, per pool and backend.',
-      labelNames: ['pool', 'backend'],
-      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
-      registers,
-    });
+    scrapeTimeMetric(
+      this.registry,
+      'fulcrum_requests_total',
+      'Finished client requests by listener, pool, backend ("" when none was reached) and status class.',
+      'counter',
+      () => {
+        const out: SeriesValue[] = [];
+        for (const t of src.traffic()) {
+          for (const [listener, counts] of t.codes) {
+            counts.forEach((value, i) => {
+              if (value > 0) {
+                out.push({
+                  labels: {
+                    listener,
+                    pool: t.pool,
+                    backend: t.backend,
+                    code_class: CODE_CLASSES[i] as string,
+                  },
+                  value,
+                });
+              }
+            });
+          }
+        }
+        return out;
+      },
+    );
+    scrapeTimeMetric(
+      this.registry,
+      'fulcrum_request_duration_seconds',
+      'Time from request received to response finished, per pool and backend.',
+      'histogram',
+      () => {
+        const out: SeriesValue[] = [];
+        const name = 'fulcrum_request_duration_seconds';
+        for (const t of src.traffic()) {
+          const b = t.durationBuckets;
+          if (b === undefined) continue;
+          let cum = 0;
+          for (let i = 0; i < b.length; i++) {
+            cum += b[i] as number;
+            const le = i < DURATION_BUCKETS_S.length ? (DURATION_BUCKETS_S[i] as number) : '+Inf';
+            out.push({
+              metricName: `${name}_bucket`,
+              labels: { le, pool: t.pool, backend: t.backend },
+              value: cum,
+            });
+          }
+          out.push({
+            metricName: `${name}_sum`,
+            labels: { pool: t.pool, backend: t.backend },
+            value: t.durationSum,
+          });
+          out.push({ metricName: `${name}_count`, labels: { pool: t.pool, backend: t.backend }, value: cum });
+        }
+        return out;
+      },
+    );
     const eachHost = (fn: (pool: string, backend: string, h: HostFacts) => void) => {
       const snap = src.snapshot();
       if (!snap) return;
@@ -149,18 +245,20 @@ export class MonitorMetrics {
       labelNames: ['pool', 'backend', 'result'],
       registers,
     });
-    this.noBackend = new Counter({
-      name: 'fulcrum_no_backend_total',
-      help: 'Requests answered 503 because the pool had no available backend.',
-      labelNames: ['pool'],
-      registers,
-    });
-    this.retries = new Counter({
-      name: 'fulcrum_retries_total',
-      help: 'Retries made to another backend after a failed try.',
-      labelNames: ['pool'],
-      registers,
-    });
+    scrapeTimeMetric(
+      this.registry,
+      'fulcrum_no_backend_total',
+      'Requests answered 503 because the pool had no available backend.',
+      'counter',
+      () => [...src.poolCounters()].map((p) => ({ labels: { pool: p.pool }, value: p.noBackend })),
+    );
+    scrapeTimeMetric(
+      this.registry,
+      'fulcrum_retries_total',
+      'Retries made to another backend after a failed try.',
+      'counter',
+      () => [...src.poolCounters()].map((p) => ({ labels: { pool: p.pool }, value: p.retries })),
+    );
     new Gauge({
       name: 'fulcrum_config_version',
       help: 'Version number of the running config.',

@@ -24,12 +24,18 @@ import {
   type Verdict,
 } from './fairness.ts';
 import { WindowedTopKeys } from './hot-keys.ts';
-import { codeClassIndex, CODE_CLASSES, MonitorMetrics } from './metrics.ts';
+import {
+  codeClassIndex,
+  CODE_CLASSES,
+  DURATION_BUCKETS_S,
+  durationBucket,
+  MonitorMetrics,
+  type TrafficCounters,
+} from './metrics.ts';
 import { createNotifier, type Notifier } from './notifiers/notifier.ts';
 import { histogramQuantile, LATENCY_BOUNDS_MS, latencyBucket, Ring } from './ring.ts';
 import { builtinRules, DEGRADED_FRACTION, NO_BACKEND_SPAN_MS, type RuleName } from './rules.ts';
 import type { RuleDef } from './alerts.ts';
-import type { Counter, Histogram } from 'prom-client';
 
 export interface ConfigVersionInfo {
   version: number;
@@ -119,16 +125,14 @@ const LONG_SLOTS = 2160; // 6 h of 10 s slots
 const FLIP_MEMORY = 64;
 const RESEND_MS = 60_000;
 
-type CounterChild = ReturnType<Counter<string>['labels']>;
-type HistogramChild = ReturnType<Histogram<string>['labels']>;
-
-interface BackendTrack {
-  name: string;
-  ring: Ring;
-  flips: number[];
+interface BackendTrack extends TrafficCounters {
+  readonly name: string;
+  readonly ring: Ring;
+  readonly flips: number[];
   lastUnavailable: number;
-  byListener: Map<string, CounterChild[]>;
-  duration: HistogramChild;
+  readonly codes: Map<string, Float64Array>;
+  readonly durationBuckets: Float64Array;
+  durationSum: number;
 }
 
 interface PoolTrack {
@@ -136,13 +140,19 @@ interface PoolTrack {
   backends: Map<string, BackendTrack>;
   /** In the snapshot's host order. */
   list: BackendTrack[];
-  /** Outcomes that reached no backend. */
-  none: Map<string, CounterChild[]>;
+  /** Outcomes that reached no backend (or one no longer configured): backend "". */
+  none: {
+    pool: string;
+    backend: string;
+    codes: Map<string, Float64Array>;
+    durationBuckets: undefined;
+    durationSum: 0;
+  };
   short: Ring;
   long: Ring;
   topKeys: WindowedTopKeys;
-  noBackend: CounterChild;
-  retries: CounterChild;
+  noBackend: number;
+  retries: number;
   hadTraffic: boolean;
   weightsSig: string;
   weightsSince: number;
@@ -176,7 +186,17 @@ export class Monitor {
     this.#d = deps;
     this.#startedMono = deps.clock.now();
     this.alertTransitions = this.#engine.transitions;
+    const pools = this.#pools;
     this.#metrics = new MonitorMetrics({
+      *traffic() {
+        for (const p of pools.values()) {
+          yield* p.list;
+          yield p.none;
+        }
+      },
+      *poolCounters() {
+        for (const p of pools.values()) yield { pool: p.name, noBackend: p.noBackend, retries: p.retries };
+      },
       snapshot: () => this.#snap ?? deps.getSnapshot(),
       shareRatio: (pool, backend) =>
         this.#pools.get(pool)?.stats?.backends.find((b) => b.backend === backend)?.shareRatio ?? null,
@@ -316,18 +336,19 @@ export class Monitor {
       p.short.add(now, P_ERR, 1);
       p.long.add(now, P_ERR, 1);
     }
-    if (o.retries > 0) p.retries.inc(o.retries);
+    p.retries += o.retries;
     const b = o.backend === undefined ? undefined : p.backends.get(o.backend);
     if (b === undefined) {
-      childFor(p.none, o.listener, this.#metrics, p.name, o.backend ?? '')[codeClassIndex(o.status)]?.inc();
+      bump(countsFor(p.none.codes, o.listener), codeClassIndex(o.status));
       if (o.backend === undefined) {
-        p.noBackend.inc();
+        p.noBackend++;
         p.short.add(now, P_NOBACKEND, 1);
       }
       return;
     }
-    childFor(b.byListener, o.listener, this.#metrics, p.name, b.name)[codeClassIndex(o.status)]?.inc();
-    b.duration.observe(o.durationMs / 1000);
+    bump(countsFor(b.codes, o.listener), codeClassIndex(o.status));
+    bump(b.durationBuckets, durationBucket(o.durationMs / 1000));
+    b.durationSum += o.durationMs / 1000;
     const r = b.ring;
     r.add(now, REQ, 1);
     if (isErr) r.add(now, ERR, 1);
@@ -367,12 +388,12 @@ export class Monitor {
           name,
           backends: new Map(),
           list: [],
-          none: new Map(),
+          none: { pool: name, backend: '', codes: new Map(), durationBuckets: undefined, durationSum: 0 },
           short: new Ring(SLOT_MS, SHORT_SLOTS, 3),
           long: new Ring(LONG_SLOT_MS, LONG_SLOTS, 2),
           topKeys: new WindowedTopKeys(m.window),
-          noBackend: this.#metrics.noBackend.labels(name),
-          retries: this.#metrics.retries.labels(name),
+          noBackend: 0,
+          retries: 0,
           hadTraffic: false,
           weightsSig: '',
           weightsSince: snap.version,
@@ -391,6 +412,8 @@ export class Monitor {
         if (b === undefined) {
           b = {
             name: h.name,
+            pool: name,
+            backend: h.name,
             ring: new Ring(
               SLOT_MS,
               Math.max(1, Math.round(m.window / SLOT_MS)),
@@ -398,8 +421,9 @@ export class Monitor {
             ),
             flips: [],
             lastUnavailable: Number.NEGATIVE_INFINITY,
-            byListener: new Map(),
-            duration: this.#metrics.duration.labels(name, h.name),
+            codes: new Map(),
+            durationBuckets: new Float64Array(DURATION_BUCKETS_S.length + 1),
+            durationSum: 0,
           };
         }
         list.push(b);
@@ -866,17 +890,16 @@ export class Monitor {
   }
 }
 
-function childFor(
-  cache: Map<string, CounterChild[]>,
-  listener: string,
-  metrics: MonitorMetrics,
-  pool: string,
-  backend: string,
-): CounterChild[] {
-  let c = cache.get(listener);
+function bump(a: Float64Array, i: number): void {
+  a[i] = (a[i] as number) + 1;
+}
+
+/** The per-listener status-class counts of a backend (allocated once per listener). */
+function countsFor(codes: Map<string, Float64Array>, listener: string): Float64Array {
+  let c = codes.get(listener);
   if (c === undefined) {
-    c = CODE_CLASSES.map((cls) => metrics.requests.labels(listener, pool, backend, cls));
-    cache.set(listener, c);
+    c = new Float64Array(CODE_CLASSES.length);
+    codes.set(listener, c);
   }
   return c;
 }

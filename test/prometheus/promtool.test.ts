@@ -8,7 +8,11 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { alertsRulesCommand } from '../../src/cli/commands/alerts.ts';
 import type { CliIo } from '../../src/cli/io.ts';
+import { FakeClock } from '../../src/core/clock.ts';
+import { EventHub } from '../../src/core/events.ts';
+import { Monitor } from '../../src/monitor/monitor.ts';
 import { RULE_NAMES } from '../../src/monitor/rules.ts';
+import { drive, silentLogger, testSnapshot } from '../../src/monitor/testing.ts';
 
 function capture(): CliIo & { text: () => string } {
   const out: string[] = [];
@@ -55,5 +59,42 @@ describe('fulcrum alerts rules', () => {
     });
     expect(`${test.stdout}${test.stderr}`).toContain('SUCCESS');
     expect(test.status).toBe(0);
+  });
+
+  it.skipIf(!promtool)('/metrics output passes promtool check metrics (fulcrum_* series)', async () => {
+    const snap = testSnapshot(
+      {
+        version: 1,
+        listeners: { web: { address: '127.0.0.1:8080', routes: [{ pool: 'app' }] } },
+        pools: {
+          app: { backends: [1, 2].map((i) => ({ name: `app-${i}`, address: `127.0.0.1:${9000 + i}` })) },
+        },
+      },
+      1,
+    );
+    const hub = new EventHub();
+    const clock = new FakeClock();
+    const monitor = new Monitor({ hub, clock, logger: silentLogger, getSnapshot: () => snap });
+    monitor.start();
+    const state = snap.pools.get('app')?.state;
+    drive({
+      hub,
+      clock,
+      pool: 'app',
+      seconds: 3,
+      rps: 10,
+      shot: (i) => ({ backend: state?.pick(undefined)?.name, status: i % 7 ? 200 : 503, durationMs: 30 }),
+    });
+    const { body } = await monitor.metrics();
+    monitor.stop();
+    expect(body).toContain(
+      'fulcrum_request_duration_seconds_bucket{le="+Inf",pool="app",backend="app-1"} 15',
+    );
+    const lint = spawnSync('promtool', ['check', 'metrics'], { input: body, encoding: 'utf8' });
+    // prom-client's own nodejs_* defaults draw naming complaints; fulcrum's series must not.
+    const ours = `${lint.stdout}${lint.stderr}`
+      .split('\n')
+      .filter((l) => l.includes('fulcrum_') || l.includes('error'));
+    expect(ours).toEqual([]);
   });
 });
