@@ -136,6 +136,23 @@ describe('proxy: answers on the backend behalf', () => {
   });
 });
 
+describe('proxy: upstream connection pool', () => {
+  it('closes idle upstream sockets after timeouts.idle, but never cuts a slow answer', async () => {
+    backends = await startFakeBackends(1);
+    const b = backends[0] as FakeBackend;
+    harness = await startProxy(simpleConfig(backends, { timeouts: { idle: '150ms', response: '5s' } }));
+    expect((await httpRequest({ port: harness.port() })).status).toBe(200);
+    expect((await httpRequest({ port: harness.port() })).status).toBe(200);
+    expect(b.connections).toBe(1);
+    await new Promise((r) => setTimeout(r, 500));
+    expect((await httpRequest({ port: harness.port() })).status).toBe(200);
+    expect(b.connections).toBe(2);
+    // An answer slower than the idle timeout is not cut: idle applies to pooled sockets only.
+    await b.setMode('slow', { latencyMs: 400 });
+    expect((await httpRequest({ port: harness.port() })).status).toBe(200);
+  });
+});
+
 describe('proxy: listener limits', () => {
   it('431 when request headers exceed maxHeaderSize', async () => {
     backends = await startFakeBackends(1);
