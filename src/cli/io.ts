@@ -16,3 +16,11 @@ export const processIo: CliIo = {
 
 /** Exit codes shared by every verb (DESIGN.md): 0 clean, 1 could not run, 2 found problems. */
 export const EXIT = { OK: 0, FAILED: 1, PROBLEMS: 2 } as const;
+
+/** Colour only for a terminal, and never when NO_COLOR is set (https://no-color.org). */
+export function wantsColor(io: CliIo): boolean {
+  if (io.env['NO_COLOR'] !== undefined && io.env['NO_COLOR'] !== '') return false;
+  const force = io.env['FORCE_COLOR'];
+  if (force !== undefined && force !== '' && force !== '0') return true;
+  return io.out === processIo.out && process.stdout.isTTY === true;
+}

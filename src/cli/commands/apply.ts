@@ -7,7 +7,7 @@ import type { ConfigDiff } from '../../config/diff.ts';
 import { renderDiffText } from '../../config/diff/format-text.ts';
 import type { VersionSummary } from '../../store/store.ts';
 import { adminCall, type AdminTarget } from '../admin-client.ts';
-import { EXIT, type CliIo } from '../io.ts';
+import { EXIT, wantsColor, type CliIo } from '../io.ts';
 import { reportError } from '../main.ts';
 
 interface ApplyAnswer {
@@ -103,8 +103,7 @@ async function waitForGuard(
 }
 
 function printApply(a: ApplyAnswer, io: CliIo): void {
-  if (a.status !== 'unchanged')
-    io.out(renderDiffText(a.diff, { color: process.stdout.isTTY === true && !io.env['NO_COLOR'] }));
+  if (a.status !== 'unchanged') io.out(renderDiffText(a.diff, { color: wantsColor(io) }));
   for (const f of a.findings) {
     io.out(`${f.severity.padEnd(7)} ${f.path}: ${f.message} [${f.ruleId}]`);
   }

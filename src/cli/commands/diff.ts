@@ -11,7 +11,7 @@ import { FulcrumError, isFulcrumError } from '../../core/errors.ts';
 import { adminCall } from '../admin-client.ts';
 import { EXIT } from '../io.ts';
 import type { CliIo } from '../io.ts';
-import { wantsColor } from './lint.ts';
+import { wantsColor } from '../io.ts';
 import { formatIssue } from './validate.ts';
 
 export interface DiffCommandOptions {

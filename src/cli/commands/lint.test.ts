@@ -4,7 +4,8 @@ import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { RULES } from '../../config/lint/catalog.ts';
 import type { CliIo } from '../io.ts';
-import { lintCommand, wantsColor, type LintCommandOptions } from './lint.ts';
+import { lintCommand, type LintCommandOptions } from './lint.ts';
+import { wantsColor } from '../io.ts';
 
 const ROOT = resolve(import.meta.dirname, '../../..');
 

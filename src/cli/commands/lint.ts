@@ -8,7 +8,7 @@ import { countBySeverity, renderFindingsText } from '../../config/lint/format-te
 import { assertKnownRules, lintConfig, selectRules } from '../../config/lint/lint-config.ts';
 import { toSarif } from '../../config/lint/sarif.ts';
 import { FulcrumError, isFulcrumError } from '../../core/errors.ts';
-import { EXIT, processIo } from '../io.ts';
+import { EXIT, wantsColor } from '../io.ts';
 import type { CliIo } from '../io.ts';
 import { formatIssue } from './validate.ts';
 
@@ -17,14 +17,6 @@ export interface LintCommandOptions {
   rules: string[];
   skip: string[];
   format: 'text' | 'json' | 'sarif';
-}
-
-/** Colour only for a terminal, and never when NO_COLOR is set (https://no-color.org). */
-export function wantsColor(io: CliIo): boolean {
-  if (io.env.NO_COLOR !== undefined && io.env.NO_COLOR !== '') return false;
-  if (io.env.FORCE_COLOR !== undefined && io.env.FORCE_COLOR !== '' && io.env.FORCE_COLOR !== '0')
-    return true;
-  return io.out === processIo.out && process.stdout.isTTY === true;
 }
 
 function reportFailure(e: FulcrumError, format: LintCommandOptions['format'], io: CliIo): number {
