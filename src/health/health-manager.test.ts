@@ -148,6 +148,23 @@ describe('HealthManager: active checks', () => {
     t.manager.stop();
   });
 
+  it('reports every check result to onCheck', async () => {
+    const t = setup();
+    const seen: string[] = [];
+    const manager = new HealthManager({
+      hub: t.hub,
+      clock: t.clock,
+      logger: captureLogger().logger,
+      probe: t.probe.probe,
+      onCheck: (pool, backend, ok) => seen.push(`${pool}/${backend}/${ok}`),
+    });
+    t.probe.set(B, 'fail');
+    await manager.activate(snapshotWith(t.registry, { p: { backends: backends(2), healthCheck: check() } }));
+    await advance(t.clock, 1000);
+    expect(seen).toEqual(['p/b0/true', 'p/b1/false', 'p/b0/true', 'p/b1/false']);
+    manager.stop();
+  });
+
   it('keeps checking when a state-change listener throws', async () => {
     const t = setup();
     t.hub.hostState.subscribe(() => {

@@ -35,6 +35,8 @@ export interface HealthManagerDeps {
   random?: () => number;
   /** The check itself; tests inject one that fails, hangs or throws on demand. */
   probe?: Probe;
+  /** Told about every active check result (the monitor's `fulcrum_health_checks_total`). */
+  onCheck?: (pool: string, backend: string, ok: boolean) => void;
 }
 
 export interface BackendHealthView {
@@ -110,6 +112,7 @@ export class HealthManager {
   readonly #logger: Logger;
   readonly #random: () => number;
   readonly #probe: Probe;
+  readonly #onCheckResult: HealthManagerDeps['onCheck'];
   readonly #pools = new Map<string, PoolEntry>();
 
   constructor(deps: HealthManagerDeps) {
@@ -118,6 +121,7 @@ export class HealthManager {
     this.#logger = deps.logger;
     this.#random = deps.random ?? Math.random;
     this.#probe = deps.probe ?? realProbe;
+    this.#onCheckResult = deps.onCheck;
   }
 
   /**
@@ -352,6 +356,7 @@ export class HealthManager {
     if (hc === undefined || !pe.hosts.has(h)) return;
     const now = this.#clock.now();
     h.lastCheck = { at: this.#clock.wallNow(), ok: r.ok, detail: r.detail };
+    this.#onCheckResult?.(pe.name, h.name, r.ok);
     if (r.ok) {
       h.checkSuccesses++;
       h.checkFailures = 0;
