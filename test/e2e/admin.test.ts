@@ -52,7 +52,9 @@ describe('admin API', () => {
   it('lets reads through on loopback without a token', async () => {
     const r = await call('/api/v1/pools');
     expect(r.status).toBe(200);
-    expect(r.body.pools[0].backends.map((b: { name: string }) => b.name)).toEqual(backends.map((b) => b.name));
+    expect(r.body.pools[0].backends.map((b: { name: string }) => b.name)).toEqual(
+      backends.map((b) => b.name),
+    );
   });
 
   it('refuses mutating calls without the token, with the one error shape', async () => {
