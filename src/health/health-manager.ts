@@ -168,12 +168,13 @@ export class HealthManager {
         h.observer = pe.observer;
         h.lameDuckHeader = pr.config.lameDuckHeader?.toLowerCase();
         let he = pe.hosts.get(h);
+        const added = he === undefined;
         if (he === undefined) {
           he = this.#addHost(pe, h, newPool);
           if (hc !== undefined)
             warm.push(new Promise<void>((resolve) => ((he as HostEntry).warmed = resolve)));
         }
-        this.#reconcileHost(he, now);
+        this.#reconcileHost(he, now, added ? 'added by config' : 'config applied');
       }
       this.#startSweep(pe);
       this.#commit(pe);
@@ -300,7 +301,7 @@ export class HealthManager {
   }
 
   /** Align one host with its pool's (possibly new) config and derive its status. */
-  #reconcileHost(he: HostEntry, now: number): void {
+  #reconcileHost(he: HostEntry, now: number, reason: string): void {
     const { host: h, pool: pe } = he;
     if (pe.probe !== undefined && he.checker === undefined) {
       he.checker = new ActiveChecker(h, {
@@ -327,7 +328,7 @@ export class HealthManager {
       this.#clock.clearTimeout(he.lameTimer);
       he.lameTimer = undefined;
     }
-    this.#update(he, 'config applied', now);
+    this.#update(he, reason, now);
   }
 
   #dropHost(he: HostEntry): void {
