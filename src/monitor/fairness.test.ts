@@ -53,7 +53,7 @@ describe('fairness maths', () => {
 
   it('load-aware policies are judged on concurrency per weight', () => {
     expect(measureFor('least-requests')).toBe('in-flight-per-weight');
-    expect(measureFor('p2c-ewma')).toBe('in-flight-per-weight');
+    expect(measureFor('p2c-ewma')).toBe('in-flight-latency-per-weight');
     expect(measureFor('consistent-hash')).toBe('requests');
   });
 
@@ -126,6 +126,22 @@ describe('fairness maths', () => {
     expect(idle.note).toContain('load too low');
     const loaded = judgePool(busy(60_000 * 9, 60_000 * 1), 'in-flight-per-weight', 60_000, opts);
     expect(loaded.backends.map((b) => b.verdict)).toEqual(['overfed', 'starved']);
+  });
+
+  it('p2c-ewma is judged on concurrency × latency: a slow backend that gets fewer requests is fair', () => {
+    // b is twice as slow and gets half the concurrency: both carry the same latency-load.
+    const samples: BackendSample[] = [
+      { name: 'a', expectedShare: 0.5, requests: 4000, busyMs: 4000 * 20 * 2 },
+      { name: 'b', expectedShare: 0.5, requests: 1000, busyMs: 1000 * 40 * 2 },
+    ];
+    const fair = judgePool(samples, 'in-flight-latency-per-weight', 60_000, opts);
+    expect(fair.backends.map((b) => b.verdict)).toEqual(['ok', 'ok']);
+    expect(fair.backends[0]?.shareRatio).toBeCloseTo(1);
+    // Judged on plain concurrency, the same traffic would look unfair.
+    expect(judgePool(samples, 'in-flight-per-weight', 60_000, opts).backends[1]?.shareRatio).toBeCloseTo(
+      0.67,
+      1,
+    );
   });
 
   it('overload needs both more than the capacity share and errors or latency beyond the peers', () => {

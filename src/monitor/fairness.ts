@@ -6,8 +6,11 @@
 // and attributeCauses() turns the facts the monitor gathered into words for a person.
 // docs/monitoring.md explains the maths; keep the two in step.
 
-/** What a share is measured in. Load-aware policies are judged on concurrency, not counts. */
-export type FairnessMeasure = 'requests' | 'in-flight-per-weight';
+/**
+ * What a share is measured in. Load-aware policies are judged on what they balance, not on
+ * request counts: least-requests on concurrency, p2c-ewma on concurrency × latency.
+ */
+export type FairnessMeasure = 'requests' | 'in-flight-per-weight' | 'in-flight-latency-per-weight';
 
 export type Verdict = 'ok' | 'overfed' | 'starved' | 'insufficient-data';
 
@@ -54,7 +57,19 @@ export const DEFAULT_Z = 4;
 
 /** Load-aware policies balance concurrency, so their request counts are not a fair measure. */
 export function measureFor(policy: string): FairnessMeasure {
-  return policy === 'least-requests' || policy === 'p2c-ewma' ? 'in-flight-per-weight' : 'requests';
+  if (policy === 'least-requests') return 'in-flight-per-weight';
+  if (policy === 'p2c-ewma') return 'in-flight-latency-per-weight';
+  return 'requests';
+}
+
+/**
+ * A backend's load in the given measure. By Little's law busyMs / window is its mean
+ * concurrency; p2c-ewma equalises concurrency × mean latency (busyMs / requests).
+ */
+function loadOf(s: BackendSample, measure: FairnessMeasure): number {
+  if (measure === 'requests') return s.requests;
+  if (measure === 'in-flight-per-weight') return s.busyMs;
+  return s.requests > 0 ? (s.busyMs * s.busyMs) / s.requests : 0;
 }
 
 /** Shares proportional to weights; all zero when the weights sum to zero. */
@@ -99,21 +114,22 @@ export function judgePool(
 ): PoolVerdict {
   let total = 0;
   let busy = 0;
+  let load = 0;
   for (const s of samples) {
     total += s.requests;
     busy += s.busyMs;
+    load += loadOf(s, measure);
   }
-  const byBusy = measure === 'in-flight-per-weight';
   // A load-aware policy only has something to balance when backends are busy: below one
   // concurrent request per backend its choices are tie-breaks, not decisions.
   let note: string | undefined;
-  if (byBusy && windowMs > 0 && busy / windowMs < samples.length) {
+  if (measure !== 'requests' && windowMs > 0 && busy / windowMs < samples.length) {
     note = `load too low to judge a load-aware policy (mean concurrency ${(busy / windowMs).toFixed(2)} < ${samples.length})`;
   }
   const ratios: number[] = [];
   const backends = samples.map((s): BackendVerdict => {
     const p = s.expectedShare;
-    const q = byBusy ? (busy > 0 ? s.busyMs / busy : 0) : total > 0 ? s.requests / total : 0;
+    const q = load > 0 ? loadOf(s, measure) / load : 0;
     const ratio = p > 0 ? q / p : null;
     const z = binomialZ(q, p, total);
     let verdict: Verdict;
