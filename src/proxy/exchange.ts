@@ -109,6 +109,8 @@ export class Exchange implements UpstreamHandler, RequestFacts {
   upRes: LinkedResponse | undefined;
   upKind: OutcomeKind = 'success';
   upBroken = false;
+  /** Backend that was reached but failed to answer (reset after send, timeout). */
+  failedHost: HostState | undefined = undefined;
   error: ErrorCode | undefined;
   done = false;
 
@@ -355,8 +357,10 @@ export class Exchange implements UpstreamHandler, RequestFacts {
 
   private afterFailure(kind: RetryKind, code: ErrorCode): void {
     const next = this.retryTarget(kind);
-    if (next !== undefined) this.beginRetry(next);
-    else this.fail(code);
+    if (next !== undefined) return this.beginRetry(next);
+    // Blame a backend only when it was reached (the monitor attributes errors by backend).
+    if (kind === 'reset' || kind === 'timeout') this.failedHost = this.host;
+    this.fail(code);
   }
 
   /** The backend for a retry, or undefined when the rules forbid one. */
@@ -449,7 +453,7 @@ export class Exchange implements UpstreamHandler, RequestFacts {
     this.core.hub.requests.emit({
       listener: this.listener.name,
       pool: this.pool?.name ?? '',
-      backend: this.responding ? this.host?.name : undefined,
+      backend: this.responding ? this.host?.name : this.failedHost?.name,
       status,
       durationMs: performance.now() - this.startedAt,
       error,

@@ -95,6 +95,8 @@ export function forwardRequestHeaders(
         continue;
       case 'x-forwarded-proto':
       case 'x-forwarded-host':
+      // node already answered `100 Continue` to the client; the backend gets the body at once.
+      case 'expect':
         continue;
       case 'upgrade':
         if (info.upgrade) out.push(name, value);

@@ -170,6 +170,39 @@ describe('proxy: forwarding', () => {
     expect(r.headers['x-request-id']).toBe('mine');
   });
 
+  it('handles Expect: 100-continue itself and sends the backend the body without it', async () => {
+    backends = await startFakeBackends(1);
+    harness = await startProxy(simpleConfig(backends));
+    const port = harness.port();
+    const reply = await new Promise<{ status: number; body: string; continued: boolean }>(
+      (resolve, reject) => {
+        let continued = false;
+        const req = http.request({
+          port,
+          host: '127.0.0.1',
+          method: 'POST',
+          path: '/echo',
+          headers: { expect: '100-continue', 'content-length': '5' },
+        });
+        req.on('continue', () => {
+          continued = true;
+          req.end('hello');
+        });
+        req.on('response', (res) => {
+          let body = '';
+          res.on('data', (c: Buffer) => (body += c.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body, continued }));
+        });
+        req.on('error', reject);
+      },
+    );
+    expect(reply.continued).toBe(true);
+    expect(reply.status).toBe(200);
+    const echo = JSON.parse(reply.body) as Echo;
+    expect(echo.bytes).toBe(5);
+    expect(echo.headers.expect).toBeUndefined();
+  });
+
   it('a response carrying the pool lame-duck header marks the backend lame duck', async () => {
     backends = await startFakeBackends(2);
     const [a, b] = backends as [FakeBackend, FakeBackend];

@@ -89,6 +89,8 @@ describe('proxy: answers on the backend behalf', () => {
     expect(r.status).toBe(504);
     expect(r.headers['x-fulcrum-error']).toBe('FULCRUM_ERR_PROXY_UPSTREAM_TIMEOUT');
     expect(harness.registry.get('app', (backends[0] as FakeBackend).address)?.inFlight).toBe(0);
+    // The backend was reached but did not answer: the outcome names it.
+    expect(harness.outcomes[0]).toMatchObject({ status: 504, backend: 'b0' });
   });
 
   it('502 FULCRUM_ERR_PROXY_UPSTREAM_RESET when the backend resets before answering', async () => {
@@ -150,6 +152,28 @@ describe('proxy: upstream connection pool', () => {
     // An answer slower than the idle timeout is not cut: idle applies to pooled sockets only.
     await b.setMode('slow', { latencyMs: 400 });
     expect((await httpRequest({ port: harness.port() })).status).toBe(200);
+  });
+});
+
+describe('proxy: maxRequests', () => {
+  it('never has more than maxRequests in flight to a backend; beyond it the pool has no backend', async () => {
+    backends = await startFakeBackends(1);
+    const b = backends[0] as FakeBackend;
+    await b.setMode('slow', { latencyMs: 200 });
+    harness = await startProxy({
+      version: 1,
+      listeners: { web: { address: '127.0.0.1:0', routes: [{ pool: 'app' }] } },
+      pools: { app: { backends: [{ name: b.name, address: b.address, maxRequests: 2 }] } },
+    });
+    let peak = 0;
+    const t = setInterval(() => (peak = Math.max(peak, b.inFlight)), 5);
+    const replies = await Promise.all(
+      Array.from({ length: 5 }, () => httpRequest({ port: harness!.port() })),
+    );
+    clearInterval(t);
+    expect(replies.map((r) => r.status).sort()).toEqual([200, 200, 503, 503, 503]);
+    expect(peak).toBe(2);
+    expect(b.requests).toBe(2);
   });
 });
 
