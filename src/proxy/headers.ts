@@ -93,9 +93,9 @@ export function forwardRequestHeaders(
       case 'x-forwarded-for':
         xff = xff === undefined ? value : `${xff}, ${value}`;
         continue;
+      // Expect: node already answered `100 Continue` to the client; the backend gets the body at once.
       case 'x-forwarded-proto':
       case 'x-forwarded-host':
-      // node already answered `100 Continue` to the client; the backend gets the body at once.
       case 'expect':
         continue;
       case 'upgrade':
