@@ -69,7 +69,9 @@ describe('fairness maths', () => {
           return v.backends.every((b) => b.verdict === 'ok' || b.verdict === 'insufficient-data');
         },
       ),
-      { numRuns: 300 },
+      // Fixed seed: at z > 4 an honest check is wrong ~3 in 100 000 times, so an unseeded
+      // run of 300 × up to 6 backends would fail now and then for no reason.
+      { numRuns: 300, seed: 20_261_124 },
     );
   });
 

@@ -202,4 +202,29 @@ describe('Monitor', () => {
     clock.advance(1000);
     expect(monitor.alerts().filter((a) => a.state === 'firing')).toEqual([]);
   });
+
+  it('names a health check that removed its peers as the cause of BackendOverloaded', () => {
+    const { hub, clock, fired, state } = setup();
+    const down = state?.hosts[3];
+    if (down) down.status = 'unhealthy';
+    state?.refresh();
+    let i = 0;
+    drive({
+      hub,
+      clock,
+      pool: 'app',
+      seconds: 60,
+      rps: 60,
+      // Three backends carry four backends' load; app-1 buckles under it.
+      shot: () => {
+        const backend = `app-${(i++ % 3) + 1}`;
+        return { backend, status: backend === 'app-1' && i % 5 === 0 ? 503 : 200, durationMs: 10 };
+      },
+    });
+    const a = fired.find((x) => x.alertname === 'BackendOverloaded');
+    expect(a?.labels['backend']).toBe('app-1');
+    expect(a?.annotations['cause_kind']).toBe('peers-removed-by-health');
+    expect(a?.annotations['cause']).toContain('app-4 (unhealthy)');
+    expect(fired.some((x) => x.alertname === 'BackendOverfed')).toBe(false);
+  });
 });
