@@ -1,0 +1,203 @@
+// `npm run bench`: fulcrum beside nginx, the http-proxy npm package and a direct baseline,
+// in one run, with wrk. Writes bench/RESULTS.md (see report.ts for the targets).
+//
+// Topology on a 2-core machine: the proxy under test (fulcrum, nginx or http-proxy) is
+// pinned alone to core 0; wrk and the backends (one nginx worker serving a fixed body on three
+// ports) share core 1. The backends are nginx rather than Node servers because a `return 200`
+// costs nginx a few microseconds: the backends then take a small, equal slice of core 1 in
+// every run, and the direct baseline (wrk straight at one backend, core 0 idle) shows the
+// ceiling that core 1 allows. A proxied run close to that ceiling is limited by core 1, not by
+// the proxy; the report says so when it happens.
+//
+// Options: --connections 64,256  --duration 10  --warmup 3  --rounds 2
+//          --targets direct,nginx,http-proxy,fulcrum,fulcrum-undici  --out bench/RESULTS.md
+//          --cpu-prof DIR (fulcrum runs write V8 CPU profiles there)  --max-load 1.5
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { writeBackendConfig, writeProxyConfig } from './nginx.ts';
+import { commandLine, freePort, killAll, sleep, startPinned, stop, waitReady, type Proc } from './procs.ts';
+import { machineFacts, renderReport, type Measurement } from './report.ts';
+import { NGINX, ensureTools } from './tools.ts';
+import { runWrk } from './wrk.ts';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const PROXY_CPU = '0';
+const LOAD_CPU = '1';
+
+const ALL_TARGETS = ['direct', 'nginx', 'http-proxy', 'fulcrum', 'fulcrum-undici'] as const;
+type Target = (typeof ALL_TARGETS)[number];
+
+const { values: opts } = parseArgs({
+  options: {
+    connections: { type: 'string', default: '64,256' },
+    duration: { type: 'string', default: '10' },
+    warmup: { type: 'string', default: '3' },
+    rounds: { type: 'string', default: '2' },
+    targets: { type: 'string', default: ALL_TARGETS.join(',') },
+    out: { type: 'string', default: join(ROOT, 'bench', 'RESULTS.md') },
+    'cpu-prof': { type: 'string' },
+    'max-load': { type: 'string', default: '1.5' },
+    'load-wait': { type: 'string', default: '120' },
+  },
+});
+
+const connections = opts.connections.split(',').map(Number);
+const durationS = Number(opts.duration);
+const warmupS = Number(opts.warmup);
+const rounds = Number(opts.rounds);
+const targets = opts.targets.split(',') as Target[];
+for (const t of targets) if (!ALL_TARGETS.includes(t)) throw new Error(`unknown target ${t}`);
+
+interface Running {
+  url: string;
+  proc: Proc | undefined;
+}
+
+function loadAvg(): number {
+  return Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
+}
+
+/** Wait (bounded) for the 1-minute load to drop below --max-load: others share this machine. */
+async function waitForQuiet(): Promise<void> {
+  const max = Number(opts['max-load']);
+  const until = Date.now() + Number(opts['load-wait']) * 1000;
+  let said = false;
+  while (loadAvg() > max && Date.now() < until) {
+    if (!said) console.log(`bench: load ${loadAvg()} > ${max}, waiting up to ${opts['load-wait']} s`);
+    said = true;
+    await sleep(5000);
+  }
+}
+
+function fulcrumYaml(port: number, adminPort: number, backends: readonly number[]): string {
+  const list = backends.map((p, i) => `      - { name: b${i + 1}, address: 127.0.0.1:${p} }`).join('\n');
+  return `version: 1
+listeners:
+  web:
+    address: 127.0.0.1:${port}
+    routes:
+      - pool: app
+pools:
+  app:
+    policy: round-robin
+    backends:
+${list}
+    healthCheck: { path: /healthz, interval: 2s }
+admin:
+  address: 127.0.0.1:${adminPort}
+audit:
+  schedule: ""
+`;
+}
+
+async function startTarget(t: Target, dir: string, backends: readonly number[]): Promise<Running> {
+  if (t === 'direct') return { url: `http://127.0.0.1:${backends[0]}/`, proc: undefined };
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}/`;
+  let proc: Proc;
+  if (t === 'nginx') {
+    const conf = writeProxyConfig(dir, port, backends);
+    proc = startPinned(t, PROXY_CPU, NGINX, ['-p', dir, '-c', conf], join(dir, 'nginx-proxy.err'));
+  } else if (t === 'http-proxy') {
+    proc = startPinned(
+      t,
+      PROXY_CPU,
+      process.execPath,
+      [join(ROOT, 'bench', 'http-proxy-peer.ts'), String(port), ...backends.map(String)],
+      join(dir, 'http-proxy.err'),
+    );
+  } else {
+    const file = join(dir, `${t}.yaml`);
+    writeFileSync(file, fulcrumYaml(port, await freePort(), backends));
+    const prof = opts['cpu-prof'];
+    const nodeArgs = prof === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${resolve(prof)}`];
+    const env = { ...process.env, FULCRUM_UPSTREAM: t === 'fulcrum-undici' ? 'undici' : 'node' };
+    proc = startPinned(
+      t,
+      PROXY_CPU,
+      process.execPath,
+      [...nodeArgs, join(ROOT, 'src', 'cli', 'run.ts'), 'start', '-c', file, '--force', '--memory-store'],
+      join(dir, `${t}.err`),
+      env,
+    );
+  }
+  await waitReady(proc, url);
+  return { url, proc };
+}
+
+async function main(): Promise<void> {
+  ensureTools();
+  const dir = mkdtempSync(join(tmpdir(), 'fulcrum-bench-'));
+  const backendPorts = [await freePort(), await freePort(), await freePort()];
+  const backendConf = writeBackendConfig(dir, backendPorts);
+  const backends = startPinned(
+    'backends',
+    LOAD_CPU,
+    NGINX,
+    ['-p', dir, '-c', backendConf],
+    join(dir, 'backends.err'),
+  );
+  const results: Measurement[] = [];
+  try {
+    for (const p of backendPorts) await waitReady(backends, `http://127.0.0.1:${p}/`);
+    for (let round = 1; round <= rounds; round++) {
+      await waitForQuiet();
+      for (const t of targets) {
+        const running = await startTarget(t, dir, backendPorts);
+        try {
+          for (const c of connections) {
+            const threads = c >= 256 ? 2 : 1;
+            const wrk = { url: running.url, connections: c, threads, cpus: LOAD_CPU };
+            await runWrk({ ...wrk, durationS: warmupS });
+            const loadBefore = loadAvg();
+            const r = await runWrk({ ...wrk, durationS });
+            const m: Measurement = { round, target: t, connections: c, threads, loadBefore, ...r };
+            results.push(m);
+            console.log(
+              `round ${round} ${t.padEnd(14)} c=${String(c).padEnd(3)} ${r.rps.toFixed(0).padStart(7)} req/s` +
+                `  p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms  errors ${r.errors}  load ${loadBefore}`,
+            );
+          }
+        } finally {
+          if (running.proc !== undefined) await stop(running.proc, 15_000);
+        }
+      }
+    }
+  } finally {
+    await stop(backends);
+  }
+  const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
+  const facts = machineFacts({
+    nproc: commandLine('nproc', []),
+    node: process.version,
+    nginx: commandLine(NGINX, ['-v']),
+    wrk: commandLine('wrk', ['-v']),
+    cpu: commandLine('sh', ['-c', "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"]),
+  });
+  const out = resolve(opts.out);
+  let previous = '';
+  try {
+    previous = readFileSync(out, 'utf8');
+  } catch {
+    // First run: no notes to keep.
+  }
+  writeFileSync(out, renderReport({ command, facts, results, durationS, warmupS, previous }));
+  console.log(`bench: wrote ${out}`);
+  rmSync(dir, { recursive: true, force: true });
+}
+
+process.on('SIGINT', () => {
+  killAll();
+  process.exit(130);
+});
+
+try {
+  await main();
+} catch (err) {
+  killAll();
+  console.error(err);
+  process.exitCode = 1;
+}
