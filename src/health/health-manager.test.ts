@@ -505,8 +505,11 @@ describe('HealthManager: slow start, drain, lame duck, flap dampening', () => {
     expect(a.status).toBe('draining');
     t.probe.set(A, 'ok');
     await advance(t.clock, 1000);
+    expect(a.status).toBe('draining'); // one clean check is not enough (healthyThreshold 2)
+    await advance(t.clock, 1000);
     expect(a.status).toBe('healthy');
     expect(a.lameDuck).toBe(false);
+    expect(a.statusReason).toBe('passed 2 checks without the lame-duck header');
     t.manager.stop();
   });
 

@@ -90,6 +90,8 @@ interface HostEntry {
   initial: boolean;
   /** Resolves the warm-up wait on the first check result. */
   warmed: (() => void) | undefined;
+  /** Passing checks without the lame-duck header since the backend was last flagged. */
+  lameClear: number;
 }
 
 interface PoolEntry {
@@ -289,6 +291,7 @@ export class HealthManager {
       inRotation: false,
       initial: newPool,
       warmed: undefined,
+      lameClear: 0,
     };
     pe.hosts.set(h, he);
     // A backend new to this pool starts from scratch, even if an old HostState object was kept.
@@ -377,12 +380,20 @@ export class HealthManager {
       h.verdict = 'up';
       reason = `${h.checkSuccesses} consecutive passed checks`;
     }
-    if (r.lameDuck && !h.lameDuck) {
-      h.lameDuck = true;
-      reason = 'health check answer carries the lame-duck header';
-    } else if (!r.lameDuck && r.ok && h.lameDuck) {
-      h.lameDuck = false;
-      reason = 'passed a check without the lame-duck header';
+    if (r.lameDuck) {
+      he.lameClear = 0;
+      if (!h.lameDuck) {
+        h.lameDuck = true;
+        reason = 'health check answer carries the lame-duck header';
+      }
+    } else if (h.lameDuck) {
+      // As many clean passes as healthyThreshold, so a backend that flags only its traffic
+      // answers (not its health page) is not put back after a single check.
+      he.lameClear = r.ok ? he.lameClear + 1 : 0;
+      if (he.lameClear >= hc.healthyThreshold) {
+        h.lameDuck = false;
+        reason = `passed ${he.lameClear} checks without the lame-duck header`;
+      }
     }
     if (r.ok && h.ejectedUntil !== 0) {
       this.#unEject(he, now);
@@ -408,6 +419,7 @@ export class HealthManager {
     const he = pe.hosts.get(h);
     if (he === undefined) return;
     const now = this.#clock.now();
+    he.lameClear = 0;
     if (pe.probe === undefined && he.lameTimer === undefined) {
       he.lameTimer = this.#timer(() => {
         he.lameTimer = undefined;
