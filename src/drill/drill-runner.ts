@@ -62,7 +62,7 @@ export interface DrillResult {
 }
 
 const SERVICE_MS = 100;
-/** Each backend can serve this many times its fair share of the load. */
+/** Each backend can serve this many times its fair share of the load, unless the scenario says. */
 const HEADROOM = 2;
 const POLL_MS = 100;
 
@@ -76,8 +76,8 @@ interface Timing {
 
 function timing(short: boolean): Timing {
   return short
-    ? { rate: 100, baselineMs: 2500, observeMs: 15_000, settleMs: 1500, guard: '20s' }
-    : { rate: 200, baselineMs: 8000, observeMs: 60_000, settleMs: 4000, guard: '60s' };
+    ? { rate: 100, baselineMs: 2500, observeMs: 15_000, settleMs: 3500, guard: '20s' }
+    : { rate: 200, baselineMs: 8000, observeMs: 60_000, settleMs: 5000, guard: '60s' };
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -106,16 +106,27 @@ async function waitHealthy(b: Balancer, names: readonly string[], timeoutMs: num
   }
 }
 
-/** First time at or after `from` when a one-second window of requests fails no more than `limit`. */
+/** Consecutive one-second windows that must stay at the baseline for recovery to count. */
+const SUSTAINED_WINDOWS = 3;
+
+/**
+ * First time at or after `from` from which SUSTAINED_WINDOWS one-second windows in a row fail
+ * no more than `limit` (a single quiet second between bursts is not a recovery).
+ */
 export function settledAt(
   records: readonly LoadRecord[],
   from: number,
   end: number,
   limit: number,
 ): number | undefined {
-  for (let t = from; t + 1000 <= end; t += 250) {
+  const quiet = (t: number): boolean => {
     const s = summarize(records, t, t + 1000);
-    if (s.requests > 0 && s.failedShare <= limit) return t;
+    return s.requests > 0 && s.failedShare <= limit;
+  };
+  for (let t = from; t + 1000 * SUSTAINED_WINDOWS <= end; t += 250) {
+    let ok = true;
+    for (let k = 0; k < SUSTAINED_WINDOWS && ok; k++) ok = quiet(t + k * 1000);
+    if (ok) return t;
   }
   return undefined;
 }
@@ -124,7 +135,10 @@ export async function runDrill(scenario: Scenario, options: DrillOptions = {}): 
   const short = options.short === true;
   const t = timing(short);
   const perBackendRate = t.rate / scenario.backends;
-  const capacity = Math.max(2, Math.round((HEADROOM * perBackendRate * SERVICE_MS) / 1000));
+  const capacity = Math.max(
+    2,
+    Math.round(((scenario.headroom ?? HEADROOM) * perBackendRate * SERVICE_MS) / 1000),
+  );
   const backends = await Promise.all(
     Array.from({ length: scenario.backends }, (_, i) =>
       new DrillBackend({
@@ -366,7 +380,7 @@ export async function runDrill(scenario: Scenario, options: DrillOptions = {}): 
         timeline.push({
           atMs: at,
           kind: 'recover',
-          text: `failures back to the baseline (≤ ${(limit * 100).toFixed(0)}% per second); ${recoveryEvent.how}`,
+          text: `failures back to the baseline (≤ ${(limit * 100).toFixed(0)}% in each second for ${SUSTAINED_WINDOWS} s); ${recoveryEvent.how}`,
         });
       }
     }

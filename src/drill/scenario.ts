@@ -26,6 +26,8 @@ export interface Scenario {
   /** The postmortem-style sentence of what goes wrong. */
   readonly story: string;
   readonly backends: number;
+  /** Each backend serves this many times its fair share of the load before answering 503 (default 2). */
+  readonly headroom?: number;
   readonly budgets: Budgets;
   /** Headers of load request i (e.g. a hash key most traffic shares). */
   readonly loadHeaders?: (i: number) => Record<string, string>;
@@ -51,7 +53,6 @@ export interface DrillConfigOptions {
   hash?: { key: string; balanceFactor: number };
   healthPath?: string;
   outlier?: boolean;
-  /** Monitor and guard timings scale with the run. */
   short: boolean;
 }
 
@@ -79,8 +80,9 @@ export function drillConfig(env: ScenarioEnv, o: DrillConfigOptions): string {
       (b, i) => `      - { name: ${b.name}, address: "${b.address}", weight: ${weights[i] ?? 1} }`,
     ),
     'monitor:',
-    `  window: ${o.short ? '6s' : '10s'}`,
-    `  fairness: { overfed: 1.25, starved: 0.5, minRequestsPerBackend: 20, for: ${o.short ? '1s' : '2s'} }`,
+    // A short window and `for`: a drill lasts seconds, not the hours of the postmortem.
+    '  window: 5s',
+    '  fairness: { overfed: 1.25, starved: 0.5, minRequestsPerBackend: 20, for: 1s }',
     'audit:',
     "  schedule: ''",
     'log:',

@@ -7,6 +7,8 @@ export const backendCrash: Scenario = {
   title: 'one backend dies mid-load',
   story: 'b2 stops: its connections reset and new ones are refused',
   backends: 3,
+  // Room for two backends to carry the load when one is out (N+1 capacity).
+  headroom: 3,
   budgets: { detectMs: 20_000, recoverMs: 10_000, failedShare: 0.05 },
   recovery: 'health-removal',
   goodConfig: (env) => drillConfig(env, { short: env.short }),
@@ -17,5 +19,5 @@ export const backendCrash: Scenario = {
     return `${b.name} crashed (connections reset, port closed)`;
   },
   culprit: (env) => env.backends[1]?.name,
-  namesCause: (alert, culprit) => aboutBackend(alert, culprit),
+  namesCause: (alert, culprit) => alert.alertname === 'BackendDown' && aboutBackend(alert, culprit),
 };
