@@ -217,7 +217,7 @@ describe('fairness maths', () => {
         hotKey: undefined,
         weight: 8,
         peerWeight: 1,
-        weightsSince: { version: 7, createdAt: Date.UTC(2026, 0, 2), author: 'alice' },
+        weightsSince: { version: 7, exact: true, createdAt: Date.UTC(2026, 0, 2), author: 'alice' },
         peersDown: ['app-3 (unhealthy)'],
       });
       expect(c.map((x) => x.kind)).toEqual(['weight-skew', 'peers-removed-by-health']);

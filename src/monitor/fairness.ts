@@ -280,9 +280,18 @@ export interface CauseFacts {
   /** This backend's configured weight against the median of its peers'. */
   readonly weight: number;
   readonly peerWeight: number;
-  /** Config version that introduced the current weights, when known. */
+  /**
+   * Config version that introduced the current weights. `exact` is false when the monitor
+   * first saw them in that version but they may be older (it started on a later version).
+   */
   readonly weightsSince:
-    { readonly version: number; readonly createdAt?: number; readonly author?: string } | undefined;
+    | {
+        readonly version: number;
+        readonly exact: boolean;
+        readonly createdAt?: number;
+        readonly author?: string;
+      }
+    | undefined;
   /** Peers that are (or were during the window) not taking traffic, with their status. */
   readonly peersDown: readonly string[];
 }
@@ -297,7 +306,7 @@ function skewText(f: CauseFacts): string {
   const n = Number.isFinite(ratio) ? (Math.round(ratio * 10) / 10).toString() : '∞';
   let since = '';
   if (f.weightsSince) {
-    since = ` since config version ${f.weightsSince.version}`;
+    since = ` since config version ${f.weightsSince.version}${f.weightsSince.exact ? '' : ' or earlier'}`;
     if (f.weightsSince.createdAt !== undefined)
       since += ` applied ${new Date(f.weightsSince.createdAt).toISOString()}`;
     if (f.weightsSince.author) since += ` by ${f.weightsSince.author}`;

@@ -156,6 +156,8 @@ interface PoolTrack {
   hadTraffic: boolean;
   weightsSig: string;
   weightsSince: number;
+  /** True once the weights were seen to change (or the first version seen is 1). */
+  weightsExact: boolean;
   reloads: number[];
   stats: PoolStatsView | undefined;
   causes: Map<string, Cause[]>;
@@ -397,6 +399,7 @@ export class Monitor {
           hadTraffic: false,
           weightsSig: '',
           weightsSince: snap.version,
+          weightsExact: snap.version <= 1,
           reloads: [],
           stats: undefined,
           causes: new Map(),
@@ -433,7 +436,10 @@ export class Monitor {
       for (const b of list) p.backends.set(b.name, b);
       const sig = pr.config.backends.map((b) => `${b.name}=${b.drain ? 0 : b.weight}`).join(',');
       if (sig !== p.weightsSig) {
-        if (p.weightsSig !== '') p.weightsSince = snap.version;
+        if (p.weightsSig !== '') {
+          p.weightsSince = snap.version;
+          p.weightsExact = true;
+        }
         p.weightsSig = sig;
       }
     }
@@ -855,6 +861,7 @@ export class Monitor {
       peerWeight,
       weightsSince: {
         version: p.weightsSince,
+        exact: p.weightsExact,
         ...(info ? { createdAt: info.createdAt } : {}),
         ...(info?.author ? { author: info.author } : {}),
       },
