@@ -69,6 +69,7 @@ export class ProxyServer implements ExchangeCore {
   #inFlight = 0;
   #onIdle: (() => void) | undefined;
   #shuttingDown = false;
+  #shutdown: Promise<void> | undefined;
   readonly #idPrefix = randomBytes(4).toString('hex');
   #idCounter = 0;
 
@@ -179,7 +180,12 @@ export class ProxyServer implements ExchangeCore {
    * closed at once, busy ones after their response with `connection: close`), then destroy
    * what is left.
    */
-  async shutdown(graceMs: number): Promise<void> {
+  shutdown(graceMs: number): Promise<void> {
+    this.#shutdown ??= this.#drain(graceMs);
+    return this.#shutdown;
+  }
+
+  async #drain(graceMs: number): Promise<void> {
     this.#shuttingDown = true;
     const slots = [...this.#slots.values()];
     for (const slot of slots) {

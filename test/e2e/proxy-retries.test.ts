@@ -198,6 +198,31 @@ describe('proxy: retries', () => {
     }
   });
 
+  it('leaves no count behind: in-flight, active and retrying return to zero after mixed load', async () => {
+    backends = await startFakeBackends(3);
+    const [down, bad] = backends as [FakeBackend, FakeBackend];
+    await down.setMode('down');
+    await bad.setMode('5xx');
+    // minRetryConcurrency covers all 8 workers: this test is about accounting, not the budget.
+    harness = await startProxy(
+      simpleConfig(backends, {
+        retries: { attempts: 2, on: ['connect-failure', '503'], minRetryConcurrency: 8 },
+      }),
+    );
+    const port = harness.port();
+    const worker = async (): Promise<number> => {
+      let ok = 0;
+      for (let i = 0; i < 15; i++) if ((await httpRequest({ port })).status === 200) ok++;
+      return ok;
+    };
+    const oks = await Promise.all(Array.from({ length: 8 }, () => worker()));
+    // Whichever backend a request meets first, two retries reach the good one.
+    expect(oks.reduce((a, b) => a + b, 0)).toBe(120);
+    expect(harness.proxy.counters('app')).toEqual({ active: 0, retrying: 0 });
+    for (const b of backends) expect(harness.registry.get('app', b.address)?.inFlight, b.name).toBe(0);
+    expect(harness.outcomes).toHaveLength(120);
+  });
+
   it('perTryTimeout cuts a hanging try and retries on timeout', async () => {
     backends = await startFakeBackends(2);
     await (backends[0] as FakeBackend).setMode('hang');
