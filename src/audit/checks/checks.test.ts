@@ -272,6 +272,31 @@ describe('distribution check through a listener', () => {
     expect(skew!.message).toMatch(/a got 80\.0% of 300 probes, expected 33\.3%/);
   });
 
+  it('judges against the desired source: weights changed behind its back are a skew', async () => {
+    const bs = [
+      { name: 'a', address: '127.0.0.1:1' },
+      { name: 'b', address: '127.0.0.1:2' },
+      { name: 'c', address: '127.0.0.1:3' },
+    ];
+    const intended = yaml(bs, 'audit: { distribution: { probes: 200 } }');
+    const running = load(
+      yaml([{ ...bs[0]!, weight: 8 }, bs[1]!, bs[2]!], 'audit: { distribution: { probes: 200 } }'),
+    );
+    const snapshot = buildSnapshot(running.config, 2, new HostRegistry());
+    const target = await standInProxy(snapshot, 's');
+    const base = { snapshot, proxyAddress: () => target, auditSecret: 's' };
+    // Against the running config itself the balancer does what it is told...
+    expect((await distributionCheck.run(ctx(running, base))).findings).toEqual([]);
+    // ...against the source of truth it overfeeds "a".
+    const out = await distributionCheck.run(
+      ctx(running, { ...base, desired: async () => ({ text: intended, origin: 'fulcrum.yaml' }) }),
+    );
+    expect(out.findings).toEqual([
+      expect.objectContaining({ ruleId: 'distribution-skew', path: 'pools.app/a' }),
+    ]);
+    expect(out.findings[0]!.message).toContain('expected 33.3% by fulcrum.yaml');
+  });
+
   it('without the secret no backend is identified, so every probe counts as failed', async () => {
     const loaded = load(
       yaml([{ name: 'a', address: '127.0.0.1:1' }], 'audit: { distribution: { probes: 20 } }'),

@@ -7,7 +7,8 @@
 // Pearson's chi-square, so 600 probes do not cry wolf over noise and 20 probes cannot pass
 // off a real skew as noise.
 import http from 'node:http';
-import type { RouteConfig } from '../../config/schema.ts';
+import { loadConfigText } from '../../config/load.ts';
+import type { PoolConfig, RouteConfig } from '../../config/schema.ts';
 import { policyUsesWeights } from '../../config/shares.ts';
 import type { ListenerRuntime, PoolRuntime } from '../../runtime/snapshot.ts';
 import { chiSquare } from '../chi-square.ts';
@@ -64,6 +65,8 @@ export interface PairResult {
   listener: string;
   pool: string;
   probes: number;
+  /** Where the expected shares' weights come from: the desired source, or the running config. */
+  expectedFrom: string;
   answered: number;
   failed: number;
   statuses: Record<string, number>;
@@ -76,9 +79,21 @@ export interface PairResult {
   skipped?: string;
 }
 
-function expectedShares(pool: PoolRuntime): Map<string, number> {
-  const weighted = policyUsesWeights(pool.config.policy);
-  const ws = pool.state.hosts.map((h) => (h.effectiveWeight > 0 ? (weighted ? h.effectiveWeight : 1) : 0));
+/**
+ * Shares the pool should give now. Intent comes from the desired source when it has this
+ * pool (so weights changed behind the source's back show up as skew), else from the running
+ * config; health, slow start and drain come from the runtime (effective / configured weight).
+ */
+export function expectedShares(pool: PoolRuntime, intent: PoolConfig | undefined): Map<string, number> {
+  const weighted = policyUsesWeights(intent?.policy ?? pool.config.policy);
+  const ws = pool.state.hosts.map((h) => {
+    if (h.effectiveWeight <= 0) return 0;
+    if (!weighted) return 1;
+    if (intent === undefined) return h.effectiveWeight;
+    const b = intent.backends.find((x) => x.name === h.name);
+    if (b === undefined || b.drain) return 0;
+    return h.configuredWeight > 0 ? (b.weight * h.effectiveWeight) / h.configuredWeight : b.weight;
+  });
   const total = ws.reduce((a, b) => a + b, 0);
   return new Map(pool.state.hosts.map((h, i) => [h.name, total > 0 ? (ws[i] ?? 0) / total : 0]));
 }
@@ -119,9 +134,10 @@ async function probePair(
   route: RouteConfig,
   pool: PoolRuntime,
   target: { host: string; port: number },
+  intent: { pool: PoolConfig | undefined; origin: string },
 ): Promise<PairResult> {
   const cfg = ctx.audit.distribution;
-  const expected = expectedShares(pool);
+  const expected = expectedShares(pool, intent.pool);
   const base = requestFor(route);
   const byAddress = new Map(pool.config.backends.map((b) => [b.address, b.name]));
   const idHeader = cfg.identityHeader?.toLowerCase();
@@ -136,6 +152,7 @@ async function probePair(
     listener: listener.name,
     pool: pool.name,
     probes: cfg.probes,
+    expectedFrom: intent.pool === undefined ? 'running config' : intent.origin,
     answered: 0,
     failed: 0,
     statuses: {},
@@ -267,7 +284,7 @@ export function judgePair(r: PairResult, tolerance: number): AuditFinding[] {
       severity: 'error',
       path: `${path}/${worst.backend}`,
       message:
-        `${where}: ${worst.backend} got ${pct(worst.observedShare)} of ${r.answered} probes, expected ${pct(worst.expectedShare)} ` +
+        `${where}: ${worst.backend} got ${pct(worst.observedShare)} of ${r.answered} probes, expected ${pct(worst.expectedShare)} by ${r.expectedFrom} ` +
         `(share ratio ${(worst.shareRatio ?? 0).toFixed(2)}, tolerance ±${pct(tolerance)}); chi-square ${r.chiSquare.toFixed(1)} (df ${r.degreesOfFreedom}), ${pText(r.pValue)}`,
       remediation:
         'Compare the configured weights with the intended capacity (`fulcrum lint`, `fulcrum diff`), and check the policy and its hash key; `fulcrum status` shows live share ratios.',
@@ -288,6 +305,10 @@ export const distributionCheck: AuditCheck = {
       return { findings: [], skipped: 'no running balancer' };
     const pairs: PairResult[] = [];
     const findings: AuditFinding[] = [];
+    const desired = await ctx.desired();
+    const intended =
+      desired === undefined ? undefined : loadConfigText(desired.text, { source: desired.origin });
+    const intentPools = intended?.ok ? intended.value.config.pools : undefined;
     for (const listener of snapshot.listeners.values()) {
       const target = ctx.proxyAddress(listener.name);
       if (target === undefined) {
@@ -308,7 +329,10 @@ export const distributionCheck: AuditCheck = {
         // First match wins: a route shadowed by an earlier one cannot be probed this way.
         if (listener.router.match(req.headers.host, req.path, req.headers) !== route) continue;
         seen.add(route.pool);
-        const r = await probePair(ctx, listener, route, pool, target);
+        const r = await probePair(ctx, listener, route, pool, target, {
+          pool: intentPools?.[pool.name],
+          origin: desired?.origin ?? 'running config',
+        });
         pairs.push(r);
         findings.push(...judgePair(r, ctx.audit.distribution.tolerance));
       }
