@@ -147,12 +147,14 @@ describe('proxy: retries', () => {
         retries: { attempts: 1, on: ['5xx'], budget: '0%', minRetryConcurrency: 1 },
       }),
     );
-    // Four concurrent requests: two land on `bad` first; only one of them may retry at a time.
+    // Four concurrent requests: two or three meet `bad` first (a retry's pick moves the round),
+    // and while the first retry is in flight at `slow`, the others may not retry.
     const replies = await Promise.all(
       Array.from({ length: 4 }, () => httpRequest({ port: harness!.port() })),
     );
-    const statuses = replies.map((r) => r.status).sort();
-    expect(statuses).toEqual([200, 200, 200, 503]);
+    const failed = replies.filter((r) => r.status === 503).length;
+    expect(failed).toBeGreaterThan(0);
+    expect(bad.requests).toBe(failed + 1);
     expect(harness.outcomes.filter((o) => o.retries === 1)).toHaveLength(1);
   });
 
