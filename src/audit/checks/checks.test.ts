@@ -155,6 +155,7 @@ function pair(counts: number[], expected: number[], failed = 0): PairResult {
     listener: 'web',
     pool: 'app',
     probes: answered + failed,
+    expectedFrom: 'running config',
     answered,
     failed,
     statuses: { 200: answered },
