@@ -18,6 +18,7 @@ import { HostRegistry } from './health/host-state.ts';
 import { Monitor } from './monitor/monitor.ts';
 import { attachAccessLog } from './proxy/access-log.ts';
 import { ProxyServer } from './proxy/proxy-server.ts';
+import { UndiciUpstream } from './proxy/upstream-undici.ts';
 import { ConfigController } from './runtime/controller.ts';
 import { ApplyGuard } from './runtime/guard.ts';
 import { openStore } from './store/open-store.ts';
@@ -103,15 +104,30 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
     logger,
     explainToken: token,
     auditSecret: () => auditSecret,
+    // node:http is the default upstream (chosen by bench/RESULTS.md); FULCRUM_UPSTREAM=undici
+    // selects the undici one so the bench can keep measuring both.
+    ...(env['FULCRUM_UPSTREAM'] === 'undici' ? { upstream: new UndiciUpstream() } : {}),
   });
   const accessLog = config.log.access ? attachAccessLog(hub, logger) : undefined;
-  const health = new HealthManager({ hub, clock: systemClock, logger });
+  // Health is built before the monitor; the closure reaches it once it exists.
+  let monitorRef: Monitor | undefined;
+  const health = new HealthManager({
+    hub,
+    clock: systemClock,
+    logger,
+    onCheck: (pool, backend, ok) => monitorRef?.recordHealthCheck(pool, backend, ok),
+  });
+  // Alert annotations name the config version that introduced a skew, with its time and
+  // author; the monitor asks synchronously, so keep a small cache of version summaries.
+  const versionInfo = new Map<number, { version: number; createdAt: number; author: string }>();
   const monitor = new Monitor({
     hub,
     clock: systemClock,
     logger,
     getSnapshot: current,
+    configVersionInfo: (version) => versionInfo.get(version),
   });
+  monitorRef = monitor;
   const controller = (running = new ConfigController({
     store,
     registry,
@@ -167,9 +183,15 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
   });
   // Every applied config (the first one included) may carry a new audit schedule.
   hub.notices.subscribe((n) => {
+    if (n.type !== 'config-applied') return;
+    const v = running?.version;
+    if (v) versionInfo.set(v.version, { version: v.version, createdAt: v.createdAt, author: v.author });
     const cfg = running?.snapshot?.config;
-    if (n.type === 'config-applied' && cfg) audit.schedule(cfg.audit);
+    if (cfg) audit.schedule(cfg.audit);
   });
+  for (const v of await store.listVersions({ limit: 500 })) {
+    versionInfo.set(v.version, { version: v.version, createdAt: v.createdAt, author: v.author });
+  }
 
   let adminServer: Server | undefined;
   try {

@@ -10,7 +10,7 @@ import type { Finding } from '../config/lint/types.ts';
 import { diffConfigs, type ConfigDiff } from '../config/diff.ts';
 import { FulcrumError, isFulcrumError } from '../core/errors.ts';
 import type { EventHub } from '../core/events.ts';
-import type { HostRegistry } from '../health/host-state.ts';
+import { HostRegistry } from '../health/host-state.ts';
 import type { ConfigVersion, Store, VersionSource } from '../store/store.ts';
 import { sha256 } from '../store/store.ts';
 import { ApplyLock } from './apply-lock.ts';
@@ -172,6 +172,11 @@ export class ConfigController {
       this.#snapshot = snapshot;
       this.#loaded = loaded;
       this.#version = committed;
+      // Forget backends the new config dropped; requests still running on them keep their object.
+      const keep = new Set<string>();
+      for (const p of snapshot.pools.values())
+        for (const h of p.state.hosts) keep.add(HostRegistry.key(p.name, h.address));
+      this.#deps.registry.retain(keep);
       logger.info(
         { version: committed.version, previousVersion, source: o.source, author: committed.author },
         'config applied',
