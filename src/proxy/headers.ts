@@ -26,10 +26,6 @@ function connectionListed(connection: string | undefined): Set<string> | undefin
   return extra;
 }
 
-function dropped(lower: string, listed: Set<string> | undefined): boolean {
-  return HOP_BY_HOP.has(lower) || lower.startsWith('proxy-') || (listed !== undefined && listed.has(lower));
-}
-
 /** The few request headers the proxy decides on, captured while the list is rewritten. */
 export interface RequestFacts {
   hostHeader: string | undefined;
@@ -138,20 +134,16 @@ function dropListed(list: string[], listed: Set<string>): string[] {
  */
 export function forwardResponseHeaders(raw: readonly string[], extra: readonly string[]): string[] {
   let connection: string | undefined;
-  for (let i = 0; i < raw.length; i += 2) {
-    if ((raw[i] as string).length === 10 && (raw[i] as string).toLowerCase() === 'connection') {
-      connection = raw[i + 1];
-      break;
-    }
-  }
-  const listed = connectionListed(connection);
-  const out: string[] = [];
+  let out: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
     const lower = name.toLowerCase();
-    if (dropped(lower, listed) || lower === 'x-request-id') continue;
+    if (lower === 'connection') connection = raw[i + 1];
+    if (HOP_BY_HOP.has(lower) || lower === 'x-request-id' || lower.startsWith('proxy-')) continue;
     out.push(name, raw[i + 1] as string);
   }
+  const listed = connectionListed(connection);
+  if (listed !== undefined) out = dropListed(out, listed);
   for (let i = 0; i < extra.length; i++) out.push(extra[i] as string);
   return out;
 }
