@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import { startFakeBackends, type FakeBackend } from '../helpers/fake-backend.ts';
-import { startTestBalancer, type TestBalancer } from '../helpers/balancer.ts';
+import { startTestBalancer, weightedConfig, type TestBalancer } from '../helpers/balancer.ts';
 import { runCli } from '../helpers/cli.ts';
 
 let backends: FakeBackend[];
@@ -15,21 +15,7 @@ let port = 0;
 
 function write(name: string, weights: number[]): string {
   const file = join(dir, name);
-  writeFileSync(
-    file,
-    YAML.stringify({
-      version: 1,
-      log: { level: 'silent', access: false },
-      listeners: { web: { address: `127.0.0.1:${port}`, routes: [{ pool: 'app' }] } },
-      pools: {
-        app: {
-          policy: 'weighted-round-robin',
-          backends: backends.map((b, i) => ({ name: b.name, address: b.address, weight: weights[i] })),
-          healthCheck: { interval: '1s', timeout: '500ms' },
-        },
-      },
-    }),
-  );
+  writeFileSync(file, YAML.stringify(weightedConfig(port, backends, weights)));
   return file;
 }
 

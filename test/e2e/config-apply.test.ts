@@ -3,27 +3,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import { startFakeBackends, type FakeBackend } from '../helpers/fake-backend.ts';
-import { startTestBalancer, type TestBalancer } from '../helpers/balancer.ts';
+import { startTestBalancer, weightedConfig, type TestBalancer } from '../helpers/balancer.ts';
 import { countBackends, startLoad } from '../helpers/load.ts';
 
 let backends: FakeBackend[];
 let tb: TestBalancer;
 
 function configText(weights: number[], extra: Record<string, unknown> = {}): string {
-  return YAML.stringify({
-    version: 1,
-    log: { level: 'silent', access: false },
-    listeners: { web: { address: `127.0.0.1:${port}`, routes: [{ pool: 'app' }] } },
-    pools: {
-      app: {
-        policy: 'weighted-round-robin',
-        backends: backends.map((b, i) => ({ name: b.name, address: b.address, weight: weights[i] })),
-        healthCheck: { interval: '1s', timeout: '500ms' },
-        ...extra,
-      },
-    },
-    admin: { address: '127.0.0.1:0' },
-  });
+  return YAML.stringify(weightedConfig(port, backends, weights, extra));
 }
 let port = 0;
 

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import { startFakeBackend, type FakeBackend } from '../helpers/fake-backend.ts';
-import { startTestBalancer, type TestBalancer } from '../helpers/balancer.ts';
+import { startTestBalancer, weightedConfig, type TestBalancer } from '../helpers/balancer.ts';
 import { runCli } from '../helpers/cli.ts';
 import { startLoad } from '../helpers/load.ts';
 
@@ -15,19 +15,7 @@ let backends: FakeBackend[];
 let tb: TestBalancer;
 
 function config(weights: number[]): Record<string, unknown> {
-  return {
-    version: 1,
-    log: { level: 'silent', access: false },
-    listeners: { web: { address: `127.0.0.1:${port}`, routes: [{ pool: 'app' }] } },
-    pools: {
-      app: {
-        policy: 'weighted-round-robin',
-        backends: backends.map((b, i) => ({ name: b.name, address: b.address, weight: weights[i] })),
-        healthCheck: { interval: '1s', timeout: '500ms' },
-      },
-    },
-    admin: { address: '127.0.0.1:0' },
-  };
+  return weightedConfig(port, backends, weights);
 }
 let port = 0;
 

@@ -59,3 +59,28 @@ export function poolOf(
     ...extra,
   };
 }
+
+/**
+ * A whole config document: one listener `web` on `port` routing everything to a
+ * weighted-round-robin pool `app` over `backends` with `weights`, health-checked every second.
+ */
+export function weightedConfig(
+  port: number,
+  backends: { name: string; address: string }[],
+  weights: number[],
+  pool: Record<string, unknown> = {},
+): Record<string, unknown> {
+  return {
+    version: 1,
+    log: { level: 'silent', access: false },
+    listeners: { web: { address: `127.0.0.1:${port}`, routes: [{ pool: 'app' }] } },
+    pools: {
+      app: {
+        policy: 'weighted-round-robin',
+        ...poolOf(backends, { healthCheck: { interval: '1s', timeout: '500ms' } }, weights),
+        ...pool,
+      },
+    },
+    admin: { address: '127.0.0.1:0' },
+  };
+}
