@@ -400,6 +400,14 @@ export class Exchange implements UpstreamHandler, RequestFacts {
     }
   }
 
+  /** The listener's request timeout hit while the client was still sending its body. */
+  clientTimedOut(): void {
+    this.req.off('data', onClientData);
+    this.abandonCall();
+    this.finishTry('success');
+    this.fail('FULCRUM_ERR_PROXY_CLIENT_TIMEOUT');
+  }
+
   /** Answer on the backend's behalf (or cut the response if its headers already went out). */
   fail(code: ErrorCode): void {
     this.error = code;
@@ -419,9 +427,14 @@ export class Exchange implements UpstreamHandler, RequestFacts {
       'x-request-id',
       this.requestId,
     ];
-    // A client still sending a refused body should not keep the connection.
-    if (this.listener.closing || code === 'FULCRUM_ERR_PROXY_BODY_TOO_LARGE')
+    // A client still sending a refused or overdue body should not keep the connection.
+    if (
+      this.listener.closing ||
+      code === 'FULCRUM_ERR_PROXY_BODY_TOO_LARGE' ||
+      code === 'FULCRUM_ERR_PROXY_CLIENT_TIMEOUT'
+    ) {
       headers.push('connection', 'close');
+    }
     res.writeHead(ERRORS[code].status, headers);
     res.end(body);
   }

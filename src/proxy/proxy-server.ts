@@ -357,9 +357,14 @@ function listen(server: http.Server, address: string, name: string): Promise<voi
 }
 
 function onClientError(err: Error & { code?: string }, socket: Socket): void {
-  const busy = (socket as Socket & { _httpMessage?: http.ServerResponse })._httpMessage;
+  const busy = (socket as Socket & { _httpMessage?: ProxyResponse })._httpMessage;
   if (err.code === 'ECONNRESET' || !socket.writable || (busy !== undefined && busy.headersSent)) {
     socket.destroy();
+    return;
+  }
+  // A request in progress (slow body): answer through its exchange so it reports the outcome.
+  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT' && busy?.exchange !== undefined) {
+    busy.exchange.clientTimedOut();
     return;
   }
   let code: ErrorCode = 'FULCRUM_ERR_PROXY_BAD_REQUEST';

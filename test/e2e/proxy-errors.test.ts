@@ -221,6 +221,21 @@ describe('proxy: listener limits', () => {
     expect(performance.now() - t0).toBeLessThan(4000);
   });
 
+  it('408 when the client is too slow to send its body, reported as the outcome', async () => {
+    backends = await startFakeBackends(1);
+    harness = await startProxy(
+      simpleConfig(backends, {}, { timeouts: { header: '200ms', request: '400ms', idle: '10s' } }),
+    );
+    const got = await rawExchange(harness.port(), (s) =>
+      s.write('POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nonly ten b'),
+    );
+    expect(got).toMatch(/^HTTP\/1\.1 408/);
+    expect(got).toContain('FULCRUM_ERR_PROXY_CLIENT_TIMEOUT');
+    await new Promise((r) => setTimeout(r, 20));
+    expect(harness.outcomes[0]).toMatchObject({ status: 408, error: 'FULCRUM_ERR_PROXY_CLIENT_TIMEOUT' });
+    expect(harness.registry.get('app', (backends[0] as FakeBackend).address)?.inFlight).toBe(0);
+  });
+
   it('closes an idle client keep-alive connection after timeouts.idle', async () => {
     backends = await startFakeBackends(1);
     harness = await startProxy(
