@@ -12,6 +12,7 @@ import { lintCommand } from './commands/lint.ts';
 import { diffCommand } from './commands/diff.ts';
 import { alertsRulesCommand } from './commands/alerts.ts';
 import { auditCommand } from './commands/audit.ts';
+import { drillCommand } from './commands/drill.ts';
 
 const DEFAULT_ADMIN = 'http://127.0.0.1:9901';
 
@@ -110,6 +111,17 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
     .addOption(format(['text', 'json', 'markdown', 'html']))
     .option('-o, --output <file>', 'write the report to a file')
     .action((o) => set(auditCommand({ ...o, token: o.token ?? io.env['FULCRUM_ADMIN_TOKEN'] }, io)));
+
+  program
+    .command('drill')
+    .description('replay an incident on local processes; measure detection, recovery and failed requests')
+    .argument(
+      '[scenario]',
+      'weight-skew | hash-hotspot | bad-health-check | backend-slowdown | backend-crash (default: all)',
+    )
+    .option('--short', 'the reduced run of the test suite')
+    .addOption(format(['text', 'json']))
+    .action((scenario: string | undefined, o) => set(drillCommand(scenario, o, io)));
 
   adminOpts(
     program
