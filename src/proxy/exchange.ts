@@ -322,11 +322,15 @@ export class Exchange implements UpstreamHandler, RequestFacts {
     const linked = upRes as LinkedResponse;
     linked.fulcrumExchange = this;
     this.upRes = linked;
-    linked.on('error', ignore);
-    linked.on('close', onUpResClose);
     const res = this.res;
     res.writeHead(status, forwardResponseHeaders(upRes.rawHeaders, this.responseExtras()));
-    linked.pipe(res);
+    // Stream.pipe would allocate a set of closures per response; shared listeners do the same
+    // job (write, pause on backpressure, resume on drain, end).
+    linked.on('error', ignore);
+    linked.on('close', onUpResClose);
+    linked.on('end', onUpResEnd);
+    res.on('drain', onResDrain);
+    linked.on('data', onUpResData);
   }
 
   private responseExtras(): string[] {
@@ -517,6 +521,19 @@ function onClientEnd(this: ProxyRequest): void {
 
 function onTimer(ex: Exchange): void {
   ex.onTimer();
+}
+
+function onUpResData(this: LinkedResponse, chunk: Buffer): void {
+  const ex = this.fulcrumExchange;
+  if (ex !== undefined && !ex.res.write(chunk)) this.pause();
+}
+
+function onUpResEnd(this: LinkedResponse): void {
+  this.fulcrumExchange?.res.end();
+}
+
+function onResDrain(this: ProxyResponse): void {
+  this.exchange?.upRes?.resume();
 }
 
 function onUpResClose(this: LinkedResponse): void {

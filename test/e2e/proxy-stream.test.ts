@@ -1,6 +1,7 @@
 // 1 GiB up and 1 GiB down through the proxy with flat memory: bodies are streamed with
 // backpressure, never buffered whole. Client, proxy and backend share this process, so the
 // RSS figure covers all three.
+import net from 'node:net';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeBackends, type FakeBackend } from '../helpers/fake-backend.ts';
@@ -93,5 +94,61 @@ describe('proxy: streaming', () => {
     );
     expect(bytes).toBe(GiB);
     expect(growth).toBeLessThan(100 * MiB);
+  });
+
+  it('a client that stops reading pauses the backend (download backpressure)', async () => {
+    const before = process.memoryUsage.rss();
+    const client = net.connect(harness.port(), '127.0.0.1');
+    client.write(`GET /bytes/${GiB} HTTP/1.1\r\nHost: x\r\n\r\n`);
+    let received = 0;
+    client.on('data', (c: Buffer) => {
+      received += c.length;
+      client.pause();
+    });
+    await new Promise((r) => setTimeout(r, 600));
+    const growth = process.memoryUsage.rss() - before;
+    client.destroy();
+    console.log(
+      `stalled download: ${(received / MiB).toFixed(1)} MiB read, RSS growth ${(growth / MiB).toFixed(1)} MiB in 600 ms`,
+    );
+    // Without backpressure the proxy would queue hundreds of MiB from the backend meanwhile.
+    expect(growth).toBeLessThan(60 * MiB);
+  });
+
+  it('a backend that stops reading pauses the client upload (upload backpressure)', async () => {
+    const stalled = net.createServer((s) => {
+      s.pause();
+      s.on('error', () => s.destroy());
+    });
+    await new Promise<void>((r) => stalled.listen(0, '127.0.0.1', r));
+    const address = `127.0.0.1:${(stalled.address() as net.AddressInfo).port}`;
+    const h = await startProxy({
+      version: 1,
+      listeners: { web: { address: '127.0.0.1:0', routes: [{ pool: 'app' }] } },
+      pools: { app: { backends: [{ name: 'stalled', address }], retries: { attempts: 0 } } },
+    });
+    let produced = 0;
+    const chunk = Buffer.alloc(256 * 1024, 0x42);
+    const upload = new Readable({
+      read() {
+        produced += chunk.length;
+        this.push(produced <= GiB ? chunk : null);
+      },
+    });
+    const pending = httpRequest({
+      port: h.port(),
+      method: 'POST',
+      path: '/up',
+      headers: { 'content-length': String(GiB) },
+      body: upload,
+      timeoutMs: 5000,
+    }).catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 600));
+    console.log(`stalled upload: ${(produced / MiB).toFixed(1)} MiB produced by the client in 600 ms`);
+    // Only socket buffers fill up; the client is paused long before 1 GiB.
+    expect(produced).toBeLessThan(64 * MiB);
+    await h.close();
+    stalled.close();
+    await pending;
   });
 });
