@@ -83,12 +83,16 @@ describe('fulcrum audit --config (offline)', () => {
       { config: 'good.yaml', checks: 'health' },
       { config: 'good.yaml', checks: 'lint,nope' },
       { config: 'good.yaml', format: 'pdf' },
-      { config: 'good.yaml', admin: 'http://127.0.0.1:1' },
     ]) {
       const io = capture();
       expect(await auditCommand(opts, io), JSON.stringify(opts)).toBe(1);
       expect(io.stderr.join('')).toMatch(/FULCRUM_ERR_/);
     }
+  });
+
+  it('--config wins over the default --admin the CLI fills in', async () => {
+    const io = capture();
+    expect(await auditCommand({ config: 'good.yaml', admin: 'http://127.0.0.1:1' }, io)).toBe(0);
   });
 
   it('exits 2 on an invalid file, listing its problems', async () => {

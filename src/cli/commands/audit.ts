@@ -2,7 +2,8 @@
 //   [--format text|json|markdown|html] [--output FILE]`
 // Against a running balancer it asks for a run now (POST /api/v1/audits) and prints the
 // report; offline against a file it runs the checks that need no balancer (lint, drift vs
-// --against). Exit 0 pass, 2 failing findings, 1 could not run: fit for CI and cron gates.
+// --against); --config wins over --admin (the CLI fills --admin with its default).
+// Exit 0 pass, 2 failing findings, 1 could not run: fit for CI and cron gates.
 import { randomUUID } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
@@ -143,8 +144,6 @@ export async function auditCommand(opts: AuditOptions, io: CliIo): Promise<numbe
     const format = (opts.format ?? 'text') as ReportFormat;
     if (!REPORT_FORMATS.includes(format))
       throw usage(`--format must be one of ${REPORT_FORMATS.join(', ')} (got "${opts.format}")`);
-    if (opts.config !== undefined && opts.admin !== undefined)
-      throw usage('use either --admin URL (live) or --config FILE (offline), not both');
     if (opts.against !== undefined && opts.config === undefined)
       throw usage('--against compares with a --config FILE (offline audit)');
     const got = opts.config !== undefined ? await offlineRun(opts, opts.config, io) : await liveRun(opts, io);
