@@ -138,6 +138,22 @@ describe('proxy: forwarding', () => {
     expect(harness.outcomes[0]?.requestId).toBe('client-id-1');
   });
 
+  it('gives an HTTP/1.0 request without Host the backend address as Host', async () => {
+    backends = await startFakeBackends(1);
+    harness = await startProxy(simpleConfig(backends));
+    const sock = net.connect(harness.port(), '127.0.0.1');
+    sock.write('GET /echo HTTP/1.0\r\n\r\n');
+    let got = '';
+    await new Promise<void>((resolve) => {
+      sock.on('data', (c: Buffer) => (got += c.toString()));
+      sock.on('close', () => resolve());
+    });
+    expect(got).toMatch(/^HTTP\/1\.1 200/);
+    const echo = JSON.parse(got.slice(got.indexOf('\r\n\r\n') + 4)) as Echo;
+    expect(echo.headers.host).toBe((backends[0] as FakeBackend).address);
+    expect(echo.headers['x-forwarded-host']).toBeUndefined();
+  });
+
   it('generates distinct request ids and ignores wrong explain/audit secrets', async () => {
     backends = await startFakeBackends(1);
     harness = await startProxy(simpleConfig(backends), {

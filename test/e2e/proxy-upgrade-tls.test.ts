@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import http from 'node:http';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -101,6 +102,34 @@ describe('proxy: WebSocket upgrade', () => {
     expect(harness.outcomes[0]).toMatchObject({ status: 101, pool: 'app' });
     const host = harness.registry.get('app', (backends.find((b) => b.requests === 1) as FakeBackend).address);
     expect(host?.inFlight).toBe(0);
+  });
+
+  it('relays a backend that declines the upgrade, then closes', async () => {
+    const plain = http.createServer((_req, res) => {
+      res.writeHead(426, { 'content-type': 'text/plain', 'x-backend': 'plain' });
+      res.end('no websocket here');
+    });
+    await new Promise<void>((r) => plain.listen(0, '127.0.0.1', r));
+    try {
+      const address = `127.0.0.1:${(plain.address() as net.AddressInfo).port}`;
+      harness = await startProxy({
+        version: 1,
+        listeners: { web: { address: '127.0.0.1:0', routes: [{ pool: 'app' }] } },
+        pools: { app: { backends: [{ name: 'plain', address }] } },
+      });
+      const { head, socket, rest } = await handshake(harness.port());
+      expect(head).toMatch(/^HTTP\/1\.1 426/);
+      expect(head).toContain('x-backend: plain');
+      const body = await new Promise<string>((resolve) => {
+        let got = rest;
+        socket.on('data', (c: Buffer) => (got += c.toString()));
+        socket.on('close', () => resolve(got));
+      });
+      expect(body).toBe('no websocket here');
+      expect(harness.outcomes[0]).toMatchObject({ status: 426 });
+    } finally {
+      plain.close();
+    }
   });
 
   it('answers 502 when the backend refuses the connection', async () => {
