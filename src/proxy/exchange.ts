@@ -308,10 +308,16 @@ export class Exchange implements UpstreamHandler, RequestFacts {
     if (status >= 500) {
       const next = this.retryTarget(status);
       if (next !== undefined) {
-        // Drain the discarded answer so its socket can go back to the pool.
-        (this.call as UpstreamCall).detach();
+        const call = this.call as UpstreamCall;
         this.call = undefined;
-        upRes.resume();
+        if (this.hasBody && !this.bodyEnded) {
+          // The request was never finished on this connection: it cannot be reused.
+          call.abandon();
+        } else {
+          // Drain the discarded answer so its socket can go back to the pool.
+          call.detach();
+          upRes.resume();
+        }
         this.finishTry(kind);
         this.beginRetry(next);
         return;

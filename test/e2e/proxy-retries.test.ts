@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { PassThrough } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startFakeBackends, type FakeBackend } from '../helpers/fake-backend.ts';
 import { httpRequest } from '../helpers/http-client.ts';
@@ -96,6 +97,34 @@ describe('proxy: retries', () => {
       expect(JSON.parse(r.text)).toEqual({ bytes: 40_000 });
     }
     expect(harness.outcomes.some((o) => o.retries === 1)).toBe(true);
+  });
+
+  it('a 5xx answered before the body ended is retried with the part sent so far replayed', async () => {
+    backends = await startFakeBackends(2);
+    const [bad, good] = backends as [FakeBackend, FakeBackend];
+    await bad.setMode('5xx');
+    harness = await startProxy(
+      simpleConfig(backends, { retries: { attempts: 1, on: ['503'], methods: ['POST'] } }),
+    );
+    const body = new PassThrough();
+    const pending = httpRequest({
+      port: harness.port(),
+      method: 'POST',
+      path: '/up',
+      headers: { 'content-length': '20' },
+      body,
+    });
+    body.write('0123456789');
+    // `bad` answers 503 before the rest arrives; the retry replays the first half to `good`.
+    await new Promise((r) => setTimeout(r, 150));
+    body.end('abcdefghij');
+    const r = await pending;
+    expect(r.status).toBe(200);
+    expect(r.headers['x-backend']).toBe(good.name);
+    expect(JSON.parse(r.text)).toEqual({ bytes: 20 });
+    expect(bad.requests).toBe(1);
+    expect(harness.outcomes[0]).toMatchObject({ retries: 1, status: 200 });
+    expect(harness.registry.get('app', bad.address)?.inFlight).toBe(0);
   });
 
   it('a body larger than bufferSize is not retried', async () => {
