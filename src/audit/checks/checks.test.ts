@@ -9,6 +9,7 @@ import type { CheckContext } from '../types.ts';
 import {
   AUDIT_BACKEND_HEADER,
   AUDIT_REQUEST_HEADER,
+  dialHost,
   distributionCheck,
   judgePair,
   requestFor,
@@ -192,6 +193,10 @@ describe('distribution verdict', () => {
     const ids = judgePair(r, 0.15).map((f) => f.ruleId);
     expect(ids).toContain('distribution-unexpected-backend');
     expect(ids).toContain('distribution-probe-failures');
+  });
+
+  it('reaches a wildcard bind address on loopback', () => {
+    expect([dialHost('0.0.0.0'), dialHost('::'), dialHost('127.0.0.2')]).toEqual(['127.0.0.1', '::1', '127.0.0.2']);
   });
 
   it('builds a request the route matches', () => {

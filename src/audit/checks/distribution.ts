@@ -7,6 +7,7 @@
 // Pearson's chi-square, so 600 probes do not cry wolf over noise and 20 probes cannot pass
 // off a real skew as noise.
 import http from 'node:http';
+import https from 'node:https';
 import { loadConfigText } from '../../config/load.ts';
 import type { PoolConfig, RouteConfig } from '../../config/schema.ts';
 import { policyUsesWeights } from '../../config/shares.ts';
@@ -98,22 +99,30 @@ export function expectedShares(pool: PoolRuntime, intent: PoolConfig | undefined
   return new Map(pool.state.hosts.map((h, i) => [h.name, total > 0 ? (ws[i] ?? 0) / total : 0]));
 }
 
+/** A wildcard bind address is reached on loopback. */
+export function dialHost(host: string): string {
+  return host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
+}
+
 function send(
   agent: http.Agent,
+  tls: boolean,
   target: { host: string; port: number },
   req: ProbeRequest,
   identify: (res: http.IncomingMessage) => string | undefined,
 ): Promise<{ status: number; backend: string | undefined }> {
   return new Promise((resolve) => {
-    const r = http.request(
+    const r = (tls ? https : http).request(
       {
-        host: target.host,
+        host: dialHost(target.host),
         port: target.port,
         path: req.path,
         method: 'GET',
         agent,
         headers: req.headers,
         timeout: PROBE_TIMEOUT_MS,
+        // The audit checks where traffic goes, not the certificate (it may be for another name).
+        ...(tls ? { rejectUnauthorized: false, servername: req.headers.host?.replace(/:\d+$/, '') } : {}),
       },
       (res) => {
         const backend = identify(res);
@@ -170,13 +179,14 @@ async function probePair(
     return result;
   }
   const counts = new Map<string, number>();
-  const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+  const tls = listener.config.tls !== undefined;
+  const agent = new (tls ? https : http).Agent({ keepAlive: true, maxSockets: CONCURRENCY });
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < cfg.probes) {
       const i = next++;
       const req = hashSpec === undefined ? base : (varyHashKey(hashSpec, base, i) as ProbeRequest);
-      const r = await send(agent, target, req, identify);
+      const r = await send(agent, tls, target, req, identify);
       result.statuses[String(r.status)] = (result.statuses[String(r.status)] ?? 0) + 1;
       if (r.backend !== undefined && r.status > 0 && r.status < 500) {
         result.answered++;
