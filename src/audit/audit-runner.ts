@@ -91,8 +91,10 @@ export class AuditRunner {
     if (audit.schedule.trim() === '') return;
     try {
       // protect: croner itself never starts a tick while the previous tick's promise is pending.
-      this.#cron = new Cron(audit.schedule, { protect: () => this.#missed++, catch: true, unref: true }, () =>
-        this.#tick(),
+      this.#cron = new Cron(
+        audit.schedule,
+        { protect: () => this.#skipped(), catch: true, unref: true },
+        () => this.#tick(),
       );
     } catch (err) {
       this.#scheduleError = err instanceof Error ? err.message : String(err);
@@ -137,13 +139,17 @@ export class AuditRunner {
     this.#pattern = '';
   }
 
+  #skipped(): void {
+    this.#missed++;
+    this.#deps.logger.warn(
+      { missed: this.#missed },
+      'scheduled audit skipped: previous run still in progress',
+    );
+  }
+
   async #tick(): Promise<void> {
     if (this.#running > 0) {
-      this.#missed++;
-      this.#deps.logger.warn(
-        { missed: this.#missed },
-        'scheduled audit skipped: previous run still in progress',
-      );
+      this.#skipped();
       return;
     }
     try {
