@@ -2,8 +2,9 @@
 // item 7). One undici Pool per backend (connections bounded by `maxRequests`, idle sockets
 // closed after the pool's idle timeout), driven through the low-level dispatch handler API:
 // one handler object per try is the UpstreamCall itself, no promise and no closure per request.
+import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
-import { Pool } from 'undici';
+import { Client, Pool, type Dispatcher } from 'undici';
 import type {
   Upstream,
   UpstreamCall,
@@ -25,6 +26,38 @@ const CONNECT_CODES = new Set([
 
 /** Headers undici frames itself or refuses (it chunks a body of unknown length on its own). */
 const REFUSED = new Set(['transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'expect']);
+
+/** Errors of a connection the backend closed; on a reused socket they mean a stale keep-alive. */
+const STALE_CODES = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE']);
+
+type CountedSocket = Socket & { fulcrumUses?: number };
+
+/**
+ * A Client that tells each try which connection carries it, so a reset on a reused keep-alive
+ * socket can be told from one on a fresh connection (undici does not say which it was).
+ */
+class TrackedClient extends Client {
+  socket: CountedSocket | undefined;
+
+  override dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
+    (handler as unknown as UndiciCall).client = this;
+    return super.dispatch(options, handler);
+  }
+}
+
+function trackedClient(origin: URL | string, options: Client.Options): TrackedClient {
+  const connect = options.connect;
+  if (typeof connect !== 'function') return new TrackedClient(origin, options);
+  const client: TrackedClient = new TrackedClient(origin, {
+    ...options,
+    connect: (opts, callback) =>
+      connect(opts, (...args) => {
+        if (args[1] !== null) client.socket = args[1] as CountedSocket;
+        callback(...args);
+      }),
+  });
+  return client;
+}
 
 /** The backend's answer as the Readable the exchange pipes to the client. */
 class UndiciResponse extends Readable {
@@ -66,6 +99,9 @@ class UndiciCall implements UpstreamCall {
   abort: ((err?: Error) => void) | undefined;
   abandoned = false;
   connected = false;
+  /** Set by TrackedClient when the try is handed to a connection. */
+  client: TrackedClient | undefined;
+  reused = false;
 
   constructor(handler: UpstreamHandler, hasBody: boolean) {
     this.handler = handler;
@@ -102,6 +138,12 @@ class UndiciCall implements UpstreamCall {
       return;
     }
     this.connected = true;
+    const socket = this.client?.socket;
+    if (socket !== undefined) {
+      const uses = socket.fulcrumUses ?? 0;
+      this.reused = uses > 0;
+      socket.fulcrumUses = uses + 1;
+    }
     this.handler?.onUpstreamConnected();
   }
 
@@ -137,7 +179,8 @@ class UndiciCall implements UpstreamCall {
     if (h === undefined) return;
     this.handler = undefined;
     const code = err.code ?? '';
-    h.onUpstreamError(err, !this.connected || CONNECT_CODES.has(code) ? 'connect' : 'sent');
+    if (!this.connected || CONNECT_CODES.has(code)) h.onUpstreamError(err, 'connect');
+    else h.onUpstreamError(err, this.reused && STALE_CODES.has(code) ? 'stale' : 'sent');
   }
 }
 
@@ -182,6 +225,7 @@ export class UndiciUpstream implements Upstream {
       // The exchange runs its own connect and response timers.
       headersTimeout: 0,
       bodyTimeout: 0,
+      factory: trackedClient,
     });
     this.#pools.set(target, { pool, connections: target.maxRequests, idleMs });
     return pool;
