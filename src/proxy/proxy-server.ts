@@ -67,7 +67,15 @@ export class ProxyServer implements ExchangeCore {
   readonly #counters = new Map<string, PoolCounters>();
   readonly #tunnels = new Set<Socket>();
   #inFlight = 0;
+  /** Open client connections over all listeners, current and retiring. */
+  #connections = 0;
+  /** Listeners still open: the current ones and those retiring after a reload. */
+  readonly #live = new Set<ListenerSlot>();
   #onIdle: (() => void) | undefined;
+  readonly #onConnectionClose = (): void => {
+    this.#connections--;
+    this.#checkIdle();
+  };
   #shuttingDown = false;
   #shutdown: Promise<void> | undefined;
   readonly #idPrefix = randomBytes(4).toString('hex');
@@ -111,7 +119,7 @@ export class ProxyServer implements ExchangeCore {
       setImmediate(() => server.closeIdleConnections());
     }
     this.#inFlight--;
-    if (this.#inFlight === 0 && this.#onIdle !== undefined) this.#onIdle();
+    this.#checkIdle();
   }
 
   // --- public API -----------------------------------------------------------------------
@@ -185,15 +193,28 @@ export class ProxyServer implements ExchangeCore {
     return this.#shutdown;
   }
 
+  /**
+   * Drained means no request in flight and no client connection left (tunnels aside): a
+   * keep-alive connection may still bring one more request after the last one ended, and
+   * that request, once accepted, must be answered too (with `connection: close`).
+   */
+  #drained(): boolean {
+    return this.#inFlight === 0 && this.#connections - this.#tunnels.size <= 0;
+  }
+
+  #checkIdle(): void {
+    if (this.#onIdle !== undefined && this.#drained()) this.#onIdle();
+  }
+
   async #drain(graceMs: number): Promise<void> {
     this.#shuttingDown = true;
-    const slots = [...this.#slots.values()];
+    const slots = [...this.#live];
     for (const slot of slots) {
       slot.closing = true;
       slot.server.close();
       slot.server.closeIdleConnections();
     }
-    if (this.#inFlight > 0) {
+    if (!this.#drained()) {
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, graceMs);
         this.#onIdle = () => {
@@ -256,6 +277,12 @@ export class ProxyServer implements ExchangeCore {
       this.#upgrade(slot, req, socket, head),
     );
     server.on('clientError', onClientError);
+    server.on('connection', (socket: Socket) => {
+      this.#connections++;
+      socket.once('close', this.#onConnectionClose);
+    });
+    server.once('listening', () => this.#live.add(slot));
+    server.once('close', () => this.#live.delete(slot));
     server.on('tlsClientError', (_err: Error, socket: Socket) => socket.destroy());
     return slot;
   }

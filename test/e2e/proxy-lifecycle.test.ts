@@ -140,7 +140,7 @@ describe('proxy: graceful shutdown', () => {
     // Some requests were in flight when shutdown began, and they finished.
     expect(outcomes.length).toBeGreaterThan(accepted);
     expect(outcomes.filter((o) => o.status !== 200)).toEqual([]);
-    expect(ok).toBe(outcomes.length);
+    expect(ok, `client errors: ${JSON.stringify(otherErrors)}`).toBe(outcomes.length);
     // Requests never accepted may fail on a connection closed while idle: none were accepted.
     console.log(
       `graceful shutdown: ${outcomes.length} accepted and answered, ${refused} refused after close, other client errors: ${otherErrors.length}`,
