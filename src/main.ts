@@ -109,14 +109,6 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
     ...(env['FULCRUM_UPSTREAM'] === 'undici' ? { upstream: new UndiciUpstream() } : {}),
   });
   const accessLog = config.log.access ? attachAccessLog(hub, logger) : undefined;
-  // Health is built before the monitor; the closure reaches it once it exists.
-  let monitorRef: Monitor | undefined;
-  const health = new HealthManager({
-    hub,
-    clock: systemClock,
-    logger,
-    onCheck: (pool, backend, ok) => monitorRef?.recordHealthCheck(pool, backend, ok),
-  });
   // Alert annotations name the config version that introduced a skew, with its time and
   // author; the monitor asks synchronously, so keep a small cache of version summaries.
   const versionInfo = new Map<number, { version: number; createdAt: number; author: string }>();
@@ -127,7 +119,12 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
     getSnapshot: current,
     configVersionInfo: (version) => versionInfo.get(version),
   });
-  monitorRef = monitor;
+  const health = new HealthManager({
+    hub,
+    clock: systemClock,
+    logger,
+    onCheck: (pool, backend, ok) => monitor.recordHealthCheck(pool, backend, ok),
+  });
   const controller = (running = new ConfigController({
     store,
     registry,
