@@ -79,6 +79,13 @@ export function renderDrillText(r: DrillResult): string {
       );
     }
   }
+  const fn = r.firstNamed;
+  if (fn !== null && (r.detection === null || fn.afterMs < r.detection.afterMs - 1)) {
+    lines.push(
+      '',
+      `First alert naming the cause (${fn.state}, before its \`for\`): ${fmtAt(fn.afterMs)} ${fn.alertname}: ${fn.summary}`,
+    );
+  }
   if (r.detection?.cause) lines.push('', `Cause as the alert named it: ${r.detection.cause}`);
   lines.push('', `${r.verdict.passed ? 'PASS' : 'FAIL'}: ${r.scenario}`);
   return `${lines.join('\n')}\n`;

@@ -52,7 +52,10 @@ export interface DrillResult {
   };
   timeline: TimelineEvent[];
   culprit: string | undefined;
+  /** First alert naming the cause that FIRED (past its `for`): what the detection budget judges. */
   detection: { afterMs: number; alertname: string; summary: string; cause: string } | null;
+  /** First alert naming the cause in any state (pending included): visible in /api/v1/alerts and the dashboard. */
+  firstNamed: { afterMs: number; alertname: string; state: 'pending' | 'firing'; summary: string } | null;
   recovery: { afterMs: number; how: string } | null;
   requests: { total: LoadSummary; before: LoadSummary; incident: LoadSummary; after: LoadSummary };
   /** backend-slowdown: the same slow backend under each policy. */
@@ -244,6 +247,7 @@ export async function runDrill(scenario: Scenario, options: DrillOptions = {}): 
     // Observe: poll the monitor's alerts, the guard and health until detected and recovered.
     let culprit: string | undefined;
     let detection: DrillResult['detection'] = null;
+    let firstNamed: DrillResult['firstNamed'] = null;
     let recoveryEvent: { at: number; how: string } | undefined;
     const pendingSeen = new Set<string>();
     let guardSeen = '';
@@ -268,10 +272,15 @@ export async function runDrill(scenario: Scenario, options: DrillOptions = {}): 
           a.activeAt < Date.now() - now + faultAt - 1000
         )
           continue;
+        const activeAt = now - (Date.now() - a.activeAt);
+        if (a.state !== 'resolved' && (firstNamed === null || activeAt - faultAt < firstNamed.afterMs)) {
+          const summary = a.annotations['summary'] ?? '';
+          firstNamed = { afterMs: activeAt - faultAt, alertname: a.alertname, state: a.state, summary };
+        }
         if (a.state === 'pending' && !pendingSeen.has(a.fingerprint)) {
           pendingSeen.add(a.fingerprint);
           timeline.push({
-            atMs: now - (Date.now() - a.activeAt),
+            atMs: activeAt,
             kind: 'pending',
             text: `${a.alertname} pending: ${a.annotations['summary'] ?? ''}`,
           });
@@ -412,6 +421,7 @@ export async function runDrill(scenario: Scenario, options: DrillOptions = {}): 
       ],
       culprit,
       detection,
+      firstNamed,
       recovery,
       requests: {
         total: summarize(records),

@@ -135,6 +135,12 @@ describe('drill report', () => {
       summary: 'backend b1 overloaded',
       cause: 'weights skewed',
     },
+    firstNamed: {
+      afterMs: 1000,
+      alertname: 'BackendOverloaded',
+      state: 'pending',
+      summary: 'backend b1 overloaded',
+    },
     recovery: { afterMs: 1200, how: 'the guard rolled back by itself' },
     requests: {
       total: { requests: 1000, failed: 20, failedShare: 0.02, p99Ms: 120 },
@@ -158,6 +164,9 @@ describe('drill report', () => {
     expect(text).toMatch(/time to recover +4 h \(22:00 to 02:00\) +1\.2 s +< 60\.0 s +ok/);
     expect(text).toMatch(
       /failed requests +30% of users got 503 +2\.0% \(20 of 1000; 20\.0% during the incident\)/,
+    );
+    expect(text).toContain(
+      'First alert naming the cause (pending, before its `for`): T+1.0 s BackendOverloaded',
     );
     expect(text.trimEnd().endsWith('PASS: weight-skew')).toBe(true);
     expect(
