@@ -289,7 +289,14 @@ export class ProxyServer implements ExchangeCore {
 
   #handle(slot: ListenerSlot, req: ProxyRequest, res: ProxyResponse): void {
     this.#inFlight++;
-    new Exchange(this, slot, req, res).start(slot.snapshot, slot.runtime.router);
+    const ex = new Exchange(this, slot, req, res);
+    try {
+      ex.start(slot.snapshot, slot.runtime.router);
+    } catch (err) {
+      // A defect must cost one request, not the process (this runs inside an emitter).
+      this.#logger.error({ err, requestId: ex.requestId }, 'proxy: request failed unexpectedly');
+      res.destroy();
+    }
   }
 
   #upgrade(slot: ListenerSlot, req: http.IncomingMessage, socket: Socket, head: Buffer): void {
