@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import pino from 'pino';
 import { AdminApp } from './admin/app.ts';
+import { createDashboardAssets } from './admin/dashboard/dashboard-assets.ts';
 import { AuditRunner } from './audit/audit-runner.ts';
 import { loadConfigText } from './config/load.ts';
 import { systemClock } from './core/clock.ts';
@@ -212,6 +213,7 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
       loopback,
       guard,
       audit,
+      dashboard: createDashboardAssets(),
       listenersBound: () => {
         const s = controller.snapshot;
         return s !== undefined && [...s.listeners.keys()].every((l) => proxy.boundAddress(l) !== undefined);
