@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { forwardRequestHeaders, forwardResponseHeaders, type RequestFacts } from './headers.ts';
-import { cookieValue } from './hash-key.ts';
 
 const info = { clientIp: '10.0.0.7', proto: 'https' as const, upgrade: false };
 
@@ -139,13 +138,5 @@ describe('forwardResponseHeaders', () => {
       ['Set-Cookie', 'b=2'],
       ['x-request-id', 'ours'],
     ]);
-  });
-});
-
-describe('cookieValue', () => {
-  it('finds a cookie by exact name', () => {
-    expect(cookieValue('a=1; session=xyz; sess=no', 'session')).toBe('xyz');
-    expect(cookieValue('a=1', 'session')).toBeUndefined();
-    expect(cookieValue(undefined, 'session')).toBeUndefined();
   });
 });
