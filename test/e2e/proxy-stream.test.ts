@@ -10,6 +10,11 @@ import { simpleConfig, startProxy, type Harness } from '../helpers/proxy-harness
 
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
+// Read buffers are garbage the moment they are forwarded, but V8 frees them only after about
+// 64 MiB of external memory has piled up, so peaks of 10-100 MiB were measured on a shared
+// machine for the same code. A proxy that buffered the body would grow by about 1 GiB. The
+// stalled-peer tests below pin backpressure down deterministically.
+const FLAT = 128 * MiB;
 
 let backends: FakeBackend[] = [];
 let harness: Harness;
@@ -71,7 +76,7 @@ describe('proxy: streaming', () => {
       `upload 1 GiB: ${s.toFixed(1)} s, ${(GiB / MiB / s).toFixed(0)} MiB/s, peak RSS growth ${(growth / MiB).toFixed(1)} MiB`,
     );
     expect(bytes).toBe(GiB);
-    expect(growth).toBeLessThan(100 * MiB);
+    expect(growth).toBeLessThan(FLAT);
   });
 
   it('downloads 1 GiB with flat memory', { timeout: 120_000 }, async () => {
@@ -93,7 +98,7 @@ describe('proxy: streaming', () => {
       `download 1 GiB: ${s.toFixed(1)} s, ${(GiB / MiB / s).toFixed(0)} MiB/s, peak RSS growth ${(growth / MiB).toFixed(1)} MiB`,
     );
     expect(bytes).toBe(GiB);
-    expect(growth).toBeLessThan(100 * MiB);
+    expect(growth).toBeLessThan(FLAT);
   });
 
   it('a client that stops reading pauses the backend (download backpressure)', async () => {
