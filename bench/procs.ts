@@ -2,7 +2,7 @@
 // stopped by their own pid (never by name: other people's processes share this machine).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
-import { openSync, readFileSync } from 'node:fs';
+import { openSync, readdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 
 export interface Proc {
@@ -107,4 +107,34 @@ export function commandLine(cmd: string, args: readonly string[]): string {
   const r = spawnSync(cmd, args, { encoding: 'utf8' });
   if (r.error !== undefined) return '';
   return `${r.stdout}${r.stderr}`.trim().split('\n')[0] ?? '';
+}
+
+const TICK_MS = 10; // USER_HZ is 100 on Linux
+
+function statTimes(pid: number): { ppid: number; ticks: number } | undefined {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  // Fields after the parenthesised command name (which may hold spaces): state is field 3.
+  const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  return { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) };
+}
+
+/**
+ * CPU time (user + system, ms) used so far by a process and its direct children (nginx
+ * workers). Unlike requests/s, CPU per request hardly moves when other work shares the
+ * machine, so it is the figure to compare changes by.
+ */
+export function cpuMs(pid: number): number {
+  let ticks = statTimes(pid)?.ticks ?? 0;
+  for (const entry of readdirSync('/proc')) {
+    const child = Number(entry);
+    if (!Number.isInteger(child) || child === pid) continue;
+    const s = statTimes(child);
+    if (s !== undefined && s.ppid === pid) ticks += s.ticks;
+  }
+  return ticks * TICK_MS;
 }

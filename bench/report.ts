@@ -11,6 +11,8 @@ export interface Measurement extends WrkResult {
   threads: number;
   /** 1-minute load average just before the measurement (others share the machine). */
   loadBefore: number;
+  /** CPU time of the proxy process(es) per completed request, in µs (NaN for direct). */
+  cpuUsPerReq: number;
 }
 
 export interface MachineFacts {
@@ -44,6 +46,7 @@ function keptNotes(previous: string): string {
 }
 
 const f0 = (n: number): string => (Number.isFinite(n) ? n.toFixed(0) : 'n/a');
+const f1 = (n: number): string => (Number.isFinite(n) ? n.toFixed(1) : 'n/a');
 const f2 = (n: number): string => (Number.isFinite(n) ? n.toFixed(2) : 'n/a');
 const verdict = (ok: boolean): string => (ok ? '**PASS**' : '**FAIL**');
 
@@ -136,12 +139,14 @@ export function renderReport(input: ReportInput): string {
     const rs = results.filter((m) => m.round === round);
     out.push(`## Round ${round}`);
     out.push('');
-    out.push('| target | conns | req/s | p50 ms | p90 ms | p99 ms | errors | load before |');
-    out.push('|---|---:|---:|---:|---:|---:|---:|---:|');
+    out.push(
+      '| target | conns | req/s | p50 ms | p90 ms | p99 ms | proxy CPU µs/req | errors | load before |',
+    );
+    out.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
     for (const c of conns) {
       for (const m of rs.filter((x) => x.connections === c)) {
         out.push(
-          `| ${m.target} | ${c} | ${f0(m.rps)} | ${f2(m.p50)} | ${f2(m.p90)} | ${f2(m.p99)} | ${m.errors} | ${m.loadBefore} |`,
+          `| ${m.target} | ${c} | ${f0(m.rps)} | ${f2(m.p50)} | ${f2(m.p90)} | ${f2(m.p99)} | ${f1(m.cpuUsPerReq)} | ${m.errors} | ${m.loadBefore} |`,
         );
       }
     }

@@ -10,7 +10,7 @@
 // the proxy; the report says so when it happens.
 //
 // Options: --connections 64,256  --duration 10  --warmup 3  --rounds 2
-//          --targets direct,nginx,http-proxy,fulcrum,fulcrum-undici  --out bench/RESULTS.md
+//          --targets direct,nginx,http-proxy,fulcrum-undici,fulcrum-node[,fulcrum-nolog]  --out bench/RESULTS.md
 //          --cpu-prof DIR (fulcrum runs write V8 CPU profiles there)  --max-load 1.5
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,7 +18,17 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { writeBackendConfig, writeProxyConfig } from './nginx.ts';
-import { commandLine, freePort, killAll, sleep, startPinned, stop, waitReady, type Proc } from './procs.ts';
+import {
+  commandLine,
+  cpuMs,
+  freePort,
+  killAll,
+  sleep,
+  startPinned,
+  stop,
+  waitReady,
+  type Proc,
+} from './procs.ts';
 import { machineFacts, renderReport, type Measurement } from './report.ts';
 import { NGINX, ensureTools } from './tools.ts';
 import { runWrk } from './wrk.ts';
@@ -27,7 +37,11 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const PROXY_CPU = '0';
 const LOAD_CPU = '1';
 
-const ALL_TARGETS = ['direct', 'nginx', 'http-proxy', 'fulcrum', 'fulcrum-undici'] as const;
+// fulcrum-undici is fulcrum as shipped (undici upstream, the default); fulcrum-node is the same
+// with FULCRUM_UPSTREAM=node (node:http agents), kept to re-check that choice.
+const DEFAULT_TARGETS = ['direct', 'nginx', 'http-proxy', 'fulcrum-undici', 'fulcrum-node'] as const;
+// fulcrum-nolog: fulcrum with the access log off, to price the log (not run by default).
+const ALL_TARGETS = [...DEFAULT_TARGETS, 'fulcrum-nolog'] as const;
 type Target = (typeof ALL_TARGETS)[number];
 
 const { values: opts } = parseArgs({
@@ -36,7 +50,7 @@ const { values: opts } = parseArgs({
     duration: { type: 'string', default: '10' },
     warmup: { type: 'string', default: '3' },
     rounds: { type: 'string', default: '2' },
-    targets: { type: 'string', default: ALL_TARGETS.join(',') },
+    targets: { type: 'string', default: DEFAULT_TARGETS.join(',') },
     out: { type: 'string', default: join(ROOT, 'bench', 'RESULTS.md') },
     'cpu-prof': { type: 'string' },
     'max-load': { type: 'string', default: '1.5' },
@@ -72,7 +86,12 @@ async function waitForQuiet(): Promise<void> {
   }
 }
 
-function fulcrumYaml(port: number, adminPort: number, backends: readonly number[]): string {
+function fulcrumYaml(
+  port: number,
+  adminPort: number,
+  backends: readonly number[],
+  accessLog: boolean,
+): string {
   const list = backends.map((p, i) => `      - { name: b${i + 1}, address: 127.0.0.1:${p} }`).join('\n');
   return `version: 1
 listeners:
@@ -90,6 +109,8 @@ admin:
   address: 127.0.0.1:${adminPort}
 audit:
   schedule: ""
+log:
+  access: ${accessLog}
 `;
 }
 
@@ -111,10 +132,10 @@ async function startTarget(t: Target, dir: string, backends: readonly number[]):
     );
   } else {
     const file = join(dir, `${t}.yaml`);
-    writeFileSync(file, fulcrumYaml(port, await freePort(), backends));
+    writeFileSync(file, fulcrumYaml(port, await freePort(), backends, t !== 'fulcrum-nolog'));
     const prof = opts['cpu-prof'];
     const nodeArgs = prof === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${resolve(prof)}`];
-    const env = { ...process.env, FULCRUM_UPSTREAM: t === 'fulcrum-undici' ? 'undici' : 'node' };
+    const env = { ...process.env, FULCRUM_UPSTREAM: t === 'fulcrum-node' ? 'node' : 'undici' };
     proc = startPinned(
       t,
       PROXY_CPU,
@@ -153,12 +174,24 @@ async function main(): Promise<void> {
             const wrk = { url: running.url, connections: c, threads, cpus: LOAD_CPU };
             await runWrk({ ...wrk, durationS: warmupS });
             const loadBefore = loadAvg();
+            const pid = running.proc?.child.pid;
+            const cpu0 = pid === undefined ? 0 : cpuMs(pid);
             const r = await runWrk({ ...wrk, durationS });
-            const m: Measurement = { round, target: t, connections: c, threads, loadBefore, ...r };
+            const cpuUsPerReq = pid === undefined ? Number.NaN : ((cpuMs(pid) - cpu0) * 1000) / r.requests;
+            const m: Measurement = {
+              round,
+              target: t,
+              connections: c,
+              threads,
+              loadBefore,
+              cpuUsPerReq,
+              ...r,
+            };
             results.push(m);
             console.log(
               `round ${round} ${t.padEnd(14)} c=${String(c).padEnd(3)} ${r.rps.toFixed(0).padStart(7)} req/s` +
-                `  p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms  errors ${r.errors}  load ${loadBefore}`,
+                `  p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms  cpu ${cpuUsPerReq.toFixed(1)} µs/req` +
+                `  errors ${r.errors}  load ${loadBefore}`,
             );
           }
         } finally {

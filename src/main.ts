@@ -19,7 +19,7 @@ import { HostRegistry } from './health/host-state.ts';
 import { Monitor } from './monitor/monitor.ts';
 import { attachAccessLog } from './proxy/access-log.ts';
 import { ProxyServer } from './proxy/proxy-server.ts';
-import { UndiciUpstream } from './proxy/upstream-undici.ts';
+import { NodeHttpUpstream } from './proxy/upstream.ts';
 import { ConfigController } from './runtime/controller.ts';
 import { ApplyGuard } from './runtime/guard.ts';
 import { openStore } from './store/open-store.ts';
@@ -105,9 +105,9 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
     logger,
     explainToken: token,
     auditSecret: () => auditSecret,
-    // node:http is the default upstream (chosen by bench/RESULTS.md); FULCRUM_UPSTREAM=undici
-    // selects the undici one so the bench can keep measuring both.
-    ...(env['FULCRUM_UPSTREAM'] === 'undici' ? { upstream: new UndiciUpstream() } : {}),
+    // undici is the default upstream (chosen by bench/RESULTS.md); FULCRUM_UPSTREAM=node
+    // selects the node:http one so the bench can keep measuring both.
+    ...(env['FULCRUM_UPSTREAM'] === 'node' ? { upstream: new NodeHttpUpstream() } : {}),
   });
   const accessLog = config.log.access ? attachAccessLog(hub, logger) : undefined;
   // Alert annotations name the config version that introduced a skew, with its time and

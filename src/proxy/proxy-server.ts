@@ -23,7 +23,8 @@ import {
   type PoolCounters,
 } from './exchange.ts';
 import { tunnel } from './tunnel.ts';
-import { NodeHttpUpstream, type Upstream } from './upstream.ts';
+import type { Upstream } from './upstream.ts';
+import { UndiciUpstream } from './upstream-undici.ts';
 
 export interface ProxyDeps {
   hub: EventHub;
@@ -32,7 +33,7 @@ export interface ProxyDeps {
   explainToken?: () => string | undefined;
   /** Audit secret; a request carrying `x-fulcrum-audit: <secret>` gets `x-fulcrum-backend: <backend name>`. */
   auditSecret?: () => string | undefined;
-  /** Upstream implementation (default node:http keep-alive agents). */
+  /** Upstream implementation (default undici pools, chosen over node:http agents by bench/RESULTS.md). */
   upstream?: Upstream;
 }
 
@@ -85,7 +86,7 @@ export class ProxyServer implements ExchangeCore {
     this.#deps = deps;
     this.hub = deps.hub;
     this.#logger = deps.logger;
-    this.upstream = deps.upstream ?? new NodeHttpUpstream();
+    this.upstream = deps.upstream ?? new UndiciUpstream();
   }
 
   // --- ExchangeCore ---------------------------------------------------------------------
