@@ -2,7 +2,7 @@
 // (no browser download). Pages record console errors, CSP violations and failed requests so a
 // test can assert the page ran clean.
 import { existsSync } from 'node:fs';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core';
 
 export const CHROMIUM_PATH = process.env['FULCRUM_CHROMIUM'] ?? '/usr/bin/chromium';
 
@@ -44,6 +44,7 @@ export async function openPage(
     locale: 'en-GB',
     timezoneId: 'UTC',
   });
+  context.setDefaultTimeout(5000);
   const page = await context.newPage();
   const problems: string[] = [];
   page.on('console', (m) => {
@@ -57,4 +58,14 @@ export async function openPage(
   });
   await page.goto(url, { waitUntil: 'load' });
   return { page, context, problems };
+}
+
+// vitest has no Playwright matchers: tests poll these with expect.poll. They never wait for
+// an element to appear (a missing one reads as '' / null), so a poll's timeout is the only bound.
+export async function textOf(locator: Locator): Promise<string> {
+  return (await locator.count()) > 0 ? locator.first().innerText() : '';
+}
+
+export async function attrOf(locator: Locator, name: string): Promise<string | null> {
+  return (await locator.count()) > 0 ? locator.first().getAttribute(name) : null;
 }

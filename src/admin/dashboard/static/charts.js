@@ -45,13 +45,16 @@ export class Charts {
       return;
     }
     const bands = bandsByPool.get(pool.pool) ?? { overfed: 1.25, starved: 0.5 };
-    const n = pool.backends[0]?.requests.length ?? 0;
+    // The newest slot is the second in progress: drawing it would show every series dropping.
+    const n = Math.max(0, (pool.backends[0]?.requests.length ?? 0) - 1);
     const step = series.slotMs / 1000;
     const end = series.end / 1000;
-    const xs = Array.from({ length: n }, (_, i) => end - (n - 1 - i) * step);
-    const rps = pool.backends.map((b) => b.requests.map((r) => r / step));
-    const err = pool.backends.map((b) => b.requests.map((r, i) => (r > 0 ? b.errors[i] / r : null)));
-    const share = pool.backends.map((b) => b.shareRatio);
+    const xs = Array.from({ length: n }, (_, i) => end - (n - i) * step);
+    const rps = pool.backends.map((b) => b.requests.slice(0, n).map((r) => r / step));
+    const err = pool.backends.map((b) =>
+      b.requests.slice(0, n).map((r, i) => (r > 0 ? b.errors[i] / r : null)),
+    );
+    const share = pool.backends.map((b) => b.shareRatio.slice(0, n));
     const data = [
       [xs, ...rps],
       [xs, ...err],

@@ -91,8 +91,12 @@ export class ConfigPanel {
               h(
                 'td',
                 { class: 'num', 'data-label': 'Version' },
-                String(v.version),
-                v.version === current ? h('span', { class: 'badge good', text: 'running' }) : null,
+                h(
+                  'span',
+                  {},
+                  String(v.version),
+                  v.version === current ? h('span', { class: 'badge good', text: 'running' }) : null,
+                ),
               ),
               h('td', { 'data-label': 'Applied' }, when(v.createdAt)),
               h('td', { 'data-label': 'Author', text: v.author }),

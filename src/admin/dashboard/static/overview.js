@@ -65,17 +65,32 @@ function poolRank(p, alerts) {
   return 2;
 }
 
-const stable = (items, rank) =>
+/** Within out of balance: an overload (the critical alert) first, then the furthest from its share. */
+function imbalance(b) {
+  const t = b.traffic;
+  if (!t) return 0;
+  const deviation = t.shareRatio > 0 ? Math.abs(Math.log(t.shareRatio)) : t.shareRatio === 0 ? 5 : 0;
+  return (t.overloaded ? 10 : 0) + deviation;
+}
+
+const stable = (items, rank, weight = () => 0) =>
   items
-    .map((item, i) => ({ item, i, r: rank(item) }))
-    .sort((a, b) => a.r - b.r || a.i - b.i)
+    .map((item, i) => ({ item, i, r: rank(item), w: weight(item) }))
+    .sort((a, b) => a.r - b.r || b.w - a.w || a.i - b.i)
     .map((x) => x.item);
 
-/** Pools and backends in attention order: out of balance, then unwell, then the rest (config order within). */
+/**
+ * Pools and backends in attention order: out of balance (worst first), then unwell, then the
+ * rest, in config order within each group.
+ */
 export function sortPools(pools, alerts) {
   return stable(pools, (p) => poolRank(p, alerts)).map((p) => ({
     ...p,
-    backends: stable(p.backends, (b) => backendRank(b, alerts, p.name)),
+    backends: stable(
+      p.backends,
+      (b) => backendRank(b, alerts, p.name),
+      (b) => (outOfBalance(b, alerts, p.name) ? imbalance(b) : 0),
+    ),
   }));
 }
 
@@ -178,28 +193,35 @@ function renderBackend(p, b, alerts, bands) {
     h(
       'td',
       { class: 'name', 'data-label': 'Backend' },
-      h('strong', { text: b.name }),
-      h('span', { class: 'addr', text: b.address }),
+      h('div', {}, h('strong', { text: b.name }), h('span', { class: 'addr', text: b.address })),
     ),
     h(
       'td',
       { class: 'state-cell', 'data-label': 'State' },
       h(
-        'span',
-        { class: `state tone-${st.tone}` },
-        h('span', { 'aria-hidden': 'true', text: st.icon }),
-        ` ${b.state}`,
+        'div',
+        {},
+        h(
+          'span',
+          { class: `state tone-${st.tone}` },
+          h('span', { 'aria-hidden': 'true', text: st.icon }),
+          ` ${b.state}`,
+        ),
+        b.state !== 'healthy' && b.reason ? h('span', { class: 'reason', text: b.reason }) : null,
       ),
-      b.state !== 'healthy' && b.reason ? h('span', { class: 'reason', text: b.reason }) : null,
     ),
     h(
       'td',
       { class: 'num', 'data-label': 'Weight (configured / effective)' },
-      `${num(b.configuredWeight, 2)} / `,
-      h('span', {
-        class: b.effectiveWeight !== b.configuredWeight ? 'changed' : '',
-        text: num(b.effectiveWeight, 2),
-      }),
+      h(
+        'span',
+        {},
+        `${num(b.configuredWeight, 2)} / `,
+        h('span', {
+          class: b.effectiveWeight !== b.configuredWeight ? 'changed' : '',
+          text: num(b.effectiveWeight, 2),
+        }),
+      ),
     ),
     h('td', { class: 'share-cell', 'data-label': 'Share (expected vs observed)' }, shareBars(t, verdict)),
     h('td', { class: 'ratio-cell', 'data-label': 'Share ratio' }, ratioGauge(t, bands, verdict)),
