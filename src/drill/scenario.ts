@@ -71,7 +71,7 @@ export function drillConfig(env: ScenarioEnv, o: DrillConfigOptions): string {
     ...(o.hash ? [`    hash: { key: "${o.hash.key}", balanceFactor: ${o.hash.balanceFactor} }`] : []),
     // Panic only when three quarters are gone: one survivor of three still carries everything.
     '    panicThreshold: 25%',
-    `    healthCheck: { path: ${o.healthPath ?? '/healthz'}, interval: 500ms, timeout: 400ms, healthyThreshold: 1, unhealthyThreshold: 2 }`,
+    `    healthCheck: { path: ${o.healthPath ?? '/healthz'}, interval: 500ms, timeout: 400ms, healthyThreshold: 2, unhealthyThreshold: 2 }`,
     ...(o.outlier
       ? ['    outlierDetection: { consecutiveErrors: 5, baseEjectionTime: 30s, maxEjectionPercent: 50% }']
       : []),
