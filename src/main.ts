@@ -8,6 +8,7 @@ import { dirname, resolve } from 'node:path';
 import pino from 'pino';
 import { AdminApp } from './admin/app.ts';
 import { createDashboardAssets } from './admin/dashboard/dashboard-assets.ts';
+import { createDashboardAssets } from './admin/dashboard/dashboard-assets.ts';
 import { AuditRunner } from './audit/audit-runner.ts';
 import { loadConfigText } from './config/load.ts';
 import { systemClock } from './core/clock.ts';
@@ -213,6 +214,7 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
       loopback,
       guard,
       audit,
+      dashboard: createDashboardAssets(),
       dashboard: createDashboardAssets(),
       listenersBound: () => {
         const s = controller.snapshot;
