@@ -8,7 +8,6 @@ import { dirname, resolve } from 'node:path';
 import pino from 'pino';
 import { AdminApp } from './admin/app.ts';
 import { createDashboardAssets } from './admin/dashboard/dashboard-assets.ts';
-import { createDashboardAssets } from './admin/dashboard/dashboard-assets.ts';
 import { AuditRunner } from './audit/audit-runner.ts';
 import { loadConfigText } from './config/load.ts';
 import { systemClock } from './core/clock.ts';
@@ -214,7 +213,6 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
       loopback,
       guard,
       audit,
-      dashboard: createDashboardAssets(),
       dashboard: createDashboardAssets(),
       listenersBound: () => {
         const s = controller.snapshot;
