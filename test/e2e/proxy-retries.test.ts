@@ -1,9 +1,9 @@
 import net from 'node:net';
 import { PassThrough } from 'node:stream';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeBackends, type FakeBackend } from '../helpers/fake-backend.ts';
 import { httpRequest } from '../helpers/http-client.ts';
-import { simpleConfig, startProxy, type Harness } from '../helpers/proxy-harness.ts';
+import { simpleConfig, startProxy, UPSTREAMS, useUpstream, type Harness } from '../helpers/proxy-harness.ts';
 
 let backends: FakeBackend[] = [];
 let harness: Harness | undefined;
@@ -17,255 +17,260 @@ afterEach(async () => {
 
 const total = (bs: FakeBackend[]): number => bs.reduce((n, b) => n + b.requests, 0);
 
-describe('proxy: retries', () => {
-  it('a refused connection is retried on another backend and the client sees 200', async () => {
-    backends = await startFakeBackends(3);
-    const [down] = backends as [FakeBackend];
-    await down.setMode('down');
-    harness = await startProxy(simpleConfig(backends, { retries: { attempts: 2 } }));
-    for (let i = 0; i < 9; i++) {
-      const r = await httpRequest({ port: harness.port() });
-      expect(r.status).toBe(200);
-      expect(r.headers['x-backend']).not.toBe(down.name);
-    }
-    const retried = harness.outcomes.filter((o) => o.retries > 0);
-    // Every try that hit the dead backend failed locally and was retried once, elsewhere.
-    expect(retried.length).toBeGreaterThan(0);
-    expect(retried.every((o) => o.retries === 1 && o.status === 200 && o.error === undefined)).toBe(true);
-    expect(harness.registry.get('app', down.address)?.failures).toBe(retried.length);
-    expect(down.requests).toBe(0);
-  });
+describe.each(UPSTREAMS)('%s upstream', (kind) => {
+  beforeAll(() => useUpstream(kind));
+  afterAll(() => useUpstream(undefined));
 
-  it('a 503 with on: [503] is retried elsewhere; without it, passed through', async () => {
-    backends = await startFakeBackends(2);
-    const [bad, good] = backends as [FakeBackend, FakeBackend];
-    await bad.setMode('5xx');
-    harness = await startProxy(
-      simpleConfig(backends, { retries: { attempts: 1, on: ['connect-failure', '503'] } }),
-    );
-    for (let i = 0; i < 4; i++) {
-      const r = await httpRequest({ port: harness.port() });
-      expect(r.status).toBe(200);
-      expect(r.headers['x-backend']).toBe(good.name);
-    }
-    const retried = harness.outcomes.filter((o) => o.retries === 1).length;
-    expect(retried).toBeGreaterThan(0);
-    expect(bad.requests).toBe(retried);
-    expect(harness.registry.get('app', bad.address)?.inFlight).toBe(0);
-
-    await harness.apply(simpleConfig(backends, { retries: { attempts: 1, on: ['connect-failure'] } }));
-    const before = bad.requests;
-    const statuses = [];
-    for (let i = 0; i < 4; i++) statuses.push((await httpRequest({ port: harness.port() })).status);
-    expect(statuses.sort()).toEqual([200, 200, 503, 503]);
-    expect(bad.requests - before).toBe(2);
-  });
-
-  it('a retry goes to a different backend; with none left the last answer stands', async () => {
-    backends = await startFakeBackends(2);
-    for (const b of backends) await b.setMode('5xx');
-    harness = await startProxy(simpleConfig(backends, { retries: { attempts: 5, on: ['5xx'] } }));
-    const r = await httpRequest({ port: harness.port() });
-    expect(r.status).toBe(503);
-    // Each backend tried once, never the same one twice.
-    expect(backends.map((b) => b.requests)).toEqual([1, 1]);
-    expect(harness.outcomes[0]).toMatchObject({ retries: 1, status: 503 });
-  });
-
-  it('POST is not retried by default', async () => {
-    backends = await startFakeBackends(2);
-    await (backends[0] as FakeBackend).setMode('5xx');
-    harness = await startProxy(simpleConfig(backends, { retries: { attempts: 2, on: ['5xx'] } }));
-    const statuses = [];
-    for (let i = 0; i < 4; i++) {
-      statuses.push((await httpRequest({ port: harness.port(), method: 'POST', body: 'x' })).status);
-    }
-    expect(statuses.sort()).toEqual([200, 200, 503, 503]);
-    expect(total(backends)).toBe(4);
-    expect(harness.outcomes.every((o) => o.retries === 0)).toBe(true);
-  });
-
-  it('POST is retried with its body replayed when the methods list allows it', async () => {
-    backends = await startFakeBackends(2);
-    await (backends[0] as FakeBackend).setMode('5xx');
-    harness = await startProxy(
-      simpleConfig(backends, { retries: { attempts: 1, on: ['5xx'], methods: ['POST'] } }),
-    );
-    for (let i = 0; i < 3; i++) {
-      const r = await httpRequest({ port: harness.port(), method: 'POST', body: Buffer.alloc(40_000, 7) });
-      expect(r.status).toBe(200);
-      expect(JSON.parse(r.text)).toEqual({ bytes: 40_000 });
-    }
-    expect(harness.outcomes.some((o) => o.retries === 1)).toBe(true);
-  });
-
-  it('a 5xx answered before the body ended is retried with the part sent so far replayed', async () => {
-    backends = await startFakeBackends(2);
-    const [bad, good] = backends as [FakeBackend, FakeBackend];
-    await bad.setMode('5xx');
-    harness = await startProxy(
-      simpleConfig(backends, { retries: { attempts: 1, on: ['503'], methods: ['POST'] } }),
-    );
-    const body = new PassThrough();
-    const pending = httpRequest({
-      port: harness.port(),
-      method: 'POST',
-      path: '/up',
-      headers: { 'content-length': '20' },
-      body,
-    });
-    body.write('0123456789');
-    // `bad` answers 503 before the rest arrives; the retry replays the first half to `good`.
-    await new Promise((r) => setTimeout(r, 150));
-    body.end('abcdefghij');
-    const r = await pending;
-    expect(r.status).toBe(200);
-    expect(r.headers['x-backend']).toBe(good.name);
-    expect(JSON.parse(r.text)).toEqual({ bytes: 20 });
-    expect(bad.requests).toBe(1);
-    expect(harness.outcomes[0]).toMatchObject({ retries: 1, status: 200 });
-    expect(harness.registry.get('app', bad.address)?.inFlight).toBe(0);
-  });
-
-  it('a body larger than bufferSize is not retried', async () => {
-    backends = await startFakeBackends(2);
-    await (backends[0] as FakeBackend).setMode('5xx');
-    harness = await startProxy(
-      simpleConfig(backends, {
-        retries: { attempts: 1, on: ['5xx'], methods: ['PUT'], bufferSize: '16KiB' },
-      }),
-    );
-    const big = [];
-    for (let i = 0; i < 4; i++) {
-      big.push(
-        (await httpRequest({ port: harness.port(), method: 'PUT', body: Buffer.alloc(64 * 1024) })).status,
-      );
-    }
-    expect(big.sort()).toEqual([200, 200, 503, 503]);
-    expect(total(backends)).toBe(4);
-    expect(harness.outcomes.every((o) => o.retries === 0)).toBe(true);
-    // Same setup, body within the buffer: retried.
-    for (let i = 0; i < 2; i++) {
-      const small = await httpRequest({ port: harness.port(), method: 'PUT', body: Buffer.alloc(1024) });
-      expect(small.status).toBe(200);
-    }
-    expect(harness.outcomes.some((o) => o.retries === 1)).toBe(true);
-  });
-
-  it('an exhausted retry budget means no retry', async () => {
-    backends = await startFakeBackends(2);
-    await (backends[0] as FakeBackend).setMode('down');
-    harness = await startProxy(
-      simpleConfig(backends, { retries: { attempts: 1, budget: '0%', minRetryConcurrency: 0 } }),
-    );
-    const statuses = [];
-    for (let i = 0; i < 4; i++) statuses.push((await httpRequest({ port: harness.port() })).status);
-    expect(statuses.sort()).toEqual([200, 200, 502, 502]);
-    expect(harness.outcomes.every((o) => o.retries === 0)).toBe(true);
-  });
-
-  it('the budget caps concurrent retries at minRetryConcurrency', async () => {
-    backends = await startFakeBackends(2);
-    const [bad, slow] = backends as [FakeBackend, FakeBackend];
-    await bad.setMode('5xx');
-    // The retry target answers slowly so the first retry is still in flight.
-    await slow.setMode('slow', { latencyMs: 300 });
-    harness = await startProxy(
-      simpleConfig(backends, {
-        policy: 'round-robin',
-        retries: { attempts: 1, on: ['5xx'], budget: '0%', minRetryConcurrency: 1 },
-      }),
-    );
-    // Four concurrent requests: two or three meet `bad` first (a retry's pick moves the round),
-    // and while the first retry is in flight at `slow`, the others may not retry.
-    const replies = await Promise.all(
-      Array.from({ length: 4 }, () => httpRequest({ port: harness!.port() })),
-    );
-    const failed = replies.filter((r) => r.status === 503).length;
-    expect(failed).toBeGreaterThan(0);
-    expect(bad.requests).toBe(failed + 1);
-    expect(harness.outcomes.filter((o) => o.retries === 1)).toHaveLength(1);
-  });
-
-  it('a reused keep-alive socket the backend dropped counts as a connect failure and is retried', async () => {
-    // Answers the first request of each connection with keep-alive, resets on the second: what a
-    // backend closing an idle connection while the proxy reuses it looks like.
-    const stale = net.createServer((s) => {
-      let n = 0;
-      s.on('error', () => s.destroy());
-      s.on('data', () => {
-        if (++n === 1) s.write('HTTP/1.1 200 OK\r\ncontent-length: 5\r\nx-backend: stale\r\n\r\nstale');
-        else s.resetAndDestroy();
-      });
-    });
-    await new Promise<void>((r) => stale.listen(0, '127.0.0.1', r));
-    try {
-      backends = await startFakeBackends(1);
-      const good = backends[0] as FakeBackend;
-      const address = `127.0.0.1:${(stale.address() as net.AddressInfo).port}`;
-      harness = await startProxy({
-        version: 1,
-        listeners: { web: { address: '127.0.0.1:0', routes: [{ pool: 'app' }] } },
-        pools: {
-          app: {
-            backends: [
-              { name: 'stale', address },
-              { name: good.name, address: good.address },
-            ],
-          },
-        },
-      });
-      const seen = [];
-      for (let i = 0; i < 3; i++) {
+  describe('proxy: retries', () => {
+    it('a refused connection is retried on another backend and the client sees 200', async () => {
+      backends = await startFakeBackends(3);
+      const [down] = backends as [FakeBackend];
+      await down.setMode('down');
+      harness = await startProxy(simpleConfig(backends, { retries: { attempts: 2 } }));
+      for (let i = 0; i < 9; i++) {
         const r = await httpRequest({ port: harness.port() });
         expect(r.status).toBe(200);
-        seen.push(r.headers['x-backend']);
+        expect(r.headers['x-backend']).not.toBe(down.name);
       }
-      // Third request: the reused socket to `stale` was reset, the default retry took it to b0.
-      expect(seen).toEqual(['stale', 'b0', 'b0']);
-      expect(harness.outcomes[2]).toMatchObject({ retries: 1, status: 200 });
-    } finally {
-      stale.close();
-    }
-  });
+      const retried = harness.outcomes.filter((o) => o.retries > 0);
+      // Every try that hit the dead backend failed locally and was retried once, elsewhere.
+      expect(retried.length).toBeGreaterThan(0);
+      expect(retried.every((o) => o.retries === 1 && o.status === 200 && o.error === undefined)).toBe(true);
+      expect(harness.registry.get('app', down.address)?.failures).toBe(retried.length);
+      expect(down.requests).toBe(0);
+    });
 
-  it('leaves no count behind: in-flight, active and retrying return to zero after mixed load', async () => {
-    backends = await startFakeBackends(3);
-    const [down, bad] = backends as [FakeBackend, FakeBackend];
-    await down.setMode('down');
-    await bad.setMode('5xx');
-    // minRetryConcurrency covers all 8 workers: this test is about accounting, not the budget.
-    harness = await startProxy(
-      simpleConfig(backends, {
-        retries: { attempts: 2, on: ['connect-failure', '503'], minRetryConcurrency: 8 },
-      }),
-    );
-    const port = harness.port();
-    const worker = async (): Promise<number> => {
-      let ok = 0;
-      for (let i = 0; i < 15; i++) if ((await httpRequest({ port })).status === 200) ok++;
-      return ok;
-    };
-    const oks = await Promise.all(Array.from({ length: 8 }, () => worker()));
-    // Whichever backend a request meets first, two retries reach the good one.
-    expect(oks.reduce((a, b) => a + b, 0)).toBe(120);
-    expect(harness.proxy.counters('app')).toEqual({ active: 0, retrying: 0 });
-    for (const b of backends) expect(harness.registry.get('app', b.address)?.inFlight, b.name).toBe(0);
-    expect(harness.outcomes).toHaveLength(120);
-  });
+    it('a 503 with on: [503] is retried elsewhere; without it, passed through', async () => {
+      backends = await startFakeBackends(2);
+      const [bad, good] = backends as [FakeBackend, FakeBackend];
+      await bad.setMode('5xx');
+      harness = await startProxy(
+        simpleConfig(backends, { retries: { attempts: 1, on: ['connect-failure', '503'] } }),
+      );
+      for (let i = 0; i < 4; i++) {
+        const r = await httpRequest({ port: harness.port() });
+        expect(r.status).toBe(200);
+        expect(r.headers['x-backend']).toBe(good.name);
+      }
+      const retried = harness.outcomes.filter((o) => o.retries === 1).length;
+      expect(retried).toBeGreaterThan(0);
+      expect(bad.requests).toBe(retried);
+      expect(harness.registry.get('app', bad.address)?.inFlight).toBe(0);
 
-  it('perTryTimeout cuts a hanging try and retries on timeout', async () => {
-    backends = await startFakeBackends(2);
-    await (backends[0] as FakeBackend).setMode('hang');
-    harness = await startProxy(
-      simpleConfig(backends, { retries: { attempts: 1, on: ['timeout'], perTryTimeout: '150ms' } }),
-    );
-    const t0 = performance.now();
-    const replies = [];
-    for (let i = 0; i < 2; i++) replies.push(await httpRequest({ port: harness.port() }));
-    expect(replies.map((r) => r.status)).toEqual([200, 200]);
-    expect(performance.now() - t0).toBeLessThan(5000);
-    expect(harness.outcomes.some((o) => o.retries === 1)).toBe(true);
-    expect(harness.registry.get('app', (backends[0] as FakeBackend).address)?.inFlight).toBe(0);
+      await harness.apply(simpleConfig(backends, { retries: { attempts: 1, on: ['connect-failure'] } }));
+      const before = bad.requests;
+      const statuses = [];
+      for (let i = 0; i < 4; i++) statuses.push((await httpRequest({ port: harness.port() })).status);
+      expect(statuses.sort()).toEqual([200, 200, 503, 503]);
+      expect(bad.requests - before).toBe(2);
+    });
+
+    it('a retry goes to a different backend; with none left the last answer stands', async () => {
+      backends = await startFakeBackends(2);
+      for (const b of backends) await b.setMode('5xx');
+      harness = await startProxy(simpleConfig(backends, { retries: { attempts: 5, on: ['5xx'] } }));
+      const r = await httpRequest({ port: harness.port() });
+      expect(r.status).toBe(503);
+      // Each backend tried once, never the same one twice.
+      expect(backends.map((b) => b.requests)).toEqual([1, 1]);
+      expect(harness.outcomes[0]).toMatchObject({ retries: 1, status: 503 });
+    });
+
+    it('POST is not retried by default', async () => {
+      backends = await startFakeBackends(2);
+      await (backends[0] as FakeBackend).setMode('5xx');
+      harness = await startProxy(simpleConfig(backends, { retries: { attempts: 2, on: ['5xx'] } }));
+      const statuses = [];
+      for (let i = 0; i < 4; i++) {
+        statuses.push((await httpRequest({ port: harness.port(), method: 'POST', body: 'x' })).status);
+      }
+      expect(statuses.sort()).toEqual([200, 200, 503, 503]);
+      expect(total(backends)).toBe(4);
+      expect(harness.outcomes.every((o) => o.retries === 0)).toBe(true);
+    });
+
+    it('POST is retried with its body replayed when the methods list allows it', async () => {
+      backends = await startFakeBackends(2);
+      await (backends[0] as FakeBackend).setMode('5xx');
+      harness = await startProxy(
+        simpleConfig(backends, { retries: { attempts: 1, on: ['5xx'], methods: ['POST'] } }),
+      );
+      for (let i = 0; i < 3; i++) {
+        const r = await httpRequest({ port: harness.port(), method: 'POST', body: Buffer.alloc(40_000, 7) });
+        expect(r.status).toBe(200);
+        expect(JSON.parse(r.text)).toEqual({ bytes: 40_000 });
+      }
+      expect(harness.outcomes.some((o) => o.retries === 1)).toBe(true);
+    });
+
+    it('a 5xx answered before the body ended is retried with the part sent so far replayed', async () => {
+      backends = await startFakeBackends(2);
+      const [bad, good] = backends as [FakeBackend, FakeBackend];
+      await bad.setMode('5xx');
+      harness = await startProxy(
+        simpleConfig(backends, { retries: { attempts: 1, on: ['503'], methods: ['POST'] } }),
+      );
+      const body = new PassThrough();
+      const pending = httpRequest({
+        port: harness.port(),
+        method: 'POST',
+        path: '/up',
+        headers: { 'content-length': '20' },
+        body,
+      });
+      body.write('0123456789');
+      // `bad` answers 503 before the rest arrives; the retry replays the first half to `good`.
+      await new Promise((r) => setTimeout(r, 150));
+      body.end('abcdefghij');
+      const r = await pending;
+      expect(r.status).toBe(200);
+      expect(r.headers['x-backend']).toBe(good.name);
+      expect(JSON.parse(r.text)).toEqual({ bytes: 20 });
+      expect(bad.requests).toBe(1);
+      expect(harness.outcomes[0]).toMatchObject({ retries: 1, status: 200 });
+      expect(harness.registry.get('app', bad.address)?.inFlight).toBe(0);
+    });
+
+    it('a body larger than bufferSize is not retried', async () => {
+      backends = await startFakeBackends(2);
+      await (backends[0] as FakeBackend).setMode('5xx');
+      harness = await startProxy(
+        simpleConfig(backends, {
+          retries: { attempts: 1, on: ['5xx'], methods: ['PUT'], bufferSize: '16KiB' },
+        }),
+      );
+      const big = [];
+      for (let i = 0; i < 4; i++) {
+        big.push(
+          (await httpRequest({ port: harness.port(), method: 'PUT', body: Buffer.alloc(64 * 1024) })).status,
+        );
+      }
+      expect(big.sort()).toEqual([200, 200, 503, 503]);
+      expect(total(backends)).toBe(4);
+      expect(harness.outcomes.every((o) => o.retries === 0)).toBe(true);
+      // Same setup, body within the buffer: retried.
+      for (let i = 0; i < 2; i++) {
+        const small = await httpRequest({ port: harness.port(), method: 'PUT', body: Buffer.alloc(1024) });
+        expect(small.status).toBe(200);
+      }
+      expect(harness.outcomes.some((o) => o.retries === 1)).toBe(true);
+    });
+
+    it('an exhausted retry budget means no retry', async () => {
+      backends = await startFakeBackends(2);
+      await (backends[0] as FakeBackend).setMode('down');
+      harness = await startProxy(
+        simpleConfig(backends, { retries: { attempts: 1, budget: '0%', minRetryConcurrency: 0 } }),
+      );
+      const statuses = [];
+      for (let i = 0; i < 4; i++) statuses.push((await httpRequest({ port: harness.port() })).status);
+      expect(statuses.sort()).toEqual([200, 200, 502, 502]);
+      expect(harness.outcomes.every((o) => o.retries === 0)).toBe(true);
+    });
+
+    it('the budget caps concurrent retries at minRetryConcurrency', async () => {
+      backends = await startFakeBackends(2);
+      const [bad, slow] = backends as [FakeBackend, FakeBackend];
+      await bad.setMode('5xx');
+      // The retry target answers slowly so the first retry is still in flight.
+      await slow.setMode('slow', { latencyMs: 300 });
+      harness = await startProxy(
+        simpleConfig(backends, {
+          policy: 'round-robin',
+          retries: { attempts: 1, on: ['5xx'], budget: '0%', minRetryConcurrency: 1 },
+        }),
+      );
+      // Four concurrent requests: two or three meet `bad` first (a retry's pick moves the round),
+      // and while the first retry is in flight at `slow`, the others may not retry.
+      const replies = await Promise.all(
+        Array.from({ length: 4 }, () => httpRequest({ port: harness!.port() })),
+      );
+      const failed = replies.filter((r) => r.status === 503).length;
+      expect(failed).toBeGreaterThan(0);
+      expect(bad.requests).toBe(failed + 1);
+      expect(harness.outcomes.filter((o) => o.retries === 1)).toHaveLength(1);
+    });
+
+    it('a reused keep-alive socket the backend dropped counts as a connect failure and is retried', async () => {
+      // Answers the first request of each connection with keep-alive, resets on the second: what a
+      // backend closing an idle connection while the proxy reuses it looks like.
+      const stale = net.createServer((s) => {
+        let n = 0;
+        s.on('error', () => s.destroy());
+        s.on('data', () => {
+          if (++n === 1) s.write('HTTP/1.1 200 OK\r\ncontent-length: 5\r\nx-backend: stale\r\n\r\nstale');
+          else s.resetAndDestroy();
+        });
+      });
+      await new Promise<void>((r) => stale.listen(0, '127.0.0.1', r));
+      try {
+        backends = await startFakeBackends(1);
+        const good = backends[0] as FakeBackend;
+        const address = `127.0.0.1:${(stale.address() as net.AddressInfo).port}`;
+        harness = await startProxy({
+          version: 1,
+          listeners: { web: { address: '127.0.0.1:0', routes: [{ pool: 'app' }] } },
+          pools: {
+            app: {
+              backends: [
+                { name: 'stale', address },
+                { name: good.name, address: good.address },
+              ],
+            },
+          },
+        });
+        const seen = [];
+        for (let i = 0; i < 3; i++) {
+          const r = await httpRequest({ port: harness.port() });
+          expect(r.status).toBe(200);
+          seen.push(r.headers['x-backend']);
+        }
+        // Third request: the reused socket to `stale` was reset, the default retry took it to b0.
+        expect(seen).toEqual(['stale', 'b0', 'b0']);
+        expect(harness.outcomes[2]).toMatchObject({ retries: 1, status: 200 });
+      } finally {
+        stale.close();
+      }
+    });
+
+    it('leaves no count behind: in-flight, active and retrying return to zero after mixed load', async () => {
+      backends = await startFakeBackends(3);
+      const [down, bad] = backends as [FakeBackend, FakeBackend];
+      await down.setMode('down');
+      await bad.setMode('5xx');
+      // minRetryConcurrency covers all 8 workers: this test is about accounting, not the budget.
+      harness = await startProxy(
+        simpleConfig(backends, {
+          retries: { attempts: 2, on: ['connect-failure', '503'], minRetryConcurrency: 8 },
+        }),
+      );
+      const port = harness.port();
+      const worker = async (): Promise<number> => {
+        let ok = 0;
+        for (let i = 0; i < 15; i++) if ((await httpRequest({ port })).status === 200) ok++;
+        return ok;
+      };
+      const oks = await Promise.all(Array.from({ length: 8 }, () => worker()));
+      // Whichever backend a request meets first, two retries reach the good one.
+      expect(oks.reduce((a, b) => a + b, 0)).toBe(120);
+      expect(harness.proxy.counters('app')).toEqual({ active: 0, retrying: 0 });
+      for (const b of backends) expect(harness.registry.get('app', b.address)?.inFlight, b.name).toBe(0);
+      expect(harness.outcomes).toHaveLength(120);
+    });
+
+    it('perTryTimeout cuts a hanging try and retries on timeout', async () => {
+      backends = await startFakeBackends(2);
+      await (backends[0] as FakeBackend).setMode('hang');
+      harness = await startProxy(
+        simpleConfig(backends, { retries: { attempts: 1, on: ['timeout'], perTryTimeout: '150ms' } }),
+      );
+      const t0 = performance.now();
+      const replies = [];
+      for (let i = 0; i < 2; i++) replies.push(await httpRequest({ port: harness.port() }));
+      expect(replies.map((r) => r.status)).toEqual([200, 200]);
+      expect(performance.now() - t0).toBeLessThan(5000);
+      expect(harness.outcomes.some((o) => o.retries === 1)).toBe(true);
+      expect(harness.registry.get('app', (backends[0] as FakeBackend).address)?.inFlight).toBe(0);
+    });
   });
 });

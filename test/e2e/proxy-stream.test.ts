@@ -6,7 +6,7 @@ import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeBackends, type FakeBackend } from '../helpers/fake-backend.ts';
 import { httpRequest } from '../helpers/http-client.ts';
-import { simpleConfig, startProxy, type Harness } from '../helpers/proxy-harness.ts';
+import { simpleConfig, startProxy, UPSTREAMS, useUpstream, type Harness } from '../helpers/proxy-harness.ts';
 
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
@@ -100,10 +100,22 @@ describe('proxy: streaming', () => {
     expect(bytes).toBe(GiB);
     expect(growth).toBeLessThan(FLAT);
   });
+});
+
+describe.each(UPSTREAMS)('backpressure, %s upstream', (kind) => {
+  let per: Harness;
+  beforeAll(async () => {
+    useUpstream(kind);
+    per = await startProxy(simpleConfig(backends));
+  });
+  afterAll(async () => {
+    await per.close();
+    useUpstream(undefined);
+  });
 
   it('a client that stops reading pauses the backend (download backpressure)', async () => {
     const before = process.memoryUsage.rss();
-    const client = net.connect(harness.port(), '127.0.0.1');
+    const client = net.connect(per.port(), '127.0.0.1');
     client.write(`GET /bytes/${GiB} HTTP/1.1\r\nHost: x\r\n\r\n`);
     let received = 0;
     client.on('data', (c: Buffer) => {
