@@ -196,7 +196,11 @@ describe('distribution verdict', () => {
   });
 
   it('reaches a wildcard bind address on loopback', () => {
-    expect([dialHost('0.0.0.0'), dialHost('::'), dialHost('127.0.0.2')]).toEqual(['127.0.0.1', '::1', '127.0.0.2']);
+    expect([dialHost('0.0.0.0'), dialHost('::'), dialHost('127.0.0.2')]).toEqual([
+      '127.0.0.1',
+      '::1',
+      '127.0.0.2',
+    ]);
   });
 
   it('builds a request the route matches', () => {
