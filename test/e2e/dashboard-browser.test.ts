@@ -104,7 +104,9 @@ describe('dashboard in Chromium', () => {
       .poll(async () => busySeconds(await (await fetch(`${tb.adminUrl}/api/v1/series`)).json()), {
         timeout: 10_000,
       })
-      .toBeGreaterThanOrEqual(7);
+      .toBeGreaterThanOrEqual(10);
+    const stamp = await textOf(page.locator('#summary .muted'));
+    await expect.poll(() => textOf(page.locator('#summary .muted')), { timeout: 5000 }).not.toBe(stamp);
     await page.screenshot({ path: join(IMAGES, 'dashboard-healthy.png') });
     expect(watched.problems).toEqual([]);
   });
@@ -219,6 +221,23 @@ describe('dashboard in Chromium', () => {
     await expect
       .poll(() => textOf(page.locator('#diff-output')))
       .toMatch(/pools\.app\.backends\[2\]\.weight: 8 → 1/);
+    expect(watched.problems).toEqual([]);
+  });
+
+  it('runs an audit from the page and remembers the token for the tab only when asked', async () => {
+    expect(await page.evaluate(() => sessionStorage.getItem('fulcrum.adminToken'))).toBeNull();
+    await page.locator('#audit-run').click();
+    const dialog = page.locator('#action-dialog');
+    await expect.poll(() => dialog.isVisible()).toBe(true);
+    await dialog.locator('#token-input').fill(TOKEN);
+    await dialog.locator('#token-remember').check();
+    await dialog.locator('#action-confirm').click();
+    await expect
+      .poll(() => textOf(page.locator('#audit-result')), { timeout: 20_000 })
+      .toMatch(/^✓ Audit ran: (pass|fail)/);
+    await expect.poll(() => page.locator('#audit-list li.run').count()).toBeGreaterThanOrEqual(1);
+    await expect.poll(() => textOf(page.locator('#audit-list li.run'))).toContain('api');
+    expect(await page.evaluate(() => sessionStorage.getItem('fulcrum.adminToken'))).toBe(TOKEN);
     expect(watched.problems).toEqual([]);
   });
 });

@@ -30,7 +30,7 @@ export class AuditsPanel {
       path: '/api/v1/audits',
       body: {},
       resultEl: this.result,
-      describe: (r) => `Audit ${r.status ?? 'finished'}: ${findingCount(r)} finding(s).`,
+      describe: (r) => `Audit ran: ${r.status ?? 'finished'}, ${findingCount(r)} finding(s) (details below).`,
     });
     await this.load();
   }

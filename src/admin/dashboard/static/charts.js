@@ -89,7 +89,11 @@ export class Charts {
       points: { show: false },
     }));
     const charts = [
-      { title: 'Requests per second', fmt: (v) => (v === null ? '–' : v.toFixed(1)), extra: [] },
+      {
+        title: 'Requests per second',
+        fmt: (v) => (v === null ? '–' : v.toFixed(v >= 10 ? 0 : 1)),
+        extra: [],
+      },
       {
         title: 'Error ratio',
         fmt: (v) => (v === null ? '–' : `${(v * 100).toFixed(1)}%`),
