@@ -83,7 +83,7 @@ export function renderDrillText(r: DrillResult): string {
   if (fn !== null && (r.detection === null || fn.afterMs < r.detection.afterMs - 1)) {
     lines.push(
       '',
-      `First alert naming the cause (${fn.state}, before its \`for\`): ${fmtAt(fn.afterMs)} ${fn.alertname}: ${fn.summary}`,
+      `First alert naming the cause (${fn.state === 'pending' ? 'pending, before its `for`' : 'firing'}): ${fmtAt(fn.afterMs)} ${fn.alertname}: ${fn.summary}`,
     );
   }
   if (r.detection?.cause) lines.push('', `Cause as the alert named it: ${r.detection.cause}`);

@@ -68,6 +68,7 @@ const SERVICE_MS = 100;
 /** Each backend can serve this many times its fair share of the load, unless the scenario says. */
 const HEADROOM = 2;
 const POLL_MS = 100;
+const WARMUP_MS = 1500;
 
 interface Timing {
   rate: number;
@@ -194,6 +195,18 @@ export async function runDrill(scenario: Scenario, options: DrillOptions = {}): 
     const timeline: TimelineEvent[] = [];
     const errors = lintFindings.filter((f) => f.severity === 'error');
 
+    // Warm-up, not measured: the first connections and the JIT make the first second bursty.
+    const warm = new LoadGenerator({
+      host: target.host,
+      port: target.port,
+      rate: t.rate,
+      maxDurationMs: WARMUP_MS,
+      timeoutMs: 2000,
+    });
+    warm.start();
+    await sleep(WARMUP_MS);
+    await warm.stop();
+
     load = new LoadGenerator({
       host: target.host,
       port: target.port,
@@ -273,7 +286,8 @@ export async function runDrill(scenario: Scenario, options: DrillOptions = {}): 
         )
           continue;
         const activeAt = now - (Date.now() - a.activeAt);
-        if (a.state !== 'resolved' && (firstNamed === null || activeAt - faultAt < firstNamed.afterMs)) {
+        // Another alert counts only when it became active clearly earlier (clocks jitter by a ms).
+        if (a.state !== 'resolved' && (firstNamed === null || activeAt - faultAt < firstNamed.afterMs - 50)) {
           const summary = a.annotations['summary'] ?? '';
           firstNamed = { afterMs: activeAt - faultAt, alertname: a.alertname, state: a.state, summary };
         }
