@@ -184,22 +184,27 @@ class UndiciCall implements UpstreamCall {
   }
 }
 
-function hasBody(headers: readonly string[]): boolean {
+/**
+ * One pass over the header list: whether a body follows, and the list undici accepts (the
+ * same array when nothing must go, which is the common case: the exchange already dropped
+ * hop-by-hop headers and only adds `transfer-encoding: chunked` for a body of unknown length).
+ */
+function prepare(headers: string[]): { body: boolean; headers: string[] } {
+  let body = false;
+  let refused = false;
   for (let i = 0; i < headers.length; i += 2) {
     const n = (headers[i] as string).toLowerCase();
-    if (n === 'transfer-encoding') return true;
-    if (n === 'content-length') return headers[i + 1] !== '0';
+    if (n === 'content-length') body ||= headers[i + 1] !== '0';
+    else if (n === 'transfer-encoding') body = refused = true;
+    else if (REFUSED.has(n)) refused = true;
   }
-  return false;
-}
-
-function undiciHeaders(headers: readonly string[]): string[] {
+  if (!refused) return { body, headers };
   const out: string[] = [];
   for (let i = 0; i < headers.length; i += 2) {
     const n = headers[i] as string;
     if (!REFUSED.has(n.toLowerCase())) out.push(n, headers[i + 1] as string);
   }
-  return out;
+  return { body, headers: out };
 }
 
 interface PoolEntry {
@@ -237,12 +242,13 @@ export class UndiciUpstream implements Upstream {
     req: UpstreamRequest,
     handler: UpstreamHandler,
   ): UpstreamCall {
-    const call = new UndiciCall(handler, hasBody(req.headers));
+    const prepared = prepare(req.headers);
+    const call = new UndiciCall(handler, prepared.body);
     this.#pool(target, idleMs).dispatch(
       {
         method: req.method,
         path: req.path,
-        headers: undiciHeaders(req.headers),
+        headers: prepared.headers,
         body: call.body ?? null,
       },
       call,
