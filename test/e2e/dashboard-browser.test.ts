@@ -56,7 +56,9 @@ const percent = async (name: string, kind: 'expected' | 'observed') =>
   Number.parseFloat(await row(name).locator(`.bar-line.${kind} .bar-value`).innerText());
 
 /** Seconds of the monitor window in which the pool had traffic. */
-function busySeconds(series: { pools: { backends: { requests: number[] }[] }[] }): number {
+type SeriesAnswer = { pools: { backends: { requests: number[] }[] }[] };
+
+function busySeconds(series: SeriesAnswer): number {
   const first = series.pools[0]?.backends[0]?.requests ?? [];
   return first.filter((n) => n > 0).length;
 }
@@ -98,12 +100,15 @@ describe('dashboard in Chromium', () => {
     await expect.poll(() => page.locator('#chart-grid canvas').count()).toBe(3);
     await expect
       .poll(() => textOf(page.locator('[data-pool="app"] .badge')))
-      .toContain(['balanced and healthy']);
+      .toContain('balanced and healthy');
     // A picture worth keeping: let the charts fill with several seconds of traffic.
     await expect
-      .poll(async () => busySeconds(await (await fetch(`${tb.adminUrl}/api/v1/series`)).json()), {
-        timeout: 10_000,
-      })
+      .poll(
+        async () => busySeconds((await (await fetch(`${tb.adminUrl}/api/v1/series`)).json()) as SeriesAnswer),
+        {
+          timeout: 10_000,
+        },
+      )
       .toBeGreaterThanOrEqual(10);
     const stamp = await textOf(page.locator('#summary .muted'));
     await expect.poll(() => textOf(page.locator('#summary .muted')), { timeout: 5000 }).not.toBe(stamp);
@@ -114,10 +119,10 @@ describe('dashboard in Chromium', () => {
   it('stays readable on a narrow window: no sideways scrolling, states still in words', async () => {
     const narrow = await openPage(browser, `${tb.adminUrl}/`, { width: 400, height: 800 });
     await expect.poll(() => narrow.page.locator('tr.backend').count(), { timeout: 5000 }).toBe(3);
-    const { scroll, client } = await narrow.page.evaluate(() => ({
-      scroll: document.documentElement.scrollWidth,
-      client: document.documentElement.clientWidth,
-    }));
+    // Evaluated in the page (this file is type-checked without the DOM library).
+    const { scroll, client } = await narrow.page.evaluate<{ scroll: number; client: number }>(
+      '({ scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth })',
+    );
     expect(scroll).toBeLessThanOrEqual(client);
     expect(await narrow.page.locator('tr.backend[data-backend="app-1"] .state').isVisible()).toBe(true);
     expect(narrow.problems).toEqual([]);

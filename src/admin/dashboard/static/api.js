@@ -51,10 +51,10 @@ export async function askReadToken() {
     title: 'Admin token needed to read',
     text: 'This admin server is not on loopback, so reads need the admin token too.',
     confirm: 'Use token',
-    needToken: true,
   });
   if (t === undefined) return false;
   readToken = t.token;
+  if (t.remember) sessionStorage.setItem(TOKEN_KEY, t.token);
   return true;
 }
 
@@ -64,7 +64,7 @@ export async function askReadToken() {
  */
 export async function act({ title, text, confirm, method = 'POST', path, body, resultEl, describe }) {
   const remembered = sessionStorage.getItem(TOKEN_KEY) ?? undefined;
-  const answer = await ask({ title, text, confirm, needToken: true, remembered });
+  const answer = await ask({ title, text, confirm, remembered });
   if (answer === undefined) return undefined;
   if (answer.remember) sessionStorage.setItem(TOKEN_KEY, answer.token);
   mount(resultEl, h('p', { class: 'result pending', text: `${title}: working…` }));
@@ -88,15 +88,15 @@ export async function act({ title, text, confirm, method = 'POST', path, body, r
   }
 }
 
-/** The one dialog: a question, optionally the token field; resolves {token, remember} or undefined. */
-function ask({ title, text, confirm, needToken, remembered }) {
+/** The one dialog: what will happen, the token field; resolves {token, remember} or undefined. */
+function ask({ title, text, confirm, remembered }) {
   const dialog = document.getElementById('action-dialog');
   const input = h('input', {
     type: 'password',
     id: 'token-input',
     name: 'token',
     autocomplete: 'off',
-    required: needToken && !remembered ? true : undefined,
+    required: !remembered,
     placeholder: remembered ? 'remembered for this tab' : '',
   });
   const remember = h('input', { type: 'checkbox', id: 'token-remember', name: 'remember' });
@@ -105,18 +105,16 @@ function ask({ title, text, confirm, needToken, remembered }) {
     { method: 'dialog' },
     h('h2', { id: 'action-title', text: title }),
     h('p', { class: 'dialog-text', text }),
-    needToken
-      ? h(
-          'div',
-          { class: 'token-fields' },
-          h('label', { for: 'token-input', text: 'Admin token' }),
-          input,
-          h('label', { class: 'check' }, remember, ' remember for this tab'),
-          remembered
-            ? h('p', { class: 'muted', text: 'Leave empty to use the token remembered for this tab.' })
-            : null,
-        )
-      : null,
+    h(
+      'div',
+      { class: 'token-fields' },
+      h('label', { for: 'token-input', text: 'Admin token' }),
+      input,
+      h('label', { class: 'check' }, remember, ' remember for this tab'),
+      remembered
+        ? h('p', { class: 'muted', text: 'Leave empty to use the token remembered for this tab.' })
+        : null,
+    ),
     h(
       'div',
       { class: 'dialog-buttons' },
@@ -142,6 +140,6 @@ function ask({ title, text, confirm, needToken, remembered }) {
     );
     dialog.returnValue = '';
     dialog.showModal();
-    (needToken && !remembered ? input : document.getElementById('action-confirm')).focus();
+    (remembered ? document.getElementById('action-confirm') : input).focus();
   });
 }
