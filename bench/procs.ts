@@ -15,8 +15,9 @@ export interface Proc {
 const live = new Set<Proc>();
 
 /**
- * Start `cmd args` pinned to `cpus` with stdout discarded (fulcrum's access log and nginx
- * would otherwise fill the disk or cost the bench process CPU) and stderr kept in errFile.
+ * Start `cmd args` pinned to `cpus` with stdout discarded unless outFile is given (fulcrum's
+ * access log would otherwise fill the disk or cost the bench process CPU) and stderr kept in
+ * errFile.
  */
 export function startPinned(
   name: string,
@@ -25,9 +26,10 @@ export function startPinned(
   args: readonly string[],
   errFile: string,
   env: NodeJS.ProcessEnv = process.env,
+  outFile?: string,
 ): Proc {
   const child = spawn('taskset', ['-c', cpus, cmd, ...args], {
-    stdio: ['ignore', 'ignore', openSync(errFile, 'w')],
+    stdio: ['ignore', outFile === undefined ? 'ignore' : openSync(outFile, 'w'), openSync(errFile, 'w')],
     env,
   });
   const proc = { name, child, errFile };

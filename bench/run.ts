@@ -12,6 +12,7 @@
 // Options: --connections 64,256  --duration 10  --warmup 3  --rounds 2
 //          --targets direct,nginx,http-proxy,fulcrum-undici,fulcrum-node[,fulcrum-nolog]  --out bench/RESULTS.md
 //          --cpu-prof DIR (fulcrum runs write V8 CPU profiles there)  --max-load 1.5
+//          --node-args=--trace-gc  --fulcrum-stdout DIR (investigations)
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -53,6 +54,10 @@ const { values: opts } = parseArgs({
     targets: { type: 'string', default: DEFAULT_TARGETS.join(',') },
     out: { type: 'string', default: join(ROOT, 'bench', 'RESULTS.md') },
     'cpu-prof': { type: 'string' },
+    // Investigations: extra node flags for fulcrum (e.g. "--trace-gc") and a directory that
+    // receives fulcrum's stdout (access log, GC trace) instead of /dev/null.
+    'node-args': { type: 'string', default: '' },
+    'fulcrum-stdout': { type: 'string' },
     'max-load': { type: 'string', default: '1.5' },
     'load-wait': { type: 'string', default: '120' },
   },
@@ -135,6 +140,8 @@ async function startTarget(t: Target, dir: string, backends: readonly number[]):
     writeFileSync(file, fulcrumYaml(port, await freePort(), backends, t !== 'fulcrum-nolog'));
     const prof = opts['cpu-prof'];
     const nodeArgs = prof === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${resolve(prof)}`];
+    if (opts['node-args'] !== '') nodeArgs.push(...opts['node-args'].split(' '));
+    const outDir = opts['fulcrum-stdout'];
     const env = { ...process.env, FULCRUM_UPSTREAM: t === 'fulcrum-node' ? 'node' : 'undici' };
     proc = startPinned(
       t,
@@ -143,6 +150,7 @@ async function startTarget(t: Target, dir: string, backends: readonly number[]):
       [...nodeArgs, join(ROOT, 'src', 'cli', 'run.ts'), 'start', '-c', file, '--force', '--memory-store'],
       join(dir, `${t}.err`),
       env,
+      outDir === undefined ? undefined : join(resolve(outDir), `${t}.log`),
     );
   }
   await waitReady(proc, url);
