@@ -38,6 +38,14 @@ const TARGETS = {
   p99MaxMs: 100,
 };
 
+/** Row order of the tables, whatever order the round ran in. */
+const ROW_ORDER = ['direct', 'nginx', 'http-proxy', 'fulcrum-undici', 'fulcrum-node', 'fulcrum-nolog'];
+
+function rank(target: string): number {
+  const i = ROW_ORDER.indexOf(target);
+  return i < 0 ? ROW_ORDER.length : i;
+}
+
 function keptNotes(previous: string): string {
   const a = previous.indexOf(NOTES_START);
   const b = previous.indexOf(NOTES_END);
@@ -99,7 +107,9 @@ export function renderReport(input: ReportInput): string {
   const { facts, results } = input;
   const rounds = [...new Set(results.map((m) => m.round))];
   const conns = [...new Set(results.map((m) => m.connections))];
-  const subjects = [...new Set(results.map((m) => m.target))].filter((t) => t.startsWith('fulcrum'));
+  const subjects = [...new Set(results.map((m) => m.target))]
+    .filter((t) => t.startsWith('fulcrum'))
+    .sort((a, b) => rank(a) - rank(b));
   const out: string[] = [];
   out.push('# Bench results');
   out.push('');
@@ -144,7 +154,8 @@ export function renderReport(input: ReportInput): string {
     );
     out.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
     for (const c of conns) {
-      for (const m of rs.filter((x) => x.connections === c)) {
+      const rows = rs.filter((x) => x.connections === c).sort((a, b) => rank(a.target) - rank(b.target));
+      for (const m of rows) {
         out.push(
           `| ${m.target} | ${c} | ${f0(m.rps)} | ${f2(m.p50)} | ${f2(m.p90)} | ${f2(m.p99)} | ${f1(m.cpuUsPerReq)} | ${m.errors} | ${m.loadBefore} |`,
         );

@@ -174,7 +174,10 @@ async function main(): Promise<void> {
     for (const p of backendPorts) await waitReady(backends, `http://127.0.0.1:${p}/`);
     for (let round = 1; round <= rounds; round++) {
       await waitForQuiet();
-      for (const t of targets) {
+      // Each round starts one target later, so no target is always the one measured last
+      // (when other people's load tends to have changed most).
+      const order = targets.map((_, i) => targets[(i + round - 1) % targets.length] as Target);
+      for (const t of order) {
         const running = await startTarget(t, dir, backendPorts);
         try {
           for (const c of connections) {
