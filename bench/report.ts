@@ -144,6 +144,16 @@ export function renderReport(input: ReportInput): string {
       '--latency --timeout 5s` (N = 1 at 64 connections, 2 at 256). All targets run in the same round; the ' +
       'round is repeated to check stability.',
   );
+  out.push(
+    '- Rows: `fulcrum-undici` is fulcrum as shipped (undici upstream, the default); `fulcrum-node` is the ' +
+      'same with `FULCRUM_UPSTREAM=node` (node:http keep-alive agents); `fulcrum-nolog`, when run, is the ' +
+      'default with `log.access: false`. The verdicts judge every fulcrum row against the targets of issue 2.',
+  );
+  out.push(
+    '- "proxy CPU µs/req" is the user + system CPU time of the proxy process (and its children: the nginx ' +
+      'worker) during the measured run, from /proc, divided by the requests wrk completed. It moves much ' +
+      'less than requests/s when other work shares the machine, so compare changes by it.',
+  );
   out.push('');
   for (const round of rounds) {
     const rs = results.filter((m) => m.round === round);
