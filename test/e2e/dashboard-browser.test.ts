@@ -4,6 +4,7 @@
 // backend first with its cause; rollback from the page restores the earlier version. The
 // overview is saved as docs/images/dashboard-healthy.png and dashboard-skewed.png.
 import { mkdirSync } from 'node:fs';
+import { connect, createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
@@ -50,6 +51,9 @@ function config(weights: number[]): Record<string, unknown> {
   };
 }
 
+/** expect.poll with a bound that suits a page refreshing every 2 s on a busy machine. */
+const poll = <T>(fn: () => Promise<T> | T, options: { timeout?: number } = {}) =>
+  expect.poll(fn, { timeout: 5000, ...options });
 const row = (name: string) => page.locator(`[data-pool="app"] tr.backend[data-backend="${name}"]`);
 const cell = (name: string, label: string) => row(name).locator(`td[data-label="${label}"]`);
 const percent = async (name: string, kind: 'expected' | 'observed') =>
@@ -61,6 +65,48 @@ type SeriesAnswer = { pools: { backends: { requests: number[] }[] }[] };
 function busySeconds(series: SeriesAnswer): number {
   const first = series.pools[0]?.backends[0]?.requests ?? [];
   return first.filter((n) => n > 0).length;
+}
+
+async function backendState(name: string): Promise<string | undefined> {
+  const r = (await (await fetch(`${tb.adminUrl}/api/v1/pools`)).json()) as {
+    pools: { backends: { name: string; state: string }[] }[];
+  };
+  return r.pools[0]?.backends.find((b) => b.name === name)?.state;
+}
+
+/** A TCP relay to the admin port; blocked, it drops every open connection and refuses new ones. */
+async function startRelay(
+  port: number,
+): Promise<{ url: string; setBlocked(b: boolean): void; close(): void }> {
+  const sockets = new Set<Socket>();
+  let blocked = false;
+  const server = createNetServer((client) => {
+    if (blocked) {
+      client.destroy();
+      return;
+    }
+    const upstream = connect(port, '127.0.0.1');
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+      s.on('error', () => undefined);
+    }
+    client.pipe(upstream).pipe(client);
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    setBlocked(b) {
+      blocked = b;
+      if (b) for (const s of sockets) s.destroy();
+    },
+    close() {
+      for (const s of sockets) s.destroy();
+      server.close();
+    },
+  };
 }
 
 beforeAll(async () => {
@@ -82,22 +128,22 @@ afterAll(async () => {
 
 describe('dashboard in Chromium', () => {
   it('shows every backend with expected and observed shares, updating as traffic flows', async () => {
-    await expect.poll(() => page.locator('[data-pool="app"] tr.backend').count(), { timeout: 5000 }).toBe(3);
+    await poll(() => page.locator('[data-pool="app"] tr.backend').count(), { timeout: 5000 }).toBe(3);
     for (const name of ['app-1', 'app-2', 'app-3']) {
-      await expect.poll(() => percent(name, 'expected')).toBeCloseTo(33.3, 0);
+      await poll(() => percent(name, 'expected'), { timeout: 5000 }).toBeCloseTo(33.3, 0);
       // Observed shares fill in from the live traffic and settle near the configured third.
       await expect
         .poll(async () => Math.abs((await percent(name, 'observed')) - 33.3), { timeout: 8000 })
         .toBeLessThan(6);
-      await expect.poll(() => textOf(row(name).locator('.state'))).toMatch(/healthy/);
+      await poll(() => textOf(row(name).locator('.state'))).toMatch(/healthy/);
     }
     // The numbers move with the traffic: requests/s of a backend changes between polls.
     const first = await cell('app-1', 'Req/s').innerText();
-    await expect.poll(() => cell('app-1', 'Req/s').innerText(), { timeout: 6000 }).not.toBe(first);
+    await poll(() => cell('app-1', 'Req/s').innerText(), { timeout: 6000 }).not.toBe(first);
     expect(Number.parseFloat(await cell('app-1', 'Req/s').innerText())).toBeGreaterThan(5);
-    await expect.poll(() => textOf(page.locator('#conn'))).toMatch(/live/);
+    await poll(() => textOf(page.locator('#conn'))).toMatch(/live/);
     // The three uPlot charts draw the series.
-    await expect.poll(() => page.locator('#chart-grid canvas').count()).toBe(3);
+    await poll(() => page.locator('#chart-grid canvas').count()).toBe(3);
     await expect
       .poll(() => textOf(page.locator('[data-pool="app"] .badge')))
       .toContain('balanced and healthy');
@@ -111,14 +157,14 @@ describe('dashboard in Chromium', () => {
       )
       .toBeGreaterThanOrEqual(10);
     const stamp = await textOf(page.locator('#summary .muted'));
-    await expect.poll(() => textOf(page.locator('#summary .muted')), { timeout: 5000 }).not.toBe(stamp);
+    await poll(() => textOf(page.locator('#summary .muted')), { timeout: 5000 }).not.toBe(stamp);
     await page.screenshot({ path: join(IMAGES, 'dashboard-healthy.png') });
     expect(watched.problems).toEqual([]);
   });
 
   it('stays readable on a narrow window: no sideways scrolling, states still in words', async () => {
     const narrow = await openPage(browser, `${tb.adminUrl}/`, { width: 400, height: 800 });
-    await expect.poll(() => narrow.page.locator('tr.backend').count(), { timeout: 5000 }).toBe(3);
+    await poll(() => narrow.page.locator('tr.backend').count(), { timeout: 5000 }).toBe(3);
     // Evaluated in the page (this file is type-checked without the DOM library).
     const { scroll, client } = await narrow.page.evaluate<{ scroll: number; client: number }>(
       '({ scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth })',
@@ -132,16 +178,16 @@ describe('dashboard in Chromium', () => {
   it('turns a killed backend unhealthy on the page within the health-check time', async () => {
     const killedAt = Date.now();
     await backends[1]?.setMode('down');
-    await expect.poll(() => attrOf(row('app-2'), 'data-state'), { timeout: 5000 }).toBe('unhealthy');
+    await poll(() => attrOf(row('app-2'), 'data-state'), { timeout: 5000 }).toBe('unhealthy');
     const shownAfter = Date.now() - killedAt;
     console.log(`[dashboard] killed backend shown unhealthy ${shownAfter} ms after the kill`);
     expect(shownAfter).toBeLessThan(SHOW_UNHEALTHY_WITHIN_MS);
     // In words, not colour only, with the reason.
-    await expect.poll(() => textOf(row('app-2').locator('.state'))).toMatch(/unhealthy/);
+    await poll(() => textOf(row('app-2').locator('.state'))).toMatch(/unhealthy/);
     expect(await textOf(row('app-2').locator('.reason'))).not.toBe('');
-    await expect.poll(() => textOf(page.locator('#event-log'))).toContain('app/app-2: healthy → unhealthy');
+    await poll(() => textOf(page.locator('#event-log'))).toContain('app/app-2: healthy → unhealthy');
     await backends[1]?.setMode('ok');
-    await expect.poll(() => attrOf(row('app-2'), 'data-state'), { timeout: 5000 }).toBe('healthy');
+    await poll(() => attrOf(row('app-2'), 'data-state'), { timeout: 5000 }).toBe('healthy');
   });
 
   it('shows the overloaded backend of a skewed config first, with its cause', async () => {
@@ -167,29 +213,29 @@ describe('dashboard in Chromium', () => {
         )
       ).join(' ');
     // The overloaded backend, last in the config, comes first.
-    await expect.poll(order, { timeout: 20_000 }).toMatch(/^app-3:overloaded /);
+    await poll(order, { timeout: 20_000 }).toMatch(/^app-3:overloaded /);
     expect(await attrOf(rows.first(), 'class')).toMatch(/\boob\b/);
     const cause = page.locator('[data-pool="app"] tr.cause-row[data-cause-for="app-3"]');
-    await expect.poll(() => textOf(cause), { timeout: 10_000 }).toContain('BackendOverloaded');
+    await poll(() => textOf(cause), { timeout: 10_000 }).toContain('BackendOverloaded');
     await expect
       .poll(() => textOf(cause))
       .toMatch(/Cause: weights skewed 8:1 \(app-3 weight 8, peers 1\) since config version 2/);
-    await expect.poll(() => textOf(cause)).toContain('alice');
-    await expect.poll(() => textOf(page.locator('[data-pool="app"] .pool-head'))).toContain('out of balance');
+    await poll(() => textOf(cause)).toContain('alice');
+    await poll(() => textOf(page.locator('[data-pool="app"] .pool-head'))).toContain('out of balance');
     expect(await textOf(cell('app-3', 'Weight (configured / effective)'))).toBe('8 / 8');
     // Let the charts and the alert list catch up with the overload before the picture.
-    await expect.poll(() => textOf(page.locator('#alert-list'))).toContain('BackendOverloaded');
+    await poll(() => textOf(page.locator('#alert-list'))).toContain('BackendOverloaded');
     await page.screenshot({ path: join(IMAGES, 'dashboard-skewed.png') });
   });
 
   it('rolls back from the page: refuses a wrong token, then restores the earlier version', async () => {
     await page.locator('#config').scrollIntoViewIfNeeded();
-    await expect.poll(() => textOf(page.locator('#config-version')), { timeout: 5000 }).toBe('2');
+    await poll(() => textOf(page.locator('#config-version')), { timeout: 5000 }).toBe('2');
     const dialog = page.locator('#action-dialog');
 
     // A wrong token: the admin refuses, the page says so, nothing changes.
     await page.locator('button[data-rollback="1"]').click();
-    await expect.poll(() => dialog.isVisible()).toBe(true);
+    await poll(() => dialog.isVisible()).toBe(true);
     await dialog.locator('#token-input').fill('not-the-token');
     await dialog.locator('#action-confirm').click();
     await expect
@@ -199,20 +245,20 @@ describe('dashboard in Chromium', () => {
     const refused = watched.problems.findIndex((p) => p.includes('401 (Unauthorized)'));
     expect(refused).toBeGreaterThanOrEqual(0);
     watched.problems.splice(refused, 1);
-    await expect.poll(() => textOf(page.locator('#config-version'))).toBe('2');
+    await poll(() => textOf(page.locator('#config-version'))).toBe('2');
 
     // With the keyboard only: focus the button, Enter, type the token, Enter.
     await page.locator('button[data-rollback="1"]').focus();
     await page.keyboard.press('Enter');
-    await expect.poll(() => dialog.isVisible()).toBe(true);
-    await expect.poll(() => textOf(dialog)).toContain('Roll back to version 1');
+    await poll(() => dialog.isVisible()).toBe(true);
+    await poll(() => textOf(dialog)).toContain('Roll back to version 1');
     await page.keyboard.type(TOKEN);
     await page.keyboard.press('Enter');
     await expect
       .poll(() => textOf(page.locator('#config-result')))
       .toContain('Rolled back: version 3 now runs the text of version 1');
-    await expect.poll(() => textOf(page.locator('#config-version'))).toBe('3');
-    await expect.poll(() => textOf(page.locator('#config-current'))).toContain('text of version 1');
+    await poll(() => textOf(page.locator('#config-version'))).toBe('3');
+    await poll(() => textOf(page.locator('#config-current'))).toContain('text of version 1');
 
     const running = (await (await fetch(`${tb.adminUrl}/api/v1/config`)).json()) as { text: string };
     const v1 = (await (await fetch(`${tb.adminUrl}/api/v1/config/versions/1`)).json()) as { text: string };
@@ -221,7 +267,7 @@ describe('dashboard in Chromium', () => {
     await expect
       .poll(() => textOf(cell('app-3', 'Weight (configured / effective)')), { timeout: 5000 })
       .toBe('1 / 1');
-    await expect.poll(() => textOf(page.locator('#summary-version'))).toBe('v3');
+    await poll(() => textOf(page.locator('#summary-version'))).toBe('v3');
     // The diff follows the latest change: v2 → v3 puts app-3's weight back.
     await expect
       .poll(() => textOf(page.locator('#diff-output')))
@@ -233,16 +279,48 @@ describe('dashboard in Chromium', () => {
     expect(await page.evaluate(() => sessionStorage.getItem('fulcrum.adminToken'))).toBeNull();
     await page.locator('#audit-run').click();
     const dialog = page.locator('#action-dialog');
-    await expect.poll(() => dialog.isVisible()).toBe(true);
+    await poll(() => dialog.isVisible()).toBe(true);
     await dialog.locator('#token-input').fill(TOKEN);
     await dialog.locator('#token-remember').check();
     await dialog.locator('#action-confirm').click();
     await expect
       .poll(() => textOf(page.locator('#audit-result')), { timeout: 20_000 })
       .toMatch(/^✓ Audit ran: (pass|fail)/);
-    await expect.poll(() => page.locator('#audit-list li.run').count()).toBeGreaterThanOrEqual(1);
-    await expect.poll(() => textOf(page.locator('#audit-list li.run'))).toContain('api');
+    await poll(() => page.locator('#audit-list li.run').count()).toBeGreaterThanOrEqual(1);
+    await poll(() => textOf(page.locator('#audit-list li.run'))).toContain('api');
     expect(await page.evaluate(() => sessionStorage.getItem('fulcrum.adminToken'))).toBe(TOKEN);
     expect(watched.problems).toEqual([]);
+  });
+
+  it('reconnects the live stream by itself and catches up on what happened meanwhile', async () => {
+    // The page talks to the admin through a relay we can cut, like a network drop.
+    const relay = await startRelay(Number(new URL(tb.adminUrl).port));
+    const cut = await openPage(browser, `${relay.url}/`);
+    try {
+      await poll(() => textOf(cut.page.locator('#conn')), { timeout: 5000 }).toMatch(/live/);
+      const app1 = cut.page.locator('[data-pool="app"] tr.backend[data-backend="app-1"]');
+      expect(await attrOf(app1, 'data-state')).toBe('healthy');
+      relay.setBlocked(true);
+      await expect
+        .poll(() => textOf(cut.page.locator('#conn')), { timeout: 5000 })
+        .toMatch(/reconnecting|polling/);
+      // While the page is cut off, a backend dies.
+      await backends[0]?.setMode('down');
+      await poll(() => backendState('app-1'), { timeout: 5000 }).toBe('unhealthy');
+      expect(await attrOf(app1, 'data-state')).toBe('healthy');
+      relay.setBlocked(false);
+      await poll(() => textOf(cut.page.locator('#conn')), { timeout: 10_000 }).toMatch(/live/);
+      await poll(() => attrOf(app1, 'data-state'), { timeout: 5000 }).toBe('unhealthy');
+      await poll(() => textOf(cut.page.locator('#load-error'))).toBe('');
+      // Only the calls cut by the drop failed.
+      expect(
+        cut.problems.filter(
+          (p) => !/ERR_CONNECTION|ERR_EMPTY_RESPONSE|ERR_INCOMPLETE_CHUNKED_ENCODING|Failed to fetch/.test(p),
+        ),
+      ).toEqual([]);
+    } finally {
+      await cut.context.close();
+      relay.close();
+    }
   });
 });

@@ -115,7 +115,13 @@ function renderPool(p, alerts) {
       h('span', { class: 'tag', title: 'policy', text: p.policy }),
       rank === 0 ? h('span', { class: 'badge bad', text: '⚠ out of balance' }) : null,
       rank === 1 ? h('span', { class: 'badge warn', text: '! needs attention' }) : null,
-      rank === 2 ? h('span', { class: 'badge good', text: '✓ balanced and healthy' }) : null,
+      rank === 2
+        ? h('span', {
+            class: 'badge good',
+            // "Balanced" only once the monitor has judged it; until then, say so.
+            text: judged(p) ? '✓ balanced and healthy' : '✓ healthy · balance not judged yet',
+          })
+        : null,
       p.panic ? h('span', { class: 'badge bad', text: '⚠ panic: balancing across all backends' }) : null,
       h(
         'dl',
@@ -174,6 +180,10 @@ function renderPool(p, alerts) {
       ),
     ),
   );
+}
+
+function judged(p) {
+  return p.backends.some((b) => b.traffic && b.traffic.verdict !== 'insufficient-data');
 }
 
 function stat(label, value, title) {
