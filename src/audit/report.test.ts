@@ -4,7 +4,7 @@ import { renderReport } from './report.ts';
 import type { CheckResult } from './types.ts';
 
 const checks: CheckResult[] = [
-  { name: 'lint', status: 'pass', durationMs: 3, findings: [] },
+  { name: 'lint', status: 'pass', durationMs: 3, findings: [], notes: ['fulcrum.yaml: 0 lint finding(s)'] },
   {
     name: 'drift',
     status: 'fail',
@@ -39,6 +39,7 @@ describe('renderReport', () => {
     expect(t).toContain('error   drift at pools.app.backends[0].weight: running 10');
     expect(t).toContain('fix: Apply the file.');
     expect(t).toContain('ERROR   health (1 ms): probe exploded');
+    expect(t).toContain('PASS    lint (3 ms)\n  · fulcrum.yaml: 0 lint finding(s)');
   });
 
   it('json round-trips the run', () => {
@@ -48,7 +49,8 @@ describe('renderReport', () => {
   it('markdown has a check table and escapes pipes in cells', () => {
     const md = renderReport(run, 'markdown');
     expect(md).toContain('# fulcrum audit: FAIL');
-    expect(md).toContain('| drift | fail | 1 | 4 |');
+    expect(md).toContain('| drift | fail | 1 | 4 |  |');
+    expect(md).toContain('| lint | pass | 0 | 3 | fulcrum.yaml: 0 lint finding(s) |');
     expect(md).toContain('\\| pipe');
   });
 

@@ -33,6 +33,7 @@ function renderText(run: AuditRunRecord): string {
       '',
       `${r.status.toUpperCase().padEnd(7)} ${r.name} (${r.durationMs} ms)${r.reason ? `: ${r.reason}` : ''}`,
     );
+    for (const n of r.notes ?? []) lines.push(`  · ${n}`);
     for (const f of r.findings) {
       lines.push(`  ${f.severity.padEnd(7)} ${f.ruleId}${f.path ? ` at ${f.path}` : ''}: ${f.message}`);
       lines.push(`          fix: ${f.remediation}`);
@@ -55,11 +56,11 @@ function renderMarkdown(run: AuditRunRecord): string {
     ...(run.configVersion === undefined ? [] : [`- config version: ${run.configVersion}`]),
     `- findings: ${c.error} error, ${c.warning} warning, ${c.info} info`,
     '',
-    '| check | status | findings | ms |',
-    '|---|---|---|---|',
+    '| check | status | findings | ms | checked |',
+    '|---|---|---|---|---|',
     ...checksOf(run).map(
       (r) =>
-        `| ${r.name} | ${r.status}${r.reason ? ` (${mdCell(r.reason)})` : ''} | ${r.findings.length} | ${r.durationMs} |`,
+        `| ${r.name} | ${r.status}${r.reason ? ` (${mdCell(r.reason)})` : ''} | ${r.findings.length} | ${r.durationMs} | ${(r.notes ?? []).map(mdCell).join('<br>')} |`,
     ),
   ];
   const all = checksOf(run).flatMap((r) => r.findings.map((f) => [r.name, f] as const));
@@ -96,7 +97,13 @@ function renderHtml(run: AuditRunRecord): string {
   const rows = checksOf(run)
     .map(
       (r) =>
-        `<tr><td>${e(r.name)}</td><td class="sev-${r.status === 'fail' || r.status === 'error' ? 'error' : 'info'}">${e(r.status)}</td><td>${r.findings.length}</td><td>${r.durationMs}</td><td>${e(r.reason ?? '')}</td></tr>`,
+        `<tr><td>${e(r.name)}</td><td class="sev-${r.status === 'fail' || r.status === 'error' ? 'error' : 'info'}">${e(r.status)}</td><td>${r.findings.length}</td><td>${r.durationMs}</td><td>${[
+          r.reason,
+          ...(r.notes ?? []),
+        ]
+          .filter((x) => x !== undefined)
+          .map(e)
+          .join('<br>')}</td></tr>`,
     )
     .join('\n');
   const findings = checksOf(run)

@@ -22,6 +22,7 @@ export async function runChecks(
         durationMs: Math.round(now() - t0),
         findings: o.findings,
         ...(o.skipped === undefined ? {} : { reason: o.skipped }),
+        ...(o.notes === undefined ? {} : { notes: o.notes }),
         ...(o.details === undefined ? {} : { details: o.details }),
       });
     } catch (err) {

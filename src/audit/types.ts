@@ -29,6 +29,8 @@ export interface CheckResult {
   readonly findings: readonly AuditFinding[];
   /** Why the check was skipped or could not run. */
   readonly reason?: string;
+  /** One line each of what was checked, for the reports (e.g. chi-square and p of each pool). */
+  readonly notes?: readonly string[];
   /** Check-specific figures (per-pool distribution tables, probe results...). */
   readonly details?: unknown;
 }
@@ -49,6 +51,7 @@ export interface CheckContext {
 
 export interface CheckOutcome {
   findings: AuditFinding[];
+  notes?: string[];
   details?: unknown;
   /** Set when there was nothing to check (the check counts as skipped, not passed). */
   skipped?: string;

@@ -260,6 +260,9 @@ describe('distribution check through a listener', () => {
     const details = good.details as { pairs: PairResult[] };
     expect(details.pairs[0]).toMatchObject({ listener: 'web', pool: 'app', answered: 300, failed: 0 });
     expect(details.pairs[0]!.rows.map((r) => r.observed)).toEqual([100, 100, 100]);
+    expect(good.notes).toEqual([
+      'pool app via web: 300/300 probes answered; chi-square 0.0 (df 2), p = 1.0; share ratio 1.00..1.00 (expected by running config)',
+    ]);
 
     // Behind the config's back: the running pool now sends 80% to "a" while the audit expects a third.
     const skewed = buildSnapshot(

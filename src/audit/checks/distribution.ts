@@ -349,6 +349,11 @@ export const distributionCheck: AuditCheck = {
     }
     if (pairs.length === 0 && findings.length === 0)
       return { findings, skipped: 'no listener routes to a pool' };
-    return { findings, details: { pairs } };
+    const notes = pairs.map((r) =>
+      r.skipped !== undefined
+        ? `pool ${r.pool} via ${r.listener}: not probed`
+        : `pool ${r.pool} via ${r.listener}: ${r.answered}/${r.probes} probes answered; chi-square ${r.chiSquare.toFixed(1)} (df ${r.degreesOfFreedom}), ${pText(r.pValue)}; share ratio ${r.minShareRatio.toFixed(2)}..${r.maxShareRatio.toFixed(2)} (expected by ${r.expectedFrom})`,
+    );
+    return { findings, notes, details: { pairs } };
   },
 };

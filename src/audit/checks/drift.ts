@@ -61,6 +61,7 @@ export const driftCheck: AuditCheck = {
         data: { more: changes.slice(MAX_CHANGE_FINDINGS) },
       });
     }
-    return { findings, details: { origin: desired.origin, running: ctx.loaded.source, changes } };
+    const notes = [`running config vs ${desired.origin}: ${changes.length} difference(s)`];
+    return { findings, notes, details: { origin: desired.origin, running: ctx.loaded.source, changes } };
   },
 };

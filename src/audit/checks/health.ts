@@ -134,8 +134,12 @@ export const healthCheck: AuditCheck = {
       }
     }
     const probed = rows.filter((r) => r.probeOk !== undefined).length;
+    const agree = rows.filter((r) => r.agrees === true).length;
+    const notes = [
+      `${probed} of ${rows.length} backend(s) probed directly; ${agree} agree with the balancer`,
+    ];
     return probed === 0 && findings.length === 0
-      ? { findings, details: { backends: rows }, skipped: 'no backend in a state a probe can confirm' }
-      : { findings, details: { backends: rows } };
+      ? { findings, notes, details: { backends: rows }, skipped: 'no backend in a state a probe can confirm' }
+      : { findings, notes, details: { backends: rows } };
   },
 };

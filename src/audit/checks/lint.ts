@@ -16,6 +16,7 @@ export const lintCheck: AuditCheck = {
       path: f.path,
       data: { file: f.file, ...(f.line === undefined ? {} : { line: f.line }) },
     }));
-    return { findings, details: { source: ctx.loaded.source, findings: findings.length } };
+    const notes = [`${ctx.loaded.source}: ${findings.length} lint finding(s)`];
+    return { findings, notes, details: { source: ctx.loaded.source, findings: findings.length } };
   },
 };
