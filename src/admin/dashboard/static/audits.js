@@ -43,6 +43,7 @@ function findingCount(run) {
 function renderRun(run) {
   const checks = Array.isArray(run.checks) ? run.checks : [];
   const findings = checks.flatMap((c) => (c.findings ?? []).map((f) => ({ ...f, check: c.name })));
+  const notes = checks.flatMap((c) => (c.notes ?? []).map((text) => ({ check: c.name, text })));
   return h(
     'li',
     { class: `run ${run.status}`, dataset: { status: run.status } },
@@ -68,6 +69,18 @@ function renderRun(run) {
         ),
       ),
     ),
+    notes.length > 0
+      ? h(
+          'details',
+          {},
+          h('summary', { text: 'What was checked' }),
+          h(
+            'ul',
+            { class: 'notes' },
+            notes.map((n) => h('li', {}, h('strong', { text: `${n.check}: ` }), n.text)),
+          ),
+        )
+      : null,
     findings.length > 0
       ? h(
           'details',

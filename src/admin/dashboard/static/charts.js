@@ -91,7 +91,7 @@ export class Charts {
     const charts = [
       {
         title: 'Requests per second',
-        fmt: (v) => (v === null ? '–' : v.toFixed(v >= 10 ? 0 : 1)),
+        fmt: (v) => (v === null ? '–' : v >= 10 || Number.isInteger(v) ? v.toFixed(0) : v.toFixed(1)),
         extra: [],
       },
       {
