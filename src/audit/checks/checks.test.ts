@@ -96,7 +96,7 @@ describe('drift check', () => {
       ruleId: 'drift',
       severity: 'error',
       path: 'pools.app.backends[1].weight',
-      message: 'pools.app.backends[1].weight: running 9, desired 1',
+      message: 'running 9, desired 1',
       data: { kind: 'changed', running: 9, desired: 1 },
     });
   });

@@ -14,10 +14,11 @@ function show(v: unknown): string {
   return s === undefined ? 'undefined' : s.length > 80 ? `${s.slice(0, 77)}...` : s;
 }
 
+/** The change in words; the finding's `path` says where. */
 export function describeChange(c: ConfigChange): string {
-  if (c.kind === 'added') return `${c.path}: running has ${show(c.running)}, the desired source has nothing`;
-  if (c.kind === 'removed') return `${c.path}: desired ${show(c.desired)} is missing from the running config`;
-  return `${c.path}: running ${show(c.running)}, desired ${show(c.desired)}`;
+  if (c.kind === 'added') return `running has ${show(c.running)}, the desired source has nothing`;
+  if (c.kind === 'removed') return `desired ${show(c.desired)} is missing from the running config`;
+  return `running ${show(c.running)}, desired ${show(c.desired)}`;
 }
 
 export const driftCheck: AuditCheck = {
