@@ -123,6 +123,18 @@ describe('AuditRunner', () => {
     ]);
   });
 
+  it('a store that cannot save still yields the run, recorded and announced', async () => {
+    const clean = text(1);
+    const { runner, store, notices, recorded } = await setup(clean, clean);
+    store.saveAuditRun = async () => {
+      throw new Error('disk full');
+    };
+    const run = await runner.runNow('api', ['drift']);
+    expect(run.status).toBe('pass');
+    expect(recorded).toHaveLength(1);
+    expect(notices).toHaveLength(1);
+  });
+
   it('rejects unknown check names with a stable code', async () => {
     const { runner } = await setup(text(1), undefined);
     await expect(runner.runNow('api', ['lint', 'nope'])).rejects.toMatchObject({

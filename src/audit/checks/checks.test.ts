@@ -130,6 +130,20 @@ describe('health check', () => {
     expect(out.findings[0]!.message).toContain('status 503');
   });
 
+  it('without a pool health check, a backend called healthy must at least accept a connection', async () => {
+    const a = await startFakeBackend({ name: 'a' });
+    backends.push(a);
+    const loaded = load(yaml([a]).replace(/    healthCheck: .*\n/, ''));
+    const snapshot = buildSnapshot(loaded.config, 1, new HostRegistry());
+    expect((await healthCheck.run(ctx(loaded, { snapshot }))).findings).toEqual([]);
+    await a.setMode('down');
+    const out = await healthCheck.run(ctx(loaded, { snapshot }));
+    expect(out.findings).toEqual([
+      expect.objectContaining({ ruleId: 'health-false-up', path: 'pools.app/a' }),
+    ]);
+    expect(out.findings[0]!.message).toContain('ECONNREFUSED');
+  });
+
   it('does not judge ejected or draining backends', async () => {
     const a = await startFakeBackend({ name: 'a' });
     backends.push(a);
