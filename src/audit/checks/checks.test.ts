@@ -133,7 +133,7 @@ describe('health check', () => {
   it('without a pool health check, a backend called healthy must at least accept a connection', async () => {
     const a = await startFakeBackend({ name: 'a' });
     backends.push(a);
-    const loaded = load(yaml([a]).replace(/    healthCheck: .*\n/, ''));
+    const loaded = load(yaml([a]).replace(/ {4}healthCheck: .*\n/, ''));
     const snapshot = buildSnapshot(loaded.config, 1, new HostRegistry());
     expect((await healthCheck.run(ctx(loaded, { snapshot }))).findings).toEqual([]);
     await a.setMode('down');
