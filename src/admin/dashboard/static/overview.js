@@ -319,7 +319,10 @@ function ratioGauge(t, bands, verdict) {
       { class: `ratio-text v-${verdict}` },
       h('strong', { text: ratio(r) }),
       ' ',
-      VERDICTS[verdict] ?? verdict,
+      // Within the bands yet overloaded: the balancer obeys a config that asks too much of it.
+      verdict === 'overloaded' && r !== null && r >= bands.starved && r <= bands.overfed
+        ? 'as configured, overloaded'
+        : (VERDICTS[verdict] ?? verdict),
     ),
   );
 }
