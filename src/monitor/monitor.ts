@@ -93,6 +93,8 @@ export interface PoolStatsView {
   note: string | undefined;
   hotKey: { key: string; share: number; backend: string | undefined } | undefined;
   configVersion: number;
+  /** The share-ratio bands this pool is judged against (monitor.fairness). */
+  fairness: { overfed: number; starved: number };
   backends: BackendStatsView[];
 }
 
@@ -798,6 +800,7 @@ export class Monitor {
       note: verdict.note,
       hotKey: hot && { key: hot.key, share: hot.share, backend: hot.backend },
       configVersion: snap.version,
+      fairness: { overfed: f.overfed, starved: f.starved },
       backends: state.hosts.map((h, i): BackendStatsView => {
         const v = verdict.backends[i];
         const o = overload[i];
