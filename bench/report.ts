@@ -39,7 +39,16 @@ const TARGETS = {
 };
 
 /** Row order of the tables, whatever order the round ran in. */
-const ROW_ORDER = ['direct', 'nginx', 'http-proxy', 'fulcrum-undici', 'fulcrum-node', 'fulcrum-nolog'];
+const ROW_ORDER = [
+  'direct',
+  'nginx',
+  'http-proxy',
+  'node-hello',
+  'node-floor',
+  'fulcrum-undici',
+  'fulcrum-node',
+  'fulcrum-nolog',
+];
 
 function rank(target: string): number {
   const i = ROW_ORDER.indexOf(target);

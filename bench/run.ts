@@ -9,7 +9,8 @@
 // ceiling that core 1 allows. A proxied run close to that ceiling is limited by core 1, not by
 // the proxy; the report says so when it happens.
 //
-// Options: --connections 64,256  --duration 10  --warmup 3  --rounds 2
+// Options: --connections 64,256  --duration 10  --warmup 3  --rounds 2  (targets not run by default:
+//          fulcrum-nolog, node-hello, node-floor)
 //          --targets direct,nginx,http-proxy,fulcrum-undici,fulcrum-node[,fulcrum-nolog]  --out bench/RESULTS.md
 //          --cpu-prof DIR (fulcrum runs write V8 CPU profiles there)  --max-load 1.5
 //          --node-args=--trace-gc  --fulcrum-stdout DIR (investigations)
@@ -41,8 +42,9 @@ const LOAD_CPU = '1';
 // fulcrum-undici is fulcrum as shipped (undici upstream, the default); fulcrum-node is the same
 // with FULCRUM_UPSTREAM=node (node:http agents), kept to re-check that choice.
 const DEFAULT_TARGETS = ['direct', 'nginx', 'http-proxy', 'fulcrum-undici', 'fulcrum-node'] as const;
-// fulcrum-nolog: fulcrum with the access log off, to price the log (not run by default).
-const ALL_TARGETS = [...DEFAULT_TARGETS, 'fulcrum-nolog'] as const;
+// Not run by default: fulcrum-nolog (access log off, to price the log); node-hello and
+// node-floor (bench/node-floor.ts: what Node's own HTTP stack costs, without fulcrum).
+const ALL_TARGETS = [...DEFAULT_TARGETS, 'fulcrum-nolog', 'node-hello', 'node-floor'] as const;
 type Target = (typeof ALL_TARGETS)[number];
 
 const { values: opts } = parseArgs({
@@ -127,6 +129,19 @@ async function startTarget(t: Target, dir: string, backends: readonly number[]):
   if (t === 'nginx') {
     const conf = writeProxyConfig(dir, port, backends);
     proc = startPinned(t, PROXY_CPU, NGINX, ['-p', dir, '-c', conf], join(dir, 'nginx-proxy.err'));
+  } else if (t === 'node-hello' || t === 'node-floor') {
+    proc = startPinned(
+      t,
+      PROXY_CPU,
+      process.execPath,
+      [
+        join(ROOT, 'bench', 'node-floor.ts'),
+        t === 'node-hello' ? 'hello' : 'proxy',
+        String(port),
+        ...backends.map(String),
+      ],
+      join(dir, `${t}.err`),
+    );
   } else if (t === 'http-proxy') {
     proc = startPinned(
       t,
