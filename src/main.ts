@@ -81,9 +81,10 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
     );
   }
 
+  const destination = pino.destination({ dest: options.logDestination ?? 1, sync: false });
   const logger = pino(
     { level: config.log.level, base: { service: 'fulcrum' }, redact: ['token', '*.token', 'authorization'] },
-    pino.destination({ dest: options.logDestination ?? 1, sync: false }),
+    destination,
   );
   const hub = new EventHub();
   const registry = new HostRegistry();
@@ -109,7 +110,11 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
     // selects the node:http one so the bench can keep measuring both.
     ...(env['FULCRUM_UPSTREAM'] === 'node' ? { upstream: new NodeHttpUpstream() } : {}),
   });
-  const accessLog = config.log.access ? attachAccessLog(hub, logger) : undefined;
+  // Access lines have fixed fields and carry no secrets: a logger without the redaction pass
+  // (about 1 µs less per request, bench/RESULTS.md), writing to the same destination.
+  const accessLog = config.log.access
+    ? attachAccessLog(hub, pino({ level: config.log.level, base: { service: 'fulcrum' } }, destination))
+    : undefined;
   // Alert annotations name the config version that introduced a skew, with its time and
   // author; the monitor asks synchronously, so keep a small cache of version summaries.
   const versionInfo = new Map<number, { version: number; createdAt: number; author: string }>();
