@@ -21,6 +21,8 @@ export interface MachineFacts {
   nginx: string;
   wrk: string;
   cpu: string;
+  /** Commit of the code measured ('' outside a git checkout). */
+  commit: string;
 }
 
 export function machineFacts(f: MachineFacts): MachineFacts {
@@ -122,7 +124,8 @@ export function renderReport(input: ReportInput): string {
   const out: string[] = [];
   out.push('# Bench results');
   out.push('');
-  out.push(`Written by \`${input.command}\` (bench/run.ts) on ${new Date().toISOString()}.`);
+  const at = facts.commit === '' ? '' : ` at commit ${facts.commit}`;
+  out.push(`Written by \`${input.command}\` (bench/run.ts)${at} on ${new Date().toISOString()}.`);
   out.push('');
   out.push('## Machine');
   out.push('');

@@ -235,6 +235,7 @@ async function main(): Promise<void> {
     nginx: commandLine(NGINX, ['-v']),
     wrk: commandLine('wrk', ['-v']),
     cpu: commandLine('sh', ['-c', "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"]),
+    commit: commandLine('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD']),
   });
   const out = resolve(opts.out);
   let previous = '';
