@@ -173,10 +173,10 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
     // so an edit or an API apply that the file does not carry shows up as drift.
     desired: async () => {
       try {
-        return { text: await readFile(configFile, 'utf8'), origin: configFile };
+        return { text: await readFile(configFile, 'utf8'), origin: configFile, env };
       } catch {
         const latest = await store.latestVersion();
-        return latest ? { text: latest.text, origin: `store version ${latest.version}` } : undefined;
+        return latest ? { text: latest.text, origin: `store version ${latest.version}`, env } : undefined;
       }
     },
     describeHealth: (snapshot) => health.describe(snapshot),

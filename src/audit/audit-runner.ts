@@ -16,7 +16,7 @@ import type { Snapshot } from '../runtime/snapshot.ts';
 import type { AuditRunRecord, Store } from '../store/store.ts';
 import { resolveChecks } from './check-registry.ts';
 import { runChecks, runStatus } from './run-checks.ts';
-import type { CheckResult } from './types.ts';
+import type { CheckResult, DesiredSource } from './types.ts';
 
 export interface AuditDeps {
   store: Store;
@@ -27,7 +27,7 @@ export interface AuditDeps {
   /** The running config. */
   getLoaded: () => LoadedConfig | undefined;
   /** The desired source of truth: the file the balancer was started from (re-read each run), else the store's latest version. */
-  desired: () => Promise<{ text: string; origin: string } | undefined>;
+  desired: () => Promise<DesiredSource | undefined>;
   /** HealthManager.describe */
   describeHealth: (snapshot: Snapshot) => readonly PoolHealthView[];
   proxyAddress: (listener: string) => { host: string; port: number } | undefined;

@@ -36,13 +36,20 @@ export interface CheckResult {
 }
 
 /** What a check can see. Live runs have a snapshot; offline runs (`fulcrum audit --config`) do not. */
+/** What the running config is checked against; `env` resolves its `${env:}` references. */
+export interface DesiredSource {
+  text: string;
+  origin: string;
+  env?: Record<string, string | undefined>;
+}
+
 export interface CheckContext {
   /** The running config (or the file being audited offline). */
   readonly loaded: LoadedConfig;
   readonly snapshot: Snapshot | undefined;
   readonly audit: AuditConfig;
   /** The desired source of truth; undefined = none known (drift is skipped). */
-  desired(): Promise<{ text: string; origin: string } | undefined>;
+  desired(): Promise<DesiredSource | undefined>;
   describeHealth?: ((snapshot: Snapshot) => readonly PoolHealthView[]) | undefined;
   proxyAddress?: ((listener: string) => { host: string; port: number } | undefined) | undefined;
   readonly auditSecret?: string | undefined;

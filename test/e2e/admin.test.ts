@@ -109,6 +109,16 @@ describe('admin API', () => {
     expect(r.body.error.code).toBe('FULCRUM_ERR_ADMIN_BAD_REQUEST');
   });
 
+  it('audits drift with the environment the balancer was started with', async () => {
+    const r = await call('/api/v1/audits', {
+      method: 'POST',
+      body: JSON.stringify({ checks: ['drift'] }),
+      headers: { authorization: `Bearer ${TOKEN}` },
+    });
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    expect(r.body.status, JSON.stringify(r.body.checks)).toBe('pass');
+  });
+
   it('serves Prometheus metrics', async () => {
     const r = await call('/metrics');
     expect(r.status).toBe(200);

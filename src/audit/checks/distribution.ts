@@ -317,7 +317,12 @@ export const distributionCheck: AuditCheck = {
     const findings: AuditFinding[] = [];
     const desired = await ctx.desired();
     const intended =
-      desired === undefined ? undefined : loadConfigText(desired.text, { source: desired.origin });
+      desired === undefined
+        ? undefined
+        : loadConfigText(desired.text, {
+            source: desired.origin,
+            ...(desired.env ? { env: desired.env } : {}),
+          });
     const intentPools = intended?.ok ? intended.value.config.pools : undefined;
     for (const listener of snapshot.listeners.values()) {
       const target = ctx.proxyAddress(listener.name);

@@ -28,7 +28,10 @@ export const driftCheck: AuditCheck = {
   async run(ctx) {
     const desired = await ctx.desired();
     if (desired === undefined) return { findings: [], skipped: 'no desired source of truth to compare with' };
-    const loaded = loadConfigText(desired.text, { source: desired.origin });
+    const loaded = loadConfigText(desired.text, {
+      source: desired.origin,
+      ...(desired.env ? { env: desired.env } : {}),
+    });
     if (!loaded.ok) {
       const first = loaded.issues[0];
       return {
