@@ -39,6 +39,15 @@ export interface LastCheck {
 }
 
 const EWMA_ALPHA = 0.3;
+/**
+ * A failed request feeds the latency EWMA a penalty instead of its own (often tiny) duration:
+ * a backend that fails fast — 503 in a millisecond — must not look like the fastest one to
+ * p2c-ewma. The penalty scales with the backend's usual latency, has a floor for very fast
+ * backends, and a cap so a long failure streak cannot overflow into a host never picked again.
+ */
+const FAILURE_PENALTY_FACTOR = 4;
+const FAILURE_PENALTY_FLOOR_MS = 100;
+const FAILURE_PENALTY_CAP_MS = 60_000;
 
 export class HostState implements BalancerHost {
   index = 0;
@@ -158,12 +167,17 @@ export class HostState implements BalancerHost {
   requestFinished(kind: OutcomeKind, durationMs: number): void {
     this.inFlight--;
     this.windowRequests++;
+    let sample = durationMs;
     if (kind === 'success') this.windowSuccesses++;
-    else this.failures++;
+    else {
+      this.failures++;
+      sample = Math.min(
+        FAILURE_PENALTY_CAP_MS,
+        Math.max(durationMs, this.latencyEwmaMs * FAILURE_PENALTY_FACTOR, FAILURE_PENALTY_FLOOR_MS),
+      );
+    }
     this.latencyEwmaMs =
-      this.latencyEwmaMs === 0
-        ? durationMs
-        : this.latencyEwmaMs + EWMA_ALPHA * (durationMs - this.latencyEwmaMs);
+      this.latencyEwmaMs === 0 ? sample : this.latencyEwmaMs + EWMA_ALPHA * (sample - this.latencyEwmaMs);
     this.observer?.outcome(this, kind);
   }
 
