@@ -22,6 +22,9 @@
 import type { BalancerHost, PickRequest, PickTrace, Policy, PolicyOptions } from '../policy.ts';
 import { WeightedSampler } from '../weighted-sampler.ts';
 
+/** A twice-drawn host yields to another only when that one scores this many times better. */
+const DUPLICATE_SWITCH_MARGIN = 2;
+
 export function p2cEwma<H extends BalancerHost>(options: PolicyOptions): Policy<H> {
   const random = options.random;
   const sampler = new WeightedSampler<H>(random);
@@ -34,7 +37,22 @@ export function p2cEwma<H extends BalancerHost>(options: PolicyOptions): Policy<
     pick(req: PickRequest, trace?: PickTrace): H | undefined {
       const a = sampler.pick(req.exclude);
       if (a < 0) return undefined;
-      const b = sampler.pick(req.exclude);
+      let b = sampler.pick(req.exclude);
+      if (b === a) {
+        // Drawn twice: with replacement a host keeps at least (w/W)² of the traffic however
+        // slow or failing it is (1/9 of three equal hosts). Look at one other host, and let it
+        // win only when it is clearly better, so idle equal hosts keep their weighted shares.
+        const c = sampler.pick(req.exclude);
+        if (c !== a && c >= 0) {
+          const hc = sampler.hosts[c] as H;
+          const h = sampler.hosts[a] as H;
+          const wc = sampler.weights[c] as number;
+          const w = sampler.weights[a] as number;
+          const sc = (hc.latencyEwmaMs * (hc.inFlight + wc)) / wc;
+          const sh = (h.latencyEwmaMs * (h.inFlight + w)) / w;
+          if (hc.latencyEwmaMs > 0 && h.latencyEwmaMs > 0 && sc * DUPLICATE_SWITCH_MARGIN < sh) b = c;
+        }
+      }
       const ha = sampler.hosts[a] as H;
       const hb = sampler.hosts[b] as H;
       const wa = sampler.weights[a] as number;
