@@ -29,6 +29,8 @@ export interface MonitorView {
 
 export interface AuditView {
   runNow(trigger: 'api' | 'cli', checks?: string[]): Promise<unknown>;
+  /** Schedule in force, runs, missed ticks, next run. */
+  stats(): unknown;
 }
 
 export interface GuardView {
@@ -138,7 +140,10 @@ export class AdminApp {
         sendJson(res, 200, { guard: deps.guard?.status() ?? null }),
       ),
       r('GET', /^\/api\/v1\/audits$/, async (_q, res, url) => {
-        sendJson(res, 200, { runs: await deps.store.listAuditRuns({ limit: intParam(url, 'limit') ?? 20 }) });
+        sendJson(res, 200, {
+          schedule: deps.audit?.stats() ?? null,
+          runs: await deps.store.listAuditRuns({ limit: intParam(url, 'limit') ?? 20 }),
+        });
       }),
       r('GET', /^\/api\/v1\/audits\/([\w-]+)$/, async (_q, res, _u, p) => {
         const run = await deps.store.getAuditRun(p[0] as string);

@@ -117,6 +117,9 @@ describe('admin API', () => {
     });
     expect(r.status, JSON.stringify(r.body)).toBe(200);
     expect(r.body.status, JSON.stringify(r.body.checks)).toBe('pass');
+    const list = await call('/api/v1/audits');
+    expect(list.body.runs[0].id).toBe(r.body.id);
+    expect(list.body.schedule).toMatchObject({ schedule: '*/15 * * * *' });
   });
 
   it('serves Prometheus metrics', async () => {
