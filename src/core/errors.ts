@@ -162,3 +162,8 @@ export class FulcrumError extends Error {
 export function isFulcrumError(e: unknown): e is FulcrumError {
   return e instanceof FulcrumError;
 }
+
+/** The message of anything thrown (an Error's message, otherwise its string form). */
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -11,16 +11,17 @@
 // CONFIG_CONFLICT, exactly like the SQLite store's check inside BEGIN IMMEDIATE.
 import { Etcd3 } from 'etcd3';
 import type { IKeyValue, IOperation, Namespace } from 'etcd3';
-import { FulcrumError, isFulcrumError } from '../core/errors.ts';
-import type {
-  AuditRunRecord,
-  CommitInput,
-  ConfigVersion,
-  Store,
-  StoreEvent,
-  VersionSummary,
+import { FulcrumError, errorMessage, isFulcrumError } from '../core/errors.ts';
+import type { AuditRunRecord, CommitInput, ConfigVersion, Store, StoreEvent } from './store.ts';
+import {
+  EVENT_RETENTION,
+  auditRetention,
+  conflictError,
+  listLimit,
+  nextVersion,
+  storeError,
+  versionSummary,
 } from './store.ts';
-import { EVENT_RETENTION, auditRetention, conflictError, listLimit, sha256 } from './store.ts';
 
 export interface EtcdStoreOptions {
   endpoints: string[];
@@ -53,14 +54,6 @@ const eventKey = (n: number): string => `events/${pad(n)}`;
 /** Optimistic loops (event ids) give up after this many lost races. */
 const MAX_CAS_ATTEMPTS = 50;
 
-function message(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
-function summary({ text: _text, ...rest }: ConfigVersion): VersionSummary {
-  return rest;
-}
-
 function withDeadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
@@ -88,36 +81,20 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<EtcdStor
     client.close();
     throw new FulcrumError(
       'FULCRUM_ERR_STORE_OPEN',
-      `cannot open etcd store at ${options.endpoints.join(', ')}: ${message(err)}`,
+      `cannot open etcd store at ${options.endpoints.join(', ')}: ${errorMessage(err)}`,
       { endpoints: options.endpoints, prefix },
       { cause: err },
     );
   }
 
+  // A FulcrumError (a conflict) passes through; anything else is a STORE_READ / STORE_WRITE.
   const writeError = (what: string, err: unknown): FulcrumError =>
-    isFulcrumError(err)
-      ? err
-      : new FulcrumError(
-          'FULCRUM_ERR_STORE_WRITE',
-          `store write failed (${what}): ${message(err)}`,
-          { endpoints: options.endpoints },
-          { cause: err },
-        );
-
-  const readError = (what: string, err: unknown): FulcrumError =>
-    isFulcrumError(err)
-      ? err
-      : new FulcrumError(
-          'FULCRUM_ERR_STORE_READ',
-          `store read failed (${what}): ${message(err)}`,
-          { endpoints: options.endpoints },
-          { cause: err },
-        );
+    isFulcrumError(err) ? err : storeError('write', what, err, { endpoints: options.endpoints });
   const read = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
     try {
       return await fn();
     } catch (err) {
-      throw readError(what, err);
+      throw isFulcrumError(err) ? err : storeError('read', what, err, { endpoints: options.endpoints });
     }
   };
 
@@ -164,23 +141,14 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<EtcdStor
           .limit(listLimit(o.limit))
           .strings();
         return Object.values(values)
-          .map((text) => summary(JSON.parse(text) as ConfigVersion))
+          .map((text) => versionSummary(JSON.parse(text) as ConfigVersion))
           .sort((a, b) => b.version - a.version);
       }),
     async commitVersion(input: CommitInput) {
       try {
         const { version: latest, kv } = await readLatest();
         if (latest !== input.expectedLatest) throw conflictError(input.expectedLatest, latest);
-        const v: ConfigVersion = {
-          version: (latest ?? 0) + 1,
-          sha256: sha256(input.text),
-          author: input.author,
-          message: input.message,
-          createdAt: now(),
-          source: input.source,
-          text: input.text,
-          ...(input.parent === undefined ? {} : { parent: input.parent }),
-        };
+        const v = nextVersion(input, latest, now());
         // A missing key has mod revision 0, so the first commit compares against 0.
         const res = await ns
           .if('latest', 'Mod', '==', kv ? String(kv.mod_revision) : 0)

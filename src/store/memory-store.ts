@@ -9,7 +9,14 @@ import type {
   StoreEvent,
   VersionSummary,
 } from './store.ts';
-import { EVENT_RETENTION, auditRetention, conflictError, listLimit, sha256 } from './store.ts';
+import {
+  EVENT_RETENTION,
+  auditRetention,
+  conflictError,
+  listLimit,
+  nextVersion,
+  versionSummary,
+} from './store.ts';
 
 export interface MemoryStoreOptions {
   /** Epoch-ms clock for createdAt (tests pass a fake one). */
@@ -29,7 +36,6 @@ export async function openMemoryStore(options: MemoryStoreOptions = {}): Promise
   let eventSeq = 0;
   let runSeq = 0;
 
-  const summary = ({ text: _text, ...rest }: ConfigVersion): VersionSummary => ({ ...rest });
   const newestRuns = () =>
     [...runs.values()].sort((a, b) => b.run.startedAt - a.run.startedAt || b.seq - a.seq).map((e) => e.run);
 
@@ -48,22 +54,13 @@ export async function openMemoryStore(options: MemoryStoreOptions = {}): Promise
         o.before === undefined ? versions.length : Math.min(versions.length, Math.max(0, o.before - 1));
       const out: VersionSummary[] = [];
       for (let i = end - 1; i >= 0 && out.length < listLimit(o.limit); i--)
-        out.push(summary(versions[i] as ConfigVersion));
+        out.push(versionSummary(versions[i] as ConfigVersion));
       return out;
     },
     async commitVersion(input: CommitInput) {
       const latest = versions.length === 0 ? null : versions.length;
       if (input.expectedLatest !== latest) throw conflictError(input.expectedLatest, latest);
-      const v: ConfigVersion = {
-        version: versions.length + 1,
-        sha256: sha256(input.text),
-        author: input.author,
-        message: input.message,
-        createdAt: now(),
-        source: input.source,
-        text: input.text,
-        parent: input.parent,
-      };
+      const v = nextVersion(input, latest, now());
       versions.push(v);
       return { ...v };
     },

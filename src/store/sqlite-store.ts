@@ -7,7 +7,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type * as NodeSqlite from 'node:sqlite';
 import type { DatabaseSync, SQLInputValue } from 'node:sqlite';
-import { FulcrumError, isFulcrumError } from '../core/errors.ts';
+import { FulcrumError, errorMessage, isFulcrumError } from '../core/errors.ts';
 import type {
   AuditRunRecord,
   CommitInput,
@@ -17,7 +17,14 @@ import type {
   VersionSource,
   VersionSummary,
 } from './store.ts';
-import { EVENT_RETENTION, auditRetention, conflictError, listLimit, sha256 } from './store.ts';
+import {
+  EVENT_RETENTION,
+  auditRetention,
+  conflictError,
+  listLimit,
+  nextVersion,
+  storeError,
+} from './store.ts';
 
 export interface SqliteStoreOptions {
   /** How long a write waits for another connection's transaction (ms). */
@@ -170,10 +177,6 @@ function toRun(r: AuditRow): AuditRunRecord {
   };
 }
 
-function message(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
 /** Run `fn` in one IMMEDIATE transaction (the write lock is taken up front). */
 function transaction<T>(db: DatabaseSync, fn: () => T): T {
   db.exec('BEGIN IMMEDIATE');
@@ -231,7 +234,7 @@ export async function openSqliteStore(file: string, options: SqliteStoreOptions 
   } catch (err) {
     throw new FulcrumError(
       'FULCRUM_ERR_STORE_OPEN',
-      `cannot open store ${file}: ${message(err)}`,
+      `cannot open store ${file}: ${errorMessage(err)}`,
       { file },
       { cause: err },
     );
@@ -246,7 +249,7 @@ export async function openSqliteStore(file: string, options: SqliteStoreOptions 
     db.close();
     throw new FulcrumError(
       'FULCRUM_ERR_STORE_OPEN',
-      `cannot open store ${file}: ${message(err)}`,
+      `cannot open store ${file}: ${errorMessage(err)}`,
       { file },
       { cause: err },
     );
@@ -286,12 +289,7 @@ export async function openSqliteStore(file: string, options: SqliteStoreOptions 
       return transaction(db, fn);
     } catch (err) {
       if (isFulcrumError(err)) throw err;
-      throw new FulcrumError(
-        'FULCRUM_ERR_STORE_WRITE',
-        `store write failed (${what}): ${message(err)}`,
-        { file },
-        { cause: err },
-      );
+      throw storeError('write', what, err, { file });
     }
   };
 
@@ -299,12 +297,7 @@ export async function openSqliteStore(file: string, options: SqliteStoreOptions 
     try {
       return fn();
     } catch (err) {
-      throw new FulcrumError(
-        'FULCRUM_ERR_STORE_READ',
-        `store read failed (${what}): ${message(err)}`,
-        { file },
-        { cause: err },
-      );
+      throw storeError('read', what, err, { file });
     }
   };
 
@@ -329,16 +322,7 @@ export async function openSqliteStore(file: string, options: SqliteStoreOptions 
       return write('commit version', () => {
         const latest = (q.maxVersion.get() as { v: number | null }).v;
         if (latest !== input.expectedLatest) throw conflictError(input.expectedLatest, latest);
-        const v: ConfigVersion = {
-          version: (latest ?? 0) + 1,
-          sha256: sha256(input.text),
-          author: input.author,
-          message: input.message,
-          createdAt: now(),
-          source: input.source,
-          text: input.text,
-          ...(input.parent === undefined ? {} : { parent: input.parent }),
-        };
+        const v = nextVersion(input, latest, now());
         q.insertVersion.run(
           v.version,
           v.sha256,

@@ -2,7 +2,7 @@
 // that rollback reads), notable control-plane events, and audit run results.
 // Async throughout so the same interface fits SQLite (sync underneath), memory and etcd.
 import { createHash } from 'node:crypto';
-import { FulcrumError } from '../core/errors.ts';
+import { FulcrumError, errorMessage } from '../core/errors.ts';
 
 export type VersionSource = 'file' | 'api' | 'rollback' | 'guard' | 'watch' | 'etcd';
 
@@ -88,6 +88,29 @@ export function sha256(text: string): string {
   return createHash('sha256').update(text, 'utf8').digest('hex');
 }
 
+/**
+ * The version a commit stores after `latest` (null = empty history). Every implementation
+ * builds it here so the stored fields, and the absence of `parent` when none was given,
+ * are the same whichever store holds them.
+ */
+export function nextVersion(input: CommitInput, latest: number | null, createdAt: number): ConfigVersion {
+  return {
+    version: (latest ?? 0) + 1,
+    sha256: sha256(input.text),
+    author: input.author,
+    message: input.message,
+    createdAt,
+    source: input.source,
+    text: input.text,
+    ...(input.parent === undefined ? {} : { parent: input.parent }),
+  };
+}
+
+/** A version without its text (a new object: the caller may keep it). */
+export function versionSummary({ text: _text, ...rest }: ConfigVersion): VersionSummary {
+  return rest;
+}
+
 /** Default page size for list calls without a limit. */
 export const DEFAULT_LIST_LIMIT = 100;
 
@@ -102,6 +125,21 @@ export function conflictError(expected: number | null, actual: number | null): F
     'FULCRUM_ERR_CONFIG_CONFLICT',
     `config version conflict: change was based on ${expected === null ? 'an empty history' : `version ${expected}`}, but the latest is ${actual === null ? 'none' : `version ${actual}`}`,
     { expected, actual },
+  );
+}
+
+/** A failed read or write of the backing storage (`details` says which storage). */
+export function storeError(
+  kind: 'read' | 'write',
+  what: string,
+  err: unknown,
+  details: Record<string, unknown>,
+): FulcrumError {
+  return new FulcrumError(
+    kind === 'read' ? 'FULCRUM_ERR_STORE_READ' : 'FULCRUM_ERR_STORE_WRITE',
+    `store ${kind} failed (${what}): ${errorMessage(err)}`,
+    details,
+    { cause: err },
   );
 }
 
