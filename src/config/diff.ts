@@ -47,10 +47,20 @@ export interface ConfigDiff {
 type Path = (string | number)[];
 
 export function diffConfigs(before: Config | undefined, after: Config): ConfigDiff {
-  const changes: ConfigChange[] = [];
   // Against nothing (a first apply), every top-level section is one added line, not one giant line.
-  walk(before ?? {}, after, [], changes);
+  const changes = configChanges(before ?? {}, after);
   return { changed: changes.length > 0, changes, pools: poolShares(before, after) };
+}
+
+/**
+ * The changes alone, one per differing path, in the order of `after`'s keys then keys only
+ * `before` has; values are compared normalised, so `2s` vs `2000ms` is no change. The drift
+ * audit uses this without the share predictions.
+ */
+export function configChanges(before: unknown, after: unknown): ConfigChange[] {
+  const changes: ConfigChange[] = [];
+  walk(before, after, [], changes);
+  return changes;
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

@@ -2,9 +2,31 @@
 // was started from, re-read now, or the store's latest version). Any difference is an error
 // finding carrying the diff: someone changed the balancer behind the source's back, or the
 // source changed and was never applied.
+import { configChanges } from '../../config/diff.ts';
 import { loadConfigText } from '../../config/load.ts';
-import { configDelta, type ConfigChange } from '../config-delta.ts';
 import type { AuditCheck, AuditFinding } from '../types.ts';
+
+/**
+ * One difference, named from the running side: `added` = only the running config has it,
+ * `removed` = only the desired source has it. Secrets (tokens, header values) are redacted.
+ */
+export interface DriftChange {
+  /** Dotted config path: `pools.app.backends[1].weight`. */
+  readonly path: string;
+  readonly kind: 'added' | 'removed' | 'changed';
+  readonly running?: unknown;
+  readonly desired?: unknown;
+}
+
+/** The running config against the desired one (both normalised), one change per differing path. */
+export function driftChanges(running: unknown, desired: unknown): DriftChange[] {
+  return configChanges(desired, running).map((c) => ({
+    path: c.path,
+    kind: c.kind,
+    ...('after' in c ? { running: c.after } : {}),
+    ...('before' in c ? { desired: c.before } : {}),
+  }));
+}
 
 /** Changes listed one per finding; beyond this they are summarised in one. */
 const MAX_CHANGE_FINDINGS = 20;
@@ -15,7 +37,7 @@ function show(v: unknown): string {
 }
 
 /** The change in words; the finding's `path` says where. */
-export function describeChange(c: ConfigChange): string {
+export function describeChange(c: DriftChange): string {
   if (c.kind === 'added') return `running has ${show(c.running)}, the desired source has nothing`;
   if (c.kind === 'removed') return `desired ${show(c.desired)} is missing from the running config`;
   return `running ${show(c.running)}, desired ${show(c.desired)}`;
@@ -46,7 +68,7 @@ export const driftCheck: AuditCheck = {
         ],
       };
     }
-    const changes = configDelta(ctx.loaded.config, loaded.value.config);
+    const changes = driftChanges(ctx.loaded.config, loaded.value.config);
     const remediation = `Apply ${desired.origin} to bring the balancer back to intent, or commit the running change to the source (\`fulcrum diff\` shows both sides).`;
     const findings: AuditFinding[] = changes.slice(0, MAX_CHANGE_FINDINGS).map((c) => ({
       ruleId: 'drift',
