@@ -3,7 +3,8 @@
 // completeness). Reads zod's internal `_zod.def`, which zod 4 documents for tooling.
 import type { z } from 'zod';
 
-interface Def {
+/** The part of zod's `_zod.def` the walkers read. */
+export interface SchemaDef {
   readonly type: string;
   readonly shape?: Record<string, z.ZodType>;
   readonly valueType?: z.ZodType;
@@ -13,14 +14,18 @@ interface Def {
   readonly options?: readonly z.ZodType[];
 }
 
-function defOf(schema: z.ZodType): Def {
-  return (schema as unknown as { _zod: { def: Def } })._zod.def;
+export function defOf(schema: z.ZodType): SchemaDef {
+  return (schema as unknown as { _zod: { def: SchemaDef } })._zod.def;
 }
 
-/** Strips optional/default/prefault/nullable/readonly wrappers and transforms (pipes). */
-function unwrap(schema: z.ZodType): z.ZodType {
+/**
+ * Strips optional/default/prefault/nullable/readonly wrappers and transforms (pipes), or
+ * stops early at the first schema `stopAt` accepts (the diff stops at one carrying a unit).
+ */
+export function unwrap(schema: z.ZodType, stopAt?: (s: z.ZodType) => boolean): z.ZodType {
   let s = schema;
   for (let i = 0; i < 32; i++) {
+    if (stopAt?.(s) === true) return s;
     const def = defOf(s);
     if (def.innerType !== undefined) s = def.innerType;
     else if (def.type === 'pipe' && def.in !== undefined) s = def.in;
@@ -70,7 +75,7 @@ export function allowedKeysAt(root: z.ZodType, path: readonly (string | number)[
 export function allowedValuesAt(root: z.ZodType, path: readonly (string | number)[]): string[] {
   const values: string[] = [];
   for (const s of schemasAt(root, path)) {
-    const def = defOf(s) as Def & { entries?: Record<string, unknown>; values?: unknown[] };
+    const def = defOf(s) as SchemaDef & { entries?: Record<string, unknown>; values?: unknown[] };
     if (def.type === 'enum' && def.entries !== undefined) values.push(...Object.keys(def.entries));
     if (def.type === 'literal' && def.values !== undefined) values.push(...def.values.map(String));
   }

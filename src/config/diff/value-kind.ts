@@ -2,20 +2,9 @@
 // the schema's own `.meta` descriptions, so the diff prints `30s`, not `30000`.
 import { z } from 'zod';
 import { configSchema } from '../schema.ts';
+import { defOf, unwrap } from '../schema-walk.ts';
 
 export type ValueKind = 'duration' | 'percent' | 'size' | 'plain';
-
-interface Def {
-  readonly type: string;
-  readonly shape?: Record<string, z.ZodType>;
-  readonly valueType?: z.ZodType;
-  readonly element?: z.ZodType;
-  readonly innerType?: z.ZodType;
-  readonly in?: z.ZodType;
-  readonly options?: readonly z.ZodType[];
-}
-
-const defOf = (s: z.ZodType): Def => (s as unknown as { _zod: { def: Def } })._zod.def;
 
 function kindOf(schema: z.ZodType): ValueKind | undefined {
   const description = z.globalRegistry.get(schema)?.description ?? '';
@@ -25,19 +14,8 @@ function kindOf(schema: z.ZodType): ValueKind | undefined {
   return undefined;
 }
 
-/** Unwraps optional/default/prefault and pipes; stops early at a schema that carries a unit. */
-function unwrap(schema: z.ZodType): { schema: z.ZodType; kind: ValueKind | undefined } {
-  let s = schema;
-  for (let i = 0; i < 32; i++) {
-    const kind = kindOf(s);
-    if (kind !== undefined) return { schema: s, kind };
-    const def = defOf(s);
-    if (def.innerType !== undefined) s = def.innerType;
-    else if (def.type === 'pipe' && def.in !== undefined) s = def.in;
-    else break;
-  }
-  return { schema: s, kind: undefined };
-}
+/** Where unwrapping stops: a wrapper may carry the unit (`.meta`) its inner schema lacks. */
+const carriesUnit = (s: z.ZodType): boolean => kindOf(s) !== undefined;
 
 const cache = new Map<string, ValueKind>();
 
@@ -51,11 +29,11 @@ export function valueKindAt(path: readonly (string | number)[]): ValueKind {
   for (const [i, seg] of path.entries()) {
     const next: z.ZodType[] = [];
     for (const s of current) {
-      const { schema } = unwrap(s);
+      const schema = unwrap(s, carriesUnit);
       const def = defOf(schema);
       const options = def.type === 'union' && def.options !== undefined ? def.options : [schema];
       for (const o of options) {
-        const od = defOf(unwrap(o).schema);
+        const od = defOf(unwrap(o, carriesUnit));
         if (od.type === 'object' && od.shape !== undefined && typeof seg === 'string') {
           const child = od.shape[seg];
           if (child !== undefined) next.push(child);
@@ -65,7 +43,7 @@ export function valueKindAt(path: readonly (string | number)[]): ValueKind {
     }
     current = next;
     if (i === path.length - 1) {
-      kind = current.map((s) => unwrap(s).kind).find((k) => k !== undefined) ?? 'plain';
+      kind = current.map((s) => kindOf(unwrap(s, carriesUnit))).find((k) => k !== undefined) ?? 'plain';
     }
   }
   cache.set(key, kind);
