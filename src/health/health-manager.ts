@@ -20,7 +20,7 @@ import {
 } from './outlier-detector.ts';
 import type { PoolState } from './pool-state.ts';
 import {
-  parseExpectStatus,
+  poolProbeOptions,
   probe as realProbe,
   type Probe,
   type ProbeOptions,
@@ -264,19 +264,7 @@ export class HealthManager {
   #configurePool(pe: PoolEntry, config: PoolConfig): void {
     pe.config = config;
     const hc = config.healthCheck;
-    pe.probe =
-      hc === undefined
-        ? undefined
-        : {
-            type: hc.type,
-            path: hc.path,
-            method: hc.method,
-            headers: hc.headers,
-            expectStatus: parseExpectStatus(hc.expectStatus),
-            expectBody: hc.expectBody,
-            timeout: hc.timeout,
-            lameDuckHeader: config.lameDuckHeader?.toLowerCase(),
-          };
+    pe.probe = poolProbeOptions(config);
     if (hc !== undefined) pe.schedule = { interval: hc.interval, jitter: hc.jitter };
   }
 

@@ -3,6 +3,7 @@
 // and body. A probe never rejects: every failure is a result with a detail.
 import http from 'node:http';
 import net from 'node:net';
+import type { PoolConfig } from '../config/schema.ts';
 
 export interface ProbeTarget {
   readonly hostname: string;
@@ -42,6 +43,22 @@ export function parseExpectStatus(text: string): [number, number][] {
     const a = Number(lo);
     return [a, hi === undefined ? a : Number(hi)];
   });
+}
+
+/** The probe a pool's `healthCheck` describes; undefined when the pool has none. */
+export function poolProbeOptions(pool: PoolConfig): ProbeOptions | undefined {
+  const hc = pool.healthCheck;
+  if (hc === undefined) return undefined;
+  return {
+    type: hc.type,
+    path: hc.path,
+    method: hc.method,
+    headers: hc.headers,
+    expectStatus: parseExpectStatus(hc.expectStatus),
+    expectBody: hc.expectBody,
+    timeout: hc.timeout,
+    lameDuckHeader: pool.lameDuckHeader?.toLowerCase(),
+  };
 }
 
 function statusMatches(status: number, ranges: ProbeOptions['expectStatus']): boolean {

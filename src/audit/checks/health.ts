@@ -4,15 +4,14 @@
 // postmortem's bad-health-check) or the state is stale.
 import type { PoolConfig } from '../../config/schema.ts';
 import type { HostStatus } from '../../health/host-state.ts';
-import { parseExpectStatus, probe, type ProbeOptions, type ProbeResult } from '../../health/probe.ts';
+import { poolProbeOptions, probe, type ProbeOptions, type ProbeResult } from '../../health/probe.ts';
 import { parseAddress } from '../../core/units.ts';
 import type { AuditCheck, AuditFinding } from '../types.ts';
 
 /** Options of the direct probe: the pool's own health check, else a TCP connect. */
 export function directProbeOptions(pool: PoolConfig): ProbeOptions {
-  const hc = pool.healthCheck;
-  if (hc === undefined) {
-    return {
+  return (
+    poolProbeOptions(pool) ?? {
       type: 'tcp',
       path: '/',
       method: 'GET',
@@ -21,18 +20,8 @@ export function directProbeOptions(pool: PoolConfig): ProbeOptions {
       expectBody: undefined,
       timeout: pool.timeouts.connect > 0 ? pool.timeouts.connect : 2000,
       lameDuckHeader: undefined,
-    };
-  }
-  return {
-    type: hc.type,
-    path: hc.path,
-    method: hc.method,
-    headers: hc.headers,
-    expectStatus: parseExpectStatus(hc.expectStatus),
-    expectBody: hc.expectBody,
-    timeout: hc.timeout,
-    lameDuckHeader: pool.lameDuckHeader?.toLowerCase(),
-  };
+    }
+  );
 }
 
 /** What the balancer claims: up (takes traffic), down (checks failed), or not judged. */
