@@ -109,9 +109,11 @@ describe('passive outlier detection on real backends', () => {
     await a!.setMode('5xx');
     await b!.setMode('5xx');
     await load(r, 30);
+    // Panic starts as soon as b's checks fail (a is already ejected); a's own failed checks
+    // turn it from ejected to unhealthy a check later. Wait for both.
     const panicEntered = new Promise<void>((resolve) => {
       const t = setInterval(() => {
-        if (r.pool.panic) {
+        if (r.pool.panic && r.host(a!).status === 'unhealthy' && r.host(b!).status === 'unhealthy') {
           clearInterval(t);
           resolve();
         }
