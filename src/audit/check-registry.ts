@@ -13,10 +13,6 @@ export function registerCheck(check: AuditCheck): void {
   checks.set(check.name, check);
 }
 
-export function findCheck(name: string): AuditCheck | undefined {
-  return checks.get(name);
-}
-
 export function checkNames(): string[] {
   return [...checks.keys()];
 }

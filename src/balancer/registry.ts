@@ -1,6 +1,6 @@
 // Policies by config name. The file name of each policy equals its config name.
 import { FulcrumError } from '../core/errors.ts';
-import type { BalancerHost, Policy, PolicyOptions } from './policy.ts';
+import type { BalancerHost, Policy, PolicyFactory, PolicyOptions } from './policy.ts';
 import { consistentHash } from './policies/consistent-hash.ts';
 import { leastRequests } from './policies/least-requests.ts';
 import { p2cEwma } from './policies/p2c-ewma.ts';
@@ -8,9 +8,7 @@ import { random } from './policies/random.ts';
 import { roundRobin } from './policies/round-robin.ts';
 import { weightedRoundRobin } from './policies/weighted-round-robin.ts';
 
-type Factory = <H extends BalancerHost>(options: PolicyOptions) => Policy<H>;
-
-const POLICIES: Readonly<Record<string, Factory>> = {
+const POLICIES: Readonly<Record<string, PolicyFactory>> = {
   'round-robin': roundRobin,
   'weighted-round-robin': weightedRoundRobin,
   'least-requests': leastRequests,

@@ -6,15 +6,6 @@ import { FulcrumError, errorMessage } from '../core/errors.ts';
 
 export type VersionSource = 'file' | 'api' | 'rollback' | 'guard' | 'watch' | 'etcd';
 
-export const VERSION_SOURCES: readonly VersionSource[] = [
-  'file',
-  'api',
-  'rollback',
-  'guard',
-  'watch',
-  'etcd',
-];
-
 export interface ConfigVersion {
   version: number;
   sha256: string;
