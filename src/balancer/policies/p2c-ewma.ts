@@ -25,6 +25,11 @@ import { WeightedSampler } from '../weighted-sampler.ts';
 /** A twice-drawn host yields to another only when that one scores this many times better. */
 const DUPLICATE_SWITCH_MARGIN = 2;
 
+/** latency × load per unit of weight (see above for why the +1 term is scaled by weight). */
+function score(h: BalancerHost, weight: number): number {
+  return (h.latencyEwmaMs * (h.inFlight + weight)) / weight;
+}
+
 export function p2cEwma<H extends BalancerHost>(options: PolicyOptions): Policy<H> {
   const random = options.random;
   const sampler = new WeightedSampler<H>(random);
@@ -46,10 +51,8 @@ export function p2cEwma<H extends BalancerHost>(options: PolicyOptions): Policy<
         if (c !== a && c >= 0) {
           const hc = sampler.hosts[c] as H;
           const h = sampler.hosts[a] as H;
-          const wc = sampler.weights[c] as number;
-          const w = sampler.weights[a] as number;
-          const sc = (hc.latencyEwmaMs * (hc.inFlight + wc)) / wc;
-          const sh = (h.latencyEwmaMs * (h.inFlight + w)) / w;
+          const sc = score(hc, sampler.weights[c] as number);
+          const sh = score(h, sampler.weights[a] as number);
           if (hc.latencyEwmaMs > 0 && h.latencyEwmaMs > 0 && sc * DUPLICATE_SWITCH_MARGIN < sh) b = c;
         }
       }
@@ -62,8 +65,8 @@ export function p2cEwma<H extends BalancerHost>(options: PolicyOptions): Policy<
       let sb: number;
       let win: H;
       if (latency) {
-        sa = (ha.latencyEwmaMs * (ha.inFlight + wa)) / wa;
-        sb = (hb.latencyEwmaMs * (hb.inFlight + wb)) / wb;
+        sa = score(ha, wa);
+        sb = score(hb, wb);
         // One host drawn twice needs no coin (and keeps the random sequence short).
         win = a === b || random() * (sa + sb) < sb ? ha : hb;
       } else {
