@@ -179,6 +179,68 @@ describe('fairness maths', () => {
     expect(slow[0]?.latencyOutlier && slow[0]?.overloaded).toBe(true);
   });
 
+  it('an honest p2c-ewma over one slow backend is "slow", not overfed', () => {
+    // b3 is 8× slower; p2c-ewma steers around it (5% of the requests instead of a third),
+    // yet it holds more in flight per request: concurrency × latency would call it overfed.
+    const samples: BackendSample[] = [
+      { name: 'b1', expectedShare: 1 / 3, requests: 9500, busyMs: 9500 * 20 },
+      { name: 'b2', expectedShare: 1 / 3, requests: 9500, busyMs: 9500 * 20 },
+      { name: 'b3', expectedShare: 1 / 3, requests: 1000, busyMs: 1000 * 160 },
+    ];
+    const v = judgePool(samples, 'in-flight-latency-per-weight', 60_000, opts);
+    expect(v.backends.map((b) => b.verdict)).toEqual(['ok', 'ok', 'slow']);
+    expect(v.backends[2]?.shareRatio).toBeGreaterThan(opts.overfed);
+    expect(v.backends[2]?.latencyFactor).toBeCloseTo(8);
+    // Under least-requests too.
+    expect(judgePool(samples, 'in-flight-per-weight', 60_000, opts).backends[2]?.verdict).toBe('slow');
+    // A load-aware policy that does not steer around it (a third of the requests) is not balancing.
+    const blind = samples.map((s) => ({ ...s, requests: 6000, busyMs: (s.busyMs / s.requests) * 6000 }));
+    expect(judgePool(blind, 'in-flight-per-weight', 60_000, opts).backends[2]?.verdict).toBe('overfed');
+    // Request counts are what round-robin is judged on: slowness is no verdict there.
+    expect(judgePool(samples, 'requests', 60_000, opts).backends[2]?.verdict).toBe('starved');
+  });
+
+  it('a backend that is down is never starved: its expected share is 0 while out', () => {
+    const samples: BackendSample[] = [
+      { name: 'b1', expectedShare: 0.45, requests: 900, busyMs: 0 },
+      { name: 'b2', expectedShare: 0.1, requests: 0, busyMs: 0, down: true },
+      { name: 'b3', expectedShare: 0.45, requests: 900, busyMs: 0 },
+    ];
+    expect(judgePool(samples, 'requests', 60_000, opts).backends.map((b) => b.verdict)).toEqual([
+      'ok',
+      'down',
+      'ok',
+    ]);
+    const up = samples.map(({ down: _down, ...s }) => s);
+    expect(judgePool(up, 'requests', 60_000, opts).backends[1]?.verdict).toBe('starved');
+  });
+
+  it('holds a slow backend against its throughput: round-robin over it is overload', () => {
+    // Equal capacity declared (concurrent), but b3 is 8× slower, so it serves 8× fewer per
+    // second; a third of the traffic is far beyond that, and it answers 503 beyond it.
+    const rr = judgeOverload(
+      [
+        { name: 'b1', requests: 1000, errors: 0, busyMs: 1000 * 100, capacity: 1 },
+        { name: 'b2', requests: 1000, errors: 0, busyMs: 1000 * 100, capacity: 1 },
+        { name: 'b3', requests: 1000, errors: 600, busyMs: 400 * 800 + 600 * 1, capacity: 1 },
+      ],
+      opts,
+    );
+    expect(rr.map((x) => x.overloaded)).toEqual([false, false, true]);
+    expect(rr[2]).toMatchObject({ overCapacity: false, overSlow: true, latencyOutlier: true });
+    expect(rr[2]?.throughputShare).toBeLessThan(0.2);
+    // p2c-ewma sending it about its throughput share: not overloaded.
+    const p2c = judgeOverload(
+      [
+        { name: 'b1', requests: 1400, errors: 0, busyMs: 1400 * 100, capacity: 1 },
+        { name: 'b2', requests: 1400, errors: 0, busyMs: 1400 * 100, capacity: 1 },
+        { name: 'b3', requests: 200, errors: 0, busyMs: 200 * 800, capacity: 1 },
+      ],
+      opts,
+    );
+    expect(p2c.map((x) => x.overloaded)).toEqual([false, false, false]);
+  });
+
   describe('cause attribution', () => {
     const facts: CauseFacts = {
       verdict: 'overfed',
@@ -225,6 +287,61 @@ describe('fairness maths', () => {
         'weights skewed 8:1 (app-2 weight 8, peers 1) since config version 7 applied 2026-01-02T00:00:00.000Z by alice',
       );
       expect(c[1]?.text).toContain('app-3 (unhealthy)');
+    });
+
+    it('names weights that a later version replaced (a rollback) with both versions', () => {
+      const c = attributeCauses({
+        ...facts,
+        verdict: 'overloaded',
+        policy: 'weighted-round-robin',
+        hotKey: undefined,
+        reloads: 2,
+        weight: 10,
+        peerWeight: 1,
+        weightsSince: { version: 2, exact: true, until: 3 },
+      });
+      expect(c.map((x) => x.kind)).toEqual(['weight-skew']);
+      expect(c[0]?.text).toBe(
+        'weights skewed 10:1 (app-2 weight 10, peers 1) since config version 2, until config version 3',
+      );
+    });
+
+    it('blames a slow backend on its latency, not on reloads', () => {
+      const slow = {
+        ...facts,
+        backend: 'b3',
+        policy: 'p2c-ewma',
+        hotKey: undefined,
+        reloads: 2,
+        slow: { meanMs: 800, peerMeanMs: 100 },
+      };
+      const over = attributeCauses(slow);
+      expect(over[0]).toEqual({
+        kind: 'slow-backend',
+        text: 'b3 is slow (latency 8.0× its peers: mean 800 ms against 100 ms)',
+      });
+      expect(over.some((x) => x.kind === 'per-process-state')).toBe(false);
+      expect(attributeCauses({ ...slow, verdict: 'overloaded', policy: 'round-robin' })[0]?.kind).toBe(
+        'slow-backend',
+      );
+      // Without the latency facts the same reloads are the suspect.
+      expect(attributeCauses({ ...slow, slow: undefined })[0]?.kind).toBe('per-process-state');
+    });
+
+    it('blames a starved backend that was out on its health state, not a bug', () => {
+      const rr = {
+        ...facts,
+        verdict: 'starved' as const,
+        backend: 'b2',
+        policy: 'round-robin',
+        hotKey: undefined,
+      };
+      expect(attributeCauses(rr)[0]?.kind).toBe('bug');
+      const c = attributeCauses({ ...rr, reloads: 1, ownState: 'is unhealthy' });
+      expect(c.map((x) => x.kind)).toEqual(['health-state']);
+      expect(c[0]?.text).toBe(
+        'b2 is unhealthy: health checking takes it out, and its expected share is 0 while it is out',
+      );
     });
   });
 });

@@ -12,7 +12,14 @@
  */
 export type FairnessMeasure = 'requests' | 'in-flight-per-weight' | 'in-flight-latency-per-weight';
 
-export type Verdict = 'ok' | 'overfed' | 'starved' | 'insufficient-data';
+/**
+ * 'slow': under a load-aware policy, a backend whose latency stands out among its peers and
+ * that gets no more requests than its weight asks for. It holds more in flight because each
+ * request lasts longer (Little's law), not because the balancer favours it: the balancer is
+ * doing its job, the backend is the problem. 'down': a backend that is (or was within the
+ * window) unhealthy or ejected; its expected share is 0 while down, so it is never starved.
+ */
+export type Verdict = 'ok' | 'overfed' | 'starved' | 'slow' | 'down' | 'insufficient-data';
 
 /** One backend's facts over the monitor window. */
 export interface BackendSample {
@@ -22,6 +29,8 @@ export interface BackendSample {
   readonly requests: number;
   /** Sum of request durations (ms) over the window; / window = mean concurrency (Little's law). */
   readonly busyMs: number;
+  /** Unhealthy or ejected now or within the window: never judged starved. */
+  readonly down?: boolean;
 }
 
 export interface FairnessOptions {
@@ -41,6 +50,8 @@ export interface BackendVerdict {
   /** Standard score of the observed share under the expected share (binomial). */
   readonly z: number;
   readonly verdict: Verdict;
+  /** Mean latency against the request-weighted mean of its peers; null without data. */
+  readonly latencyFactor: number | null;
 }
 
 export interface PoolVerdict {
@@ -54,6 +65,24 @@ export interface PoolVerdict {
 }
 
 export const DEFAULT_Z = 4;
+/** Mean latency this many times the peers' (and MIN_LATENCY_GAP_MS above it) is an outlier. */
+export const LATENCY_FACTOR = 2;
+const MIN_LATENCY_GAP_MS = 50;
+
+/** Mean latency of a backend against the request-weighted mean latency of its peers. */
+function latencyVsPeers(
+  requests: number,
+  busyMs: number,
+  totalRequests: number,
+  totalBusyMs: number,
+): { mean: number; peerMean: number; factor: number | null; outlier: boolean } {
+  const peerReq = totalRequests - requests;
+  const mean = requests > 0 ? busyMs / requests : 0;
+  const peerMean = peerReq > 0 ? (totalBusyMs - busyMs) / peerReq : 0;
+  const factor = requests > 0 && peerMean > 0 ? mean / peerMean : null;
+  const outlier = factor !== null && mean > LATENCY_FACTOR * peerMean && mean - peerMean > MIN_LATENCY_GAP_MS;
+  return { mean, peerMean, factor, outlier };
+}
 
 /** Load-aware policies balance concurrency, so their request counts are not a fair measure. */
 export function measureFor(policy: string): FairnessMeasure {
@@ -105,6 +134,16 @@ export function binomialZ(q: number, p: number, n: number): number {
  * (starved) only when its share ratio is beyond the threshold AND the difference is
  * statistically significant (|z| > zThreshold), and only once it was expected to get at
  * least minRequestsPerBackend requests, so an honest sample does not fire.
+ *
+ * Under a load-aware measure a slow backend holds more in flight per request it gets, so the
+ * load measure calls it overfed even when the balancer sends it fewer requests than its
+ * weight: such a backend is 'slow' (its latency is an outlier and it gets less than its
+ * weighted share of requests: the policy steers around it), not overfed. One that gets its
+ * full weighted share of requests or more while being slower than its peers is judged on the
+ * load measure as usual: a load-aware policy that does not steer around it is not balancing.
+ * Slow backends are set aside and the rest judged on their shares among themselves (expected
+ * and observed shares are then of the backends judged). A backend that is down is never
+ * starved: its expected share is 0 while it is out.
  */
 export function judgePool(
   samples: readonly BackendSample[],
@@ -126,21 +165,56 @@ export function judgePool(
   if (measure !== 'requests' && windowMs > 0 && busy / windowMs < samples.length) {
     note = `load too low to judge a load-aware policy (mean concurrency ${(busy / windowMs).toFixed(2)} < ${samples.length})`;
   }
+  // Slow backends are set aside first: their load in a load-aware measure is inflated by
+  // their latency, and leaving it in would make every fast peer look starved. The others are
+  // judged among themselves, on their shares of what is left.
+  const lats = samples.map((s) => latencyVsPeers(s.requests, s.busyMs, total, busy));
+  const slow = samples.map(
+    (s, i) =>
+      note === undefined &&
+      measure !== 'requests' &&
+      s.expectedShare > 0 &&
+      total * s.expectedShare >= opts.minRequestsPerBackend &&
+      (lats[i] as { outlier: boolean }).outlier &&
+      s.requests < s.expectedShare * total,
+  );
+  let restP = 0;
+  let restLoad = 0;
+  let restTotal = 0;
+  samples.forEach((s, i) => {
+    if (slow[i]) return;
+    restP += s.expectedShare;
+    restLoad += loadOf(s, measure);
+    restTotal += s.requests;
+  });
   const ratios: number[] = [];
-  const backends = samples.map((s): BackendVerdict => {
-    const p = s.expectedShare;
-    const q = load > 0 ? loadOf(s, measure) / load : 0;
+  const backends = samples.map((s, i): BackendVerdict => {
+    const aside = slow[i] === true;
+    const p = aside || restP <= 0 ? s.expectedShare : s.expectedShare / restP;
+    const l = aside ? load : restLoad;
+    const q = l > 0 ? loadOf(s, measure) / l : 0;
     const ratio = p > 0 ? q / p : null;
-    const z = binomialZ(q, p, total);
+    const z = binomialZ(q, p, aside ? total : restTotal);
     let verdict: Verdict;
     if (note !== undefined) verdict = 'insufficient-data';
-    else if (p === 0) verdict = s.requests >= opts.minRequestsPerBackend ? 'overfed' : 'ok';
-    else if (total * p < opts.minRequestsPerBackend) verdict = 'insufficient-data';
+    else if (aside) verdict = 'slow';
+    else if (p === 0) verdict = s.requests >= opts.minRequestsPerBackend ? 'overfed' : s.down ? 'down' : 'ok';
+    else if (total * s.expectedShare < opts.minRequestsPerBackend)
+      verdict = s.down ? 'down' : 'insufficient-data';
     else if (ratio !== null && ratio > opts.overfed && z > opts.zThreshold) verdict = 'overfed';
+    else if (s.down) verdict = 'down';
     else if (ratio !== null && ratio < opts.starved && z < -opts.zThreshold) verdict = 'starved';
     else verdict = 'ok';
-    if (ratio !== null && total > 0) ratios.push(ratio);
-    return { name: s.name, expectedShare: p, observedShare: q, shareRatio: ratio, z, verdict };
+    if (ratio !== null && total > 0 && !aside) ratios.push(ratio);
+    return {
+      name: s.name,
+      expectedShare: p,
+      observedShare: q,
+      shareRatio: ratio,
+      z,
+      verdict,
+      latencyFactor: (lats[i] as { factor: number | null }).factor,
+    };
   });
   return { measure, total, jain: jainIndex(ratios), backends, note };
 }
@@ -166,6 +240,11 @@ export interface OverloadVerdict {
   readonly name: string;
   readonly share: number;
   readonly capacityShare: number;
+  /**
+   * Share of the pool's throughput capacity: declared capacity / mean latency (Little's law:
+   * a backend serving N at once at L ms serves N/L per ms). Below capacityShare when slow.
+   */
+  readonly throughputShare: number;
   readonly errorRatio: number;
   readonly peerErrorRatio: number;
   readonly meanLatencyMs: number;
@@ -173,18 +252,21 @@ export interface OverloadVerdict {
   readonly overCapacity: boolean;
   readonly errorOutlier: boolean;
   readonly latencyOutlier: boolean;
+  /** Over its throughput capacity only because it is slow (within its declared capacity share). */
+  readonly overSlow: boolean;
   readonly overloaded: boolean;
 }
 
 const MIN_ERRORS = 10;
 const MIN_ERROR_RATIO = 0.05;
-const LATENCY_FACTOR = 2;
-const MIN_LATENCY_GAP_MS = 50;
 
 /**
  * Judge the config rather than the balancer: a backend is overloaded when its share of
  * traffic is significantly above its share of capacity AND its error ratio or latency is
- * an outlier among its peers (or, with no peer left to compare, simply high).
+ * an outlier among its peers (or, with no peer left to compare, simply high). A backend
+ * whose latency is an outlier has less capacity than it declares: capacity counts requests
+ * at once, so 8× slower serves 8× fewer per second. Its share is then also held against its
+ * throughput share (round-robin over a slow backend overloads it with equal weights).
  */
 export function judgeOverload(samples: readonly LoadSample[], opts: OverloadOptions): OverloadVerdict[] {
   let total = 0;
@@ -197,7 +279,15 @@ export function judgeOverload(samples: readonly LoadSample[], opts: OverloadOpti
     totalErr += s.errors;
     totalBusy += s.busyMs;
   }
-  return samples.map((s): OverloadVerdict => {
+  const poolMeanMs = total > 0 ? totalBusy / total : 0;
+  let totalTput = 0;
+  const tput = samples.map((s) => {
+    const ms = s.requests > 0 && s.busyMs > 0 ? s.busyMs / s.requests : poolMeanMs;
+    const t = ms > 0 ? s.capacity / ms : s.capacity;
+    totalTput += t;
+    return t;
+  });
+  return samples.map((s, i): OverloadVerdict => {
     const share = total > 0 ? s.requests / total : 0;
     const capacityShare = totalCap > 0 ? s.capacity / totalCap : 0;
     const peerReq = total - s.requests;
@@ -220,14 +310,19 @@ export function judgeOverload(samples: readonly LoadSample[], opts: OverloadOpti
         (errorRatio > 3 * peerErrorRatio + 0.01 &&
           twoProportionZ(s.errors, s.requests, totalErr - s.errors, peerReq) > opts.zThreshold));
     const latencyOutlier =
-      enough &&
-      peersComparable &&
-      meanLatencyMs > LATENCY_FACTOR * peerMeanLatencyMs &&
-      meanLatencyMs - peerMeanLatencyMs > MIN_LATENCY_GAP_MS;
+      enough && peersComparable && latencyVsPeers(s.requests, s.busyMs, total, totalBusy).outlier;
+    const throughputShare = totalTput > 0 ? (tput[i] as number) / totalTput : 0;
+    const overSlow =
+      !overCapacity &&
+      latencyOutlier &&
+      throughputShare > 0 &&
+      share / throughputShare > opts.overfed &&
+      binomialZ(share, throughputShare, total) > opts.zThreshold;
     return {
       name: s.name,
       share,
       capacityShare,
+      throughputShare,
       errorRatio,
       peerErrorRatio,
       meanLatencyMs,
@@ -235,7 +330,8 @@ export function judgeOverload(samples: readonly LoadSample[], opts: OverloadOpti
       overCapacity,
       errorOutlier,
       latencyOutlier,
-      overloaded: overCapacity && (errorOutlier || latencyOutlier),
+      overSlow,
+      overloaded: (overCapacity && (errorOutlier || latencyOutlier)) || overSlow,
     };
   });
 }
@@ -256,6 +352,8 @@ export type CauseKind =
   | 'weight-skew'
   | 'peers-removed-by-health'
   | 'over-capacity'
+  | 'slow-backend'
+  | 'health-state'
   | 'bug';
 
 export interface Cause {
@@ -275,6 +373,10 @@ export interface CauseFacts {
   /** Health state changes within the window: this backend and its peers. */
   readonly flips: number;
   readonly peerFlips: number;
+  /** Its own health, as a predicate ("is unhealthy"), when it was out now or within the window. */
+  readonly ownState?: string | undefined;
+  /** Set when its mean latency is an outlier among its peers over the window. */
+  readonly slow?: { readonly meanMs: number; readonly peerMeanMs: number } | undefined;
   /** Snapshots swapped in within the window (each restarts per-snapshot policy state). */
   readonly reloads: number;
   /** This backend's configured weight against the median of its peers'. */
@@ -290,6 +392,8 @@ export interface CauseFacts {
         readonly exact: boolean;
         readonly createdAt?: number;
         readonly author?: string;
+        /** The version that replaced them, when they are no longer in force (a rollback). */
+        readonly until?: number;
       }
     | undefined;
   /** Peers that are (or were during the window) not taking traffic, with their status. */
@@ -310,6 +414,7 @@ function skewText(f: CauseFacts): string {
     if (f.weightsSince.createdAt !== undefined)
       since += ` applied ${new Date(f.weightsSince.createdAt).toISOString()}`;
     if (f.weightsSince.author) since += ` by ${f.weightsSince.author}`;
+    if (f.weightsSince.until !== undefined) since += `, until config version ${f.weightsSince.until}`;
   }
   return `weights skewed ${n}:1 (${f.backend} weight ${f.weight}, peers ${f.peerWeight})${since}`;
 }
@@ -322,6 +427,13 @@ export function attributeCauses(f: CauseFacts): Cause[] {
   const out: Cause[] = [];
   const hashed = f.policy === 'consistent-hash';
   const hk = f.hotKey;
+  // A backend that was out gets less than its weight: that is health checking, not the policy.
+  if (f.verdict === 'starved' && f.ownState !== undefined) {
+    out.push({
+      kind: 'health-state',
+      text: `${f.backend} ${f.ownState}: health checking takes it out, and its expected share is 0 while it is out`,
+    });
+  }
   if (hashed && hk && hk.share >= HOT_KEY_SHARE) {
     const src = f.hashKeySource ? ` (${f.hashKeySource})` : '';
     const pct = `${Math.round(hk.share * 100)}%`;
@@ -347,13 +459,22 @@ export function attributeCauses(f: CauseFacts): Cause[] {
       });
     }
   }
+  if (f.slow && f.verdict !== 'starved') {
+    const n =
+      f.slow.peerMeanMs > 0 ? (Math.round((f.slow.meanMs / f.slow.peerMeanMs) * 10) / 10).toFixed(1) : '∞';
+    out.push({
+      kind: 'slow-backend',
+      text: `${f.backend} is slow (latency ${n}× its peers: mean ${Math.round(f.slow.meanMs)} ms against ${Math.round(f.slow.peerMeanMs)} ms)`,
+    });
+  }
   if (f.flips >= 2 || f.peerFlips >= 2) {
     out.push({
       kind: 'flapping-health',
       text: `flapping health: ${f.flips} state changes of ${f.backend} and ${f.peerFlips} of its peers within the window`,
     });
   }
-  if (f.reloads > 0 && f.verdict !== 'overloaded') {
+  // A reload restarts policy state; it does not make a backend slow, so a slow one is not blamed on it.
+  if (f.reloads > 0 && f.verdict !== 'overloaded' && !f.slow && f.ownState === undefined) {
     out.push({
       kind: 'per-process-state',
       text: `per-process policy state: ${f.reloads} config reload(s) within the window restarted the ${f.policy} state`,

@@ -21,6 +21,7 @@ import {
   type Cause,
   type FairnessMeasure,
   type LoadSample,
+  type OverloadVerdict,
   type Verdict,
 } from './fairness.ts';
 import { WindowedTopKeys } from './hot-keys.ts';
@@ -76,6 +77,8 @@ export interface BackendStatsView {
   p99Ms: number | null;
   capacityShare: number;
   overloaded: boolean;
+  /** Mean latency over the window against its peers' (request-weighted); null without data. */
+  latencyFactor: number | null;
 }
 
 export interface PoolStatsView {
@@ -132,9 +135,32 @@ interface BackendTrack extends TrafficCounters {
   readonly ring: Ring;
   readonly flips: number[];
   lastUnavailable: number;
+  /** Last evaluation that saw it unhealthy or ejected, and in which status. */
+  lastDown: number;
+  lastDownStatus: string;
   readonly codes: Map<string, Float64Array>;
   readonly durationBuckets: Float64Array;
   durationSum: number;
+}
+
+/**
+ * A config as it was in force for a pool over a stretch of time. Causes are attributed from
+ * the eras that overlap the window, not from the config in force at evaluation: after a
+ * rollback the window still holds the traffic the bad config shaped.
+ */
+interface ConfigEra {
+  /** Monotonic start; `to` is +Infinity while in force. */
+  readonly from: number;
+  to: number;
+  readonly version: number;
+  readonly policy: string;
+  readonly hashKey: string | undefined;
+  /** Configured weights (0 when draining), by backend. */
+  readonly weights: ReadonlyMap<string, number>;
+  readonly weightsSig: string;
+  /** The version that introduced these weights, and whether that is known exactly. */
+  readonly weightsSince: number;
+  readonly weightsExact: boolean;
 }
 
 interface PoolTrack {
@@ -160,8 +186,11 @@ interface PoolTrack {
   weightsSince: number;
   /** True once the weights were seen to change (or the first version seen is 1). */
   weightsExact: boolean;
+  eras: ConfigEra[];
   reloads: number[];
   stats: PoolStatsView | undefined;
+  /** The last capacity judgement, in host order (latency against peers for causes). */
+  overload: OverloadVerdict[];
   causes: Map<string, Cause[]>;
 }
 
@@ -402,8 +431,10 @@ export class Monitor {
           weightsSig: '',
           weightsSince: snap.version,
           weightsExact: snap.version <= 1,
+          eras: [],
           reloads: [],
           stats: undefined,
+          overload: [],
           causes: new Map(),
         };
         this.#pools.set(name, p);
@@ -426,6 +457,8 @@ export class Monitor {
             ),
             flips: [],
             lastUnavailable: Number.NEGATIVE_INFINITY,
+            lastDown: Number.NEGATIVE_INFINITY,
+            lastDownStatus: '',
             codes: new Map(),
             durationBuckets: new Float64Array(DURATION_BUCKETS_S.length + 1),
             durationSum: 0,
@@ -443,6 +476,25 @@ export class Monitor {
           p.weightsExact = true;
         }
         p.weightsSig = sig;
+      }
+      const last = p.eras[p.eras.length - 1];
+      if (last === undefined || last.version !== snap.version) {
+        if (last !== undefined) last.to = now;
+        p.eras.push({
+          from: now,
+          to: Number.POSITIVE_INFINITY,
+          version: snap.version,
+          policy: pr.config.policy,
+          hashKey: pr.config.hash?.key,
+          weights: new Map(pr.config.backends.map((b) => [b.name, b.drain ? 0 : b.weight])),
+          weightsSig: sig,
+          weightsSince: p.weightsSince,
+          weightsExact: p.weightsExact,
+        });
+        // Keep what overlaps the window (and a bounded count).
+        const from = now - this.#windowMs;
+        while (p.eras.length > 1 && ((p.eras[0] as ConfigEra).to < from || p.eras.length > FLIP_MEMORY))
+          p.eras.shift();
       }
     }
     const notifySig = JSON.stringify([m.notify, snap.config.admin.address]);
@@ -748,6 +800,11 @@ export class Monitor {
     const errs: number[] = [];
     const sums = new Float64Array(3);
     p.list.forEach((b, i) => {
+      const h = state.hosts[i];
+      if (h !== undefined && isOut(h.status)) {
+        b.lastDown = now;
+        b.lastDownStatus = h.status;
+      }
       sums.fill(0);
       b.ring.accumulate(REQ, slots, sums);
       const req = sums[REQ] as number;
@@ -763,7 +820,13 @@ export class Monitor {
       const hist = new Float64Array(LATENCY_BOUNDS_MS.length);
       b.ring.accumulate(HIST, slots, hist);
       const expectedShare = total > 0 ? expCount / total : (currentExp[i] as number);
-      samples.push({ name: b.name, expectedShare, requests: req, busyMs: busy });
+      samples.push({
+        name: b.name,
+        expectedShare,
+        requests: req,
+        busyMs: busy,
+        down: now - b.lastDown <= windowMs,
+      });
       loads.push({
         name: b.name,
         requests: req,
@@ -783,10 +846,14 @@ export class Monitor {
     };
     const verdict = judgePool(samples, measureFor(pr.config.policy), windowMs, opts);
     const overload = judgeOverload(loads, opts);
+    p.overload = overload;
     const seconds = windowMs / 1000;
     let poolErr = 0;
     for (const e of errs) poolErr += e;
-    const hot = pr.config.policy === 'consistent-hash' ? p.topKeys.hottest(now) : undefined;
+    // Hot keys matter while any config over the window hashed (a rollback does not undo them).
+    const hot = this.#erasInWindow(p, now).some((e) => e.policy === 'consistent-hash')
+      ? p.topKeys.hottest(now)
+      : undefined;
     return {
       pool: p.name,
       policy: pr.config.policy,
@@ -829,9 +896,15 @@ export class Monitor {
           p99Ms: histogramQuantile(hist, 0.99),
           capacityShare: o?.capacityShare ?? 0,
           overloaded: o?.overloaded ?? false,
+          latencyFactor: v?.latencyFactor ?? null,
         };
       }),
     };
+  }
+
+  #erasInWindow(p: PoolTrack, now: number): ConfigEra[] {
+    const from = now - this.#windowMs;
+    return p.eras.filter((e) => e.to >= from);
   }
 
   #causes(
@@ -844,30 +917,60 @@ export class Monitor {
   ): Cause[] {
     const windowMs = this.#windowMs;
     const peers = pr.state.hosts.filter((h) => h.name !== b.backend);
-    const peerWeights = peers.map((h) => h.configuredWeight).sort((x, y) => x - y);
-    const peerWeight =
-      peerWeights.length > 0 ? (peerWeights[Math.floor((peerWeights.length - 1) / 2)] as number) : 0;
     let peerFlips = 0;
     for (const h of peers)
       peerFlips += p.backends.get(h.name)?.flips.filter((t) => now - t <= windowMs).length ?? 0;
-    const info = this.#d.configVersionInfo?.(p.weightsSince);
+    // The configs that shaped the window's traffic, not just the one in force now: the era
+    // whose weights favoured this backend most explains an overfed or overloaded share (the
+    // one that favoured it least a starved share), and a hashing era explains a hot key.
+    const eras = this.#erasInWindow(p, now);
+    let era = eras[eras.length - 1];
+    let weight = b.configuredWeight;
+    let peerWeight = medianPeerWeight(era?.weights, b.backend) ?? 0;
+    let best: number | undefined;
+    for (const e of eras) {
+      const w = e.weights.get(b.backend) ?? 0;
+      const pw = medianPeerWeight(e.weights, b.backend) ?? 0;
+      const r = pw > 0 ? w / pw : w > 0 ? Number.POSITIVE_INFINITY : 0;
+      if (best === undefined || (verdict === 'starved' ? r < best : r > best)) {
+        best = r;
+        era = e;
+        weight = w;
+        peerWeight = pw;
+      }
+    }
+    const hashEra = eras.findLast((e) => e.policy === 'consistent-hash');
+    const info = era ? this.#d.configVersionInfo?.(era.weightsSince) : undefined;
+    const track = p.backends.get(b.backend);
+    let ownState: string | undefined;
+    if (isOut(b.status)) ownState = `is ${b.status}`;
+    else if (track && now - track.lastDown <= windowMs)
+      ownState = `was ${track.lastDownStatus} within the last ${fmtMs(windowMs)} (now ${b.status})`;
+    const lat = p.overload.find((x) => x.name === b.backend);
+    // The skewed weights' end, when a later config replaced them (a rollback).
+    const until = era ? eras.find((e) => e.from > era.from && e.weightsSig !== era.weightsSig) : undefined;
     return attributeCauses({
       verdict,
-      policy: pr.config.policy,
+      policy: hashEra?.policy ?? pr.config.policy,
       backend: b.backend,
       hotKey: stats.hotKey,
-      hashKeySource: pr.config.hash?.key,
-      flips: p.backends.get(b.backend)?.flips.filter((t) => now - t <= windowMs).length ?? 0,
+      hashKeySource: hashEra ? hashEra.hashKey : pr.config.hash?.key,
+      flips: track?.flips.filter((t) => now - t <= windowMs).length ?? 0,
       peerFlips,
       reloads: p.reloads.filter((t) => now - t <= windowMs).length,
-      weight: b.configuredWeight,
+      weight,
       peerWeight,
-      weightsSince: {
-        version: p.weightsSince,
-        exact: p.weightsExact,
+      weightsSince: era && {
+        version: era.weightsSince,
+        exact: era.weightsExact,
         ...(info ? { createdAt: info.createdAt } : {}),
         ...(info?.author ? { author: info.author } : {}),
+        ...(until ? { until: until.version } : {}),
       },
+      ownState,
+      slow: lat?.latencyOutlier
+        ? { meanMs: lat.meanLatencyMs, peerMeanMs: lat.peerMeanLatencyMs }
+        : undefined,
       peersDown: peers
         .filter(
           (h) => !h.available || now - (p.backends.get(h.name)?.lastUnavailable ?? -Infinity) <= windowMs,
@@ -898,6 +1001,24 @@ export class Monitor {
     }
     return this.#auditGap.ms;
   }
+}
+
+/** Health took it out of rotation (drain and slow start are not "out"). */
+function isOut(status: string): boolean {
+  return status === 'unhealthy' || status === 'ejected';
+}
+
+/** Median weight of the other backends in a weight map; undefined without peers. */
+function medianPeerWeight(
+  weights: ReadonlyMap<string, number> | undefined,
+  backend: string,
+): number | undefined {
+  if (weights === undefined) return undefined;
+  const peers: number[] = [];
+  for (const [name, w] of weights) if (name !== backend) peers.push(w);
+  if (peers.length === 0) return undefined;
+  peers.sort((x, y) => x - y);
+  return peers[Math.floor((peers.length - 1) / 2)];
 }
 
 function bump(a: Float64Array, i: number): void {
