@@ -1,35 +1,20 @@
 // Active checks against real loopback backends: a killed backend, a hanging health endpoint,
 // a flapping backend, a lame duck. Real clock; every loop is bounded in count and time.
-import { afterEach, describe, expect, it } from 'vitest';
-import { startFakeBackend, type FakeBackend } from '../helpers/fake-backend.ts';
-import { rig, type Rig } from './health-kit.ts';
+import { describe, expect, it } from 'vitest';
+import { startFakeBackend } from '../helpers/fake-backend.ts';
+import { rigPerTest } from './health-kit.ts';
 
-let backends: FakeBackend[] = [];
-let current: Rig | undefined;
-
-async function start(n: number, prefix: string): Promise<FakeBackend[]> {
-  backends = await Promise.all(
-    Array.from({ length: n }, (_, i) => startFakeBackend({ name: `${prefix}${i}` })),
-  );
-  return backends;
-}
-
-afterEach(async () => {
-  current?.manager.stop();
-  current = undefined;
-  await Promise.all(backends.map((b) => b.close()));
-  backends = [];
-});
+const { start, adopt, rig } = rigPerTest();
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('active health checks on real backends', () => {
   it('a killed backend gets no new request later than 3.5 s after it died (interval 1s, timeout 500ms, unhealthyThreshold 3)', async () => {
     const [a, b, c] = await start(3, 'kill');
-    const r = (current = await rig([a!, b!, c!], {
+    const r = await rig([a!, b!, c!], {
       healthCheck: { interval: '1s', timeout: '500ms', unhealthyThreshold: 3, healthyThreshold: 2 },
       slowStart: '2s',
-    }));
+    });
     const dead = r.host(b!);
     expect(r.pool.candidates).toHaveLength(3);
     // Let the check loops run a little so the kill lands at a random point of b's cycle.
@@ -77,9 +62,9 @@ describe('active health checks on real backends', () => {
 
   it('a hanging health endpoint is timed out and marked unhealthy; checks never pile up', async () => {
     const [a, b] = await start(2, 'hang');
-    const r = (current = await rig([a!, b!], {
+    const r = await rig([a!, b!], {
       healthCheck: { interval: '200ms', timeout: '300ms', unhealthyThreshold: 2, jitter: 0 },
-    }));
+    });
     const before = b!.healthChecks;
     b!.setHealth('hang');
     const change = await r.waitFor(b!, 'unhealthy', 3000);
@@ -93,7 +78,7 @@ describe('active health checks on real backends', () => {
   it('a new backend that fails its first check never takes traffic', async () => {
     const [a, b] = await start(2, 'warm');
     b!.setHealth('fail');
-    const r = (current = await rig([a!, b!], { healthCheck: { interval: '5s', timeout: '500ms' } }));
+    const r = await rig([a!, b!], { healthCheck: { interval: '5s', timeout: '500ms' } });
     // activate resolved after the first check of each: b is already out, with one failure.
     expect(r.host(b!).status).toBe('unhealthy');
     expect(r.host(b!).checkFailures).toBe(1);
@@ -101,12 +86,11 @@ describe('active health checks on real backends', () => {
   });
 
   it('a flapping backend is held out and its flaps are counted', async () => {
-    backends = [
+    const [a, b] = adopt([
       await startFakeBackend({ name: 'steady' }),
       await startFakeBackend({ name: 'flappy', flapPeriodMs: 150 }),
-    ];
-    const [a, b] = backends;
-    const r = (current = await rig([a!, b!], {
+    ]);
+    const r = await rig([a!, b!], {
       healthCheck: {
         interval: '50ms',
         timeout: '100ms',
@@ -115,7 +99,7 @@ describe('active health checks on real backends', () => {
         jitter: 0,
       },
       flapDampening: { flips: 4, window: '10s', holdTime: '5s', maxHoldTime: '20s' },
-    }));
+    });
     await b!.setMode('flap');
     const deadline = performance.now() + 5000;
     while (r.host(b!).holds === 0 && performance.now() < deadline) await sleep(25);
@@ -136,10 +120,10 @@ describe('active health checks on real backends', () => {
 
   it('a backend answering checks with the lame-duck header is drained until the header goes', async () => {
     const [a, b] = await start(2, 'duck');
-    const r = (current = await rig([a!, b!], {
+    const r = await rig([a!, b!], {
       lameDuckHeader: 'X-Lame-Duck',
       healthCheck: { interval: '100ms', timeout: '300ms' },
-    }));
+    });
     b!.setExtraHeaders({ 'x-lame-duck': 'shutting down' });
     await r.waitFor(b!, 'draining', 2000);
     expect(r.pool.candidates.map((h) => h.name)).toEqual([a!.name]);

@@ -2,6 +2,7 @@
 // fake loopback backends, and a minimal forwarder that plays the proxy's part towards host
 // state (pick → requestStarted → real HTTP request → requestFinished with its outcome kind).
 import http from 'node:http';
+import { afterEach } from 'vitest';
 import { systemClock } from '../../src/core/clock.ts';
 import { EventHub, type HostStateChange } from '../../src/core/events.ts';
 import { HealthManager } from '../../src/health/health-manager.ts';
@@ -9,7 +10,7 @@ import { HostRegistry, type HostState, type OutcomeKind } from '../../src/health
 import type { PoolState } from '../../src/health/pool-state.ts';
 import { captureLogger, snapshotWith } from '../../src/health/test-kit.ts';
 import type { Snapshot } from '../../src/runtime/snapshot.ts';
-import type { FakeBackend } from '../helpers/fake-backend.ts';
+import { startFakeBackend, type FakeBackend } from '../helpers/fake-backend.ts';
 
 export interface Rig {
   manager: HealthManager;
@@ -50,6 +51,42 @@ export async function rig(backends: FakeBackend[], pool: Record<string, unknown>
       });
     });
   return { manager, snapshot, pool: state, events, notices, host, waitFor };
+}
+
+/**
+ * The per-test lifecycle of a health suite: `start` brings up fake backends named
+ * `<prefix>0`, `<prefix>1`..., `adopt` takes over backends a test started itself, `rig` runs
+ * a manager over them. After each test the manager stops and every backend closes.
+ */
+export function rigPerTest(): {
+  start(n: number, prefix: string): Promise<FakeBackend[]>;
+  adopt(list: FakeBackend[]): FakeBackend[];
+  rig(list: FakeBackend[], pool: Record<string, unknown>): Promise<Rig>;
+} {
+  let backends: FakeBackend[] = [];
+  let current: Rig | undefined;
+  afterEach(async () => {
+    current?.manager.stop();
+    current = undefined;
+    await Promise.all(backends.map((b) => b.close()));
+    backends = [];
+  });
+  return {
+    async start(n, prefix) {
+      backends = await Promise.all(
+        Array.from({ length: n }, (_, i) => startFakeBackend({ name: `${prefix}${i}` })),
+      );
+      return backends;
+    },
+    adopt(list) {
+      backends = list;
+      return list;
+    },
+    async rig(list, pool) {
+      current = await rig(list, pool);
+      return current;
+    },
+  };
 }
 
 /** A GET to the backend: resolves with the status when the whole body arrived, rejects on refuse, reset, timeout. */

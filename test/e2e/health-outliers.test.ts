@@ -1,26 +1,10 @@
 // Passive outlier detection against real loopback backends, driven by a minimal forwarder
 // that reports outcomes to host state as the proxy does: 5xx, reset mid-response, hang
 // (timeout), refused, slow, and two of three backends failing under maxEjectionPercent 50%.
-import { afterEach, describe, expect, it } from 'vitest';
-import { startFakeBackend, type FakeBackend } from '../helpers/fake-backend.ts';
-import { forward, rig, type Rig } from './health-kit.ts';
+import { describe, expect, it } from 'vitest';
+import { forward, rigPerTest, type Rig } from './health-kit.ts';
 
-let backends: FakeBackend[] = [];
-let current: Rig | undefined;
-
-async function start(n: number, prefix: string): Promise<FakeBackend[]> {
-  backends = await Promise.all(
-    Array.from({ length: n }, (_, i) => startFakeBackend({ name: `${prefix}${i}` })),
-  );
-  return backends;
-}
-
-afterEach(async () => {
-  current?.manager.stop();
-  current = undefined;
-  await Promise.all(backends.map((b) => b.close()));
-  backends = [];
-});
+const { start, rig } = rigPerTest();
 
 /** Forward `n` requests one after another (bounded). */
 async function load(r: Rig, n: number, timeoutMs = 1000): Promise<void> {
@@ -37,10 +21,10 @@ const outlier = {
 describe('passive outlier detection on real backends', () => {
   it('a backend answering 503 to every request is ejected after consecutiveErrors and returned by a passing check', async () => {
     const [a, b, c] = await start(3, 'five');
-    const r = (current = await rig([a!, b!, c!], {
+    const r = await rig([a!, b!, c!], {
       outlierDetection: outlier,
       healthCheck: { interval: '1500ms', timeout: '500ms' },
-    }));
+    });
     await b!.setMode('5xx', { status: 503 });
     const ejected = r.waitFor(b!, 'ejected', 3000);
     await load(r, 15); // round-robin: b gets every third request
@@ -57,7 +41,7 @@ describe('passive outlier detection on real backends', () => {
 
   it('a backend that resets mid-response is ejected on consecutive local failures', async () => {
     const [a, b] = await start(2, 'reset');
-    const r = (current = await rig([a!, b!], { outlierDetection: outlier }));
+    const r = await rig([a!, b!], { outlierDetection: outlier });
     await b!.setMode('reset-mid-body');
     await load(r, 6);
     expect(r.host(b!).status).toBe('ejected');
@@ -67,7 +51,7 @@ describe('passive outlier detection on real backends', () => {
 
   it('a hanging backend (timeouts) and a refusing one count as local failures', async () => {
     const [a, b, c, d] = await start(4, 'lf');
-    const r = (current = await rig([a!, b!, c!, d!], { outlierDetection: outlier }));
+    const r = await rig([a!, b!, c!, d!], { outlierDetection: outlier });
     await b!.setMode('hang');
     await c!.setMode('down');
     for (let i = 0; i < 40 && r.pool.candidates.length > 2; i++) await forward(r.pool, 200);
@@ -79,7 +63,7 @@ describe('passive outlier detection on real backends', () => {
 
   it('a slow backend is not an outlier, but its latency shows', async () => {
     const [a, b] = await start(2, 'slow');
-    const r = (current = await rig([a!, b!], { outlierDetection: outlier }));
+    const r = await rig([a!, b!], { outlierDetection: outlier });
     await b!.setMode('slow', { latencyMs: 150 });
     await load(r, 8);
     expect(r.host(b!).status).toBe('healthy');
@@ -89,7 +73,7 @@ describe('passive outlier detection on real backends', () => {
 
   it('two of three backends failing, maxEjectionPercent 50%: one ejected, the other stays in rotation', async () => {
     const [a, b, c] = await start(3, 'two');
-    const r = (current = await rig([a!, b!, c!], { outlierDetection: outlier }));
+    const r = await rig([a!, b!, c!], { outlierDetection: outlier });
     await a!.setMode('5xx');
     await b!.setMode('5xx');
     await load(r, 30);
@@ -102,10 +86,10 @@ describe('passive outlier detection on real backends', () => {
 
   it('two of three failing, with active checks failing too: the other is marked unhealthy and the pool panics', async () => {
     const [a, b, c] = await start(3, 'panic');
-    const r = (current = await rig([a!, b!, c!], {
+    const r = await rig([a!, b!, c!], {
       outlierDetection: outlier,
       healthCheck: { interval: '100ms', timeout: '300ms', unhealthyThreshold: 2 },
-    }));
+    });
     await a!.setMode('5xx');
     await b!.setMode('5xx');
     await load(r, 30);
