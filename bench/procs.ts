@@ -21,14 +21,15 @@ const live = new Set<Proc>();
  */
 export function startPinned(
   name: string,
-  cpus: string,
+  cpus: string | undefined,
   cmd: string,
   args: readonly string[],
   errFile: string,
   env: NodeJS.ProcessEnv = process.env,
   outFile?: string,
 ): Proc {
-  const child = spawn('taskset', ['-c', cpus, cmd, ...args], {
+  const [file, argv] = cpus === undefined ? [cmd, args] : ['taskset', ['-c', cpus, cmd, ...args]];
+  const child = spawn(file, argv, {
     stdio: ['ignore', outFile === undefined ? 'ignore' : openSync(outFile, 'w'), openSync(errFile, 'w')],
     env,
   });

@@ -112,6 +112,8 @@ export interface ReportInput {
   durationS: number;
   warmupS: number;
   previous: string;
+  /** False on a single-core machine: nothing was pinned. */
+  pinned: boolean;
 }
 
 export function renderReport(input: ReportInput): string {
@@ -139,6 +141,12 @@ export function renderReport(input: ReportInput): string {
   out.push('');
   out.push('## Method');
   out.push('');
+  if (!input.pinned) {
+    out.push(
+      '- **Not pinned: this machine has a single core**, so the proxies, wrk and the backends shared it; ' +
+        'the core assignment described below did not apply and the figures say little about the proxies.',
+    );
+  }
   out.push(
     `- Each proxy under test runs alone, pinned to core 0 (\`taskset -c 0\`): nginx with \`worker_processes 1\`, ` +
       'the `http-proxy` peer (bench/http-proxy-peer.ts, keep-alive agent), fulcrum started with ' +
