@@ -1,6 +1,7 @@
 // Runs the CLI as a real process on the pinned Node (type-stripped sources, no build needed).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import type { CliIo } from '../../src/cli/io.ts';
 
 export const CLI = fileURLToPath(new URL('../../src/cli/run.ts', import.meta.url));
 
@@ -65,4 +66,20 @@ export function spawnCli(
       reject(new Error(`CLI exited with ${code} before ready:\n${out}`));
     });
   });
+}
+
+/** A CliIo for calling a command in-process: what it prints collects in `stdout` / `stderr`, a newline after each write. */
+export function captureIo(
+  env: Record<string, string>,
+  cwd: string,
+): CliIo & { stdout: string; stderr: string } {
+  const io = {
+    stdout: '',
+    stderr: '',
+    out: (t: string) => void (io.stdout += t.endsWith('\n') ? t : `${t}\n`),
+    err: (t: string) => void (io.stderr += t.endsWith('\n') ? t : `${t}\n`),
+    env,
+    cwd,
+  };
+  return io;
 }

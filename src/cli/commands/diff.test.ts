@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { CliIo } from '../io.ts';
+import { captureIo } from '../../../test/helpers/cli.ts';
 import { diffCommand } from './diff.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'fulcrum-diff-'));
@@ -30,17 +30,7 @@ function write(name: string, text: string): string {
   return file;
 }
 
-function capture(env: Record<string, string> = {}): CliIo & { stdout: string; stderr: string } {
-  const io = {
-    stdout: '',
-    stderr: '',
-    out: (t: string) => void (io.stdout += t.endsWith('\n') ? t : `${t}\n`),
-    err: (t: string) => void (io.stderr += t.endsWith('\n') ? t : `${t}\n`),
-    env,
-    cwd: dir,
-  };
-  return io;
-}
+const capture = (env: Record<string, string> = {}) => captureIo(env, dir);
 
 /** A stand-in for the admin API: GET /api/v1/config answers `{ version, text, sha256 }`. */
 async function fakeAdmin(

@@ -3,23 +3,13 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { RULES } from '../../config/lint/catalog.ts';
-import type { CliIo } from '../io.ts';
+import { captureIo } from '../../../test/helpers/cli.ts';
 import { lintCommand, type LintCommandOptions } from './lint.ts';
 import { wantsColor } from '../io.ts';
 
 const ROOT = resolve(import.meta.dirname, '../../..');
 
-function capture(env: Record<string, string> = {}): CliIo & { stdout: string; stderr: string } {
-  const io = {
-    stdout: '',
-    stderr: '',
-    out: (t: string) => void (io.stdout += t.endsWith('\n') ? t : `${t}\n`),
-    err: (t: string) => void (io.stderr += t.endsWith('\n') ? t : `${t}\n`),
-    env: { FULCRUM_ADMIN_TOKEN: 't', ...env },
-    cwd: ROOT,
-  };
-  return io;
-}
+const capture = (env: Record<string, string> = {}) => captureIo({ FULCRUM_ADMIN_TOKEN: 't', ...env }, ROOT);
 
 const opts = (o: Partial<LintCommandOptions> = {}): LintCommandOptions => ({
   strict: false,
