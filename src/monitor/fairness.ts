@@ -473,8 +473,10 @@ export function attributeCauses(f: CauseFacts): Cause[] {
       text: `flapping health: ${f.flips} state changes of ${f.backend} and ${f.peerFlips} of its peers within the window`,
     });
   }
-  // A reload restarts policy state; it does not make a backend slow, so a slow one is not blamed on it.
-  if (f.reloads > 0 && f.verdict !== 'overloaded' && !f.slow && f.ownState === undefined) {
+  // A reload restarts the counters and latency averages a policy keeps per process. It does
+  // not make a backend slow or take it out, and a hash ring keeps no such state: none of
+  // those is blamed on reloads.
+  if (f.reloads > 0 && f.verdict !== 'overloaded' && !f.slow && f.ownState === undefined && !hashed) {
     out.push({
       kind: 'per-process-state',
       text: `per-process policy state: ${f.reloads} config reload(s) within the window restarted the ${f.policy} state`,
