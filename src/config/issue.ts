@@ -1,5 +1,6 @@
 // One problem found in a configuration, wherever it was found (parse, env, schema, semantics).
 import type { ErrorCode } from '../core/errors.ts';
+import type { DocPath, Position } from './parse.ts';
 
 export interface ConfigIssue {
   /** Dotted path as formatPath() writes it: `pools.app.backends[1].weight` ('' = the whole document). */
@@ -22,6 +23,23 @@ export function formatPath(path: readonly (string | number)[]): string {
     else out += `[${JSON.stringify(seg)}]`;
   }
   return out;
+}
+
+/** A `push(path, message, hint?)` that adds CONFIG_INVALID issues to `out`, placed where `positionOf` finds the path. */
+export function invalidIssuePusher(
+  out: ConfigIssue[],
+  positionOf: (path: DocPath) => Position | undefined,
+): (path: DocPath, message: string, hint?: string) => void {
+  return (path, message, hint) => {
+    const pos = positionOf(path);
+    out.push({
+      path: formatPath(path),
+      message,
+      code: 'FULCRUM_ERR_CONFIG_INVALID',
+      ...(pos === undefined ? {} : { line: pos.line, column: pos.column }),
+      ...(hint === undefined ? {} : { hint }),
+    });
+  };
 }
 
 /** Sorts by line (issues without a line last), keeping the found order among equals. */

@@ -4,7 +4,7 @@
 import { Cron } from 'croner';
 import { parseAddress } from '../core/units.ts';
 import { didYouMean } from './did-you-mean.ts';
-import { formatPath } from './issue.ts';
+import { formatPath, invalidIssuePusher } from './issue.ts';
 import type { ConfigIssue } from './issue.ts';
 import type { DocPath, Position } from './parse.ts';
 import type { Config } from './schema.ts';
@@ -14,16 +14,7 @@ export function semanticIssues(
   positionOf: (path: DocPath) => Position | undefined,
 ): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
-  const push = (path: DocPath, message: string, hint?: string): void => {
-    const pos = positionOf(path);
-    issues.push({
-      path: formatPath(path),
-      message,
-      code: 'FULCRUM_ERR_CONFIG_INVALID',
-      ...(pos === undefined ? {} : { line: pos.line, column: pos.column }),
-      ...(hint === undefined ? {} : { hint }),
-    });
-  };
+  const push = invalidIssuePusher(issues, positionOf);
 
   checkRoutes(config, push);
   checkListenAddresses(config, push);

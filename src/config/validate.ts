@@ -3,7 +3,7 @@
 // hints for misspelt keys and enum values.
 import type { z } from 'zod';
 import { didYouMean } from './did-you-mean.ts';
-import { formatPath } from './issue.ts';
+import { invalidIssuePusher } from './issue.ts';
 import type { ConfigIssue } from './issue.ts';
 import type { DocPath, Position } from './parse.ts';
 import { configSchema } from './schema.ts';
@@ -34,16 +34,7 @@ function convert(
   out: ConfigIssue[],
 ): void {
   const path = [...prefix, ...(zi.path as (string | number)[])];
-  const push = (p: DocPath, message: string, hint?: string): void => {
-    const pos = positionOf(p);
-    out.push({
-      path: formatPath(p),
-      message,
-      code: 'FULCRUM_ERR_CONFIG_INVALID',
-      ...(pos === undefined ? {} : { line: pos.line, column: pos.column }),
-      ...(hint === undefined ? {} : { hint }),
-    });
-  };
+  const push = invalidIssuePusher(out, positionOf);
   switch (zi.code) {
     case 'unrecognized_keys': {
       const allowed = allowedKeysAt(configSchema, path);
