@@ -5,15 +5,7 @@ import { isFulcrumError } from '../core/errors.ts';
 import { openEtcdStore, type EtcdStore } from './etcd-store.ts';
 import type { ConfigVersion } from './store.ts';
 import { freePort, hasEtcd, startEtcd, type EtcdServer } from './testing/etcd-server.ts';
-
-async function errorCode(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (err) {
-    return isFulcrumError(err) ? err.code : `not a FulcrumError: ${String(err)}`;
-  }
-  return 'resolved';
-}
+import { rejectionCode } from './testing/rejection-code.ts';
 
 /** Resolve when `predicate` holds, polling every 20 ms for at most `ms`. */
 async function until(predicate: () => boolean, ms = 5000): Promise<void> {
@@ -108,9 +100,9 @@ describe.skipIf(!hasEtcd())('etcd store (needs an etcd binary on PATH; Debian: e
 
   it('fails to open an unreachable cluster with STORE_OPEN', async () => {
     const port = await freePort();
-    expect(await errorCode(openEtcdStore({ endpoints: [`http://127.0.0.1:${port}`], timeoutMs: 500 }))).toBe(
-      'FULCRUM_ERR_STORE_OPEN',
-    );
+    expect(
+      await rejectionCode(openEtcdStore({ endpoints: [`http://127.0.0.1:${port}`], timeoutMs: 500 })),
+    ).toBe('FULCRUM_ERR_STORE_OPEN');
   });
 
   it('fails writes with STORE_WRITE and reads with STORE_READ when the cluster goes away', async () => {
@@ -120,13 +112,15 @@ describe.skipIf(!hasEtcd())('etcd store (needs an etcd binary on PATH; Debian: e
       await s.commitVersion({ text: 'one', author: 'a', message: '', source: 'api', expectedLatest: null });
       await own.stop();
       expect(
-        await errorCode(
+        await rejectionCode(
           s.commitVersion({ text: 'two', author: 'a', message: '', source: 'api', expectedLatest: 1 }),
         ),
       ).toBe('FULCRUM_ERR_STORE_WRITE');
-      expect(await errorCode(s.appendEvent({ at: 1, type: 'x', data: {} }))).toBe('FULCRUM_ERR_STORE_WRITE');
-      expect(await errorCode(s.latestVersion())).toBe('FULCRUM_ERR_STORE_READ');
-      expect(await errorCode(s.listAuditRuns())).toBe('FULCRUM_ERR_STORE_READ');
+      expect(await rejectionCode(s.appendEvent({ at: 1, type: 'x', data: {} }))).toBe(
+        'FULCRUM_ERR_STORE_WRITE',
+      );
+      expect(await rejectionCode(s.latestVersion())).toBe('FULCRUM_ERR_STORE_READ');
+      expect(await rejectionCode(s.listAuditRuns())).toBe('FULCRUM_ERR_STORE_READ');
     } finally {
       await s.close();
       await own.stop();

@@ -11,6 +11,7 @@ import { openSqliteStore } from './sqlite-store.ts';
 import type { AuditRunRecord, Store } from './store.ts';
 import { sha256 } from './store.ts';
 import { hasEtcd, startEtcd, type EtcdServer } from './testing/etcd-server.ts';
+import { rejectionCode } from './testing/rejection-code.ts';
 
 interface Harness {
   /** A fresh, empty store whose clock is `now`, keeping EVENTS_KEPT events. */
@@ -21,15 +22,6 @@ interface Harness {
 
 const EVENTS_KEPT = 5;
 const CONFIG = 'version: 1\nlisteners: {}\npools: {}\n# ünïcödé → ok\n';
-
-async function code(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (err) {
-    return isFulcrumError(err) ? err.code : `not a FulcrumError: ${String(err)}`;
-  }
-  return 'resolved';
-}
 
 function run(id: string, startedAt: number, extra: Partial<AuditRunRecord> = {}): AuditRunRecord {
   return {
@@ -119,19 +111,19 @@ function contract(
     it('refuses a commit based on a stale or wrong version with CONFIG_CONFLICT and stores nothing', async () => {
       const s = await fresh();
       expect(
-        await code(
+        await rejectionCode(
           s.commitVersion({ text: 'a', author: 'x', message: '', source: 'api', expectedLatest: 3 }),
         ),
       ).toBe('FULCRUM_ERR_CONFIG_CONFLICT');
       await s.commitVersion({ text: 'a', author: 'x', message: '', source: 'api', expectedLatest: null });
       expect(
-        await code(
+        await rejectionCode(
           s.commitVersion({ text: 'b', author: 'x', message: '', source: 'api', expectedLatest: null }),
         ),
       ).toBe('FULCRUM_ERR_CONFIG_CONFLICT');
       await s.commitVersion({ text: 'b', author: 'x', message: '', source: 'api', expectedLatest: 1 });
       expect(
-        await code(
+        await rejectionCode(
           s.commitVersion({ text: 'c', author: 'x', message: '', source: 'api', expectedLatest: 1 }),
         ),
       ).toBe('FULCRUM_ERR_CONFIG_CONFLICT');
@@ -272,7 +264,7 @@ function contract(
       expect(await store.getAuditRun('keep')).toEqual(run('keep', 7));
       // The optimistic check still holds after reopening.
       expect(
-        await code(
+        await rejectionCode(
           store.commitVersion({ text: 'x', author: 'a', message: '', source: 'api', expectedLatest: null }),
         ),
       ).toBe('FULCRUM_ERR_CONFIG_CONFLICT');
