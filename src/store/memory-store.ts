@@ -1,4 +1,4 @@
-// The store in memory: for tests of other modules and `fulcrum start --store memory`.
+// The store in memory: for tests of other modules and `fulcrum start --memory-store`.
 // Same contract as the SQLite and etcd stores (one shared suite checks all three); values
 // are copied in and out so callers can never mutate what is stored.
 import type {

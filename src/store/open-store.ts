@@ -10,7 +10,7 @@ import type { Store } from './store.ts';
 export interface OpenStoreOptions {
   /** Directory a relative `store.sqlite` path is resolved against (the config file's). */
   baseDir: string;
-  /** Keep everything in memory instead (demo, tests, `--memory-store`). */
+  /** Keep everything in memory instead (tests, `fulcrum start --memory-store`). */
   memory?: boolean;
 }
 
