@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { resolveChecks } from '../../audit/check-registry.ts';
+import { checkNames, resolveChecks } from '../../audit/check-registry.ts';
 import { REPORT_FORMATS, renderReport, type ReportFormat } from '../../audit/report.ts';
 import { runChecks, runStatus } from '../../audit/run-checks.ts';
 import { loadConfigFile } from '../../config/load.ts';
@@ -28,7 +28,13 @@ export interface AuditOptions {
 }
 
 export const DEFAULT_ADMIN = 'http://127.0.0.1:9901';
-const OFFLINE_CHECKS = ['lint', 'drift'];
+
+/** The checks that need no running balancer (`live: false`), in registry order. */
+function offlineChecks(): string[] {
+  return resolveChecks(checkNames())
+    .filter((c) => !c.live)
+    .map((c) => c.name);
+}
 
 function checkList(checks: AuditOptions['checks']): string[] | undefined {
   if (checks === undefined) return undefined;
@@ -49,11 +55,11 @@ export function auditExit(run: AuditRunRecord): number {
 }
 
 async function offlineRun(opts: AuditOptions, file: string, io: CliIo): Promise<AuditRunRecord | number> {
-  const names = checkList(opts.checks) ?? OFFLINE_CHECKS;
+  const names = checkList(opts.checks) ?? offlineChecks();
   const live = resolveChecks(names).filter((c) => c.live);
   if (live.length > 0) {
     throw usage(
-      `check(s) ${live.map((c) => c.name).join(', ')} need a running balancer; use --admin URL (offline: ${OFFLINE_CHECKS.join(', ')})`,
+      `check(s) ${live.map((c) => c.name).join(', ')} need a running balancer; use --admin URL (offline: ${offlineChecks().join(', ')})`,
     );
   }
   const loaded = await loadConfigFile(resolve(io.cwd, file), { env: io.env });
