@@ -1,6 +1,9 @@
 // The CLI's live verbs talk to a running balancer through its admin API, like `caddy reload`.
 import { FulcrumError, type ErrorCode } from '../core/errors.ts';
 
+/** Where the live verbs look without --admin: the default `admin.address` of the config. */
+export const DEFAULT_ADMIN = 'http://127.0.0.1:9901';
+
 export interface AdminTarget {
   admin: string;
   token?: string | undefined;

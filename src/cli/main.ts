@@ -1,8 +1,9 @@
 // `fulcrum <verb>`: parses flags with commander and hands each verb to its module under
 // commands/. Exit codes (DESIGN.md): 0 clean, 1 could not run, 2 ran and found problems.
 import { Command, CommanderError, Option } from 'commander';
-import { FulcrumError, isFulcrumError } from '../core/errors.ts';
+import { DEFAULT_ADMIN } from './admin-client.ts';
 import { EXIT, processIo, type CliIo } from './io.ts';
+import { reportError } from './report-error.ts';
 import { startCommand } from './commands/start.ts';
 import { demoCommand } from './commands/demo.ts';
 import { validateCommand } from './commands/validate.ts';
@@ -13,8 +14,6 @@ import { diffCommand } from './commands/diff.ts';
 import { alertsRulesCommand } from './commands/alerts.ts';
 import { auditCommand } from './commands/audit.ts';
 import { drillCommand } from './commands/drill.ts';
-
-const DEFAULT_ADMIN = 'http://127.0.0.1:9901';
 
 export async function main(argv: string[], io: CliIo = processIo): Promise<number> {
   let code: number = EXIT.OK;
@@ -78,19 +77,17 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
       set(lintCommand(file, { ...o, strict: o.strict === true, rules: o.rule, skip: o.skip }, io)),
     );
 
-  program
-    .command('diff')
-    .description(
-      'what would change against another file or the running balancer, with predicted shares (exit 2 = changes)',
-    )
-    .argument('<file>', 'config file')
-    .option('--against <file>', 'compare with this file instead of the running balancer')
-    .option('--admin <url>', 'admin API of the running balancer', DEFAULT_ADMIN)
-    .option('--token <token>', 'admin token (default: $FULCRUM_ADMIN_TOKEN)')
+  adminOpts(
+    program
+      .command('diff')
+      .description(
+        'what would change against another file or the running balancer, with predicted shares (exit 2 = changes)',
+      )
+      .argument('<file>', 'config file')
+      .option('--against <file>', 'compare with this file instead of the running balancer'),
+  )
     .addOption(format(['text', 'json']))
-    .action((file: string, o) =>
-      set(diffCommand(file, { ...o, token: o.token ?? io.env['FULCRUM_ADMIN_TOKEN'] }, io)),
-    );
+    .action((file: string, o) => set(diffCommand(file, { ...o, ...target(o) }, io)));
 
   program
     .command('alerts')
@@ -100,17 +97,17 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
     .addOption(format(['prometheus', 'json']))
     .action((o) => set(alertsRulesCommand(o, io)));
 
-  program
-    .command('audit')
-    .description('run an audit now: against the running balancer, or offline against a file (lint, drift)')
-    .option('--admin <url>', 'admin API of the running balancer', DEFAULT_ADMIN)
-    .option('--token <token>', 'admin token (default: $FULCRUM_ADMIN_TOKEN)')
+  adminOpts(
+    program
+      .command('audit')
+      .description('run an audit now: against the running balancer, or offline against a file (lint, drift)'),
+  )
     .option('-c, --config <file>', 'audit this file offline instead (checks: lint, drift)')
     .option('--against <file>', 'offline drift: the desired config to compare with')
     .option('--checks <names>', 'comma-separated checks (lint,drift,health,distribution)')
     .addOption(format(['text', 'json', 'markdown', 'html']))
     .option('-o, --output <file>', 'write the report to a file')
-    .action((o) => set(auditCommand({ ...o, token: o.token ?? io.env['FULCRUM_ADMIN_TOKEN'] }, io)));
+    .action((o) => set(auditCommand({ ...o, ...target(o) }, io)));
 
   program
     .command('drill')
@@ -181,32 +178,4 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
     }
     return reportError(err, io);
   }
-}
-
-/** Print an error with its code; exit 1 (could not run) or 2 (ran and found problems). */
-export function reportError(err: unknown, io: CliIo): number {
-  const fe = isFulcrumError(err)
-    ? err
-    : new FulcrumError('FULCRUM_ERR_CONFIG_APPLY', err instanceof Error ? err.message : String(err));
-  io.err(`${fe.code}: ${fe.message}`);
-  const issues = fe.details?.['issues'];
-  if (Array.isArray(issues)) {
-    for (const i of issues as { path: string; message: string; line?: number }[]) {
-      io.err(`  ${i.line === undefined ? '' : `line ${i.line}: `}${i.path}: ${i.message}`);
-    }
-  }
-  const findings = fe.details?.['findings'];
-  if (Array.isArray(findings)) {
-    for (const f of findings as { ruleId: string; path: string; message: string; line?: number }[]) {
-      io.err(`  ${f.line === undefined ? '' : `line ${f.line}: `}${f.path}: ${f.message} [${f.ruleId}]`);
-    }
-  }
-  const problems = new Set([
-    'FULCRUM_ERR_CONFIG_INVALID',
-    'FULCRUM_ERR_CONFIG_LINT',
-    'FULCRUM_ERR_CONFIG_PARSE',
-    'FULCRUM_ERR_CONFIG_ENV',
-    'FULCRUM_ERR_CONFIG_CONFLICT',
-  ]);
-  return problems.has(fe.code) ? EXIT.PROBLEMS : EXIT.FAILED;
 }

@@ -8,7 +8,7 @@ import { renderDiffText } from '../../config/diff/format-text.ts';
 import type { VersionSummary } from '../../store/store.ts';
 import { adminCall, type AdminTarget } from '../admin-client.ts';
 import { EXIT, wantsColor, type CliIo } from '../io.ts';
-import { reportError } from '../main.ts';
+import { reportError } from '../report-error.ts';
 
 interface ApplyAnswer {
   status: 'applied' | 'unchanged' | 'dry-run';

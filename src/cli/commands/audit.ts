@@ -13,6 +13,7 @@ import { runChecks, runStatus } from '../../audit/run-checks.ts';
 import { loadConfigFile } from '../../config/load.ts';
 import { FulcrumError, isFulcrumError } from '../../core/errors.ts';
 import type { AuditRunRecord } from '../../store/store.ts';
+import { DEFAULT_ADMIN } from '../admin-client.ts';
 import { formatIssue } from './validate.ts';
 import { EXIT, type CliIo } from '../io.ts';
 
@@ -26,8 +27,6 @@ export interface AuditOptions {
   format?: string;
   output?: string;
 }
-
-export const DEFAULT_ADMIN = 'http://127.0.0.1:9901';
 
 /** The checks that need no running balancer (`live: false`), in registry order. */
 function offlineChecks(): string[] {

@@ -8,7 +8,7 @@ import { startBalancer } from '../../main.ts';
 import { FulcrumError } from '../../core/errors.ts';
 import { startDemoBackend, type DemoBackend } from '../../demo/demo-backends.ts';
 import { EXIT, type CliIo } from '../io.ts';
-import { reportError } from '../main.ts';
+import { reportError } from '../report-error.ts';
 
 export interface DemoFlags {
   port: string;

@@ -8,7 +8,7 @@ import { renderDiffText } from '../../config/diff/format-text.ts';
 import { loadConfigFile, loadConfigText, type ConfigIssue, type LoadResult } from '../../config/load.ts';
 import type { Config } from '../../config/schema.ts';
 import { FulcrumError, isFulcrumError } from '../../core/errors.ts';
-import { adminCall } from '../admin-client.ts';
+import { DEFAULT_ADMIN, adminCall } from '../admin-client.ts';
 import { EXIT } from '../io.ts';
 import type { CliIo } from '../io.ts';
 import { wantsColor } from '../io.ts';
@@ -21,7 +21,6 @@ export interface DiffCommandOptions {
   format: 'text' | 'json';
 }
 
-export const DEFAULT_ADMIN = 'http://127.0.0.1:9901';
 const ADMIN_TIMEOUT_MS = 5000;
 
 interface Baseline {

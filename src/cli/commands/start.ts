@@ -4,7 +4,7 @@ import { FulcrumError } from '../../core/errors.ts';
 import { parseDuration } from '../../core/units.ts';
 import { watchConfigFile } from '../../runtime/file-watcher.ts';
 import { EXIT, type CliIo } from '../io.ts';
-import { reportError } from '../main.ts';
+import { reportError } from '../report-error.ts';
 
 export interface StartFlags {
   config: string;

@@ -1,7 +1,7 @@
 // `fulcrum status`: pools, backends, state, share ratio and firing alerts as a table.
 import { adminCall, type AdminTarget } from '../admin-client.ts';
 import { EXIT, type CliIo } from '../io.ts';
-import { reportError } from '../main.ts';
+import { reportError } from '../report-error.ts';
 
 export interface StatusFlags extends AdminTarget {
   pool?: string;
