@@ -10,6 +10,7 @@ import type pino from 'pino';
 import type { LoadedConfig } from '../config/load.ts';
 import type { AuditConfig } from '../config/schema.ts';
 import type { Clock } from '../core/clock.ts';
+import { errorMessage } from '../core/errors.ts';
 import type { EventHub } from '../core/events.ts';
 import type { PoolHealthView } from '../health/health-manager.ts';
 import type { Snapshot } from '../runtime/snapshot.ts';
@@ -62,7 +63,7 @@ export function validateSchedule(pattern: string): string | undefined {
     new Cron(pattern, { paused: true }).stop();
     return undefined;
   } catch (err) {
-    return err instanceof Error ? err.message : String(err);
+    return errorMessage(err);
   }
 }
 
@@ -97,7 +98,7 @@ export class AuditRunner {
         () => this.#tick(),
       );
     } catch (err) {
-      this.#scheduleError = err instanceof Error ? err.message : String(err);
+      this.#scheduleError = errorMessage(err);
       this.#deps.logger.error(
         { schedule: audit.schedule, err },
         'audit schedule not started: bad cron pattern',

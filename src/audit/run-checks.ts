@@ -3,6 +3,7 @@
 // `error` result; it never stops the others.
 import type { AuditRunRecord } from '../store/store.ts';
 import type { AuditCheck, CheckContext, CheckResult } from './types.ts';
+import { errorMessage } from '../core/errors.ts';
 
 export async function runChecks(
   checks: readonly AuditCheck[],
@@ -26,7 +27,7 @@ export async function runChecks(
         ...(o.details === undefined ? {} : { details: o.details }),
       });
     } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
+      const message = errorMessage(err);
       ctx.logger?.warn({ err, check: check.name }, 'audit check could not run');
       results.push({
         name: check.name,

@@ -3,6 +3,7 @@
 // overlap (the next is scheduled only after the previous settled) and the loop survives
 // any error, in the probe or in the result handler.
 import type { Clock, TimerHandle } from '../core/clock.ts';
+import { errorMessage } from '../core/errors.ts';
 import type { Probe, ProbeOptions, ProbeResult, ProbeTarget } from './probe.ts';
 
 export interface CheckSchedule {
@@ -79,7 +80,7 @@ export class ActiveChecker {
       } catch (err) {
         result = {
           ok: false,
-          detail: `check error: ${err instanceof Error ? err.message : String(err)}`,
+          detail: `check error: ${errorMessage(err)}`,
           lameDuck: false,
         };
       }

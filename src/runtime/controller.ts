@@ -8,7 +8,7 @@ import { loadConfigText } from '../config/load.ts';
 import { lintConfig } from '../config/lint/lint-config.ts';
 import type { Finding } from '../config/lint/types.ts';
 import { diffConfigs, type ConfigDiff } from '../config/diff.ts';
-import { FulcrumError, isFulcrumError } from '../core/errors.ts';
+import { FulcrumError, errorMessage, isFulcrumError } from '../core/errors.ts';
 import type { EventHub } from '../core/events.ts';
 import { HostRegistry } from '../health/host-state.ts';
 import type { ConfigVersion, Store, VersionSource } from '../store/store.ts';
@@ -189,7 +189,7 @@ export class ConfigController {
       this.#deps.onApply?.({ ok: true, version: committed.version });
       return { status: 'applied', version: committed.version, previousVersion, findings, diff };
     } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
+      const message = errorMessage(err);
       if (o.dryRun !== true) {
         logger.warn({ err: message, source: o.source }, 'config apply refused; running config kept');
         this.#deps.onApply?.({ ok: false, error: message });

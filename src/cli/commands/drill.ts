@@ -5,7 +5,7 @@
 import { renderDrillText, progressLine } from '../../drill/drill-report.ts';
 import { runDrills, unknownScenario, type DrillResult } from '../../drill/drill-runner.ts';
 import { SCENARIOS, findScenario } from '../../drill/scenarios/index.ts';
-import { FulcrumError, isFulcrumError } from '../../core/errors.ts';
+import { FulcrumError, errorMessage, isFulcrumError } from '../../core/errors.ts';
 import { EXIT, type CliIo } from '../io.ts';
 
 export interface DrillOptions {
@@ -69,7 +69,7 @@ export async function drillCommand(
       io.err(`fulcrum drill: ${err.message} (${err.code})`);
       return EXIT.FAILED;
     }
-    io.err(`fulcrum drill: could not run: ${err instanceof Error ? err.message : String(err)}`);
+    io.err(`fulcrum drill: could not run: ${errorMessage(err)}`);
     return EXIT.FAILED;
   }
 }
