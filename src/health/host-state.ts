@@ -102,7 +102,7 @@ export class HostState implements BalancerHost {
   holds = 0;
   holdLevel = 0;
   lastHoldEnd = Number.NEGATIVE_INFINITY;
-  /** Last check verdict seen as up; undefined before the first verdict. */
+  /** The check verdict (true = up) the last status update saw, to count flips; undefined before the first. */
   lastHealthOk: boolean | undefined = undefined;
 
   // Drain and slow start.
