@@ -1,5 +1,5 @@
 // Starts a real balancer (startBalancer: proxy, health, monitor, admin) on ephemeral
-// loopback ports with an in-memory store, from a config given as a plain object.
+// loopback ports with an in-memory store (or SQLite when asked), from a config given as a plain object.
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
