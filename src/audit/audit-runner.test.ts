@@ -1,6 +1,7 @@
 import pino from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { loadConfigText, type LoadedConfig } from '../config/load.ts';
+import type { LoadedConfig } from '../config/load.ts';
+import { loadOrThrow } from '../config/testing.ts';
 import { systemClock } from '../core/clock.ts';
 import { EventHub } from '../core/events.ts';
 import { HostRegistry } from '../health/host-state.ts';
@@ -21,11 +22,7 @@ pools:
 ${audit}
 `;
 
-function load(t: string): LoadedConfig {
-  const r = loadConfigText(t, { source: 'fulcrum.yaml' });
-  if (!r.ok) throw new Error(JSON.stringify(r.issues));
-  return r.value;
-}
+const load = (t: string): LoadedConfig => loadOrThrow(t, { source: 'fulcrum.yaml' });
 
 // A check the test can hold open, to prove runs never overlap.
 let release: (() => void) | undefined;

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { diffConfigs } from './diff.ts';
 import { renderDiffText } from './diff/format-text.ts';
 import { estimateKeysMoved } from './diff/keys-moved.ts';
-import { loadConfigText } from './load.ts';
+import { loadOrThrow } from './testing.ts';
 import type { Config } from './schema.ts';
 
 function cfg(pools: string, extra = ''): Config {
@@ -14,9 +14,7 @@ listeners:
 pools:
 ${pools}
 ${extra}`;
-  const r = loadConfigText(text, { env: {} });
-  if (!r.ok) throw new Error(JSON.stringify(r.issues));
-  return r.value.config;
+  return loadOrThrow(text, { env: {} }).config;
 }
 
 const app = (weights: number[], more = '', policy = 'weighted-round-robin') =>

@@ -1,7 +1,8 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { loadConfigText, type LoadedConfig } from '../../config/load.ts';
+import type { LoadedConfig } from '../../config/load.ts';
+import { loadOrThrow } from '../../config/testing.ts';
 import { HostRegistry } from '../../health/host-state.ts';
 import { buildSnapshot, type Snapshot } from '../../runtime/snapshot.ts';
 import { startFakeBackend, type FakeBackend } from '../../../test/helpers/fake-backend.ts';
@@ -19,11 +20,7 @@ import { driftCheck } from './drift.ts';
 import { healthCheck } from './health.ts';
 import { lintCheck } from './lint.ts';
 
-function load(text: string): LoadedConfig {
-  const r = loadConfigText(text, { source: 'test.yaml' });
-  if (!r.ok) throw new Error(JSON.stringify(r.issues));
-  return r.value;
-}
+const load = (text: string): LoadedConfig => loadOrThrow(text, { source: 'test.yaml' });
 
 function yaml(backends: { name: string; address: string; weight?: number }[], extra = ''): string {
   return `version: 1

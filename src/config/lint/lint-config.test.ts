@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { isFulcrumError } from '../../core/errors.ts';
-import { loadConfigText, type LoadedConfig } from '../load.ts';
+import type { LoadedConfig } from '../load.ts';
+import { loadOrThrow } from '../testing.ts';
 import { lintConfig } from './lint-config.ts';
 
 function load(pools: string): LoadedConfig {
@@ -11,9 +12,7 @@ listeners:
     routes: [{ pool: app }]
 pools:
 ${pools}`;
-  const r = loadConfigText(text, { source: 'mem.yaml', env: {} });
-  if (!r.ok) throw new Error(JSON.stringify(r.issues));
-  return r.value;
+  return loadOrThrow(text, { source: 'mem.yaml', env: {} });
 }
 
 const skewed = load(`  app:
@@ -102,11 +101,9 @@ listeners: { web: { address: 127.0.0.1:8080, routes: [{ pool: app }] } }
 pools: { app: { backends: [{ name: a, address: 127.0.0.1:9001 }] } }
 audit: { checks: [lint, drift] }
 `;
-    const r = loadConfigText(text, { source: 'a.yaml', env: {} });
-    if (!r.ok) throw new Error(JSON.stringify(r.issues));
-    expect(lintConfig(r.value, { rules: ['audit-disabled'] })).toEqual([
-      expect.objectContaining({ path: 'audit.checks', line: 4, severity: 'info' }),
-    ]);
+    expect(
+      lintConfig(loadOrThrow(text, { source: 'a.yaml', env: {} }), { rules: ['audit-disabled'] }),
+    ).toEqual([expect.objectContaining({ path: 'audit.checks', line: 4, severity: 'info' })]);
   });
 
   it('weight-skew: a light canary passes against the median, not against the minimum', () => {
@@ -143,9 +140,9 @@ pools:
   app: { backends: [{ name: a, address: 127.0.0.1:9001 }] }
   api: { backends: [{ name: b, address: 127.0.0.1:9002 }] }
 `;
-      const r = loadConfigText(text, { source: 'r.yaml', env: {} });
-      if (!r.ok) throw new Error(JSON.stringify(r.issues));
-      return lintConfig(r.value, { rules: ['shadowed-route'] }).map((f) => f.path);
+      return lintConfig(loadOrThrow(text, { source: 'r.yaml', env: {} }), { rules: ['shadowed-route'] }).map(
+        (f) => f.path,
+      );
     };
     expect(routes(['{ pool: app }', '{ match: { host: api.example.com }, pool: api }'])).toEqual([
       'listeners.web.routes[1]',
