@@ -200,6 +200,38 @@ describe('fairness maths', () => {
     expect(judgePool(samples, 'requests', 60_000, opts).backends[2]?.verdict).toBe('starved');
   });
 
+  it('a window across a rollback to p2c-ewma: a slower backend steered around is not overfed', () => {
+    // What backend-slowdown's window holds after the guard returns to p2c-ewma: b3 got a
+    // little under a third of the requests at 1.8× its peers' latency (not yet an outlier).
+    // Concurrency × latency gives it 55% of the load; the balancer sent it fewer requests.
+    const samples: BackendSample[] = [
+      { name: 'b1', expectedShare: 1 / 3, requests: 150, busyMs: 150 * 100 },
+      { name: 'b2', expectedShare: 1 / 3, requests: 150, busyMs: 150 * 100 },
+      { name: 'b3', expectedShare: 1 / 3, requests: 140, busyMs: 140 * 180 },
+    ];
+    const v = judgePool(samples, 'in-flight-latency-per-weight', 5_000, {
+      ...opts,
+      minRequestsPerBackend: 20,
+    });
+    expect(v.backends.map((b) => b.verdict)).toEqual(['ok', 'ok', 'ok']);
+    // Set aside, b1 and b2 are judged between themselves: half each.
+    expect(v.backends[0]?.shareRatio).toBeCloseTo(1);
+    expect(v.backends[2]?.shareRatio).toBeGreaterThan(1.25);
+    // Round-robin fed it a third of the traffic, and it answered 503 to a good part of it:
+    // at 1.8× the latency it has about a fifth of the pool's throughput. Overloaded.
+    const o = judgeOverload(
+      samples.map((s) => ({ ...s, errors: s.name === 'b3' ? 25 : 0, capacity: 1 })),
+      { ...opts, minRequestsPerBackend: 20 },
+    );
+    expect(o.map((x) => x.overloaded)).toEqual([false, false, true]);
+    expect(o[2]).toMatchObject({
+      overCapacity: false,
+      overSlow: true,
+      errorOutlier: true,
+      latencyOutlier: false,
+    });
+  });
+
   it('a backend that is down is never starved: its expected share is 0 while out', () => {
     const samples: BackendSample[] = [
       { name: 'b1', expectedShare: 0.45, requests: 900, busyMs: 0 },

@@ -165,18 +165,27 @@ export function judgePool(
   if (measure !== 'requests' && windowMs > 0 && busy / windowMs < samples.length) {
     note = `load too low to judge a load-aware policy (mean concurrency ${(busy / windowMs).toFixed(2)} < ${samples.length})`;
   }
-  // Slow backends are set aside first: their load in a load-aware measure is inflated by
-  // their latency, and leaving it in would make every fast peer look starved. The others are
-  // judged among themselves, on their shares of what is left.
+  // A load-aware policy's only lever is how many requests it sends. A backend that got fewer
+  // requests than its weight asks for while slower than its peers is being steered around:
+  // 'slow' when its latency is an outlier. When it still carries more than its share of the
+  // load, that load is its latency, not the balancer: it is set aside, since leaving its
+  // inflated load in would make every faster peer look starved, and the others are judged
+  // among themselves.
   const lats = samples.map((s) => latencyVsPeers(s.requests, s.busyMs, total, busy));
-  const slow = samples.map(
-    (s, i) =>
+  const steered = samples.map((s, i) => {
+    const lat = lats[i] as { factor: number | null };
+    return (
       note === undefined &&
       measure !== 'requests' &&
       s.expectedShare > 0 &&
       total * s.expectedShare >= opts.minRequestsPerBackend &&
-      (lats[i] as { outlier: boolean }).outlier &&
-      s.requests < s.expectedShare * total,
+      s.requests < s.expectedShare * total &&
+      lat.factor !== null &&
+      lat.factor > 1
+    );
+  });
+  const slow = samples.map(
+    (s, i) => steered[i] === true && load > 0 && loadOf(s, measure) / load > s.expectedShare,
   );
   let restP = 0;
   let restLoad = 0;
@@ -197,7 +206,8 @@ export function judgePool(
     const z = binomialZ(q, p, aside ? total : restTotal);
     let verdict: Verdict;
     if (note !== undefined) verdict = 'insufficient-data';
-    else if (aside) verdict = 'slow';
+    else if (steered[i] === true && (lats[i] as { outlier: boolean }).outlier) verdict = 'slow';
+    else if (aside) verdict = 'ok';
     else if (p === 0) verdict = s.requests >= opts.minRequestsPerBackend ? 'overfed' : s.down ? 'down' : 'ok';
     else if (total * s.expectedShare < opts.minRequestsPerBackend)
       verdict = s.down ? 'down' : 'insufficient-data';
@@ -252,7 +262,10 @@ export interface OverloadVerdict {
   readonly overCapacity: boolean;
   readonly errorOutlier: boolean;
   readonly latencyOutlier: boolean;
-  /** Over its throughput capacity only because it is slow (within its declared capacity share). */
+  /**
+   * Over its throughput capacity because it is slower than its peers (while within its
+   * declared capacity share), and failing or slow beyond its peers: overloaded.
+   */
   readonly overSlow: boolean;
   readonly overloaded: boolean;
 }
@@ -264,9 +277,10 @@ const MIN_ERROR_RATIO = 0.05;
  * Judge the config rather than the balancer: a backend is overloaded when its share of
  * traffic is significantly above its share of capacity AND its error ratio or latency is
  * an outlier among its peers (or, with no peer left to compare, simply high). A backend
- * whose latency is an outlier has less capacity than it declares: capacity counts requests
- * at once, so 8× slower serves 8× fewer per second. Its share is then also held against its
- * throughput share (round-robin over a slow backend overloads it with equal weights).
+ * slower than its peers has less capacity than it declares: capacity counts requests at
+ * once, so 8× slower serves 8× fewer per second. Its share is then also held against its
+ * throughput share (round-robin over a slow backend overloads it with equal weights). Only
+ * for a slower backend: one that fails fast would look like it had capacity to spare.
  */
 export function judgeOverload(samples: readonly LoadSample[], opts: OverloadOptions): OverloadVerdict[] {
   let total = 0;
@@ -314,7 +328,10 @@ export function judgeOverload(samples: readonly LoadSample[], opts: OverloadOpti
     const throughputShare = totalTput > 0 ? (tput[i] as number) / totalTput : 0;
     const overSlow =
       !overCapacity &&
-      latencyOutlier &&
+      enough &&
+      peersComparable &&
+      meanLatencyMs - peerMeanLatencyMs > MIN_LATENCY_GAP_MS &&
+      (errorOutlier || latencyOutlier) &&
       throughputShare > 0 &&
       share / throughputShare > opts.overfed &&
       binomialZ(share, throughputShare, total) > opts.zThreshold;

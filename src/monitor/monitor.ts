@@ -968,9 +968,10 @@ export class Monitor {
         ...(until ? { until: until.version } : {}),
       },
       ownState,
-      slow: lat?.latencyOutlier
-        ? { meanMs: lat.meanLatencyMs, peerMeanMs: lat.peerMeanLatencyMs }
-        : undefined,
+      slow:
+        lat && (lat.latencyOutlier || lat.overSlow)
+          ? { meanMs: lat.meanLatencyMs, peerMeanMs: lat.peerMeanLatencyMs }
+          : undefined,
       peersDown: peers
         .filter(
           (h) => !h.available || now - (p.backends.get(h.name)?.lastUnavailable ?? -Infinity) <= windowMs,

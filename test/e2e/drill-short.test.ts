@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { drillCommand } from '../../src/cli/commands/drill.ts';
 import type { CliIo } from '../../src/cli/io.ts';
 import { runDrill, type DrillResult } from '../../src/drill/drill-runner.ts';
+import type { AlertView } from '../../src/monitor/alerts.ts';
 import { findScenario } from '../../src/drill/scenarios/index.ts';
 
 const FAIRNESS = ['BackendOverfed', 'BackendOverloaded'];
@@ -22,11 +23,34 @@ function common(r: DrillResult): void {
 }
 
 async function drill(name: string): Promise<DrillResult> {
+  return (await drillWatching(name)).r;
+}
+
+/**
+ * Run a drill and keep the last view of every alert the drill looked at (all of the
+ * monitor's alerts, each poll), so a test can check the causes named, not only the first.
+ */
+async function drillWatching(name: string): Promise<{ r: DrillResult; alerts: Map<string, AlertView> }> {
   const s = findScenario(name);
   if (!s) throw new Error(name);
-  const r = await runDrill(s, { short: true });
+  const alerts = new Map<string, AlertView>();
+  const r = await runDrill(
+    {
+      ...s,
+      namesCause: (a, culprit) => {
+        if (a.state !== 'resolved') alerts.set(a.fingerprint, a);
+        return s.namesCause(a, culprit);
+      },
+    },
+    { short: true },
+  );
   common(r);
-  return r;
+  return { r, alerts };
+}
+
+/** The alerts of that name about that backend, as last seen. */
+function about(alerts: Map<string, AlertView>, alertname: string, backend: string): AlertView[] {
+  return [...alerts.values()].filter((a) => a.alertname === alertname && a.labels['backend'] === backend);
 }
 
 describe('fulcrum drill --short', () => {
@@ -54,7 +78,14 @@ describe('fulcrum drill --short', () => {
       expect(FAIRNESS).toContain(r.detection.alertname);
       expect(r.detection.summary).toContain('backend b1 ');
       expect(r.detection.afterMs).toBeLessThan(r.budgets.detectMs);
+      // The cause is the skew that shaped the window, even when the alert fires after the
+      // guard rolled it back (it used to say "over-capacity" then).
+      expect(r.detection.cause, story).toMatch(
+        /^weights skewed 10:1 \(b1 weight 10, peers 1\) since config version 2\b/,
+      );
     }
+    expect(r.firstNamed!.summary).toMatch(/\(weight-skew\)$/);
+    expect(story).not.toContain('over-capacity');
     // The guard rolled the bad config back by itself; the budgets of a full run are in docs/drills.md.
     expect(
       r.timeline.some((e) => e.kind === 'guard' && e.text.includes('rolled the bad config back')),
@@ -65,7 +96,12 @@ describe('fulcrum drill --short', () => {
   }, 40_000);
 
   it('hash-hotspot: lint warns about the loose bound; the guard rolls the hashing back', async () => {
-    const r = await drill('hash-hotspot');
+    const { r, alerts } = await drillWatching('hash-hotspot');
+    // Whatever backend the hot key lands on, its overfeeding is the hot key, also after the
+    // rollback to weighted-round-robin (it used to turn into "per-process-state").
+    const overfed = [...alerts.values()].filter((a) => a.alertname === 'BackendOverfed');
+    for (const a of overfed)
+      expect(a.annotations['cause_kind'], a.annotations['description']).toBe('hot-hash-key');
     expect(r.lint.findings).toContainEqual(expect.objectContaining({ ruleId: 'hash-unbounded-load' }));
     expect(r.timeline.some((e) => e.kind === 'guard' && e.text.includes('rolled the bad config back'))).toBe(
       true,
@@ -88,7 +124,20 @@ describe('fulcrum drill --short', () => {
   }, 40_000);
 
   it('backend-slowdown: round-robin feeds the slow backend until the guard returns to p2c-ewma', async () => {
-    const r = await drill('backend-slowdown');
+    const { r, alerts } = await drillWatching('backend-slowdown');
+    // p2c-ewma steering around the slow b3 is no unfairness, and reloads are not the cause:
+    // b3 is slow. Round-robin feeding it a third of the traffic overloads it.
+    const story = JSON.stringify(r.timeline);
+    expect(about(alerts, 'BackendOverfed', 'b3'), story).toEqual([]);
+    expect(story).not.toContain('per-process');
+    for (const a of about(alerts, 'BackendOverloaded', 'b3')) {
+      expect(a.annotations['cause_kind']).toBe('slow-backend');
+      expect(a.annotations['cause']).toMatch(/^b3 is slow \(latency \d+\.\d× its peers/);
+    }
+    if (r.detection !== null) {
+      expect(r.detection.alertname).toBe('BackendOverloaded');
+      expect(r.detection.cause).toMatch(/^b3 is slow \(latency \d+\.\d× its peers/);
+    }
     expect(r.timeline.some((e) => e.kind === 'guard' && e.text.includes('rolled the bad config back'))).toBe(
       true,
     );
@@ -97,9 +146,12 @@ describe('fulcrum drill --short', () => {
   }, 40_000);
 
   it('backend-crash: health takes the dead backend out; BackendDown names it', async () => {
-    const r = await drill('backend-crash');
+    const { r, alerts } = await drillWatching('backend-crash');
     expect(r.lint.of).toBe('running config');
     const story = JSON.stringify(r.timeline);
+    // A backend that is down has expected share 0: it is down, not starved (nor "a bug").
+    expect(about(alerts, 'BackendStarved', 'b2'), story).toEqual([]);
+    expect([...alerts.values()].filter((a) => a.annotations['cause_kind'] === 'bug')).toEqual([]);
     expect(r.recovery?.how, story).toContain('health checking took b2 out');
     // BackendDown has a 10 s `for`; it is named at once and fires well inside the short run.
     expect(r.firstNamed, story).toMatchObject({ alertname: 'BackendDown' });
