@@ -1,14 +1,9 @@
 // Real Chromium for the dashboard tests: Debian's /usr/bin/chromium driven by playwright-core
 // (no browser download). Pages record console errors, CSP violations and failed requests so a
 // test can assert the page ran clean.
-import { existsSync } from 'node:fs';
 import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core';
 
 export const CHROMIUM_PATH = process.env['FULCRUM_CHROMIUM'] ?? '/usr/bin/chromium';
-
-export function chromiumAvailable(): boolean {
-  return existsSync(CHROMIUM_PATH);
-}
 
 export async function launchBrowser(): Promise<Browser> {
   return chromium.launch({
