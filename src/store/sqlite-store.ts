@@ -226,18 +226,20 @@ export async function openSqliteStore(file: string, options: SqliteStoreOptions 
   const now = options.now ?? Date.now;
   const busyTimeoutMs = options.busyTimeoutMs ?? 5000;
   const eventRetention = options.eventRetention ?? EVENT_RETENTION;
+  const openError = (err: unknown): FulcrumError =>
+    new FulcrumError(
+      'FULCRUM_ERR_STORE_OPEN',
+      `cannot open store ${file}: ${errorMessage(err)}`,
+      { file },
+      { cause: err },
+    );
   let db: DatabaseSync;
   try {
     const { DatabaseSync } = await loadSqlite();
     if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
     db = new DatabaseSync(file, { timeout: busyTimeoutMs });
   } catch (err) {
-    throw new FulcrumError(
-      'FULCRUM_ERR_STORE_OPEN',
-      `cannot open store ${file}: ${errorMessage(err)}`,
-      { file },
-      { cause: err },
-    );
+    throw openError(err);
   }
   try {
     // Also set by the constructor's timeout option, which Node before 22.16 ignores.
@@ -247,12 +249,7 @@ export async function openSqliteStore(file: string, options: SqliteStoreOptions 
     migrate(db);
   } catch (err) {
     db.close();
-    throw new FulcrumError(
-      'FULCRUM_ERR_STORE_OPEN',
-      `cannot open store ${file}: ${errorMessage(err)}`,
-      { file },
-      { cause: err },
-    );
+    throw openError(err);
   }
 
   const q = {
