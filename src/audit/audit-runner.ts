@@ -18,6 +18,7 @@ import type { AuditRunRecord, Store } from '../store/store.ts';
 import { resolveChecks } from './check-registry.ts';
 import { runChecks, runStatus } from './run-checks.ts';
 import type { CheckResult, DesiredSource } from './types.ts';
+import { countFindings } from './report.ts';
 
 export interface AuditDeps {
   store: Store;
@@ -208,8 +209,7 @@ export class AuditRunner {
       d.logger.error({ err, audit: id }, 'audit run not saved to the store');
     }
     d.recordAudit?.({ ok: record.status === 'pass', at: record.endedAt });
-    const counts = { error: 0, warning: 0, info: 0 };
-    for (const r of results) for (const f of r.findings) counts[f.severity]++;
+    const counts = countFindings(results);
     d.hub.notices.emit({
       type: 'audit-finished',
       at: record.endedAt,

@@ -12,11 +12,15 @@ export function checksOf(run: AuditRunRecord): CheckResult[] {
   return Array.isArray(run.checks) ? (run.checks as CheckResult[]) : [];
 }
 
-function counts(run: AuditRunRecord): Record<AuditFinding['severity'], number> {
+/** Findings of all checks, counted by severity. */
+export function countFindings(results: readonly CheckResult[]): Record<AuditFinding['severity'], number> {
   const c = { error: 0, warning: 0, info: 0 };
-  for (const r of checksOf(run)) for (const f of r.findings) c[f.severity]++;
+  for (const r of results) for (const f of r.findings) c[f.severity]++;
   return c;
 }
+
+const counts = (run: AuditRunRecord): Record<AuditFinding['severity'], number> =>
+  countFindings(checksOf(run));
 
 const iso = (ms: number): string => new Date(ms).toISOString();
 
