@@ -5,6 +5,7 @@ import { FulcrumError } from '../../core/errors.ts';
 import { parseDuration } from '../../core/units.ts';
 import type { ConfigDiff } from '../../config/diff.ts';
 import { renderDiffText } from '../../config/diff/format-text.ts';
+import type { GuardStatus } from '../../runtime/guard.ts';
 import type { VersionSummary } from '../../store/store.ts';
 import { adminCall, type AdminTarget } from '../admin-client.ts';
 import { EXIT, wantsColor, type CliIo } from '../io.ts';
@@ -17,13 +18,6 @@ interface ApplyAnswer {
   findings: { ruleId: string; severity: string; path: string; message: string; line?: number }[];
   diff: ConfigDiff;
   guard?: unknown;
-}
-
-interface GuardStatus {
-  state: 'watching' | 'passed' | 'rolled-back' | 'cancelled';
-  appliedVersion: number;
-  reason?: string;
-  endsAt: number;
 }
 
 export interface ApplyFlags extends AdminTarget {
