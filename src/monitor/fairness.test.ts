@@ -271,6 +271,24 @@ describe('fairness maths', () => {
       opts,
     );
     expect(p2c.map((x) => x.overloaded)).toEqual([false, false, false]);
+    // After the rollback: few requests left in the window, but a quarter of them failed and
+    // they take 2.5× its peers' time. Failing and slow beyond its peers is overloaded whatever
+    // its share.
+    const after = judgeOverload(
+      [
+        { name: 'b1', requests: 164, errors: 0, busyMs: 164 * 100, capacity: 1 },
+        { name: 'b2', requests: 185, errors: 0, busyMs: 185 * 100, capacity: 1 },
+        { name: 'b3', requests: 97, errors: 17, busyMs: 97 * 250, capacity: 1 },
+      ],
+      { ...opts, minRequestsPerBackend: 20 },
+    );
+    expect(after.map((x) => x.overloaded)).toEqual([false, false, true]);
+    expect(after[2]).toMatchObject({
+      overCapacity: false,
+      overSlow: false,
+      errorOutlier: true,
+      latencyOutlier: true,
+    });
   });
 
   describe('cause attribution', () => {

@@ -264,7 +264,7 @@ export interface OverloadVerdict {
   readonly latencyOutlier: boolean;
   /**
    * Over its throughput capacity because it is slower than its peers (while within its
-   * declared capacity share), and failing or slow beyond its peers: overloaded.
+   * declared capacity share), and failing beyond its peers: overloaded.
    */
   readonly overSlow: boolean;
   readonly overloaded: boolean;
@@ -279,8 +279,13 @@ const MIN_ERROR_RATIO = 0.05;
  * an outlier among its peers (or, with no peer left to compare, simply high). A backend
  * slower than its peers has less capacity than it declares: capacity counts requests at
  * once, so 8× slower serves 8× fewer per second. Its share is then also held against its
- * throughput share (round-robin over a slow backend overloads it with equal weights). Only
- * for a slower backend: one that fails fast would look like it had capacity to spare.
+ * throughput share (round-robin over a slow backend overloads it with equal weights) when it
+ * also fails beyond its peers: latency alone is no overload, since a load-aware policy that
+ * steers around a slow backend still gives it a little more than its throughput share. Only
+ * for a slower backend: one that fails fast would look like it had capacity to spare. And a
+ * backend that both fails and is slow beyond its peers is overloaded whatever its share:
+ * it has more than it can serve (after a rollback the window holds too little of the bad
+ * config's traffic for a share test, but the errors and the latency are plain).
  */
 export function judgeOverload(samples: readonly LoadSample[], opts: OverloadOptions): OverloadVerdict[] {
   let total = 0;
@@ -331,7 +336,7 @@ export function judgeOverload(samples: readonly LoadSample[], opts: OverloadOpti
       enough &&
       peersComparable &&
       meanLatencyMs - peerMeanLatencyMs > MIN_LATENCY_GAP_MS &&
-      (errorOutlier || latencyOutlier) &&
+      errorOutlier &&
       throughputShare > 0 &&
       share / throughputShare > opts.overfed &&
       binomialZ(share, throughputShare, total) > opts.zThreshold;
@@ -348,7 +353,8 @@ export function judgeOverload(samples: readonly LoadSample[], opts: OverloadOpti
       errorOutlier,
       latencyOutlier,
       overSlow,
-      overloaded: (overCapacity && (errorOutlier || latencyOutlier)) || overSlow,
+      overloaded:
+        (overCapacity && (errorOutlier || latencyOutlier)) || overSlow || (errorOutlier && latencyOutlier),
     };
   });
 }

@@ -678,10 +678,16 @@ export class Monitor {
         }
         if (b.overloaded) {
           const causes = this.#causes(p, pr, stats, b, 'overloaded', now);
-          const load = `${pct(b.observedShare)} of traffic for ${pct(b.capacityShare)} of capacity`;
+          // Request shares (a load-aware pool's observedShare is in its own measure).
+          const o = p.overload.find((x) => x.name === b.backend);
+          const share = o?.share ?? b.observedShare;
+          const load =
+            o && !o.overCapacity && o.overSlow
+              ? `${pct(share)} of traffic for ${pct(o.throughputShare)} of the pool's throughput at its latency`
+              : `${pct(share)} of traffic for ${pct(b.capacityShare)} of capacity`;
           active.BackendOverloaded.push({
             labels: { pool: name, backend: b.backend },
-            value: b.capacityShare > 0 ? b.observedShare / b.capacityShare : 0,
+            value: b.capacityShare > 0 ? share / b.capacityShare : 0,
             annotations: {
               summary: `backend ${b.backend} of pool ${name} is overloaded: ${load}, ${pct(b.errorRatio)} errors (${causes[0]?.kind ?? 'unknown'})`,
               description:

@@ -134,6 +134,7 @@ describe('fulcrum drill --short', () => {
       expect(a.annotations['cause_kind']).toBe('slow-backend');
       expect(a.annotations['cause']).toMatch(/^b3 is slow \(latency \d+\.\d× its peers/);
     }
+    if (r.firstNamed !== null) expect(r.firstNamed.summary).toMatch(/\(slow-backend\)$/);
     if (r.detection !== null) {
       expect(r.detection.alertname).toBe('BackendOverloaded');
       expect(r.detection.cause).toMatch(/^b3 is slow \(latency \d+\.\d× its peers/);
