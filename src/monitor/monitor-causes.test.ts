@@ -176,6 +176,7 @@ describe('monitor causes', () => {
     const b4 = stats?.backends.find((b) => b.backend === 'app-4');
     expect(b4?.verdict).toBe('slow');
     expect(b4?.latencyFactor).toBeGreaterThan(6);
+    expect(b4?.note).toMatch(/^app-4 is slow \(latency \d\.\d× its peers\): p2c-ewma steers around it$/);
     expect(stats?.backends.filter((b) => b.backend !== 'app-4').map((b) => b.verdict)).toEqual([
       'ok',
       'ok',
@@ -205,6 +206,7 @@ describe('monitor causes', () => {
     expect(firedOn(t.fired, 'BackendStarved')).toBe(false);
     const b2 = t.monitor.poolStats()[0]?.backends.find((b) => b.backend === 'app-2');
     expect(b2).toMatchObject({ status: 'unhealthy', verdict: 'down', requests: 0 });
+    expect(b2?.note).toBe('app-2 is unhealthy: expected share 0 while out, never starved');
     // Back in rotation: judged again once the window no longer holds its time out.
     if (h) h.status = 'healthy';
     state?.refresh();

@@ -79,6 +79,8 @@ export interface BackendStatsView {
   overloaded: boolean;
   /** Mean latency over the window against its peers' (request-weighted); null without data. */
   latencyFactor: number | null;
+  /** The verdict in words when it is 'slow' or 'down' (no alert: the balancer does its job). */
+  note: string | undefined;
 }
 
 export interface PoolStatsView {
@@ -903,6 +905,7 @@ export class Monitor {
           capacityShare: o?.capacityShare ?? 0,
           overloaded: o?.overloaded ?? false,
           latencyFactor: v?.latencyFactor ?? null,
+          note: verdictNote(h.name, h.status, pr.config.policy, v?.verdict, v?.latencyFactor ?? null),
         };
       }),
     };
@@ -1008,6 +1011,20 @@ export class Monitor {
     }
     return this.#auditGap.ms;
   }
+}
+
+function verdictNote(
+  name: string,
+  status: string,
+  policy: string,
+  verdict: Verdict | undefined,
+  latencyFactor: number | null,
+): string | undefined {
+  if (verdict === 'slow' && latencyFactor !== null)
+    return `${name} is slow (latency ${latencyFactor.toFixed(1)}× its peers): ${policy} steers around it`;
+  if (verdict === 'down')
+    return `${name} is ${isOut(status) ? status : `back (${status}) after being out`}: expected share 0 while out, never starved`;
+  return undefined;
 }
 
 /** Health took it out of rotation (drain and slow start are not "out"). */
