@@ -9,7 +9,7 @@ import pino from 'pino';
 import { AdminApp } from './admin/app.ts';
 import { createDashboardAssets } from './admin/dashboard/dashboard-assets.ts';
 import { AuditRunner } from './audit/audit-runner.ts';
-import { loadConfigText } from './config/load.ts';
+import { configIssuesError, loadConfigText } from './config/load.ts';
 import { systemClock } from './core/clock.ts';
 import { FulcrumError } from './core/errors.ts';
 import { EventHub } from './core/events.ts';
@@ -64,11 +64,7 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
   }
   // Validate once up front so start-up fails with the issues, before anything binds.
   const first = loadConfigText(text, { source: configFile, env });
-  if (!first.ok) {
-    throw new FulcrumError('FULCRUM_ERR_CONFIG_INVALID', `${configFile} is invalid`, {
-      issues: first.issues,
-    });
-  }
+  if (!first.ok) throw configIssuesError(first.issues, configFile);
   const config = first.value.config;
   const adminAddress = options.adminAddress ?? config.admin.address;
   const adminHp = parseAddress(adminAddress);

@@ -97,13 +97,22 @@ export async function loadConfigFile(
  * stage that failed gives the code (read, then parse, then env, else invalid), and
  * `details.issues` carries every issue.
  */
+/**
+ * True when every issue is an unset variable or sits at the path of one: an unset variable
+ * also fails the schema check of the value it left behind, and the variable is the cause.
+ */
+function onlyEnv(issues: readonly ConfigIssue[]): boolean {
+  const envPaths = new Set(issues.filter((i) => i.code === 'FULCRUM_ERR_CONFIG_ENV').map((i) => i.path));
+  return envPaths.size > 0 && issues.every((i) => envPaths.has(i.path));
+}
+
 export function configIssuesError(issues: readonly ConfigIssue[], source = '<api>'): FulcrumError {
   const has = (code: ErrorCode): boolean => issues.some((i) => i.code === code);
   const code: ErrorCode = has('FULCRUM_ERR_CONFIG_READ')
     ? 'FULCRUM_ERR_CONFIG_READ'
     : has('FULCRUM_ERR_CONFIG_PARSE')
       ? 'FULCRUM_ERR_CONFIG_PARSE'
-      : issues.length > 0 && issues.every((i) => i.code === 'FULCRUM_ERR_CONFIG_ENV')
+      : onlyEnv(issues)
         ? 'FULCRUM_ERR_CONFIG_ENV'
         : 'FULCRUM_ERR_CONFIG_INVALID';
   const first = issues[0];

@@ -4,7 +4,7 @@
 // A failure at any step leaves the running snapshot in place. Rollback is apply(version N).
 import type pino from 'pino';
 import type { LoadedConfig } from '../config/load.ts';
-import { loadConfigText } from '../config/load.ts';
+import { configIssuesError, loadConfigText } from '../config/load.ts';
 import { lintConfig } from '../config/lint/lint-config.ts';
 import type { Finding } from '../config/lint/types.ts';
 import { diffConfigs, type ConfigDiff } from '../config/diff.ts';
@@ -209,15 +209,8 @@ export class ConfigController {
 
   #load(text: string, source: string): LoadedConfig {
     const result = loadConfigText(text, { source, env: this.#deps.env });
-    if (!result.ok) {
-      throw new FulcrumError(
-        'FULCRUM_ERR_CONFIG_INVALID',
-        `config is invalid (${result.issues.length} issue(s))`,
-        {
-          issues: result.issues,
-        },
-      );
-    }
+    // The most basic failing stage names the error: parse, then env, else invalid.
+    if (!result.ok) throw configIssuesError(result.issues, source);
     return result.value;
   }
 

@@ -105,6 +105,18 @@ describe('apply through the admin API', () => {
     expect((await countBackends(`${tb.url()}/`, 30)).failures).toBe(0);
   });
 
+  it('names the failing stage: broken YAML is a parse error, an unset ${env:} an env error', async () => {
+    const broken = await api('/api/v1/config', { method: 'POST', body: 'version: 1\npools: [unclosed' });
+    expect(broken.status).toBe(400);
+    expect(broken.body.error.code).toBe('FULCRUM_ERR_CONFIG_PARSE');
+    const env = await api('/api/v1/config', {
+      method: 'POST',
+      body: configText([1, 1, 1]).replace("address: 127.0.0.1:0", 'address: ${env:NOT_SET_ANYWHERE}'),
+    });
+    expect(env.status, JSON.stringify(env.body)).toBe(400);
+    expect(env.body.error.code).toBe('FULCRUM_ERR_CONFIG_ENV');
+  });
+
   it('refuses lint errors unless forced (the postmortem skew is an error)', async () => {
     const skew = configText([20, 1, 1]);
     const refused = await api('/api/v1/config', { method: 'POST', body: skew });

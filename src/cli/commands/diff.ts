@@ -5,7 +5,13 @@
 import { resolve } from 'node:path';
 import { diffConfigs, type ConfigDiff } from '../../config/diff.ts';
 import { renderDiffText } from '../../config/diff/format-text.ts';
-import { loadConfigFile, loadConfigText, type ConfigIssue, type LoadResult } from '../../config/load.ts';
+import {
+  configIssuesError,
+  loadConfigFile,
+  loadConfigText,
+  type ConfigIssue,
+  type LoadResult,
+} from '../../config/load.ts';
 import type { Config } from '../../config/schema.ts';
 import { FulcrumError, isFulcrumError } from '../../core/errors.ts';
 import { DEFAULT_ADMIN, adminCall } from '../admin-client.ts';
@@ -32,13 +38,7 @@ interface Baseline {
 }
 
 function issuesError(what: string, issues: readonly ConfigIssue[]): FulcrumError {
-  const read = issues.find((i) => i.code === 'FULCRUM_ERR_CONFIG_READ');
-  if (read !== undefined) return new FulcrumError('FULCRUM_ERR_CONFIG_READ', read.message);
-  return new FulcrumError(
-    'FULCRUM_ERR_CONFIG_INVALID',
-    `${what} is not a valid config: ${issues.map((i) => formatIssue(what, i)).join('; ')}`,
-    { issues },
-  );
+  return configIssuesError(issues, what);
 }
 
 async function fetchRunning(admin: string, token: string | undefined, io: CliIo): Promise<Baseline> {
