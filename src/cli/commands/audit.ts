@@ -13,7 +13,7 @@ import { runChecks, runStatus } from '../../audit/run-checks.ts';
 import { loadConfigFile } from '../../config/load.ts';
 import { FulcrumError, isFulcrumError } from '../../core/errors.ts';
 import type { AuditRunRecord } from '../../store/store.ts';
-import { DEFAULT_ADMIN } from '../admin-client.ts';
+import { adminCall, DEFAULT_ADMIN } from '../admin-client.ts';
 import { formatIssue } from './validate.ts';
 import { EXIT, type CliIo } from '../io.ts';
 
@@ -102,42 +102,24 @@ async function offlineRun(opts: AuditOptions, file: string, io: CliIo): Promise<
   };
 }
 
+/** An audit probes every backend and sends hundreds of probes: allow it time. */
+const LIVE_AUDIT_TIMEOUT_MS = 120_000;
+
 async function liveRun(opts: AuditOptions, io: CliIo): Promise<AuditRunRecord> {
-  const admin = (opts.admin ?? DEFAULT_ADMIN).replace(/\/+$/, '');
-  const token = opts.token ?? io.env.FULCRUM_ADMIN_TOKEN;
+  const admin = opts.admin ?? DEFAULT_ADMIN;
   const checks = checkList(opts.checks);
-  let response: Response;
-  try {
-    response = await fetch(`${admin}/api/v1/audits`, {
+  const run = await adminCall<AuditRunRecord>(
+    { admin, token: opts.token ?? io.env.FULCRUM_ADMIN_TOKEN },
+    'api/v1/audits',
+    {
       method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        accept: 'application/json',
-        ...(token ? { authorization: `Bearer ${token}` } : {}),
-      },
       body: JSON.stringify(checks === undefined ? {} : { checks }),
-    });
-  } catch (err) {
-    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-    throw new FulcrumError(
-      'FULCRUM_ERR_ADMIN_UNREACHABLE',
-      `cannot reach the admin API at ${admin} (${cause?.code ?? cause?.message ?? (err as Error).message})`,
-      { admin },
-    );
-  }
-  const body = (await response.json().catch(() => undefined)) as Record<string, unknown> | undefined;
-  if (!response.ok) {
-    const e = body?.error as { code?: string; message?: string } | undefined;
-    throw new FulcrumError(
-      'FULCRUM_ERR_ADMIN_UNREACHABLE',
-      `the admin API at ${admin} answered ${response.status}: ${e?.message ?? response.statusText}`,
-      { admin, status: response.status, code: e?.code },
-    );
-  }
-  // The admin answers the run itself, or wrapped as { run } / { audit }.
-  const run = (body?.run ?? body?.audit ?? body) as AuditRunRecord | undefined;
-  if (run === undefined || typeof run.id !== 'string' || typeof run.status !== 'string') {
-    throw new FulcrumError('FULCRUM_ERR_ADMIN_UNREACHABLE', `the admin API at ${admin} sent no audit run`, {
+      headers: { 'content-type': 'application/json' },
+      timeoutMs: LIVE_AUDIT_TIMEOUT_MS,
+    },
+  );
+  if (typeof run.id !== 'string' || typeof run.status !== 'string') {
+    throw new FulcrumError('FULCRUM_ERR_ADMIN_BAD_REQUEST', `the admin API at ${admin} sent no audit run`, {
       admin,
     });
   }
