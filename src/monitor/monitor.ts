@@ -684,9 +684,11 @@ export class Monitor {
           const o = p.overload.find((x) => x.name === b.backend);
           const share = o?.share ?? b.observedShare;
           const load =
-            o && !o.overCapacity && o.overSlow
-              ? `${pct(share)} of traffic for ${pct(o.throughputShare)} of the pool's throughput at its latency`
-              : `${pct(share)} of traffic for ${pct(b.capacityShare)} of capacity`;
+            o === undefined || o.overCapacity
+              ? `${pct(share)} of traffic for ${pct(b.capacityShare)} of capacity`
+              : o.overSlow
+                ? `${pct(share)} of traffic for ${pct(o.throughputShare)} of the pool's throughput at its latency`
+                : `${pct(share)} of traffic, failing and ${(o.meanLatencyMs / Math.max(1, o.peerMeanLatencyMs)).toFixed(1)}× slower than its peers`;
           active.BackendOverloaded.push({
             labels: { pool: name, backend: b.backend },
             value: b.capacityShare > 0 ? share / b.capacityShare : 0,
