@@ -21,6 +21,8 @@ const VERDICTS = {
   ok: 'within bands',
   overfed: 'overfed',
   starved: 'starved',
+  slow: 'slow: steered around',
+  down: 'down: not judged',
   'insufficient-data': 'too little traffic to judge',
 };
 
@@ -365,5 +367,7 @@ function causeLines(p, b, alerts, verdict, bands) {
         text: `overloaded: ${pct(t.observedShare)} of traffic for ${pct(t.capacityShare)} of capacity, ${pct(t.errorRatio)} errors`,
       }),
     );
+  // The monitor's own words for verdicts it explains (a slow backend steered around...).
+  if (t.note) lines.push(h('li', { text: t.note }));
   return lines;
 }
