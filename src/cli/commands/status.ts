@@ -83,6 +83,7 @@ export async function statusCommand(flags: StatusFlags, io: CliIo): Promise<numb
         ]);
       }
       for (const line of table(rows)) io.out(`  ${line}`);
+      for (const b of p.backends) if (b.traffic?.note) io.out(`  ${b.name}: ${b.traffic.note}`);
     }
     io.out('');
     if (firing.length === 0) io.out('no alerts firing');
