@@ -21,6 +21,7 @@ interface BackendRow {
     shareRatio?: number | null;
     errorRatio?: number;
     rps?: number;
+    note?: string;
   } | null;
 }
 interface PoolRow {
