@@ -111,7 +111,7 @@ describe('apply through the admin API', () => {
     expect(broken.body.error.code).toBe('FULCRUM_ERR_CONFIG_PARSE');
     const env = await api('/api/v1/config', {
       method: 'POST',
-      body: configText([1, 1, 1]).replace("address: 127.0.0.1:0", 'address: ${env:NOT_SET_ANYWHERE}'),
+      body: configText([1, 1, 1]).replace('address: 127.0.0.1:0', 'address: ${env:NOT_SET_ANYWHERE}'),
     });
     expect(env.status, JSON.stringify(env.body)).toBe(400);
     expect(env.body.error.code).toBe('FULCRUM_ERR_CONFIG_ENV');
