@@ -66,6 +66,7 @@ function keptNotes(previous: string): string {
 
 const f0 = (n: number): string => (Number.isFinite(n) ? n.toFixed(0) : 'n/a');
 const f1 = (n: number): string => (Number.isFinite(n) ? n.toFixed(1) : 'n/a');
+const f3 = (n: number): string => (Number.isFinite(n) ? n.toFixed(3) : 'n/a');
 const f2 = (n: number): string => (Number.isFinite(n) ? n.toFixed(2) : 'n/a');
 const verdict = (ok: boolean): string => (ok ? '**PASS**' : '**FAIL**');
 
@@ -83,17 +84,17 @@ function judge(rs: readonly Measurement[], subject: string, c: number): string[]
   if (nginx !== undefined) {
     const r = me.rps / nginx.rps;
     rows.push(
-      `| ${subject} | ${c} | req/s vs nginx | ${f2(r)}× | ≥ ${TARGETS.vsNginx}× | ${verdict(r >= TARGETS.vsNginx)} |`,
+      `| ${subject} | ${c} | req/s vs nginx | ${f3(r)}× | ≥ ${TARGETS.vsNginx}× | ${verdict(r >= TARGETS.vsNginx)} |`,
     );
     const p = me.p99 / nginx.p99;
     rows.push(
-      `| ${subject} | ${c} | p99 vs nginx | ${f2(p)}× | ≤ ${TARGETS.p99VsNginx}× | ${verdict(p <= TARGETS.p99VsNginx)} |`,
+      `| ${subject} | ${c} | p99 vs nginx | ${f3(p)}× | ≤ ${TARGETS.p99VsNginx}× | ${verdict(p <= TARGETS.p99VsNginx)} |`,
     );
   }
   if (peer !== undefined) {
     const r = me.rps / peer.rps;
     rows.push(
-      `| ${subject} | ${c} | req/s vs http-proxy | ${f2(r)}× | ≥ ${TARGETS.vsHttpProxy}× | ${verdict(r >= TARGETS.vsHttpProxy)} |`,
+      `| ${subject} | ${c} | req/s vs http-proxy | ${f3(r)}× | ≥ ${TARGETS.vsHttpProxy}× | ${verdict(r >= TARGETS.vsHttpProxy)} |`,
     );
   }
   rows.push(
