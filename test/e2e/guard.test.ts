@@ -56,6 +56,8 @@ describe('guarded apply', () => {
     console.log(`guard rolled back after ${elapsed} ms; load: ${result.ok} ok, ${result.failures} failed`);
     expect(cli.code, cli.stdout + cli.stderr).toBe(2);
     expect(cli.stderr).toMatch(/guard rolled back version \d+: error ratio/);
+    // It names where the errors come from: the backend the skew overloaded.
+    expect(cli.stderr).toContain(`most errors on app/${backends[0]!.name}`);
     expect(elapsed).toBeLessThan(30_000);
     const current = (await (await fetch(`${tb.adminUrl}/api/v1/config`)).json()) as {
       text: string;
