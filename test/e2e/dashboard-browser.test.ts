@@ -2,7 +2,9 @@
 // The backends and their shares appear and update as traffic flows; a killed backend turns
 // unhealthy on the page within the health-check time; a skewed config shows the overloaded
 // backend first with its cause; rollback from the page restores the earlier version. The
-// overview is saved as docs/images/dashboard-healthy.png and dashboard-skewed.png.
+// overview is saved as dashboard-healthy.png and dashboard-skewed.png in test-results/, or in
+// docs/images/ (the README's picture) when run with UPDATE_SCREENSHOTS=1, so an ordinary test
+// run leaves the working tree clean.
 import { mkdirSync } from 'node:fs';
 import { connect, createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
@@ -16,7 +18,8 @@ import { startFakeBackend, type FakeBackend } from '../helpers/fake-backend.ts';
 import { startLoad, type RunningLoad } from '../helpers/load.ts';
 
 const TOKEN = 'dashboard-test-token';
-const IMAGES = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'docs', 'images');
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const IMAGES = process.env['UPDATE_SCREENSHOTS'] ? join(ROOT, 'docs', 'images') : join(ROOT, 'test-results');
 const CHECK = { interval: 300, timeout: 200, unhealthyThreshold: 2 };
 /** The most a state change may take to show: the checks that detect it, plus the page's update path. */
 const SHOW_UNHEALTHY_WITHIN_MS = CHECK.interval * CHECK.unhealthyThreshold + CHECK.timeout + 1500;
