@@ -1,5 +1,6 @@
 // Test support for the monitor: snapshots built from config objects and a traffic
 // driver that emits real RequestOutcome events through an EventHub on a FakeClock.
+import { seededRandom } from '../balancer/seeded-random.ts';
 import pino from 'pino';
 import { configSchema } from '../config/schema.ts';
 import type { FakeClock } from '../core/clock.ts';
@@ -69,14 +70,5 @@ export function drive(opts: {
   return opts.seconds;
 }
 
-/** A seeded uniform [0, 1) source (mulberry32) so simulated traffic is reproducible. */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded uniform [0, 1) source so simulated traffic is reproducible. */
+export const seeded = seededRandom;
