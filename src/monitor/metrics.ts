@@ -153,46 +153,35 @@ export class MonitorMetrics {
       if (!snap) return;
       for (const [pool, p] of snap.pools) for (const h of p.state.hosts) fn(pool, h.name, h);
     };
-    new Gauge({
-      name: 'fulcrum_backend_up',
-      help: '1 when the backend can take traffic (healthy, not ejected, weight > 0), else 0.',
-      labelNames: ['pool', 'backend'],
-      registers,
-      collect() {
-        this.reset();
-        eachHost((pool, backend, h) => this.set({ pool, backend }, h.available ? 1 : 0));
-      },
-    });
-    new Gauge({
-      name: 'fulcrum_backend_in_flight',
-      help: 'Requests forwarded to the backend and not finished yet.',
-      labelNames: ['pool', 'backend'],
-      registers,
-      collect() {
-        this.reset();
-        eachHost((pool, backend, h) => this.set({ pool, backend }, h.inFlight));
-      },
-    });
-    new Gauge({
-      name: 'fulcrum_backend_weight',
-      help: 'Configured weight of the backend.',
-      labelNames: ['pool', 'backend'],
-      registers,
-      collect() {
-        this.reset();
-        eachHost((pool, backend, h) => this.set({ pool, backend }, h.configuredWeight));
-      },
-    });
-    new Gauge({
-      name: 'fulcrum_backend_effective_weight',
-      help: 'Weight the backend really gets now: configured × health × slow start × drain.',
-      labelNames: ['pool', 'backend'],
-      registers,
-      collect() {
-        this.reset();
-        eachHost((pool, backend, h) => this.set({ pool, backend }, h.available ? h.effectiveWeight : 0));
-      },
-    });
+    // One gauge per backend fact, filled at scrape time from host state.
+    const hostGauge = (name: string, help: string, value: (h: HostFacts) => number): void => {
+      new Gauge({
+        name,
+        help,
+        labelNames: ['pool', 'backend'],
+        registers,
+        collect() {
+          this.reset();
+          eachHost((pool, backend, h) => this.set({ pool, backend }, value(h)));
+        },
+      });
+    };
+    hostGauge(
+      'fulcrum_backend_up',
+      '1 when the backend can take traffic (healthy, not ejected, weight > 0), else 0.',
+      (h) => (h.available ? 1 : 0),
+    );
+    hostGauge(
+      'fulcrum_backend_in_flight',
+      'Requests forwarded to the backend and not finished yet.',
+      (h) => h.inFlight,
+    );
+    hostGauge('fulcrum_backend_weight', 'Configured weight of the backend.', (h) => h.configuredWeight);
+    hostGauge(
+      'fulcrum_backend_effective_weight',
+      'Weight the backend really gets now: configured × health × slow start × drain.',
+      (h) => (h.available ? h.effectiveWeight : 0),
+    );
     new Gauge({
       name: 'fulcrum_backend_share_ratio',
       help: 'Observed share / expected share over the monitor window (1 = exactly as configured).',
