@@ -13,15 +13,17 @@ import { diffConfigs } from '../config/diff.ts';
 import { loadConfigText } from '../config/load.ts';
 import { parseJsonBody, readBody, sendError, sendJson, tokenMatches } from './http-kit.ts';
 import { serveEvents } from './events-stream.ts';
+import type { PoolHealthView } from '../health/health-manager.ts';
+import type { PoolStatsView } from '../monitor/monitor.ts';
 
 export interface HealthView {
-  describe(snapshot: Snapshot): unknown[];
+  describe(snapshot: Snapshot): readonly PoolHealthView[];
   readinessReasons(snapshot: Snapshot): string[];
 }
 
 export interface MonitorView {
   metrics(): Promise<{ contentType: string; body: string }>;
-  poolStats(): unknown[];
+  poolStats(): readonly PoolStatsView[];
   alerts(): unknown[];
   degradedReasons(): string[];
   series(): unknown;
@@ -287,23 +289,17 @@ export class AdminApp {
 }
 
 /** Join health's view and the monitor's traffic view of each pool by pool and backend name. */
-function mergePools(health: unknown[], stats: unknown[]): unknown[] {
-  const byPool = new Map<string, Record<string, unknown>>();
-  for (const s of stats as Record<string, unknown>[]) byPool.set(String(s['name'] ?? s['pool']), s);
-  return (health as Record<string, unknown>[]).map((h) => {
-    const s = byPool.get(String(h['name']));
+function mergePools(health: readonly PoolHealthView[], stats: readonly PoolStatsView[]): unknown[] {
+  const byPool = new Map(stats.map((s) => [s.pool, s]));
+  return health.map((h) => {
+    const s = byPool.get(h.name);
     if (!s) return h;
-    const statBackends = new Map<string, unknown>();
-    for (const b of (s['backends'] as Record<string, unknown>[] | undefined) ?? [])
-      statBackends.set(String(b['name'] ?? b['backend']), b);
-    const { backends: _b, ...poolStats } = s;
+    const { backends, ...traffic } = s;
+    const byBackend = new Map(backends.map((b) => [b.backend, b]));
     return {
       ...h,
-      traffic: poolStats,
-      backends: ((h['backends'] as Record<string, unknown>[] | undefined) ?? []).map((b) => ({
-        ...b,
-        traffic: statBackends.get(String(b['name'])) ?? null,
-      })),
+      traffic,
+      backends: h.backends.map((b) => ({ ...b, traffic: byBackend.get(b.name) ?? null })),
     };
   });
 }
