@@ -19,7 +19,6 @@ import { HostRegistry } from './health/host-state.ts';
 import { Monitor } from './monitor/monitor.ts';
 import { attachAccessLog } from './proxy/access-log.ts';
 import { ProxyServer } from './proxy/proxy-server.ts';
-import { NodeHttpUpstream } from './proxy/upstream.ts';
 import { ConfigController } from './runtime/controller.ts';
 import { ApplyGuard } from './runtime/guard.ts';
 import { openStore } from './store/open-store.ts';
@@ -102,9 +101,6 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
     logger,
     explainToken: token,
     auditSecret: () => auditSecret,
-    // undici is the default upstream (chosen by bench/RESULTS.md); FULCRUM_UPSTREAM=node
-    // selects the node:http one so the bench can keep measuring both.
-    ...(env['FULCRUM_UPSTREAM'] === 'node' ? { upstream: new NodeHttpUpstream() } : {}),
   });
   // Access lines have fixed fields and carry no secrets: a logger without the redaction pass
   // (about 1 µs less per request, bench/RESULTS.md), writing to the same destination.

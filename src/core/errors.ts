@@ -58,6 +58,10 @@ export const ERRORS = {
     status: 400,
     doc: 'The client request is malformed (bad header, bad framing).',
   },
+  FULCRUM_ERR_PROXY_UNSUPPORTED_CODING: {
+    status: 501,
+    doc: 'The request uses a transfer coding other than `chunked`, which the proxy cannot forward byte for byte.',
+  },
   FULCRUM_ERR_PROXY_HEADERS_TOO_LARGE: {
     status: 431,
     doc: 'The request headers exceed the listener limit.',

@@ -1,8 +1,7 @@
 // One client request on its way through the proxy: route, pick, forward, retry, answer.
-// The Exchange object is the only per-request allocation of note: it is its own upstream
-// handler and the shared listeners below find it through the request/response objects,
-// so no closures are created per request.
-import http from 'node:http';
+// The Exchange object is the only per-request allocation of note: it is both the client
+// connection's exchange and its upstream call's handler, so no closures are created per request.
+import type { IncomingHttpHeaders } from 'node:http';
 import { ERRORS, type ErrorCode } from '../core/errors.ts';
 import type { EventHub } from '../core/events.ts';
 import type { PickTrace } from '../balancer/policy.ts';
@@ -10,15 +9,17 @@ import type { HostState, OutcomeKind } from '../health/host-state.ts';
 import type { PoolRuntime, Snapshot } from '../runtime/snapshot.ts';
 import type { Router } from './router.ts';
 import { errorBody } from './answers.ts';
+import type { ClientConnection, ClientExchange } from './client-connection.ts';
 import { hashKeyOf } from './hash-key.ts';
-import { forwardRequestHeaders, forwardResponseHeaders, type RequestFacts } from './headers.ts';
+import { forwardRequestHeaders, forwardResponseHeaders, headersObject, type RequestFacts } from './headers.ts';
+import type { RequestHead, ResponseHead } from './http1.ts';
 import type {
+  BodyFraming,
   Upstream,
   UpstreamCall,
   UpstreamErrorStage,
   UpstreamHandler,
   UpstreamRequest,
-  UpstreamResponse,
 } from './upstream.ts';
 
 /** Live counters of one pool for the retry budget (kept across snapshots by pool name). */
@@ -48,26 +49,16 @@ export interface ExchangeCore {
   exchangeDone(listener: ListenerContext): void;
 }
 
-export class ProxyRequest extends http.IncomingMessage {
-  exchange: Exchange | undefined;
-}
-
-export class ProxyResponse extends http.ServerResponse<ProxyRequest> {
-  exchange: Exchange | undefined;
-}
-
-type LinkedResponse = UpstreamResponse & { fulcrumExchange?: Exchange };
-
 type RetryKind = 'connect-failure' | 'reset' | 'timeout' | 'connect-timeout' | number;
 
 const CLIENT_CLOSED = 499;
-const NO_HEADERS: http.IncomingHttpHeaders = Object.freeze({});
+const NO_HEADERS: IncomingHttpHeaders = Object.freeze({});
 
-export class Exchange implements UpstreamHandler, RequestFacts {
+export class Exchange implements UpstreamHandler, ClientExchange, RequestFacts {
   readonly core: ExchangeCore;
   readonly listener: ListenerContext;
-  readonly req: ProxyRequest;
-  readonly res: ProxyResponse;
+  readonly conn: ClientConnection;
+  readonly head: RequestHead;
   readonly startedAt = performance.now();
   requestId = '';
 
@@ -106,7 +97,8 @@ export class Exchange implements UpstreamHandler, RequestFacts {
   replay: Buffer[] | undefined;
 
   responding = false;
-  upRes: LinkedResponse | undefined;
+  /** The backend's body arrived in full. */
+  upComplete = false;
   upKind: OutcomeKind = 'success';
   upBroken = false;
   /** Backend that was reached but failed to answer (reset after send, timeout). */
@@ -114,22 +106,19 @@ export class Exchange implements UpstreamHandler, RequestFacts {
   error: ErrorCode | undefined;
   done = false;
 
-  constructor(core: ExchangeCore, listener: ListenerContext, req: ProxyRequest, res: ProxyResponse) {
+  constructor(core: ExchangeCore, listener: ListenerContext, conn: ClientConnection, head: RequestHead) {
     this.core = core;
     this.listener = listener;
-    this.req = req;
-    this.res = res;
-    req.exchange = this;
-    res.exchange = this;
-    res.on('close', onResClose);
+    this.conn = conn;
+    this.head = head;
   }
 
   /** Route, pick and forward. Answers at once when there is no route or no backend. */
   start(snapshot: Snapshot, router: Router): void {
-    const req = this.req;
-    const url = req.url ?? '/';
-    const headers = forwardRequestHeaders(req.rawHeaders, this, {
-      clientIp: req.socket.remoteAddress ?? '',
+    const head = this.head;
+    const url = head.url;
+    const headers = forwardRequestHeaders(head.rawHeaders, this, {
+      clientIp: this.conn.remoteAddress,
       proto: this.listener.proto,
       upgrade: false,
     });
@@ -137,7 +126,7 @@ export class Exchange implements UpstreamHandler, RequestFacts {
     this.requestId = id !== undefined && id !== '' ? id : this.core.nextRequestId();
     headers.push('x-request-id', this.requestId);
 
-    const route = router.match(this.hostHeader, url, router.usesHeaders ? req.headers : NO_HEADERS);
+    const route = router.match(this.hostHeader, url, router.usesHeaders ? headersObject(head.rawHeaders) : NO_HEADERS);
     if (route === undefined) return this.fail('FULCRUM_ERR_PROXY_NO_ROUTE');
     const pool = snapshot.pools.get(route.pool);
     if (pool === undefined) return this.fail('FULCRUM_ERR_PROXY_NO_BACKEND');
@@ -146,23 +135,15 @@ export class Exchange implements UpstreamHandler, RequestFacts {
     this.counters = counters;
     counters.active++;
 
-    const cl = this.contentLength;
-    if (cl !== undefined) {
-      const n = Number(cl);
-      if (n > this.listener.maxBodySize) return this.fail('FULCRUM_ERR_PROXY_BODY_TOO_LARGE');
-      this.hasBody = n > 0;
-    } else {
-      this.hasBody = this.transferEncoding !== undefined;
-    }
+    if (head.contentLength > this.listener.maxBodySize) return this.fail('FULCRUM_ERR_PROXY_BODY_TOO_LARGE');
+    this.hasBody = head.chunked || head.contentLength > 0;
     const config = pool.config;
     const retries = config.retries;
-    this.mayRetry = retries.attempts > 0 && retries.methods.includes(req.method ?? 'GET');
-    if (this.hasBody) {
-      if (this.mayRetry && retries.bufferSize > 0) this.replay = [];
-      req.on('data', onClientData);
-      req.on('end', onClientEnd);
+    this.mayRetry = retries.attempts > 0 && retries.methods.includes(head.method);
+    if (this.hasBody && this.mayRetry && retries.bufferSize > 0) this.replay = [];
+    if (config.policy === 'consistent-hash') {
+      this.hashKey = hashKeyOf(config.hash?.key ?? 'source-ip', url, this.conn.remoteAddress, head.rawHeaders);
     }
-    if (config.policy === 'consistent-hash') this.hashKey = hashKeyOf(config.hash?.key ?? 'source-ip', req);
     if (this.explainHeader !== undefined && this.core.explainAllowed(this.explainHeader)) {
       this.trace = { reason: '', candidates: [] };
     }
@@ -173,7 +154,7 @@ export class Exchange implements UpstreamHandler, RequestFacts {
     if (host === undefined) return this.fail('FULCRUM_ERR_PROXY_NO_BACKEND');
     // HTTP/1.0 clients may send no Host; the backend still needs one.
     if (this.hostHeader === undefined) headers.push('host', host.address);
-    this.upstreamReq = { method: req.method ?? 'GET', path: url, headers };
+    this.upstreamReq = { method: head.method, path: url, headers };
     this.startTry(host);
   }
 
@@ -200,17 +181,13 @@ export class Exchange implements UpstreamHandler, RequestFacts {
       this,
     );
     this.call = call;
-    if (this.hasBody) {
-      if (this.retries > 0 && this.replay !== undefined) {
-        for (let i = 0; i < this.replay.length; i++) call.write(this.replay[i] as Buffer);
-      }
-      if (this.bodyEnded) call.end();
-      else if (this.req.isPaused()) this.req.resume();
-    } else {
-      call.end();
+    if (this.hasBody && this.retries > 0 && this.replay !== undefined) {
+      for (let i = 0; i < this.replay.length; i++) call.write(this.replay[i] as Buffer);
     }
-    // Covers a request queued for a socket as well as the connect itself.
+    if (this.hasBody && !this.bodyEnded) this.conn.resume();
+    // Covers a request queued for a connection as well as the connect itself.
     this.arm(pool.config.timeouts.connect + this.tryTimeoutMs);
+    if (call.connected) this.onUpstreamConnected();
   }
 
   private arm(ms: number): void {
@@ -236,7 +213,6 @@ export class Exchange implements UpstreamHandler, RequestFacts {
   onClientData(chunk: Buffer): void {
     this.bodyBytes += chunk.length;
     if (this.bodyBytes > this.listener.maxBodySize) {
-      this.req.off('data', onClientData);
       this.abandonCall();
       this.finishTry('success');
       this.fail('FULCRUM_ERR_PROXY_BODY_TOO_LARGE');
@@ -248,15 +224,16 @@ export class Exchange implements UpstreamHandler, RequestFacts {
       else this.replay = undefined;
     }
     const call = this.call;
-    if (call !== undefined && !call.write(chunk)) this.req.pause();
+    if (call !== undefined && !call.write(chunk)) this.conn.pause();
   }
 
   onClientEnd(): void {
     this.bodyEnded = true;
-    const call = this.call;
-    if (call === undefined) return;
-    call.end();
-    if (this.connected && !this.responding) this.arm(this.tryTimeoutMs);
+    if (this.call !== undefined && this.connected && !this.responding) this.arm(this.tryTimeoutMs);
+  }
+
+  onClientDrain(): void {
+    this.call?.resume();
   }
 
   // --- upstream events ---------------------------------------------------------------
@@ -269,7 +246,7 @@ export class Exchange implements UpstreamHandler, RequestFacts {
   }
 
   onUpstreamDrain(): void {
-    this.req.resume();
+    if (this.hasBody && !this.bodyEnded) this.conn.resume();
   }
 
   onUpstreamError(_err: Error, stage: UpstreamErrorStage): void {
@@ -277,7 +254,7 @@ export class Exchange implements UpstreamHandler, RequestFacts {
     this.call = undefined;
     if (this.responding) {
       this.upBroken = true;
-      this.res.destroy();
+      this.conn.destroy();
       return;
     }
     this.finishTry('local-failure');
@@ -293,12 +270,11 @@ export class Exchange implements UpstreamHandler, RequestFacts {
     this.afterFailure(kind, 'FULCRUM_ERR_PROXY_UPSTREAM_TIMEOUT');
   }
 
-  onUpstreamResponse(upRes: UpstreamResponse): void {
+  onUpstreamResponse(upHead: ResponseHead, framing: BodyFraming): void {
     this.disarm();
     const lameDuck = (this.pool as PoolRuntime).config.lameDuckHeader;
-    if (lameDuck !== undefined && hasHeader(upRes.rawHeaders, lameDuck))
-      (this.host as HostState).markLameDuck();
-    const status = upRes.statusCode ?? 502;
+    if (lameDuck !== undefined && hasHeader(upHead.rawHeaders, lameDuck)) (this.host as HostState).markLameDuck();
+    const status = upHead.status;
     const kind: OutcomeKind =
       status === 502 || status === 503 || status === 504
         ? 'gateway-error'
@@ -310,14 +286,10 @@ export class Exchange implements UpstreamHandler, RequestFacts {
       if (next !== undefined) {
         const call = this.call as UpstreamCall;
         this.call = undefined;
-        if (this.hasBody && !this.bodyEnded) {
-          // The request was never finished on this connection: it cannot be reused.
-          call.abandon();
-        } else {
-          // Drain the discarded answer so its socket can go back to the pool.
-          call.detach();
-          upRes.resume();
-        }
+        // A request never finished on this connection cannot be reused; otherwise the
+        // discarded answer is read to its end so the connection goes back to the pool.
+        if (this.hasBody && !this.bodyEnded) call.abandon();
+        else call.detach();
         this.finishTry(kind);
         this.beginRetry(next);
         return;
@@ -325,25 +297,28 @@ export class Exchange implements UpstreamHandler, RequestFacts {
     }
     this.responding = true;
     this.upKind = kind;
-    const linked = upRes as LinkedResponse;
-    linked.fulcrumExchange = this;
-    this.upRes = linked;
-    const res = this.res;
-    res.writeHead(status, forwardResponseHeaders(upRes.rawHeaders, this.responseExtras()));
-    // Stream.pipe would allocate a set of closures per response; shared listeners do the same
-    // job (write, pause on backpressure, resume on drain, end).
-    linked.on('error', ignore);
-    linked.on('close', onUpResClose);
-    linked.on('end', onUpResEnd);
-    res.on('drain', onResDrain);
-    linked.on('data', onUpResData);
+    this.conn.writeHead(
+      status,
+      upHead.reason,
+      forwardResponseHeaders(upHead.rawHeaders, this.responseExtras()),
+      framing,
+    );
+  }
+
+  onUpstreamData(chunk: Buffer): boolean {
+    return this.conn.write(chunk);
+  }
+
+  onUpstreamEnd(): void {
+    this.upComplete = true;
+    this.call = undefined;
+    this.conn.end();
   }
 
   private responseExtras(): string[] {
     const extra = ['x-request-id', this.requestId];
     if (this.audit && this.host !== undefined) extra.push('x-fulcrum-backend', this.host.name);
     if (this.trace !== undefined) extra.push('x-fulcrum-explain', this.explainValue());
-    if (this.listener.closing) extra.push('connection', 'close');
     return extra;
   }
 
@@ -412,7 +387,6 @@ export class Exchange implements UpstreamHandler, RequestFacts {
 
   /** The listener's request timeout hit while the client was still sending its body. */
   clientTimedOut(): void {
-    this.req.off('data', onClientData);
     this.abandonCall();
     this.finishTry('success');
     this.fail('FULCRUM_ERR_PROXY_CLIENT_TIMEOUT');
@@ -421,9 +395,9 @@ export class Exchange implements UpstreamHandler, RequestFacts {
   /** Answer on the backend's behalf (or cut the response if its headers already went out). */
   fail(code: ErrorCode): void {
     this.error = code;
-    const res = this.res;
-    if (res.headersSent) {
-      res.destroy();
+    const conn = this.conn;
+    if (conn.headersSent) {
+      conn.destroy();
       return;
     }
     const body = errorBody(code);
@@ -438,15 +412,9 @@ export class Exchange implements UpstreamHandler, RequestFacts {
       this.requestId,
     ];
     // A client still sending a refused or overdue body should not keep the connection.
-    if (
-      this.listener.closing ||
-      code === 'FULCRUM_ERR_PROXY_BODY_TOO_LARGE' ||
-      code === 'FULCRUM_ERR_PROXY_CLIENT_TIMEOUT'
-    ) {
-      headers.push('connection', 'close');
-    }
-    res.writeHead(ERRORS[code].status, headers);
-    res.end(body);
+    const close = code === 'FULCRUM_ERR_PROXY_BODY_TOO_LARGE' || code === 'FULCRUM_ERR_PROXY_CLIENT_TIMEOUT';
+    conn.writeHead(ERRORS[code].status, '', headers, 'length', close);
+    conn.end(body);
   }
 
   /** The client response closed (finished or not): settle the try and report the outcome once. */
@@ -454,11 +422,9 @@ export class Exchange implements UpstreamHandler, RequestFacts {
     if (this.done) return;
     this.done = true;
     this.disarm();
-    const res = this.res;
-    const upRes = this.upRes;
-    const clientLeft = !res.writableFinished;
-    if (this.call !== undefined && (!this.responding || (upRes !== undefined && !upRes.complete)))
-      this.abandonCall();
+    const conn = this.conn;
+    const clientLeft = !conn.responseEnded;
+    if (this.call !== undefined && (!this.responding || !this.upComplete)) this.abandonCall();
     // A client that leaves is not the backend's fault.
     this.finishTry(this.upBroken ? 'local-failure' : this.responding ? this.upKind : 'success');
     const counters = this.counters;
@@ -468,11 +434,7 @@ export class Exchange implements UpstreamHandler, RequestFacts {
     }
     let error: string | undefined = this.error;
     if (this.upBroken) error = 'FULCRUM_ERR_PROXY_UPSTREAM_RESET';
-    const status = clientLeft && !this.upBroken && this.error === undefined ? CLIENT_CLOSED : res.statusCode;
-    this.req.exchange = undefined;
-    res.exchange = undefined;
-    // A body still arriving after the answer (backend answered early) is drained, not left stuck.
-    if (this.hasBody && !this.bodyEnded && this.req.isPaused()) this.req.resume();
+    const status = clientLeft && !this.upBroken && this.error === undefined ? CLIENT_CLOSED : conn.statusCode;
     this.core.hub.requests.emit({
       listener: this.listener.name,
       pool: this.pool?.name ?? '',
@@ -482,7 +444,7 @@ export class Exchange implements UpstreamHandler, RequestFacts {
       error,
       retries: this.retries,
       requestId: this.requestId,
-      method: this.req.method ?? '',
+      method: this.head.method,
       hashKey: this.hashKey,
     });
     this.core.exchangeDone(this.listener);
@@ -512,43 +474,6 @@ function retryOn(on: readonly string[], kind: RetryKind): boolean {
   return on.includes(kind);
 }
 
-// Shared listeners: the exchange is found through the objects, no closures per request.
-function onResClose(this: ProxyResponse): void {
-  this.exchange?.finish();
-}
-
-function onClientData(this: ProxyRequest, chunk: Buffer): void {
-  this.exchange?.onClientData(chunk);
-}
-
-function onClientEnd(this: ProxyRequest): void {
-  this.exchange?.onClientEnd();
-}
-
 function onTimer(ex: Exchange): void {
   ex.onTimer();
 }
-
-function onUpResData(this: LinkedResponse, chunk: Buffer): void {
-  const ex = this.fulcrumExchange;
-  if (ex !== undefined && !ex.res.write(chunk)) this.pause();
-}
-
-function onUpResEnd(this: LinkedResponse): void {
-  this.fulcrumExchange?.res.end();
-}
-
-function onResDrain(this: ProxyResponse): void {
-  this.exchange?.upRes?.resume();
-}
-
-function onUpResClose(this: LinkedResponse): void {
-  const ex = this.fulcrumExchange;
-  this.fulcrumExchange = undefined;
-  if (ex === undefined || this.complete || ex.done) return;
-  // The backend broke off mid-body: the status is out, so the only honest signal is a cut.
-  ex.upBroken = true;
-  ex.res.destroy();
-}
-
-function ignore(): void {}

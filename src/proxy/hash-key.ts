@@ -1,19 +1,29 @@
 // The consistent-hash key of a request, from the pool's `hash.key` spec:
 // source-ip | path | header:NAME | cookie:NAME. Computed only for consistent-hash pools.
-import type { IncomingMessage } from 'node:http';
 
-export function hashKeyOf(spec: string, req: IncomingMessage): string | undefined {
-  if (spec === 'source-ip') return req.socket.remoteAddress;
+export function hashKeyOf(
+  spec: string,
+  url: string,
+  remoteAddress: string,
+  rawHeaders: readonly string[],
+): string | undefined {
+  if (spec === 'source-ip') return remoteAddress;
   if (spec === 'path') {
-    const url = req.url ?? '/';
     const q = url.indexOf('?');
     return q < 0 ? url : url.slice(0, q);
   }
-  if (spec.startsWith('header:')) {
-    const v = req.headers[spec.slice(7).toLowerCase()];
-    return Array.isArray(v) ? v[0] : v;
+  if (spec.startsWith('header:')) return headerValue(rawHeaders, spec.slice(7));
+  if (spec.startsWith('cookie:')) return cookieValue(headerValue(rawHeaders, 'cookie'), spec.slice(7));
+  return undefined;
+}
+
+/** The first value of a header, by case-insensitive name. */
+function headerValue(raw: readonly string[], name: string): string | undefined {
+  const lower = name.toLowerCase();
+  for (let i = 0; i < raw.length; i += 2) {
+    const n = raw[i] as string;
+    if (n.length === lower.length && n.toLowerCase() === lower) return raw[i + 1];
   }
-  if (spec.startsWith('cookie:')) return cookieValue(req.headers.cookie, spec.slice(7));
   return undefined;
 }
 

@@ -53,6 +53,7 @@ describe('forwardRequestHeaders', () => {
       ['x-forwarded-for', '10.0.0.7'],
       ['x-forwarded-proto', 'https'],
       ['x-forwarded-host', 'a.example'],
+      ['connection', 'keep-alive'],
     ]);
     expect(f.hostHeader).toBe('a.example');
   });

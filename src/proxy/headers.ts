@@ -1,5 +1,6 @@
 // Header rewriting between client and backend, on flat raw header lists
 // ([name, value, name, value, ...]) so each message's headers are walked once and built once.
+import type { IncomingHttpHeaders } from 'node:http';
 
 // Hop-by-hop headers (RFC 9110 §7.6.1) plus the proxy's own control headers, which carry
 // secrets and must never reach a backend. `proxy-*` is matched by prefix.
@@ -111,11 +112,14 @@ export function forwardRequestHeaders(
     info.proto,
   );
   if (facts.hostHeader !== undefined) kept.push('x-forwarded-host', facts.hostHeader);
-  if (info.upgrade) kept.push('connection', 'upgrade');
-  // Node re-frames the body; without a length it must know to chunk it.
-  else if (facts.transferEncoding !== undefined && facts.contentLength === undefined) {
-    kept.push('transfer-encoding', 'chunked');
+  if (info.upgrade) {
+    kept.push('connection', 'upgrade');
+    return kept;
   }
+  // Explicit for HTTP/1.0 backends; the connection is the proxy's, not the client's.
+  kept.push('connection', 'keep-alive');
+  // The body goes out with the client's chunked framing, byte for byte (the only coding accepted).
+  if (facts.transferEncoding !== undefined) kept.push('transfer-encoding', 'chunked');
   return kept;
 }
 
@@ -145,5 +149,20 @@ export function forwardResponseHeaders(raw: readonly string[], extra: readonly s
   const listed = connectionListed(connection);
   if (listed !== undefined) out = dropListed(out, listed);
   for (let i = 0; i < extra.length; i++) out.push(extra[i] as string);
+  return out;
+}
+
+/**
+ * node's `req.headers` shape from a raw list (lower-case names, repeats joined), built only
+ * where a caller needs lookups by name: header routes, the upgrade path.
+ */
+export function headersObject(raw: readonly string[]): IncomingHttpHeaders {
+  const out: Record<string, string> = {};
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = (raw[i] as string).toLowerCase();
+    const value = raw[i + 1] as string;
+    const seen = out[name];
+    out[name] = seen === undefined ? value : `${seen}${name === 'cookie' ? '; ' : ', '}${value}`;
+  }
   return out;
 }

@@ -11,7 +11,8 @@ import type { HostState, OutcomeKind } from '../health/host-state.ts';
 import type { Snapshot } from '../runtime/snapshot.ts';
 import { rawErrorResponse } from './answers.ts';
 import { hashKeyOf } from './hash-key.ts';
-import { forwardRequestHeaders, forwardResponseHeaders, type RequestFacts } from './headers.ts';
+import { forwardRequestHeaders, forwardResponseHeaders, headersObject, type RequestFacts } from './headers.ts';
+import type { RequestHead } from './http1.ts';
 import type { Router } from './router.ts';
 
 export interface TunnelContext {
@@ -35,7 +36,8 @@ function head(status: number, message: string | undefined, raw: readonly string[
 
 export function tunnel(
   ctx: TunnelContext,
-  req: http.IncomingMessage,
+  req: RequestHead,
+  clientIp: string,
   socket: Socket,
   bodyHead: Buffer,
 ): void {
@@ -49,7 +51,7 @@ export function tunnel(
     auditHeader: undefined,
   };
   const headers = forwardRequestHeaders(req.rawHeaders, facts, {
-    clientIp: req.socket.remoteAddress ?? '',
+    clientIp,
     proto: ctx.proto,
     upgrade: true,
   });
@@ -75,7 +77,7 @@ export function tunnel(
       error,
       retries: 0,
       requestId,
-      method: req.method ?? 'GET',
+      method: req.method,
       hashKey: undefined,
     });
   };
@@ -92,13 +94,13 @@ export function tunnel(
   };
 
   socket.on('error', () => socket.destroy());
-  const route = ctx.router.match(req.headers.host, req.url ?? '/', req.headers);
+  const route = ctx.router.match(req.host, req.url, headersObject(req.rawHeaders));
   const pool = route === undefined ? undefined : ctx.snapshot.pools.get(route.pool);
   if (pool === undefined) return fail('FULCRUM_ERR_PROXY_NO_ROUTE');
   poolName = pool.name;
   const hashKey =
     pool.config.policy === 'consistent-hash'
-      ? hashKeyOf(pool.config.hash?.key ?? 'source-ip', req)
+      ? hashKeyOf(pool.config.hash?.key ?? 'source-ip', req.url, clientIp, req.rawHeaders)
       : undefined;
   const host = pool.state.pick(hashKey);
   if (host === undefined) return fail('FULCRUM_ERR_PROXY_NO_BACKEND');

@@ -1,50 +1,62 @@
-// The upstream call, behind a small interface so a second implementation (undici) can be
-// measured against node:http without touching the request path. The node:http version keeps
-// one keep-alive Agent per backend, bounded by the backend's `maxRequests`; idle sockets are
-// closed after the pool's idle timeout (below the usual 5 s server keep-alive of backends).
-import http from 'node:http';
-import type { Socket } from 'node:net';
-import type { Readable } from 'node:stream';
+// The upstream side of the data plane: keep-alive connections to each backend over raw TCP
+// sockets, HTTP/1.1 framed by `http1.ts`. Measured against node:http agents and undici pools
+// (bench/RESULTS.md), which cost 3-4x more CPU per request for the same forwarding.
+//
+// One pool per backend, at most `maxRequests` connections (requests beyond wait in FIFO order),
+// the most recently used idle connection first so surplus ones age out, idle connections closed
+// after the pool's idle timeout (below the usual 5 s keep-alive of backends). Response bodies
+// are handed over as the bytes received, chunked framing included: the exchange forwards them
+// as they are.
+import net from 'node:net';
+import { MALFORMED, ChunkedScanner, parseResponseHead, serializeHead, type ResponseHead } from './http1.ts';
 
-/** What an upstream implementation needs to know about a backend. */
+/** What the upstream needs to know about a backend. */
 export interface UpstreamTarget {
   readonly hostname: string;
   readonly port: number;
   readonly maxRequests: number;
 }
 
-/** A response from the backend: status, raw header list and the body as a stream. */
-export type UpstreamResponse = Readable & {
-  statusCode?: number | undefined;
-  rawHeaders: string[];
-  complete: boolean;
-};
+/**
+ * How the response body is delimited: none (HEAD, 204, 304, Content-Length 0), a length, chunked
+ * framing (forwarded as is), or the end of the connection.
+ */
+export type BodyFraming = 'none' | 'length' | 'chunked' | 'close';
 
 export type UpstreamErrorStage = 'connect' | 'stale' | 'sent';
 
-/** Receives the events of one try. Calls stop once the try is aborted. */
+/** Receives the events of one try. No call arrives after abandon() or detach(). */
 export interface UpstreamHandler {
-  /** The connection is established (at once for a reused keep-alive socket). */
+  /** The connection is established (not called for a reused one: see UpstreamCall.connected). */
   onUpstreamConnected(): void;
-  onUpstreamResponse(res: UpstreamResponse): void;
+  /** The final response head (1xx answers are skipped). */
+  onUpstreamResponse(head: ResponseHead, framing: BodyFraming): void;
+  /** Body bytes as received; false asks for a pause until UpstreamCall.resume(). */
+  onUpstreamData(chunk: Buffer): boolean;
+  /** The body is complete. */
+  onUpstreamEnd(): void;
   /**
-   * Failure before a response arrived. `connect`: no connection (refused, unreachable);
-   * `stale`: a reused keep-alive socket the backend had already closed (the request never
-   * reached it); `sent`: the request was sent and the connection broke or the answer was malformed.
+   * The try failed. `connect`: no connection (refused, unreachable); `stale`: a reused
+   * keep-alive connection the backend had closed before reading the request; `sent`: the
+   * request went out and the connection broke or the answer was malformed (also mid-body).
    */
   onUpstreamError(err: Error & { code?: string }, stage: UpstreamErrorStage): void;
   /** The request body sink accepts more after write() returned false. */
   onUpstreamDrain(): void;
 }
 
-/** The request body side of one try. */
+/** The request side of one try. */
 export interface UpstreamCall {
+  /** The try runs on an established connection already (a reused one). */
+  readonly connected: boolean;
+  /** Request body bytes, already framed as the request head says. */
   write(chunk: Buffer): boolean;
-  end(): void;
   /** Abandon the try: no more handler calls, the connection is destroyed. */
   abandon(): void;
-  /** Stop reporting to the handler but let the exchange finish (e.g. a discarded 503 being drained). */
+  /** Stop reporting but read the answer to its end, so the connection can be reused. */
   detach(): void;
+  /** Resume response data after onUpstreamData returned false. */
+  resume(): void;
 }
 
 export interface UpstreamRequest {
@@ -55,129 +67,373 @@ export interface UpstreamRequest {
 }
 
 export interface Upstream {
-  request(
-    target: UpstreamTarget,
-    idleMs: number,
-    req: UpstreamRequest,
-    handler: UpstreamHandler,
-  ): UpstreamCall;
-  /** Close the agents of targets no longer in use (none of their requests in flight). */
+  request(target: UpstreamTarget, idleMs: number, req: UpstreamRequest, handler: UpstreamHandler): UpstreamCall;
+  /** Close the pools of targets no longer in use (after their running requests). */
   retain(targets: ReadonlySet<UpstreamTarget>): void;
   close(): void;
 }
 
-/** One try over node:http; shared listeners read the handler off `this` (no closures per request). */
-class NodeCall extends http.ClientRequest implements UpstreamCall {
-  handler: UpstreamHandler | undefined;
-  connected = false;
+/** A backend's response head may not exceed this (node's default header limit is 16 KiB). */
+const MAX_RESPONSE_HEAD = 65_536;
+const SWEEP_MS = 250;
 
-  constructor(options: http.RequestOptions, handler: UpstreamHandler) {
-    super(options);
+const HEAD = 0;
+const BODY = 1;
+
+class ProtocolError extends Error {
+  readonly code = 'FULCRUM_UPSTREAM_PROTOCOL';
+}
+
+class WireCall implements UpstreamCall {
+  handler: UpstreamHandler | undefined;
+  readonly head: string;
+  readonly isHead: boolean;
+  conn: UpConn | undefined;
+  /** Body written while the call waits for a connection. */
+  pending: Buffer[] | undefined;
+  connected = false;
+  detached = false;
+  readonly pool: HostPool;
+
+  constructor(pool: HostPool, req: UpstreamRequest, handler: UpstreamHandler) {
+    this.pool = pool;
     this.handler = handler;
-    this.on('response', onResponse);
-    this.on('error', onError);
-    this.on('drain', onDrain);
-    this.on('socket', onSocket);
+    this.head = serializeHead(`${req.method} ${req.path} HTTP/1.1`, req.headers);
+    this.isHead = req.method === 'HEAD';
+  }
+
+  write(chunk: Buffer): boolean {
+    const conn = this.conn;
+    if (conn === undefined) {
+      (this.pending ??= []).push(chunk);
+      return false;
+    }
+    return conn.socket.write(chunk);
   }
 
   abandon(): void {
     this.handler = undefined;
-    this.destroy();
+    const conn = this.conn;
+    if (conn === undefined) this.pool.unqueue(this);
+    else conn.socket.destroy();
   }
 
   detach(): void {
     this.handler = undefined;
+    this.detached = true;
+    if (this.conn === undefined) this.pool.unqueue(this);
+    else this.conn.socket.resume();
+  }
+
+  resume(): void {
+    this.conn?.socket.resume();
   }
 }
 
-function onResponse(this: NodeCall, res: http.IncomingMessage): void {
-  const h = this.handler;
-  if (h === undefined) {
-    res.resume();
-    return;
+type ConnSocket = net.Socket & { conn: UpConn };
+
+class UpConn {
+  readonly socket: ConnSocket;
+  readonly pool: HostPool;
+  call: WireCall | undefined;
+  connected = false;
+  uses = 0;
+  lastUsed = 0;
+  state = HEAD;
+  /** Head bytes received so far, when the head spans reads. */
+  partial: Buffer | undefined;
+  /** Bytes of the current response seen (0 = the backend said nothing yet). */
+  received = 0;
+  framing: BodyFraming = 'none';
+  remaining = 0;
+  scanner: ChunkedScanner | undefined;
+  reusable = false;
+  error: (Error & { code?: string }) | undefined;
+
+  constructor(pool: HostPool) {
+    this.pool = pool;
+    const t = pool.target;
+    const socket = net.connect({ host: t.hostname, port: t.port, noDelay: true }) as ConnSocket;
+    socket.conn = this;
+    socket.on('connect', onConnect);
+    socket.on('data', onData);
+    socket.on('error', onError);
+    socket.on('close', onClose);
+    socket.on('drain', onDrain);
+    this.socket = socket;
   }
-  h.onUpstreamResponse(res as UpstreamResponse);
-}
 
-function onError(this: NodeCall, err: Error): void {
-  const h = this.handler;
-  if (h === undefined) return;
-  this.handler = undefined;
-  const code = (err as Error & { code?: string }).code;
-  const stale = this.reusedSocket && (code === 'ECONNRESET' || code === 'EPIPE');
-  h.onUpstreamError(err, !this.connected ? 'connect' : stale ? 'stale' : 'sent');
-}
-
-function onDrain(this: NodeCall): void {
-  this.handler?.onUpstreamDrain();
-}
-
-function markConnected(call: NodeCall): void {
-  call.connected = true;
-  call.handler?.onUpstreamConnected();
-}
-
-function onSocket(this: NodeCall, socket: Socket): void {
-  if (socket.connecting) {
-    // Only new connections get here; the closure is per connection, not per request.
-    socket.once('connect', () => {
-      if (socket === this.socket) markConnected(this);
-    });
-  } else {
-    markConnected(this);
-  }
-}
-
-export class NodeHttpUpstream implements Upstream {
-  readonly #agents = new Map<UpstreamTarget, http.Agent>();
-
-  request(
-    target: UpstreamTarget,
-    idleMs: number,
-    req: UpstreamRequest,
-    handler: UpstreamHandler,
-  ): UpstreamCall {
-    let agent = this.#agents.get(target);
-    if (agent === undefined) {
-      agent = new http.Agent({
-        keepAlive: true,
-        maxSockets: target.maxRequests,
-        // A socket idle in the pool longer than this is destroyed by the agent.
-        timeout: idleMs,
-        // Reuse the most recent socket so surplus ones age out instead of rotating forever.
-        scheduling: 'lifo',
-      });
-      this.#agents.set(target, agent);
-    } else {
-      // Reloads may change the cap or idle timeout of a kept backend.
-      agent.maxSockets = target.maxRequests;
-      (agent as http.Agent & { options: http.AgentOptions }).options.timeout = idleMs;
+  assign(call: WireCall): void {
+    this.call = call;
+    call.conn = this;
+    call.connected = this.connected;
+    this.uses++;
+    this.state = HEAD;
+    this.received = 0;
+    const socket = this.socket;
+    socket.write(call.head, 'latin1');
+    const pending = call.pending;
+    if (pending !== undefined) {
+      call.pending = undefined;
+      for (const chunk of pending) socket.write(chunk);
+      call.handler?.onUpstreamDrain();
     }
-    return new NodeCall(
-      {
-        host: target.hostname,
-        port: target.port,
-        method: req.method,
-        path: req.path,
-        headers: req.headers,
-        agent,
-        setHost: false,
-      },
-      handler,
-    );
+  }
+
+  onData(chunk: Buffer): void {
+    const call = this.call;
+    if (call === undefined) {
+      // Bytes nobody asked for: the connection's framing can no longer be trusted.
+      this.socket.destroy();
+      return;
+    }
+    this.received += chunk.length;
+    let buf = chunk;
+    let at = 0;
+    while (this.state === HEAD) {
+      if (this.partial !== undefined) {
+        buf = Buffer.concat([this.partial, buf.subarray(at)]);
+        at = 0;
+        this.partial = undefined;
+      }
+      const head = parseResponseHead(buf, at, buf.length, MAX_RESPONSE_HEAD);
+      if (head === undefined) {
+        this.partial = buf.subarray(at);
+        return;
+      }
+      if (typeof head === 'string') return this.fail(new ProtocolError(`malformed response head (${head})`));
+      at += head.headBytes;
+      if (head.status < 200) {
+        // 100 Continue, 103 Early Hints: informational, the final answer follows.
+        if (head.status === 101) return this.fail(new ProtocolError('unexpected 101 on a pooled connection'));
+        if (at >= buf.length) return;
+        continue;
+      }
+      this.begin(call, head);
+      if (this.call !== call) return;
+    }
+    if (at < buf.length) this.body(call, at === 0 ? buf : buf.subarray(at));
+  }
+
+  begin(call: WireCall, head: ResponseHead): void {
+    const s = head.status;
+    let framing: BodyFraming;
+    if (call.isHead || s === 204 || s === 304 || head.contentLength === 0) framing = 'none';
+    else if (head.chunked) framing = 'chunked';
+    else if (head.contentLength > 0) framing = 'length';
+    else framing = 'close';
+    this.framing = framing;
+    this.remaining = head.contentLength;
+    if (framing === 'chunked') this.scanner = new ChunkedScanner();
+    this.reusable = framing !== 'close' && (head.versionMinor === 1 ? !head.close : head.keepAlive && !head.close);
+    this.state = BODY;
+    call.handler?.onUpstreamResponse(head, framing);
+    if (this.call === call && framing === 'none') this.complete(call, false);
+  }
+
+  body(call: WireCall, buf: Buffer): void {
+    const framing = this.framing;
+    let end = buf.length;
+    let done = false;
+    if (framing === 'length') {
+      if (end >= this.remaining) {
+        end = this.remaining;
+        done = true;
+      }
+      this.remaining -= end;
+    } else if (framing === 'chunked') {
+      const r = (this.scanner as ChunkedScanner).feed(buf, 0, end);
+      if (r === MALFORMED) return this.fail(new ProtocolError('malformed chunked body'));
+      if (r >= 0) {
+        end = r;
+        done = true;
+      }
+    } else if (framing === 'none') {
+      // Bytes after a body-less answer: do not reuse the connection.
+      this.complete(call, true);
+      return;
+    }
+    const h = call.handler;
+    if (h !== undefined && end > 0 && !h.onUpstreamData(end === buf.length ? buf : buf.subarray(0, end))) {
+      this.socket.pause();
+    }
+    if (done && this.call === call) this.complete(call, end < buf.length);
+  }
+
+  complete(call: WireCall, extraBytes: boolean): void {
+    const h = call.handler;
+    call.handler = undefined;
+    call.conn = undefined;
+    this.call = undefined;
+    this.scanner = undefined;
+    this.state = HEAD;
+    h?.onUpstreamEnd();
+    if (extraBytes || !this.reusable || this.socket.destroyed) this.socket.destroy();
+    else this.pool.release(this);
+  }
+
+  fail(err: Error & { code?: string }): void {
+    this.error = err;
+    this.socket.destroy();
+  }
+
+  onClose(): void {
+    const call = this.call;
+    this.call = undefined;
+    this.pool.remove(this);
+    if (call === undefined) return;
+    call.conn = undefined;
+    const h = call.handler;
+    call.handler = undefined;
+    if (h === undefined) return;
+    // A close-delimited body ends with the connection.
+    if (this.state === BODY && this.framing === 'close' && this.error === undefined) {
+      h.onUpstreamEnd();
+      return;
+    }
+    const err = this.error ?? Object.assign(new Error('upstream connection closed'), { code: 'ECONNRESET' });
+    const stage: UpstreamErrorStage = !this.connected
+      ? 'connect'
+      : this.received === 0 && this.uses > 1 && this.state === HEAD
+        ? 'stale'
+        : 'sent';
+    h.onUpstreamError(err, stage);
+  }
+}
+
+function onConnect(this: ConnSocket): void {
+  const conn = this.conn;
+  conn.connected = true;
+  const call = conn.call;
+  if (call !== undefined) {
+    call.connected = true;
+    call.handler?.onUpstreamConnected();
+  }
+}
+
+function onData(this: ConnSocket, chunk: Buffer): void {
+  this.conn.onData(chunk);
+}
+
+function onError(this: ConnSocket, err: Error): void {
+  this.conn.error ??= err;
+}
+
+function onClose(this: ConnSocket): void {
+  this.conn.onClose();
+}
+
+function onDrain(this: ConnSocket): void {
+  this.conn.call?.handler?.onUpstreamDrain();
+}
+
+/** The connections to one backend. */
+class HostPool {
+  readonly target: UpstreamTarget;
+  idleMs = 4000;
+  /** Connections open or opening, busy or idle. */
+  total = 0;
+  readonly idle: UpConn[] = [];
+  readonly queue: WireCall[] = [];
+  retired = false;
+
+  constructor(target: UpstreamTarget) {
+    this.target = target;
+  }
+
+  dispatch(call: WireCall): void {
+    const conn = this.idle.pop();
+    if (conn !== undefined) {
+      conn.assign(call);
+      return;
+    }
+    if (this.total < this.target.maxRequests) {
+      this.total++;
+      new UpConn(this).assign(call);
+      return;
+    }
+    this.queue.push(call);
+  }
+
+  unqueue(call: WireCall): void {
+    const i = this.queue.indexOf(call);
+    if (i >= 0) this.queue.splice(i, 1);
+  }
+
+  release(conn: UpConn): void {
+    const next = this.queue.shift();
+    if (next !== undefined) {
+      conn.assign(next);
+      return;
+    }
+    if (this.retired) {
+      conn.socket.destroy();
+      return;
+    }
+    conn.lastUsed = performance.now();
+    conn.socket.resume();
+    this.idle.push(conn);
+  }
+
+  remove(conn: UpConn): void {
+    this.total--;
+    const i = this.idle.indexOf(conn);
+    if (i >= 0) this.idle.splice(i, 1);
+    // A waiting call gets the freed slot.
+    const next = this.queue.shift();
+    if (next !== undefined) this.dispatch(next);
+  }
+
+  sweep(now: number): void {
+    const idle = this.idle;
+    // Oldest first: the front of the list has been idle longest.
+    while (idle.length > 0 && now - (idle[0] as UpConn).lastUsed > this.idleMs) {
+      (idle.shift() as UpConn).socket.destroy();
+    }
+  }
+
+  destroyAll(): void {
+    for (const conn of this.idle.splice(0)) conn.socket.destroy();
+    this.queue.length = 0;
+  }
+}
+
+export class WireUpstream implements Upstream {
+  readonly #pools = new Map<UpstreamTarget, HostPool>();
+  #sweeper: NodeJS.Timeout | undefined;
+
+  request(target: UpstreamTarget, idleMs: number, req: UpstreamRequest, handler: UpstreamHandler): UpstreamCall {
+    let pool = this.#pools.get(target);
+    if (pool === undefined) {
+      pool = new HostPool(target);
+      this.#pools.set(target, pool);
+      this.#sweeper ??= setInterval(() => this.#sweep(), SWEEP_MS).unref();
+    }
+    pool.idleMs = idleMs;
+    const call = new WireCall(pool, req, handler);
+    pool.dispatch(call);
+    return call;
   }
 
   retain(targets: ReadonlySet<UpstreamTarget>): void {
-    for (const [t, agent] of this.#agents) {
+    for (const [t, pool] of this.#pools) {
       if (targets.has(t)) continue;
-      // Let running requests finish; the agent's idle timeout reaps what remains.
-      if (Object.keys(agent.sockets).length === 0) agent.destroy();
-      this.#agents.delete(t);
+      // Running requests finish; their connections close when released.
+      pool.retired = true;
+      for (const conn of pool.idle.splice(0)) conn.socket.destroy();
+      this.#pools.delete(t);
     }
   }
 
   close(): void {
-    for (const agent of this.#agents.values()) agent.destroy();
-    this.#agents.clear();
+    for (const pool of this.#pools.values()) pool.destroyAll();
+    this.#pools.clear();
+    if (this.#sweeper !== undefined) clearInterval(this.#sweeper);
+    this.#sweeper = undefined;
+  }
+
+  #sweep(): void {
+    const now = performance.now();
+    for (const pool of this.#pools.values()) pool.sweep(now);
   }
 }

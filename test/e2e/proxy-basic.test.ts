@@ -1,9 +1,9 @@
 import http from 'node:http';
 import net from 'node:net';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { startFakeBackend, startFakeBackends, type FakeBackend } from '../helpers/fake-backend.ts';
 import { httpRequest } from '../helpers/http-client.ts';
-import { simpleConfig, startProxy, UPSTREAMS, useUpstream, type Harness } from '../helpers/proxy-harness.ts';
+import { simpleConfig, startProxy, type Harness } from '../helpers/proxy-harness.ts';
 
 let backends: FakeBackend[] = [];
 let harness: Harness | undefined;
@@ -22,9 +22,7 @@ interface Echo {
   bytes: number;
 }
 
-describe.each(UPSTREAMS)('%s upstream', (kind) => {
-  beforeAll(() => useUpstream(kind));
-  afterAll(() => useUpstream(undefined));
+describe('proxy', () => {
 
   describe('proxy: forwarding', () => {
     it('round-robins across backends over reused keep-alive connections', async () => {

@@ -1,8 +1,8 @@
 import net from 'node:net';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { startFakeBackends, type FakeBackend } from '../helpers/fake-backend.ts';
 import { httpRequest } from '../helpers/http-client.ts';
-import { simpleConfig, startProxy, UPSTREAMS, useUpstream, type Harness } from '../helpers/proxy-harness.ts';
+import { simpleConfig, startProxy, type Harness } from '../helpers/proxy-harness.ts';
 
 let backends: FakeBackend[] = [];
 let harness: Harness | undefined;
@@ -48,9 +48,7 @@ function rawExchange(port: number, write: (s: net.Socket) => void, timeoutMs = 5
   });
 }
 
-describe.each(UPSTREAMS)('%s upstream', (kind) => {
-  beforeAll(() => useUpstream(kind));
-  afterAll(() => useUpstream(undefined));
+describe('proxy', () => {
 
   describe('proxy: answers on the backend behalf', () => {
     it('503 FULCRUM_ERR_PROXY_NO_BACKEND when no backend is available', async () => {

@@ -1,9 +1,9 @@
 import http from 'node:http';
 import net from 'node:net';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { startFakeBackends, type FakeBackend } from '../helpers/fake-backend.ts';
 import { httpRequest } from '../helpers/http-client.ts';
-import { simpleConfig, startProxy, UPSTREAMS, useUpstream, type Harness } from '../helpers/proxy-harness.ts';
+import { simpleConfig, startProxy, type Harness } from '../helpers/proxy-harness.ts';
 
 let backends: FakeBackend[] = [];
 let harness: Harness | undefined;
@@ -33,9 +33,7 @@ function twoListeners(backends: FakeBackend[], webAddress: string, adminishAddre
   return cfg;
 }
 
-describe.each(UPSTREAMS)('%s upstream', (kind) => {
-  beforeAll(() => useUpstream(kind));
-  afterAll(() => useUpstream(undefined));
+describe('proxy', () => {
 
   describe('proxy: activate', () => {
     it('keeps an unchanged listener bound (same port, same connection) and swaps routes', async () => {

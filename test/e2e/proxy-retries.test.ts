@@ -1,9 +1,9 @@
 import net from 'node:net';
 import { PassThrough } from 'node:stream';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { startFakeBackends, type FakeBackend } from '../helpers/fake-backend.ts';
 import { httpRequest } from '../helpers/http-client.ts';
-import { simpleConfig, startProxy, UPSTREAMS, useUpstream, type Harness } from '../helpers/proxy-harness.ts';
+import { simpleConfig, startProxy, type Harness } from '../helpers/proxy-harness.ts';
 
 let backends: FakeBackend[] = [];
 let harness: Harness | undefined;
@@ -17,9 +17,7 @@ afterEach(async () => {
 
 const total = (bs: FakeBackend[]): number => bs.reduce((n, b) => n + b.requests, 0);
 
-describe.each(UPSTREAMS)('%s upstream', (kind) => {
-  beforeAll(() => useUpstream(kind));
-  afterAll(() => useUpstream(undefined));
+describe('proxy', () => {
 
   describe('proxy: retries', () => {
     it('a refused connection is retried on another backend and the client sees 200', async () => {

@@ -6,7 +6,7 @@ import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeBackends, type FakeBackend } from '../helpers/fake-backend.ts';
 import { httpRequest } from '../helpers/http-client.ts';
-import { simpleConfig, startProxy, UPSTREAMS, useUpstream, type Harness } from '../helpers/proxy-harness.ts';
+import { simpleConfig, startProxy, type Harness } from '../helpers/proxy-harness.ts';
 
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
@@ -102,15 +102,13 @@ describe('proxy: streaming', () => {
   });
 });
 
-describe.each(UPSTREAMS)('backpressure, %s upstream', (kind) => {
+describe('backpressure', () => {
   let per: Harness;
   beforeAll(async () => {
-    useUpstream(kind);
     per = await startProxy(simpleConfig(backends));
   });
   afterAll(async () => {
     await per.close();
-    useUpstream(undefined);
   });
 
   it('a client that stops reading pauses the backend (download backpressure)', async () => {

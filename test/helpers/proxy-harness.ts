@@ -4,20 +4,8 @@ import { configSchema, type Config } from '../../src/config/schema.ts';
 import { EventHub, type RequestOutcome } from '../../src/core/events.ts';
 import { HostRegistry } from '../../src/health/host-state.ts';
 import { ProxyServer, type ProxyDeps } from '../../src/proxy/proxy-server.ts';
-import { NodeHttpUpstream } from '../../src/proxy/upstream.ts';
-import { UndiciUpstream } from '../../src/proxy/upstream-undici.ts';
 import { buildSnapshot } from '../../src/runtime/snapshot.ts';
 import type { FakeBackend } from './fake-backend.ts';
-
-export type UpstreamKind = 'node' | 'undici';
-/** Both upstream implementations, for suites that run once per implementation. */
-export const UPSTREAMS: readonly UpstreamKind[] = ['node', 'undici'];
-let upstreamKind: UpstreamKind | undefined;
-
-/** Upstream for proxies started from now on (undefined: the ProxyServer default). */
-export function useUpstream(kind: UpstreamKind | undefined): void {
-  upstreamKind = kind;
-}
 
 // Policies start at offset 0 so tests can tell which backend gets the first try.
 const BUILD = { random: () => 0 };
@@ -42,17 +30,10 @@ export async function startProxy(
   const outcomes: RequestOutcome[] = [];
   hub.requests.subscribe((o) => outcomes.push(o));
   const registry = new HostRegistry();
-  const upstream =
-    upstreamKind === 'node'
-      ? new NodeHttpUpstream()
-      : upstreamKind === 'undici'
-        ? new UndiciUpstream()
-        : undefined;
   const proxy = new ProxyServer({
     hub,
     logger: pino({ level: 'silent' }),
     ...deps,
-    ...(upstream === undefined ? {} : { upstream }),
   });
   let version = 1;
   const config = configSchema.parse(input);

@@ -1,0 +1,394 @@
+// One client connection of a listener, over a raw TCP or TLS socket: reads request heads
+// (http1.ts), hands each request to an exchange, streams its body, and writes the response the
+// exchange gives, one request at a time (pipelined requests wait in the buffer). Keep-alive,
+// `100 Continue`, header/request/idle deadlines and lingering reads after an early answer live
+// here; routing, picking and forwarding live in the exchange.
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
+import type { ErrorCode } from '../core/errors.ts';
+import { rawErrorResponse } from './answers.ts';
+import { ChunkedScanner, MALFORMED, parseRequestHead, serializeHead, type ChunkSink, type RequestHead } from './http1.ts';
+import type { BodyFraming } from './upstream.ts';
+
+/** The listener side of a connection (limits and deadlines are read per request, so reloads apply). */
+export interface ConnectionOwner {
+  readonly maxHeaderSize: number;
+  readonly headerTimeout: number;
+  /** 0 = none. */
+  readonly requestTimeout: number;
+  readonly idleTimeout: number;
+  /** The listener is closing: answer with `connection: close` and take no further request. */
+  readonly closing: boolean;
+  /** A request head arrived: create its exchange (conn.exchange) and start it. */
+  onRequest(conn: ClientConnection, head: RequestHead): void;
+  /** An upgrade request: the socket now belongs to the callee, `rest` are bytes read past the head. */
+  onUpgrade(conn: ClientConnection, head: RequestHead, rest: Buffer): void;
+  onClose(conn: ClientConnection): void;
+}
+
+/** What the connection tells the exchange of the request it carries. */
+export interface ClientExchange {
+  onClientData(chunk: Buffer): void;
+  onClientEnd(): void;
+  /** The client socket accepts more response bytes. */
+  onClientDrain(): void;
+  /** The request deadline passed while the body was still arriving. */
+  clientTimedOut(): void;
+  /** The response was written in full, or the connection closed first. Called once. */
+  finish(): void;
+}
+
+// Where the connection is in its current request.
+const HEAD = 0; // waiting for a request head
+const BODY = 1; // streaming the request body to the exchange
+const AWAIT = 2; // request read, response not finished
+const CLOSED = 3; // closing: further bytes are read and dropped
+
+// What the deadline guards.
+const NONE = 0;
+const IDLE = 1;
+const HEADER = 2;
+const REQUEST = 3;
+
+type ConnSocket = Socket & { conn: ClientConnection };
+
+const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
+
+export class ClientConnection implements ChunkSink {
+  readonly socket: ConnSocket;
+  readonly owner: ConnectionOwner;
+  readonly remoteAddress: string;
+  exchange: ClientExchange | undefined;
+  #phase = HEAD;
+  /** Bytes read and not consumed yet (a partial head, or pipelined requests). */
+  #buf: Buffer | undefined;
+  #bodyLeft = 0;
+  #scanner: ChunkedScanner | undefined;
+  /** The body still arriving belongs to an exchange that already answered: read and drop it. */
+  #discard = false;
+  #requestKeepAlive = false;
+  #versionMinor = 1;
+
+  // The response in progress.
+  headersSent = false;
+  statusCode = 0;
+  /** The whole response was handed to the socket. */
+  responseEnded = false;
+  #keepAlive = false;
+  #pendingHead: string | undefined;
+  /** Decode a chunked upstream body for an HTTP/1.0 client. */
+  #decoder: ChunkedScanner | undefined;
+
+  deadline = 0;
+  #deadlineKind = NONE;
+
+  constructor(socket: Socket, owner: ConnectionOwner) {
+    this.socket = socket as ConnSocket;
+    this.socket.conn = this;
+    this.owner = owner;
+    this.remoteAddress = socket.remoteAddress ?? '';
+    socket.setNoDelay(true);
+    socket.on('data', onData);
+    socket.on('error', onError);
+    socket.on('close', onClose);
+    socket.on('drain', onDrain);
+    this.#setDeadline(HEADER, owner.headerTimeout);
+  }
+
+  /** No request in progress: the connection may be closed without cutting anyone off. */
+  get idle(): boolean {
+    return this.#phase === HEAD && this.exchange === undefined;
+  }
+
+  #setDeadline(kind: number, ms: number): void {
+    this.#deadlineKind = ms > 0 ? kind : NONE;
+    this.deadline = ms > 0 ? performance.now() + ms : 0;
+  }
+
+  /** Called by the listener's sweep when `deadline` has passed. */
+  expire(): void {
+    const kind = this.#deadlineKind;
+    this.#deadlineKind = NONE;
+    this.deadline = 0;
+    if (kind === IDLE) {
+      this.socket.destroy();
+    } else if (kind === HEADER) {
+      this.reject('FULCRUM_ERR_PROXY_CLIENT_TIMEOUT');
+    } else if (kind === REQUEST && this.#phase === BODY) {
+      if (this.exchange !== undefined && !this.#discard) this.exchange.clientTimedOut();
+      else this.socket.destroy();
+    }
+  }
+
+  // --- reading ------------------------------------------------------------------------
+
+  onData(chunk: Buffer): void {
+    const phase = this.#phase;
+    if (phase === BODY) {
+      this.#body(chunk);
+      return;
+    }
+    if (phase === CLOSED) return;
+    const buf = this.#buf;
+    this.#buf = buf === undefined ? chunk : Buffer.concat([buf, chunk]);
+    if (phase === HEAD) {
+      if (this.#deadlineKind === IDLE) this.#setDeadline(HEADER, this.owner.headerTimeout);
+      this.#parse();
+    } else if ((this.#buf as Buffer).length > this.owner.maxHeaderSize) {
+      // Pipelined requests beyond one head's worth wait in the kernel until the answer is out.
+      this.socket.pause();
+    }
+  }
+
+  #parse(): void {
+    while (this.#phase === HEAD) {
+      const buf = this.#buf;
+      if (buf === undefined) return;
+      const owner = this.owner;
+      const head = parseRequestHead(buf, 0, buf.length, owner.maxHeaderSize);
+      if (head === undefined) return;
+      if (head === 'too-large') return this.reject('FULCRUM_ERR_PROXY_HEADERS_TOO_LARGE');
+      if (head === 'bad-request') return this.reject('FULCRUM_ERR_PROXY_BAD_REQUEST');
+      if (head === 'not-implemented') return this.reject('FULCRUM_ERR_PROXY_UNSUPPORTED_CODING');
+      const rest = head.headBytes < buf.length ? buf.subarray(head.headBytes) : undefined;
+      this.#buf = undefined;
+      if (head.upgrade !== undefined && head.connectionUpgrade) {
+        this.#phase = CLOSED;
+        this.#setDeadline(NONE, 0);
+        this.#detachSocket();
+        owner.onUpgrade(this, head, rest ?? Buffer.alloc(0));
+        return;
+      }
+      this.#versionMinor = head.versionMinor;
+      this.#requestKeepAlive = head.versionMinor === 1 ? !head.close : head.keepAlive && !head.close;
+      this.#resetResponse();
+      const hasBody = head.chunked || head.contentLength > 0;
+      if (hasBody) {
+        this.#phase = BODY;
+        this.#discard = false;
+        this.#bodyLeft = head.contentLength;
+        this.#scanner = head.chunked ? new ChunkedScanner() : undefined;
+        this.#setDeadline(REQUEST, owner.requestTimeout);
+        if (head.expectContinue && head.versionMinor === 1) this.socket.write(CONTINUE, 'latin1');
+      } else {
+        this.#phase = AWAIT;
+        this.#setDeadline(NONE, 0);
+      }
+      owner.onRequest(this, head);
+      if (hasBody && rest !== undefined && this.#phase === BODY) this.#body(rest);
+      else if (rest !== undefined) this.#buf = this.#buf === undefined ? rest : Buffer.concat([rest, this.#buf]);
+    }
+  }
+
+  #body(chunk: Buffer): void {
+    let end = chunk.length;
+    let done = false;
+    const scanner = this.#scanner;
+    if (scanner === undefined) {
+      if (end >= this.#bodyLeft) {
+        end = this.#bodyLeft;
+        done = true;
+      }
+      this.#bodyLeft -= end;
+    } else {
+      const r = scanner.feed(chunk, 0, end);
+      if (r === MALFORMED) {
+        this.#phase = CLOSED;
+        if (this.exchange === undefined || this.headersSent) this.socket.destroy();
+        else this.reject('FULCRUM_ERR_PROXY_BAD_REQUEST');
+        return;
+      }
+      if (r >= 0) {
+        end = r;
+        done = true;
+      }
+    }
+    const ex = this.exchange;
+    if (end > 0 && ex !== undefined && !this.#discard) {
+      ex.onClientData(end === chunk.length ? chunk : chunk.subarray(0, end));
+    }
+    if (!done) return;
+    this.#scanner = undefined;
+    if (end < chunk.length) this.#buf = chunk.subarray(end);
+    if (this.#discard) {
+      // The answer went out before the body ended; the connection can carry the next request.
+      this.#discard = false;
+      this.#next();
+      return;
+    }
+    if (this.#phase !== BODY) return;
+    this.#phase = AWAIT;
+    this.#setDeadline(NONE, 0);
+    this.exchange?.onClientEnd();
+  }
+
+  /** Pause reading the request body (the backend is not keeping up). */
+  pause(): void {
+    this.socket.pause();
+  }
+
+  resume(): void {
+    this.socket.resume();
+  }
+
+  /** Whether the request body is still arriving. */
+  get bodyPending(): boolean {
+    return this.#phase === BODY && !this.#discard;
+  }
+
+  // --- writing ------------------------------------------------------------------------
+
+  #resetResponse(): void {
+    this.headersSent = false;
+    this.responseEnded = false;
+    this.statusCode = 0;
+    this.#pendingHead = undefined;
+    this.#decoder = undefined;
+  }
+
+  /**
+   * Start the response. `headers` carry the end-to-end fields (Content-Length included when
+   * framing is 'length' or 'none'); Transfer-Encoding and Connection are added here, from the
+   * framing and the client's keep-alive wish. The head goes out with the first body bytes.
+   */
+  writeHead(status: number, reason: string, headers: string[], framing: BodyFraming, close = false): void {
+    this.statusCode = status;
+    this.headersSent = true;
+    let keepAlive = this.#requestKeepAlive && !close && !this.owner.closing && framing !== 'close';
+    if (framing === 'chunked') {
+      if (this.#versionMinor === 1) headers.push('transfer-encoding', 'chunked');
+      else {
+        // An HTTP/1.0 client cannot read chunked framing: strip it, end the body by closing.
+        this.#decoder = new ChunkedScanner();
+        keepAlive = false;
+      }
+    }
+    if (!keepAlive) headers.push('connection', 'close');
+    else if (this.#versionMinor === 0) headers.push('connection', 'keep-alive');
+    this.#keepAlive = keepAlive;
+    const phrase = reason !== '' ? reason : (STATUS_CODES[status] ?? '');
+    this.#pendingHead = serializeHead(`HTTP/1.1 ${status} ${phrase}`, headers);
+  }
+
+  /** Response body bytes (as framed by writeHead). False: wait for onClientDrain. */
+  write(chunk: Buffer): boolean {
+    const socket = this.socket;
+    const head = this.#pendingHead;
+    if (this.#decoder !== undefined) {
+      if (head !== undefined) {
+        this.#pendingHead = undefined;
+        socket.write(head, 'latin1');
+      }
+      this.#decoder.feed(chunk, 0, chunk.length, this);
+      return !socket.writableNeedDrain;
+    }
+    if (head !== undefined) {
+      this.#pendingHead = undefined;
+      // One writev for head and first bytes.
+      socket.cork();
+      socket.write(head, 'latin1');
+      const ok = socket.write(chunk);
+      socket.uncork();
+      return ok;
+    }
+    return socket.write(chunk);
+  }
+
+  onChunkData(buf: Buffer, start: number, end: number): void {
+    this.socket.write(buf.subarray(start, end));
+  }
+
+  /** The response is complete. */
+  end(body?: Buffer): void {
+    if (this.responseEnded) return;
+    if (body !== undefined) this.write(body);
+    else if (this.#pendingHead !== undefined) {
+      this.socket.write(this.#pendingHead, 'latin1');
+      this.#pendingHead = undefined;
+    }
+    this.responseEnded = true;
+    const ex = this.exchange;
+    this.exchange = undefined;
+    ex?.finish();
+    if (!this.#keepAlive) {
+      this.#phase = CLOSED;
+      this.#buf = undefined;
+      this.#setDeadline(NONE, 0);
+      // FIN after the bytes are flushed; what the client still sends is read and dropped.
+      this.socket.end();
+      return;
+    }
+    if (this.#phase === BODY) {
+      this.#discard = true;
+      if (this.socket.isPaused()) this.socket.resume();
+      return;
+    }
+    this.#next();
+  }
+
+  /** Ready for the next request on this connection. */
+  #next(): void {
+    this.#phase = HEAD;
+    this.#setDeadline(IDLE, this.owner.idleTimeout);
+    if (this.owner.closing) {
+      this.socket.destroy();
+      return;
+    }
+    if (this.socket.isPaused()) this.socket.resume();
+    if (this.#buf !== undefined) {
+      this.#setDeadline(HEADER, this.owner.headerTimeout);
+      this.#parse();
+    }
+  }
+
+  /** Cut the connection (a response that cannot be completed, a client gone). */
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  /** Answer a request that never reached an exchange, then close. */
+  reject(code: ErrorCode): void {
+    this.#phase = CLOSED;
+    this.#buf = undefined;
+    this.#setDeadline(NONE, 0);
+    if (this.headersSent || !this.socket.writable) {
+      this.socket.destroy();
+      return;
+    }
+    this.headersSent = true;
+    this.socket.end(rawErrorResponse(code), 'latin1');
+  }
+
+  #detachSocket(): void {
+    const s = this.socket;
+    s.off('data', onData);
+    s.off('error', onError);
+    s.off('drain', onDrain);
+    // onClose stays, so the listener forgets the connection when the tunnel ends.
+  }
+
+  onClose(): void {
+    this.#phase = CLOSED;
+    this.#setDeadline(NONE, 0);
+    const ex = this.exchange;
+    this.exchange = undefined;
+    ex?.finish();
+    this.owner.onClose(this);
+  }
+}
+
+function onData(this: ConnSocket, chunk: Buffer): void {
+  this.conn.onData(chunk);
+}
+
+function onError(this: ConnSocket): void {
+  // 'close' follows and settles the exchange.
+}
+
+function onClose(this: ConnSocket): void {
+  this.conn.onClose();
+}
+
+function onDrain(this: ConnSocket): void {
+  this.conn.exchange?.onClientDrain();
+}

@@ -1,0 +1,366 @@
+// HTTP/1.1 message framing for the data plane (RFC 9112), on raw bytes: request and response
+// heads parsed from a buffer in one pass, and a scanner that finds where a chunked body ends.
+// The proxy forwards bodies as the bytes it received, so it only needs to know their framing.
+//
+// Strict where ambiguity lets a request be read two ways (request smuggling): one framing per
+// message (Content-Length and Transfer-Encoding together are refused), digits-only lengths,
+// `chunked` as the only transfer coding of a request, CRLF line ends, no obs-fold, token-only
+// header names, no control characters in values.
+
+/** What the head of a message says about the connection and the body that follows it. */
+export interface MessageHead {
+  /** 0 for HTTP/1.0, 1 for HTTP/1.1. */
+  versionMinor: number;
+  /** [name, value, name, value, ...] as sent (names keep their case, values trimmed). */
+  rawHeaders: string[];
+  /** The Content-Length, or -1 when there is none. */
+  contentLength: number;
+  chunked: boolean;
+  /** Connection tokens. */
+  close: boolean;
+  keepAlive: boolean;
+  connectionUpgrade: boolean;
+  /** The Upgrade header, when present. */
+  upgrade: string | undefined;
+  /** Bytes of the head, request or status line through the empty line. */
+  headBytes: number;
+}
+
+export interface RequestHead extends MessageHead {
+  method: string;
+  url: string;
+  host: string | undefined;
+  expectContinue: boolean;
+}
+
+export interface ResponseHead extends MessageHead {
+  status: number;
+  reason: string;
+}
+
+/** Why a head was refused: 400, 431 or 501 for a request; 502 for a response. */
+export type HeadError = 'bad-request' | 'too-large' | 'not-implemented';
+
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** Field values: visible ASCII, SP, HTAB and obs-text; no other control characters. */
+const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
+const TARGET = /^[\x21-\x7e\x80-\xff]+$/;
+const DIGITS = /^[0-9]{1,15}$/;
+
+/** Skip the empty lines a client may send between requests (RFC 9112 §2.2). */
+function skipEmptyLines(buf: Buffer, start: number, end: number): number {
+  while (start + 1 < end && buf[start] === 13 && buf[start + 1] === 10) start += 2;
+  return start;
+}
+
+/**
+ * The end of the head (index just past CRLFCRLF) in buf[start, end), undefined when more bytes
+ * are needed, or 'too-large' when the head exceeds maxBytes.
+ */
+function headEnd(buf: Buffer, start: number, end: number, maxBytes: number): number | 'too-large' | undefined {
+  const i = buf.indexOf('\r\n\r\n', start, 'latin1');
+  if (i < 0 || i + 4 > end) {
+    // The terminator may straddle the next read: only the bytes seen so far count.
+    return end - start > maxBytes ? 'too-large' : undefined;
+  }
+  return i + 4 - start > maxBytes ? 'too-large' : i + 4;
+}
+
+function trimOws(s: string): string {
+  let a = 0;
+  let b = s.length;
+  while (a < b && (s.charCodeAt(a) === 32 || s.charCodeAt(a) === 9)) a++;
+  while (b > a && (s.charCodeAt(b - 1) === 32 || s.charCodeAt(b - 1) === 9)) b--;
+  return a === 0 && b === s.length ? s : s.slice(a, b);
+}
+
+/** Comma-separated tokens, lower-cased (Connection, Transfer-Encoding). */
+function tokens(value: string): string[] {
+  const out: string[] = [];
+  for (const part of value.split(',')) {
+    const t = trimOws(part).toLowerCase();
+    if (t !== '') out.push(t);
+  }
+  return out;
+}
+
+/** Header fields of `text` from `pos` (just past the start line) into `head`; false on a bad field. */
+function parseFields(text: string, pos: number, head: MessageHead & { host?: string | undefined }, isRequest: boolean): HeadError | undefined {
+  const raw = head.rawHeaders;
+  let te: string | undefined;
+  let sawHost = false;
+  // The text ends with CRLFCRLF: every field line ends with CRLF and the last line is empty.
+  while (pos < text.length - 2) {
+    const eol = text.indexOf('\r\n', pos);
+    const colon = text.indexOf(':', pos);
+    if (colon < 0 || colon > eol) return 'bad-request';
+    const name = text.slice(pos, colon);
+    if (!TOKEN.test(name)) return 'bad-request'; // also refuses obs-fold (a leading SP/HTAB)
+    const value = trimOws(text.slice(colon + 1, eol));
+    if (BAD_VALUE.test(value)) return 'bad-request';
+    raw.push(name, value);
+    pos = eol + 2;
+    const n = name.length;
+    if (n !== 4 && n !== 6 && n !== 7 && n !== 10 && n !== 14 && n !== 17) continue;
+    switch (name.toLowerCase()) {
+      case 'content-length': {
+        if (!DIGITS.test(value)) return 'bad-request';
+        const len = Number(value);
+        if (head.contentLength >= 0 && head.contentLength !== len) return 'bad-request';
+        head.contentLength = len;
+        break;
+      }
+      case 'transfer-encoding':
+        // Several Transfer-Encoding fields are one comma-joined list.
+        te = te === undefined ? value : `${te}, ${value}`;
+        break;
+      case 'connection':
+        for (const t of tokens(value)) {
+          if (t === 'close') head.close = true;
+          else if (t === 'keep-alive') head.keepAlive = true;
+          else if (t === 'upgrade') head.connectionUpgrade = true;
+        }
+        break;
+      case 'upgrade':
+        head.upgrade = value;
+        break;
+      case 'host':
+        if (isRequest) {
+          if (sawHost) return 'bad-request';
+          sawHost = true;
+          head.host = value;
+        }
+        break;
+      case 'expect':
+        if (isRequest && value.toLowerCase() === '100-continue') (head as RequestHead).expectContinue = true;
+        break;
+    }
+  }
+  if (te !== undefined) {
+    const codings = tokens(te);
+    if (isRequest) {
+      // Only `chunked` can be forwarded byte for byte; a length alongside it is a smuggling attempt.
+      if (codings.length !== 1 || codings[0] !== 'chunked') return 'not-implemented';
+      if (head.contentLength >= 0) return 'bad-request';
+      head.chunked = true;
+    } else {
+      if (codings[codings.length - 1] !== 'chunked' || codings.length !== 1) return 'not-implemented';
+      if (head.contentLength >= 0) return 'bad-request';
+      head.chunked = true;
+    }
+  }
+  if (isRequest && head.versionMinor === 1 && !sawHost) return 'bad-request';
+  return undefined;
+}
+
+function versionOf(s: string): number {
+  if (s === 'HTTP/1.1') return 1;
+  if (s === 'HTTP/1.0') return 0;
+  return -1;
+}
+
+/**
+ * Parse a request head from buf[start, end). Returns the head, undefined when more bytes are
+ * needed, or why it is refused. `headBytes` counts from `start` (empty lines skipped included).
+ */
+export function parseRequestHead(
+  buf: Buffer,
+  start: number,
+  end: number,
+  maxBytes: number,
+): RequestHead | HeadError | undefined {
+  const from = skipEmptyLines(buf, start, end);
+  const stop = headEnd(buf, from, end, maxBytes);
+  if (typeof stop !== 'number') return stop;
+  const text = buf.toString('latin1', from, stop);
+  const lineEnd = text.indexOf('\r\n');
+  const sp1 = text.indexOf(' ');
+  const sp2 = sp1 < 0 ? -1 : text.indexOf(' ', sp1 + 1);
+  if (sp1 <= 0 || sp2 < 0 || sp2 > lineEnd) return 'bad-request';
+  const method = text.slice(0, sp1);
+  const url = text.slice(sp1 + 1, sp2);
+  const versionMinor = versionOf(text.slice(sp2 + 1, lineEnd));
+  if (versionMinor < 0 || !TOKEN.test(method) || !TARGET.test(url)) return 'bad-request';
+  const head: RequestHead = {
+    method,
+    url,
+    versionMinor,
+    rawHeaders: [],
+    contentLength: -1,
+    chunked: false,
+    close: false,
+    keepAlive: false,
+    connectionUpgrade: false,
+    upgrade: undefined,
+    headBytes: stop - start,
+    host: undefined,
+    expectContinue: false,
+  };
+  return parseFields(text, lineEnd + 2, head, true) ?? head;
+}
+
+/** Parse a response head from buf[start, end); as parseRequestHead. */
+export function parseResponseHead(
+  buf: Buffer,
+  start: number,
+  end: number,
+  maxBytes: number,
+): ResponseHead | HeadError | undefined {
+  const stop = headEnd(buf, start, end, maxBytes);
+  if (typeof stop !== 'number') return stop;
+  const text = buf.toString('latin1', start, stop);
+  const lineEnd = text.indexOf('\r\n');
+  // HTTP/1.x SP 3DIGIT [SP reason]
+  const versionMinor = versionOf(text.slice(0, 8));
+  const digits = text.slice(9, 12);
+  if (versionMinor < 0 || text.charCodeAt(8) !== 32 || !/^[1-9][0-9][0-9]$/.test(digits)) return 'bad-request';
+  if (lineEnd > 12 && text.charCodeAt(12) !== 32) return 'bad-request';
+  const head: ResponseHead = {
+    status: Number(digits),
+    reason: lineEnd > 13 ? text.slice(13, lineEnd) : '',
+    versionMinor,
+    rawHeaders: [],
+    contentLength: -1,
+    chunked: false,
+    close: false,
+    keepAlive: false,
+    connectionUpgrade: false,
+    upgrade: undefined,
+    headBytes: stop - start,
+  };
+  return parseFields(text, lineEnd + 2, head, false) ?? head;
+}
+
+/** `first-line CRLF (name: value CRLF)* CRLF`; values come from parsed messages or from fulcrum. */
+export function serializeHead(firstLine: string, headers: readonly string[]): string {
+  let s = `${firstLine}\r\n`;
+  for (let i = 0; i < headers.length; i += 2) s += `${headers[i] as string}: ${headers[i + 1] as string}\r\n`;
+  return `${s}\r\n`;
+}
+
+/** Receives the payload of a chunked body (the data of each chunk, framing stripped). */
+export interface ChunkSink {
+  onChunkData(buf: Buffer, start: number, end: number): void;
+}
+
+// Scanner states.
+const SIZE = 0;
+const EXT = 1;
+const SIZE_LF = 2;
+const DATA = 3;
+const DATA_CR = 4;
+const DATA_LF = 5;
+const TRAILER_START = 6;
+const TRAILER = 7;
+const TRAILER_LF = 8;
+const END_LF = 9;
+
+/** Limits on the bytes that are not payload: a chunk-size line and the trailer section. */
+const MAX_LINE = 4096;
+const MAX_TRAILERS = 16_384;
+
+/** `ChunkedScanner.feed` results besides an end index. */
+export const NEED_MORE = -1;
+export const MALFORMED = -2;
+
+/**
+ * Follows a chunked body byte by byte across reads, to find where it ends (and, with a sink,
+ * to hand out its payload). Counts payload bytes for body-size limits.
+ */
+export class ChunkedScanner {
+  #state = SIZE;
+  #size = 0;
+  #digits = 0;
+  #line = 0;
+  #trailerBytes = 0;
+  /** Payload bytes seen so far. */
+  payload = 0;
+
+  /**
+   * Consume buf[start, end). Returns the index just past the end of the body when it ends in
+   * this range, NEED_MORE when every byte was consumed without reaching the end, or MALFORMED.
+   */
+  feed(buf: Buffer, start: number, end: number, sink?: ChunkSink): number {
+    let i = start;
+    while (i < end) {
+      const state = this.#state;
+      if (state === DATA) {
+        const n = Math.min(this.#size, end - i);
+        sink?.onChunkData(buf, i, i + n);
+        this.#size -= n;
+        this.payload += n;
+        i += n;
+        if (this.#size === 0) this.#state = DATA_CR;
+        continue;
+      }
+      const c = buf[i++] as number;
+      switch (state) {
+        case SIZE: {
+          const d = hexValue(c);
+          if (d >= 0) {
+            if (++this.#digits > 13) return MALFORMED;
+            this.#size = this.#size * 16 + d;
+          } else if (this.#digits === 0) {
+            return MALFORMED;
+          } else if (c === 59 /* ; */ || c === 32 || c === 9) {
+            this.#state = EXT;
+            this.#line = 0;
+          } else if (c === 13) {
+            this.#state = SIZE_LF;
+          } else {
+            return MALFORMED;
+          }
+          break;
+        }
+        case EXT:
+          if (c === 13) this.#state = SIZE_LF;
+          else if (c === 10 || c === 0 || ++this.#line > MAX_LINE) return MALFORMED;
+          break;
+        case SIZE_LF:
+          if (c !== 10) return MALFORMED;
+          this.#digits = 0;
+          if (this.#size === 0) this.#state = TRAILER_START;
+          else this.#state = DATA;
+          break;
+        case DATA_CR:
+          if (c !== 13) return MALFORMED;
+          this.#state = DATA_LF;
+          break;
+        case DATA_LF:
+          if (c !== 10) return MALFORMED;
+          this.#state = SIZE;
+          break;
+        case TRAILER_START:
+          if (c === 13) this.#state = END_LF;
+          else if (c === 10) return MALFORMED;
+          else {
+            this.#state = TRAILER;
+            if (++this.#trailerBytes > MAX_TRAILERS) return MALFORMED;
+          }
+          break;
+        case TRAILER:
+          if (c === 13) this.#state = TRAILER_LF;
+          else if (c === 10 || c === 0 || ++this.#trailerBytes > MAX_TRAILERS) return MALFORMED;
+          break;
+        case TRAILER_LF:
+          if (c !== 10) return MALFORMED;
+          this.#state = TRAILER_START;
+          break;
+        case END_LF:
+          if (c !== 10) return MALFORMED;
+          this.#state = SIZE;
+          this.#size = 0;
+          this.#trailerBytes = 0;
+          return i;
+      }
+    }
+    return NEED_MORE;
+  }
+}
+
+function hexValue(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  if (c >= 97 && c <= 102) return c - 87;
+  if (c >= 65 && c <= 70) return c - 55;
+  return -1;
+}

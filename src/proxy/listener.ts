@@ -1,0 +1,171 @@
+// A bound listener: its TCP or TLS server, its client connections and their deadlines. One
+// sweep per listener checks the deadlines of all connections (header, request, idle), so a
+// request costs two timestamps instead of a timer.
+import { readFileSync } from 'node:fs';
+import net from 'node:net';
+import tls from 'node:tls';
+import { FulcrumError } from '../core/errors.ts';
+import { parseAddress } from '../core/units.ts';
+import type { ListenerRuntime, Snapshot } from '../runtime/snapshot.ts';
+import { ClientConnection, type ConnectionOwner } from './client-connection.ts';
+import type { ListenerContext } from './exchange.ts';
+import type { RequestHead } from './http1.ts';
+
+/** What a listener hands to the proxy server. */
+export interface ListenerHost {
+  onRequest(listener: Listener, conn: ClientConnection, head: RequestHead): void;
+  onUpgrade(listener: Listener, conn: ClientConnection, head: RequestHead, rest: Buffer): void;
+  /** A connection closed (requests and tunnels alike). */
+  onConnectionClosed(): void;
+}
+
+export class Listener implements ConnectionOwner, ListenerContext {
+  name: string;
+  /** Address plus everything that needs a re-bind when it changes. */
+  readonly key: string;
+  /** The same with the bound port (so `:0` made explicit by a reload matches, no re-bind). */
+  boundKey: string;
+  runtime: ListenerRuntime;
+  /** The snapshot this listener's requests start on (the new one as soon as it is bound). */
+  snapshot: Snapshot;
+  readonly proto: 'http' | 'https';
+  maxBodySize = 0;
+  maxHeaderSize = 0;
+  headerTimeout = 0;
+  requestTimeout = 0;
+  idleTimeout = 0;
+  closing = false;
+  readonly server: net.Server;
+  readonly conns = new Set<ClientConnection>();
+  readonly #host: ListenerHost;
+  #sweeper: NodeJS.Timeout | undefined;
+  #closed: Promise<void> | undefined;
+
+  constructor(name: string, runtime: ListenerRuntime, key: string, snapshot: Snapshot, host: ListenerHost) {
+    this.name = name;
+    this.key = key;
+    this.boundKey = key;
+    this.runtime = runtime;
+    this.snapshot = snapshot;
+    this.#host = host;
+    const lc = runtime.config;
+    this.proto = lc.tls !== undefined ? 'https' : 'http';
+    this.configure(runtime, snapshot);
+    const accept = (socket: net.Socket): void => {
+      this.conns.add(new ClientConnection(socket, this));
+    };
+    if (lc.tls !== undefined) {
+      let cert: Buffer;
+      let keyPem: Buffer;
+      try {
+        cert = readFileSync(lc.tls.cert);
+        keyPem = readFileSync(lc.tls.key);
+        this.server = tls.createServer({ cert, key: keyPem, handshakeTimeout: lc.timeouts.header }, accept);
+      } catch (err) {
+        throw new FulcrumError(
+          'FULCRUM_ERR_TLS',
+          `listeners.${name}.tls: ${(err as Error).message}`,
+          { listener: name, cert: lc.tls.cert, key: lc.tls.key },
+          { cause: err },
+        );
+      }
+      this.server.on('tlsClientError', (_err: Error, socket: net.Socket) => socket.destroy());
+    } else {
+      this.server = net.createServer({ noDelay: true }, accept);
+    }
+  }
+
+  /** Take the limits and timeouts of a (new) snapshot's listener config. */
+  configure(runtime: ListenerRuntime, snapshot: Snapshot): void {
+    const lc = runtime.config;
+    this.runtime = runtime;
+    this.snapshot = snapshot;
+    this.maxBodySize = lc.limits.maxBodySize;
+    this.maxHeaderSize = lc.limits.maxHeaderSize;
+    this.headerTimeout = lc.timeouts.header;
+    this.requestTimeout = lc.timeouts.request;
+    this.idleTimeout = lc.timeouts.idle;
+  }
+
+  // --- ConnectionOwner ------------------------------------------------------------------
+
+  onRequest(conn: ClientConnection, head: RequestHead): void {
+    this.#host.onRequest(this, conn, head);
+  }
+
+  onUpgrade(conn: ClientConnection, head: RequestHead, rest: Buffer): void {
+    this.#host.onUpgrade(this, conn, head, rest);
+  }
+
+  onClose(conn: ClientConnection): void {
+    this.conns.delete(conn);
+    this.#host.onConnectionClosed();
+  }
+
+  // --- lifecycle ------------------------------------------------------------------------
+
+  listen(address: string): Promise<void> {
+    const hp = parseAddress(address);
+    const name = this.name;
+    if (hp === undefined) {
+      return Promise.reject(new FulcrumError('FULCRUM_ERR_LISTEN', `listeners.${name}: bad address ${address}`));
+    }
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error): void => {
+        reject(
+          new FulcrumError(
+            'FULCRUM_ERR_LISTEN',
+            `listeners.${name}: cannot bind ${address}: ${err.message}`,
+            { listener: name, address },
+            { cause: err },
+          ),
+        );
+      };
+      this.server.once('error', onError);
+      // SO_REUSEPORT: a reload that re-binds an address (new TLS files, port 0 made explicit)
+      // binds the new socket before the old one closes, so no connection is refused meanwhile.
+      this.server.listen({ host: hp.host, port: hp.port, reusePort: true }, () => {
+        this.server.off('error', onError);
+        this.#startSweep();
+        resolve();
+      });
+    });
+  }
+
+  address(): { host: string; port: number; family: string } | undefined {
+    const a = this.server.address();
+    if (a === null || typeof a === 'string') return undefined;
+    return { host: a.address, port: a.port, family: a.family };
+  }
+
+  /** Stop accepting; resolves once the server and all its connections are closed. */
+  close(): Promise<void> {
+    this.closing = true;
+    this.#closed ??= new Promise((resolve) => {
+      this.server.close(() => {
+        if (this.#sweeper !== undefined) clearInterval(this.#sweeper);
+        resolve();
+      });
+    });
+    return this.#closed;
+  }
+
+  /** Close the connections that carry no request right now. */
+  closeIdle(): void {
+    for (const conn of this.conns) if (conn.idle) conn.destroy();
+  }
+
+  closeAll(): void {
+    for (const conn of this.conns) conn.destroy();
+  }
+
+  #startSweep(): void {
+    // Deadlines are checked this often: a quarter of the header timeout, within 0.1-1 s.
+    const every = Math.max(100, Math.min(1000, Math.floor(this.headerTimeout / 4)));
+    this.#sweeper = setInterval(() => {
+      const now = performance.now();
+      for (const conn of this.conns) if (conn.deadline !== 0 && now > conn.deadline) conn.expire();
+    }, every);
+    this.#sweeper.unref();
+  }
+}
