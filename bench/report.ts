@@ -47,8 +47,7 @@ const ROW_ORDER = [
   'http-proxy',
   'node-hello',
   'node-floor',
-  'fulcrum-undici',
-  'fulcrum-node',
+  'fulcrum',
   'fulcrum-nolog',
 ];
 
@@ -166,9 +165,10 @@ export function renderReport(input: ReportInput): string {
       'round is repeated to check stability.',
   );
   out.push(
-    '- Rows: `fulcrum-undici` is fulcrum as shipped (undici upstream, the default); `fulcrum-node` is the ' +
-      'same with `FULCRUM_UPSTREAM=node` (node:http keep-alive agents); `fulcrum-nolog`, when run, is the ' +
-      'default with `log.access: false`. The verdicts judge every fulcrum row against the targets of issue 2.',
+    '- Rows: `fulcrum` is fulcrum as shipped (raw-socket data plane); `node-floor` is the least a proxy on ' +
+      'node:http and undici costs (bench/node-floor.ts: no routing, rewriting, timers or log), the stack ' +
+      "fulcrum's data plane replaced; `fulcrum-nolog`, when run, is fulcrum with `log.access: false`. The " +
+      'verdicts judge every fulcrum row against the targets of issue 2.',
   );
   out.push(
     '- "proxy CPU µs/req" is the user + system CPU time of the proxy process (and its children: the nginx ' +

@@ -10,8 +10,8 @@
 // the proxy; the report says so when it happens.
 //
 // Options: --connections 64,256  --duration 10  --warmup 3  --rounds 2  (targets not run by default:
-//          fulcrum-nolog, node-hello, node-floor)
-//          --targets direct,nginx,http-proxy,fulcrum-undici,fulcrum-node[,fulcrum-nolog]  --out bench/RESULTS.md
+//          fulcrum-nolog, node-hello)
+//          --targets direct,nginx,http-proxy,node-floor,fulcrum[,fulcrum-nolog,node-hello]  --out bench/RESULTS.md
 //          --cpu-prof DIR (fulcrum runs write V8 CPU profiles there)  --max-load 1.5
 //          --node-args=--trace-gc  --fulcrum-stdout DIR (investigations)
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -42,12 +42,12 @@ const PINNED = availableParallelism() >= 2;
 const PROXY_CPU = PINNED ? '0' : undefined;
 const LOAD_CPU = PINNED ? '1' : undefined;
 
-// fulcrum-undici is fulcrum as shipped (undici upstream, the default); fulcrum-node is the same
-// with FULCRUM_UPSTREAM=node (node:http agents), kept to re-check that choice.
-const DEFAULT_TARGETS = ['direct', 'nginx', 'http-proxy', 'fulcrum-undici', 'fulcrum-node'] as const;
-// Not run by default: fulcrum-nolog (access log off, to price the log); node-hello and
-// node-floor (bench/node-floor.ts: what Node's own HTTP stack costs, without fulcrum).
-const ALL_TARGETS = [...DEFAULT_TARGETS, 'fulcrum-nolog', 'node-hello', 'node-floor'] as const;
+// fulcrum is fulcrum as shipped. node-floor (bench/node-floor.ts) is the least a proxy built on
+// node:http and undici can cost: the stack fulcrum's data plane replaced with raw sockets.
+const DEFAULT_TARGETS = ['direct', 'nginx', 'http-proxy', 'node-floor', 'fulcrum'] as const;
+// Not run by default: fulcrum-nolog (access log off, to price the log); node-hello (a node:http
+// server answering by itself).
+const ALL_TARGETS = [...DEFAULT_TARGETS, 'fulcrum-nolog', 'node-hello'] as const;
 type Target = (typeof ALL_TARGETS)[number];
 
 const { values: opts } = parseArgs({
@@ -160,14 +160,13 @@ async function startTarget(t: Target, dir: string, backends: readonly number[]):
     const nodeArgs = prof === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${resolve(prof)}`];
     if (opts['node-args'] !== '') nodeArgs.push(...opts['node-args'].split(' '));
     const outDir = opts['fulcrum-stdout'];
-    const env = { ...process.env, FULCRUM_UPSTREAM: t === 'fulcrum-node' ? 'node' : 'undici' };
     proc = startPinned(
       t,
       PROXY_CPU,
       process.execPath,
       [...nodeArgs, join(ROOT, 'src', 'cli', 'run.ts'), 'start', '-c', file, '--force', '--memory-store'],
       join(dir, `${t}.err`),
-      env,
+      process.env,
       outDir === undefined ? undefined : join(resolve(outDir), `${t}.log`),
     );
   }
