@@ -1,0 +1,569 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  ChunkedScanner,
+  MALFORMED,
+  NEED_MORE,
+  parseRequestHead,
+  parseResponseHead,
+  serializeHead,
+  type ChunkSink,
+  type RequestHead,
+  type ResponseHead,
+} from './http1.ts';
+
+const MAX = 8192;
+/** latin1 so that every char is one byte: tests write raw octets (obs-text, NUL) as \xNN. */
+const bytes = (s: string): Buffer => Buffer.from(s, 'latin1');
+
+function parseReq(s: string, max = MAX): ReturnType<typeof parseRequestHead> {
+  const buf = bytes(s);
+  return parseRequestHead(buf, 0, buf.length, max);
+}
+
+function parseRes(s: string, max = MAX): ReturnType<typeof parseResponseHead> {
+  const buf = bytes(s);
+  return parseResponseHead(buf, 0, buf.length, max);
+}
+
+function request(s: string): RequestHead {
+  const h = parseReq(s);
+  if (typeof h !== 'object') throw new Error(`request refused (${String(h)}): ${JSON.stringify(s)}`);
+  return h;
+}
+
+function response(s: string): ResponseHead {
+  const h = parseRes(s);
+  if (typeof h !== 'object') throw new Error(`response refused (${String(h)}): ${JSON.stringify(s)}`);
+  return h;
+}
+
+/** An HTTP/1.1 request with a Host and the given field lines (each ending in CRLF). */
+const get = (fields: string): string => `GET / HTTP/1.1\r\nHost: a.example\r\n${fields}\r\n`;
+
+describe('parseRequestHead: heads', () => {
+  it('parses a GET: line, fields in order with their case, framing defaults, headBytes', () => {
+    const s = 'GET /a?b=1 HTTP/1.1\r\nHost: a.example\r\nAccept: */*\r\nx-MiXeD: v\r\n\r\n';
+    const h = request(s);
+    expect(h).toMatchObject({
+      method: 'GET',
+      url: '/a?b=1',
+      versionMinor: 1,
+      host: 'a.example',
+      contentLength: -1,
+      chunked: false,
+      close: false,
+      keepAlive: false,
+      connectionUpgrade: false,
+      upgrade: undefined,
+      expectContinue: false,
+      headBytes: s.length,
+    });
+    expect(h.rawHeaders).toEqual(['Host', 'a.example', 'Accept', '*/*', 'x-MiXeD', 'v']);
+  });
+
+  it('parses a POST with a Content-Length; headBytes stops before the body', () => {
+    const head = 'POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n';
+    const h = request(`${head}hello`);
+    expect([h.method, h.contentLength, h.headBytes]).toEqual(['POST', 5, head.length]);
+  });
+
+  it('accepts HTTP/1.0 without Host and refuses HTTP/1.1 without Host', () => {
+    expect(request('GET / HTTP/1.0\r\n\r\n')).toMatchObject({
+      versionMinor: 0,
+      host: undefined,
+      headBytes: 18,
+    });
+    expect(parseReq('GET / HTTP/1.1\r\n\r\n')).toBe('bad-request');
+    expect(parseReq('GET / HTTP/1.1\r\nX-Host: a\r\n\r\n')).toBe('bad-request');
+  });
+
+  it.each([
+    ['HTTP/1.1', 'Host: a\r\nHost: a\r\n'],
+    ['HTTP/1.1', 'Host: a\r\nhOST: b\r\n'],
+    ['HTTP/1.0', 'Host: a\r\nHost: b\r\n'],
+  ])('refuses two Host fields (%s %j)', (version, fields) => {
+    expect(parseReq(`GET / ${version}\r\n${fields}\r\n`)).toBe('bad-request');
+  });
+
+  it('skips leading empty lines and counts them in headBytes', () => {
+    const s = 'GET / HTTP/1.0\r\n\r\n';
+    expect(request(`\r\n\r\n${s}`).headBytes).toBe(4 + s.length);
+    // A lone LF is not an empty line.
+    expect(parseReq(`\n${s}`)).toBe('bad-request');
+  });
+
+  it('is undefined for every incomplete prefix (split terminator too), then parses the full range', () => {
+    const s = get('Content-Length: 0\r\n');
+    const full = bytes(s);
+    for (let end = 0; end < full.length; end++) {
+      // The same buffer with a shorter end (the terminator lies beyond `end`, unread) and a copy.
+      expect(parseRequestHead(full, 0, end, MAX)).toBeUndefined();
+      expect(parseRequestHead(Buffer.from(full.subarray(0, end)), 0, end, MAX)).toBeUndefined();
+    }
+    expect(parseRequestHead(full, 0, full.length, MAX)).toMatchObject({ headBytes: s.length });
+  });
+
+  it('refuses a head larger than maxBytes, complete or still incomplete', () => {
+    const s = get(`X-Pad: ${'a'.repeat(100)}\r\n`);
+    expect(parseReq(s, s.length)).toMatchObject({ headBytes: s.length });
+    expect(parseReq(s, s.length - 1)).toBe('too-large');
+    const partial = s.slice(0, 80);
+    expect(parseReq(partial, 79)).toBe('too-large');
+    expect(parseReq(partial, 80)).toBeUndefined();
+    // The body and pipelined bytes after the head do not count.
+    expect(parseReq(s + 'x'.repeat(1000), s.length)).toMatchObject({ headBytes: s.length });
+  });
+
+  // BUG: skipped empty lines are not counted against maxBytes, so a client sending nothing but
+  // CRLFs gets `undefined` forever and its bytes are buffered until the header timeout.
+  it.fails('refuses a flood of empty lines longer than maxBytes', () => {
+    expect(parseReq('\r\n'.repeat(100), 64)).toBe('too-large');
+  });
+
+  it('parses pipelined requests at start offsets other than 0', () => {
+    const first = 'POST /a HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n';
+    const second = 'GET /b HTTP/1.1\r\nHost: b\r\n\r\n';
+    const third = '\r\nGET /c HTTP/1.0\r\n\r\n';
+    const buf = bytes(`${first}hello${second}${third}`);
+    const h1 = parseRequestHead(buf, 0, buf.length, MAX) as RequestHead;
+    const at2 = h1.headBytes + h1.contentLength;
+    const h2 = parseRequestHead(buf, at2, buf.length, MAX) as RequestHead;
+    expect([h2.method, h2.url, h2.host, h2.headBytes]).toEqual(['GET', '/b', 'b', second.length]);
+    const at3 = at2 + h2.headBytes;
+    expect(parseRequestHead(buf, at3, buf.length, MAX)).toMatchObject({ url: '/c', headBytes: third.length });
+    // maxBytes counts from start, not from the beginning of the buffer.
+    expect(parseRequestHead(buf, at2, buf.length, second.length)).toMatchObject({ url: '/b' });
+  });
+});
+
+describe('parseRequestHead: request line', () => {
+  it.each([
+    ['bad method char', 'G(T / HTTP/1.1'],
+    ['method with HTAB', 'GET\t/ HTTP/1.1'],
+    ['leading space', ' GET / HTTP/1.1'],
+    ['two spaces', 'GET  / HTTP/1.1'],
+    ['space in target', 'GET /a b HTTP/1.1'],
+    ['missing version', 'GET /'],
+    ['empty version', 'GET / '],
+    ['no target', 'GET'],
+    ['HTTP/2.0', 'GET / HTTP/2.0'],
+    ['HTTP/1.2', 'GET / HTTP/1.2'],
+    ['lower-case http', 'GET / http/1.1'],
+    ['trailing space', 'GET / HTTP/1.1 '],
+    ['trailing garbage', 'GET / HTTP/1.1x'],
+    ['control char in target', 'GET /a\x01b HTTP/1.1'],
+    ['DEL in target', 'GET /a\x7f HTTP/1.1'],
+    ['HTAB in target', 'GET /a\tb HTTP/1.1'],
+    ['NUL in target', 'GET /\x00 HTTP/1.1'],
+    ['bare CR in line', 'GET /\r HTTP/1.1'],
+    ['bare LF ending the line', 'GET / HTTP/1.1\nX: y'],
+  ])('refuses %s', (_what, line) => {
+    expect(parseReq(`${line}\r\nHost: a\r\n\r\n`)).toBe('bad-request');
+  });
+
+  it.each([
+    ['OPTIONS * HTTP/1.1', 'OPTIONS', '*'],
+    ['GET http://a.example/x?y HTTP/1.1', 'GET', 'http://a.example/x?y'],
+    ['CONNECT a.example:443 HTTP/1.1', 'CONNECT', 'a.example:443'],
+    ['M-SEARCH / HTTP/1.1', 'M-SEARCH', '/'],
+  ])('accepts %j', (line, method, url) => {
+    expect(request(`${line}\r\nHost: a\r\n\r\n`)).toMatchObject({ method, url });
+  });
+});
+
+describe('parseRequestHead: fields', () => {
+  it.each([
+    ['obs-fold with SP', 'X-A: 1\r\n folded\r\n'],
+    ['obs-fold with HTAB', 'X-A: 1\r\n\tfolded\r\n'],
+    ['bare LF between fields', 'X-A: 1\nX-B: 2\r\n'],
+    ['bare LF in a name', 'X\n-A: 1\r\n'],
+    ['bare CR in a value', 'X-A: 1\r2\r\n'],
+    ['bare CR ending a value', 'X-A: 1\r\r\n'],
+    ['NUL in a value', 'X-A: a\x00b\r\n'],
+    ['control char in a value', 'X-A: a\x01b\r\n'],
+    ['DEL in a value', 'X-A: a\x7f\r\n'],
+    ['no colon', 'X-A 1\r\n'],
+    ['space before colon', 'X-A : 1\r\n'],
+    ['HTAB before colon', 'Content-Length\t: 0\r\n'],
+    ['empty name', ': 1\r\n'],
+    ['non-token name', 'X(A): 1\r\n'],
+    ['space in name', 'X A: 1\r\n'],
+  ])('refuses %s', (_what, fields) => {
+    expect(parseReq(get(fields))).toBe('bad-request');
+  });
+
+  it('trims OWS around values, keeps inner SP/HTAB and empty values', () => {
+    const h = request(get('X-A: \t 1 \t2 \t\r\nX-E:\r\nX-F:   \r\n'));
+    expect(h.rawHeaders.slice(2)).toEqual(['X-A', '1 \t2', 'X-E', '', 'X-F', '']);
+  });
+
+  it('keeps obs-text (0x80-0xff) in values byte-exact as latin1', () => {
+    const h = request(get('X-T: caf\xe9 \x80\xff\r\n'));
+    expect(bytes(h.rawHeaders[3] as string)).toEqual(Buffer.from([0x63, 0x61, 0x66, 0xe9, 0x20, 0x80, 0xff]));
+  });
+
+  // BUG: the Host value is not checked; RFC 9112 §3.2 requires 400 for an invalid Host field
+  // value, and a host with SP, '/' or userinfo can mislead host-based routing and logs.
+  it.fails.each(['a b', 'a/b', 'user@a.example'])('refuses the invalid Host value %j', (host) => {
+    expect(parseReq(`GET / HTTP/1.1\r\nHost: ${host}\r\n\r\n`)).toBe('bad-request');
+  });
+});
+
+describe('parseRequestHead: framing', () => {
+  it.each(['+5', '-1', '0x5', '5 5', '5,5', '5, 5', '', '1e3', '5.0', '1234567890123456'])(
+    'refuses Content-Length %j',
+    (value) => {
+      expect(parseReq(get(`Content-Length: ${value}\r\n`))).toBe('bad-request');
+    },
+  );
+
+  it.each([
+    [' 5 ', 5],
+    ['\t5', 5],
+    ['007', 7],
+    ['0', 0],
+    ['999999999999999', 999999999999999],
+  ])('accepts Content-Length %j as %d', (value, len) => {
+    expect(request(get(`Content-Length: ${value}\r\n`)).contentLength).toBe(len);
+  });
+
+  it('accepts repeated equal Content-Lengths and refuses different ones', () => {
+    expect(request(get('Content-Length: 5\r\ncontent-length: 5\r\n')).contentLength).toBe(5);
+    expect(parseReq(get('Content-Length: 5\r\nContent-Length: 6\r\n'))).toBe('bad-request');
+    expect(parseReq(get('Content-Length: 0\r\nContent-Length: 5\r\n'))).toBe('bad-request');
+  });
+
+  it.each(['chunked', 'Chunked', 'CHUNKED', ' chunked ', ', chunked ,'])(
+    'Transfer-Encoding %j is chunked',
+    (te) => {
+      const h = request(get(`Transfer-Encoding: ${te}\r\n`));
+      expect([h.chunked, h.contentLength]).toEqual([true, -1]);
+    },
+  );
+
+  it('refuses Transfer-Encoding with Content-Length in either order', () => {
+    expect(parseReq(get('Transfer-Encoding: chunked\r\nContent-Length: 5\r\n'))).toBe('bad-request');
+    expect(parseReq(get('Content-Length: 0\r\nTransfer-Encoding: chunked\r\n'))).toBe('bad-request');
+  });
+
+  it.each([
+    ['gzip, chunked'],
+    ['chunked, chunked'],
+    ['identity'],
+    ['gzip'],
+    ['chunked;q=1'],
+    ['gzip', 'chunked'],
+    ['chunked', 'chunked'],
+  ])('answers not-implemented to request Transfer-Encoding %j (fields joined)', (...values) => {
+    const fields = values.map((v) => `Transfer-Encoding: ${v}\r\n`).join('');
+    expect(parseReq(get(fields))).toBe('not-implemented');
+  });
+
+  // BUG: RFC 9112 §6.1: an HTTP/1.0 message with Transfer-Encoding must be treated as having
+  // faulty framing (a 1.0 hop in front may have forwarded it without understanding chunked);
+  // it is parsed as a chunked request today.
+  it.fails('refuses Transfer-Encoding on an HTTP/1.0 request', () => {
+    expect(parseReq('POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n')).toBe('bad-request');
+  });
+
+  it.each([
+    [['close'], { close: true, keepAlive: false, connectionUpgrade: false }],
+    [['Keep-Alive'], { close: false, keepAlive: true, connectionUpgrade: false }],
+    [['keep-alive, Upgrade'], { close: false, keepAlive: true, connectionUpgrade: true }],
+    [['x-hop , CLOSE'], { close: true, keepAlive: false, connectionUpgrade: false }],
+    [['close', 'upgrade'], { close: true, keepAlive: false, connectionUpgrade: true }],
+    [['closed, keepalive'], { close: false, keepAlive: false, connectionUpgrade: false }],
+  ])('Connection %j', (values, expected) => {
+    const h = request(get(values.map((v) => `Connection: ${v}\r\n`).join('')));
+    expect({ close: h.close, keepAlive: h.keepAlive, connectionUpgrade: h.connectionUpgrade }).toEqual(
+      expected,
+    );
+  });
+
+  it('reads Upgrade with or without Connection: upgrade', () => {
+    expect(request(get('Connection: Upgrade\r\nUpgrade: websocket\r\n'))).toMatchObject({
+      connectionUpgrade: true,
+      upgrade: 'websocket',
+    });
+    expect(request(get('Upgrade: h2c\r\n'))).toMatchObject({ connectionUpgrade: false, upgrade: 'h2c' });
+  });
+
+  it.each([
+    ['100-continue', true],
+    ['100-Continue', true],
+    [' 100-continue ', true],
+    ['100-continue-please', false],
+  ])('Expect: %j -> expectContinue %s', (value, expected) => {
+    expect(request(get(`Expect: ${value}\r\n`)).expectContinue).toBe(expected);
+  });
+});
+
+describe('parseResponseHead', () => {
+  it.each([
+    ['HTTP/1.1 200 OK', 1, 200, 'OK'],
+    ['HTTP/1.1 404 Not  Found', 1, 404, 'Not  Found'],
+    ['HTTP/1.1 204 ', 1, 204, ''],
+    ['HTTP/1.1 204', 1, 204, ''],
+    ['HTTP/1.1 200 \xc7a\tva', 1, 200, '\xc7a\tva'],
+    ['HTTP/1.1 100 Continue', 1, 100, 'Continue'],
+    ['HTTP/1.0 200 OK', 0, 200, 'OK'],
+  ])('parses %j', (line, versionMinor, status, reason) => {
+    const s = `${line}\r\nContent-Length: 0\r\n\r\n`;
+    expect(response(s)).toMatchObject({
+      versionMinor,
+      status,
+      reason,
+      contentLength: 0,
+      headBytes: s.length,
+    });
+  });
+
+  it('parses a 103 with fields and the final answer after it at a later offset', () => {
+    const early = 'HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n';
+    const final = 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: keep-alive\r\n\r\n';
+    const buf = bytes(early + final);
+    const h1 = parseResponseHead(buf, 0, buf.length, MAX) as ResponseHead;
+    expect([h1.status, h1.rawHeaders, h1.headBytes]).toEqual([
+      103,
+      ['Link', '</a.css>; rel=preload'],
+      early.length,
+    ]);
+    const h2 = parseResponseHead(buf, h1.headBytes, buf.length, MAX);
+    expect(h2).toMatchObject({ status: 200, chunked: true, keepAlive: true, headBytes: final.length });
+  });
+
+  it.each([
+    ['2-digit status', 'HTTP/1.1 20 OK'],
+    ['4-digit status', 'HTTP/1.1 2000 OK'],
+    ['letters', 'HTTP/1.1 abc OK'],
+    ['letter inside', 'HTTP/1.1 2x0 OK'],
+    ['leading zero', 'HTTP/1.1 099 Odd'],
+    ['no space after status', 'HTTP/1.1 200OK'],
+    ['two spaces', 'HTTP/1.1  200 OK'],
+    ['HTAB separator', 'HTTP/1.1\t200 OK'],
+    ['HTTP/2', 'HTTP/2 200 OK'],
+    ['HTTP/1.2', 'HTTP/1.2 200 OK'],
+    ['lower-case http', 'http/1.1 200 OK'],
+    ['not HTTP', 'ICY 200 OK'],
+  ])('refuses a status line with %s', (_what, line) => {
+    expect(parseRes(`${line}\r\n\r\n`)).toBe('bad-request');
+  });
+
+  // BUG: the reason phrase is not checked (RFC 9112 §4: HTAB / SP / VCHAR / obs-text only), and
+  // the proxy writes it back to the client in its own status line: a bare LF or CR in it splits
+  // the response seen by the client (header injection); NUL and other controls must go too.
+  it.fails.each([
+    ['bare LF', 'OK\nSet-Cookie: a=b'],
+    ['bare CR', 'OK\rSet-Cookie: a=b'],
+    ['NUL', 'O\x00K'],
+    ['DEL', 'OK\x7f'],
+  ])('refuses a reason phrase with %s', (_what, reason) => {
+    expect(parseRes(`HTTP/1.1 200 ${reason}\r\nContent-Length: 0\r\n\r\n`)).toBe('bad-request');
+  });
+
+  it('applies the field and framing rules to responses', () => {
+    expect(response('HTTP/1.1 200 OK\r\nTransfer-Encoding: Chunked\r\n\r\n').chunked).toBe(true);
+    expect(parseRes('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n')).toBe(
+      'bad-request',
+    );
+    expect(parseRes('HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n')).toBe('bad-request');
+    expect(parseRes('HTTP/1.1 200 OK\r\nContent-Length: +3\r\n\r\n')).toBe('bad-request');
+    expect(parseRes('HTTP/1.1 200 OK\r\nX-A: 1\r\n folded\r\n\r\n')).toBe('bad-request');
+    expect(parseRes('HTTP/1.1 200 OK\r\nX-A: 1\nX-B: 2\r\n\r\n')).toBe('bad-request');
+    // Host means nothing in a response: neither required nor limited to one.
+    expect(response('HTTP/1.1 200 OK\r\nHost: a\r\nHost: b\r\n\r\n').status).toBe(200);
+  });
+
+  it('returns undefined when incomplete and too-large beyond maxBytes', () => {
+    const s = 'HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n';
+    for (let end = 0; end < s.length; end++) expect(parseRes(s.slice(0, end))).toBeUndefined();
+    expect(parseRes(s, s.length)).toMatchObject({ status: 200 });
+    expect(parseRes(s, s.length - 1)).toBe('too-large');
+    expect(parseRes(s.slice(0, 30), 29)).toBe('too-large');
+  });
+});
+
+describe('serializeHead', () => {
+  it('writes first line, fields and the empty line', () => {
+    expect(serializeHead('HTTP/1.1 204 No Content', [])).toBe('HTTP/1.1 204 No Content\r\n\r\n');
+    expect(serializeHead('GET / HTTP/1.1', ['Host', 'a', 'X-B', ''])).toBe(
+      'GET / HTTP/1.1\r\nHost: a\r\nX-B: \r\n\r\n',
+    );
+  });
+
+  it('round-trips a request and a response through the parsers byte for byte', () => {
+    const req =
+      'PUT /x?y=%20 HTTP/1.1\r\nhost: a.example\r\nContent-Length: 3\r\nX-T: caf\xe9\r\nX-E: \r\n\r\n';
+    const h = request(req);
+    const again = serializeHead(`${h.method} ${h.url} HTTP/1.${h.versionMinor}`, h.rawHeaders);
+    expect(again).toBe(req);
+    expect(request(again)).toEqual(h);
+
+    const res = 'HTTP/1.0 404 Not Found\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n';
+    const r = response(res);
+    const back = serializeHead(`HTTP/1.${r.versionMinor} ${r.status} ${r.reason}`, r.rawHeaders);
+    expect(back).toBe(res);
+    expect(response(back)).toEqual(r);
+  });
+});
+
+class Collect implements ChunkSink {
+  parts: Buffer[] = [];
+  onChunkData(buf: Buffer, start: number, end: number): void {
+    // Copied: the caller may reuse the buffer.
+    this.parts.push(Buffer.from(buf.subarray(start, end)));
+  }
+  text(): string {
+    return Buffer.concat(this.parts).toString('latin1');
+  }
+}
+
+/** ~60 bytes: lower/upper-case hex, an extension, a CRLF inside the data, a trailer. */
+const BODY = '4\r\nWiki\r\n7;ext="a b"\r\npedia i\r\nB\r\nn chunks.\r\n\r\n0\r\nX-Sum: 9\r\n\r\n';
+const PAYLOAD = 'Wikipedia in chunks.\r\n';
+
+function scan(s: string): { end: number; payload: number; text: string } {
+  const sink = new Collect();
+  const sc = new ChunkedScanner();
+  const buf = bytes(s);
+  const end = sc.feed(buf, 0, buf.length, sink);
+  return { end, payload: sc.payload, text: sink.text() };
+}
+
+describe('ChunkedScanner', () => {
+  it('returns the index just past the final CRLF of a body in one buffer', () => {
+    expect(scan(BODY)).toEqual({ end: BODY.length, payload: PAYLOAD.length, text: PAYLOAD });
+    expect(scan('0\r\n\r\n')).toEqual({ end: 5, payload: 0, text: '' });
+  });
+
+  it('leaves the bytes after the end (the next pipelined message) unconsumed', () => {
+    const next = 'GET / HTTP/1.1\r\nHost: a\r\n\r\n';
+    expect(scan(BODY + next).end).toBe(BODY.length);
+    const buf = bytes(`junk${BODY}${next}`);
+    expect(new ChunkedScanner().feed(buf, 4, buf.length)).toBe(4 + BODY.length);
+  });
+
+  it('returns NEED_MORE for each byte fed alone until the last one', () => {
+    const buf = bytes(BODY);
+    const sc = new ChunkedScanner();
+    const sink = new Collect();
+    for (let i = 0; i < buf.length - 1; i++) expect(sc.feed(buf, i, i + 1, sink)).toBe(NEED_MORE);
+    expect(sc.feed(buf, buf.length - 1, buf.length, sink)).toBe(buf.length);
+    expect([sink.text(), sc.payload]).toEqual([PAYLOAD, PAYLOAD.length]);
+  });
+
+  it('gives the same end and payload when split in two at every position', () => {
+    const buf = bytes(BODY);
+    for (let k = 1; k < buf.length; k++) {
+      const sc = new ChunkedScanner();
+      const sink = new Collect();
+      expect(sc.feed(buf, 0, k, sink)).toBe(NEED_MORE);
+      expect(sc.feed(buf, k, buf.length, sink)).toBe(buf.length);
+      expect(sink.text()).toBe(PAYLOAD);
+    }
+  });
+
+  it.each([
+    ['extensions', '5;a=b;c\r\nhello\r\n0;last="x;y"\r\n\r\n', 'hello'],
+    ['BWS before an extension', '5 ;a=b\r\nhello\r\n0\t;z\r\n\r\n', 'hello'],
+    ['trailers', '5\r\nhello\r\n0\r\nX-A: 1\r\nX-B: caf\xe9\r\n\r\n', 'hello'],
+    [
+      'upper-case hex',
+      `1F\r\n${'a'.repeat(31)}\r\nA\r\n${'b'.repeat(10)}\r\n0\r\n\r\n`,
+      'a'.repeat(31) + 'b'.repeat(10),
+    ],
+    ['leading zeros (13 digits)', '0000000000005\r\nhello\r\n0\r\n\r\n', 'hello'],
+    ['a chunk of CRLFs', '4\r\n\r\n\r\n\r\n0\r\n\r\n', '\r\n\r\n'],
+  ])('accepts %s', (_what, s, payload) => {
+    expect(scan(s)).toEqual({ end: s.length, payload: payload.length, text: payload });
+  });
+
+  it('counts payload bytes as they arrive', () => {
+    const buf = bytes('5\r\nhello\r\n3\r\nabc\r\n0\r\n\r\n');
+    const sc = new ChunkedScanner();
+    expect(sc.feed(buf, 0, 6)).toBe(NEED_MORE);
+    expect(sc.payload).toBe(3);
+    expect(sc.feed(buf, 6, 14)).toBe(NEED_MORE);
+    expect(sc.payload).toBe(6);
+    expect(sc.feed(buf, 14, buf.length)).toBe(buf.length);
+    expect(sc.payload).toBe(8);
+  });
+
+  const bigTrailer = `0\r\n${`X-Pad: ${'a'.repeat(1000)}\r\n`.repeat(17)}\r\n`;
+  it.each([
+    ['data longer than its size', '5\r\nhelloX\r\n0\r\n\r\n'],
+    ['LF only after data', '5\r\nhello\n0\r\n\r\n'],
+    ['CR only after data', '5\r\nhello\r0\r\n\r\n'],
+    ['non-hex size', 'g\r\nhello\r\n0\r\n\r\n'],
+    ['0x prefix', '0x5\r\nhello\r\n0\r\n\r\n'],
+    ['negative size', '-5\r\nhello\r\n0\r\n\r\n'],
+    ['leading space', ' 5\r\nhello\r\n0\r\n\r\n'],
+    ['empty size line', '\r\nhello\r\n0\r\n\r\n'],
+    ['bare LF after size', '5\nhello\r\n0\r\n\r\n'],
+    ['CR without LF after size', '5\r\rhello\r\n0\r\n\r\n'],
+    ['bare LF in an extension', '5;a\nhello\r\n0\r\n\r\n'],
+    ['NUL in an extension', '5;a\x00\r\nhello\r\n0\r\n\r\n'],
+    ['an extension over 4 KiB', `5;${'e'.repeat(5000)}\r\nhello\r\n0\r\n\r\n`],
+    ['14 hex digits', '00000000000005\r\nhello\r\n0\r\n\r\n'],
+    ['bare LF ending the body', '0\r\n\n'],
+    ['CR CR ending the body', '0\r\n\r\r'],
+    ['bare LF as a trailer line', '0\r\nX-A: 1\r\n\n'],
+    ['bare LF in a trailer', '0\r\nX-A: 1\nX-B: 2\r\n\r\n'],
+    ['NUL in a trailer', '0\r\nX-A: a\x00\r\n\r\n'],
+    ['an oversized trailer section', bigTrailer],
+  ])('is MALFORMED on %s', (_what, s) => {
+    expect(scan(s).end).toBe(MALFORMED);
+  });
+
+  // BUG: NUL is refused inside a trailer line but not as its first byte (TRAILER_START only
+  // checks CR and LF).
+  it.fails('is MALFORMED on NUL starting a trailer line', () => {
+    expect(scan('0\r\n\x00X: 1\r\n\r\n').end).toBe(MALFORMED);
+  });
+
+  // BUG: after the size, SP/HTAB switch to the extension state, which takes anything: `5 x` is
+  // read as size 5 although RFC 9112 §7.1.1 only allows BWS before `;`. A peer that reads the
+  // line differently sees other framing; the file promises strictness against that.
+  it.fails('is MALFORMED on garbage after the size that is not an extension', () => {
+    expect(scan('5 x\r\nhello\r\n0\r\n\r\n').end).toBe(MALFORMED);
+  });
+
+  it('hands out the payload unchanged for random chunkings and random reads (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.uint8Array({ minLength: 1, maxLength: 300 }), { maxLength: 8 }),
+        fc.array(fc.nat(), { maxLength: 6 }),
+        fc.boolean(),
+        fc.boolean(),
+        (chunks, cutSeeds, upper, trailer) => {
+          const parts: Buffer[] = [];
+          for (const c of chunks) {
+            const size = c.length.toString(16);
+            parts.push(bytes(`${upper ? size.toUpperCase() : size}\r\n`), Buffer.from(c), bytes('\r\n'));
+          }
+          parts.push(bytes(trailer ? '0\r\nX-T: 1\r\n\r\n' : '0\r\n\r\n'));
+          const body = Buffer.concat(parts);
+          const wire = Buffer.concat([body, bytes('NEXT')]);
+          const cuts = [...new Set(cutSeeds.map((n) => n % (wire.length + 1)))].sort((a, b) => a - b);
+          cuts.push(wire.length);
+          const sc = new ChunkedScanner();
+          const sink = new Collect();
+          let from = 0;
+          let end = NEED_MORE;
+          for (const cut of cuts) {
+            if (cut <= from) continue;
+            end = sc.feed(wire, from, cut, sink);
+            if (end !== NEED_MORE) break;
+            from = cut;
+          }
+          expect(end).toBe(body.length);
+          const payload = Buffer.concat(chunks);
+          expect(Buffer.concat(sink.parts).equals(payload)).toBe(true);
+          expect(sc.payload).toBe(payload.length);
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+});
