@@ -2,17 +2,17 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { EventHub, type RequestOutcome } from '../core/events.ts';
-import { attachAccessLog } from './access-log.ts';
+import { accessLine, attachAccessLog, type LogSink } from './access-log.ts';
 
-function capture(): { logger: pino.Logger; lines: Record<string, unknown>[] } {
+function capture(): { logger: LogSink; lines: Record<string, unknown>[] } {
   const lines: Record<string, unknown>[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>);
-      cb();
+  const logger = {
+    write(text: string) {
+      for (const line of text.split('\n'))
+        if (line !== '') lines.push(JSON.parse(line) as Record<string, unknown>);
     },
-  });
-  return { logger: pino({ level: 'info' }, stream), lines };
+  };
+  return { logger, lines };
 }
 
 const outcome = (i: number): RequestOutcome => ({
@@ -68,5 +68,45 @@ describe('access log', () => {
     expect(lines).toHaveLength(3);
     expect(log.dropped).toBe(2);
     log.close();
+  });
+
+  it('writes the line pino would write for the same fields, escaping a client-chosen request id', () => {
+    const chunks: string[] = [];
+    const stream = new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        chunks.push(chunk.toString());
+        cb();
+      },
+    });
+    const logger = pino(
+      { level: 'info', base: { service: 'fulcrum' }, timestamp: () => ',"time":1700000000000' },
+      stream,
+    );
+    for (const o of [
+      outcome(1),
+      { ...outcome(2), backend: undefined, error: undefined, requestId: 'a "quoted" \\ id\u0001' },
+    ]) {
+      logger.info(
+        {
+          listener: o.listener,
+          pool: o.pool,
+          backend: o.backend,
+          status: o.status,
+          durationMs: Math.round(o.durationMs * 1000) / 1000,
+          requestId: o.requestId,
+          method: o.method,
+          retries: o.retries,
+          error: o.error,
+        },
+        'request',
+      );
+      const ours = accessLine(o, 1700000000000, 'fulcrum');
+      // pino adds pid and hostname to its base unless told otherwise; compare the rest.
+      const theirs = JSON.parse(chunks.pop() as string) as Record<string, unknown>;
+      delete theirs['pid'];
+      delete theirs['hostname'];
+      expect(JSON.parse(ours)).toEqual(theirs);
+      expect(ours.endsWith('}\n')).toBe(true);
+    }
   });
 });

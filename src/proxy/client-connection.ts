@@ -7,7 +7,14 @@ import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { ErrorCode } from '../core/errors.ts';
 import { rawErrorResponse } from './answers.ts';
-import { ChunkedScanner, MALFORMED, parseRequestHead, serializeHead, type ChunkSink, type RequestHead } from './http1.ts';
+import {
+  ChunkedScanner,
+  MALFORMED,
+  parseRequestHead,
+  serializeHead,
+  type ChunkSink,
+  type RequestHead,
+} from './http1.ts';
 import type { BodyFraming } from './upstream.ts';
 
 /** The listener side of a connection (limits and deadlines are read per request, so reloads apply). */
@@ -176,7 +183,8 @@ export class ClientConnection implements ChunkSink {
       }
       owner.onRequest(this, head);
       if (hasBody && rest !== undefined && this.#phase === BODY) this.#body(rest);
-      else if (rest !== undefined) this.#buf = this.#buf === undefined ? rest : Buffer.concat([rest, this.#buf]);
+      else if (rest !== undefined)
+        this.#buf = this.#buf === undefined ? rest : Buffer.concat([rest, this.#buf]);
     }
   }
 

@@ -11,7 +11,12 @@ import type { Router } from './router.ts';
 import { errorBody } from './answers.ts';
 import type { ClientConnection, ClientExchange } from './client-connection.ts';
 import { hashKeyOf } from './hash-key.ts';
-import { forwardRequestHeaders, forwardResponseHeaders, headersObject, type RequestFacts } from './headers.ts';
+import {
+  forwardRequestHeaders,
+  forwardResponseHeaders,
+  headersObject,
+  type RequestFacts,
+} from './headers.ts';
 import type { RequestHead, ResponseHead } from './http1.ts';
 import type {
   BodyFraming,
@@ -126,7 +131,11 @@ export class Exchange implements UpstreamHandler, ClientExchange, RequestFacts {
     this.requestId = id !== undefined && id !== '' ? id : this.core.nextRequestId();
     headers.push('x-request-id', this.requestId);
 
-    const route = router.match(this.hostHeader, url, router.usesHeaders ? headersObject(head.rawHeaders) : NO_HEADERS);
+    const route = router.match(
+      this.hostHeader,
+      url,
+      router.usesHeaders ? headersObject(head.rawHeaders) : NO_HEADERS,
+    );
     if (route === undefined) return this.fail('FULCRUM_ERR_PROXY_NO_ROUTE');
     const pool = snapshot.pools.get(route.pool);
     if (pool === undefined) return this.fail('FULCRUM_ERR_PROXY_NO_BACKEND');
@@ -142,7 +151,12 @@ export class Exchange implements UpstreamHandler, ClientExchange, RequestFacts {
     this.mayRetry = retries.attempts > 0 && retries.methods.includes(head.method);
     if (this.hasBody && this.mayRetry && retries.bufferSize > 0) this.replay = [];
     if (config.policy === 'consistent-hash') {
-      this.hashKey = hashKeyOf(config.hash?.key ?? 'source-ip', url, this.conn.remoteAddress, head.rawHeaders);
+      this.hashKey = hashKeyOf(
+        config.hash?.key ?? 'source-ip',
+        url,
+        this.conn.remoteAddress,
+        head.rawHeaders,
+      );
     }
     if (this.explainHeader !== undefined && this.core.explainAllowed(this.explainHeader)) {
       this.trace = { reason: '', candidates: [] };
@@ -273,7 +287,8 @@ export class Exchange implements UpstreamHandler, ClientExchange, RequestFacts {
   onUpstreamResponse(upHead: ResponseHead, framing: BodyFraming): void {
     this.disarm();
     const lameDuck = (this.pool as PoolRuntime).config.lameDuckHeader;
-    if (lameDuck !== undefined && hasHeader(upHead.rawHeaders, lameDuck)) (this.host as HostState).markLameDuck();
+    if (lameDuck !== undefined && hasHeader(upHead.rawHeaders, lameDuck))
+      (this.host as HostState).markLameDuck();
     const status = upHead.status;
     const kind: OutcomeKind =
       status === 502 || status === 503 || status === 504

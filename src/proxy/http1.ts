@@ -43,8 +43,13 @@ export type HeadError = 'bad-request' | 'too-large' | 'not-implemented';
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** Field values: visible ASCII, SP, HTAB and obs-text; no other control characters. */
+// eslint-disable-next-line no-control-regex -- control characters are exactly what it looks for
 const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
 const TARGET = /^[\x21-\x7e\x80-\xff]+$/;
+/** uri-host [":" port] (RFC 9112 §3.2, RFC 3986 §3.2.2); empty is allowed. */
+const HOST = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::[0-9]*)?$/;
+/** Reason phrase: HTAB, SP, visible ASCII, obs-text. */
+const REASON = /^[\t\x20-\x7e\x80-\xff]*$/;
 const DIGITS = /^[0-9]{1,15}$/;
 
 /** Skip the empty lines a client may send between requests (RFC 9112 §2.2). */
@@ -57,12 +62,19 @@ function skipEmptyLines(buf: Buffer, start: number, end: number): number {
  * The end of the head (index just past CRLFCRLF) in buf[start, end), undefined when more bytes
  * are needed, or 'too-large' when the head exceeds maxBytes.
  */
-function headEnd(buf: Buffer, start: number, end: number, maxBytes: number): number | 'too-large' | undefined {
-  const i = buf.indexOf('\r\n\r\n', start, 'latin1');
+function headEnd(
+  buf: Buffer,
+  from: number,
+  start: number,
+  end: number,
+  maxBytes: number,
+): number | 'too-large' | undefined {
+  const i = buf.indexOf('\r\n\r\n', from, 'latin1');
   if (i < 0 || i + 4 > end) {
     // The terminator may straddle the next read: only the bytes seen so far count.
     return end - start > maxBytes ? 'too-large' : undefined;
   }
+  // Skipped empty lines count too, or a flood of them would be buffered forever.
   return i + 4 - start > maxBytes ? 'too-large' : i + 4;
 }
 
@@ -85,7 +97,12 @@ function tokens(value: string): string[] {
 }
 
 /** Header fields of `text` from `pos` (just past the start line) into `head`; false on a bad field. */
-function parseFields(text: string, pos: number, head: MessageHead & { host?: string | undefined }, isRequest: boolean): HeadError | undefined {
+function parseFields(
+  text: string,
+  pos: number,
+  head: MessageHead & { host?: string | undefined },
+  isRequest: boolean,
+): HeadError | undefined {
   const raw = head.rawHeaders;
   let te: string | undefined;
   let sawHost = false;
@@ -126,7 +143,7 @@ function parseFields(text: string, pos: number, head: MessageHead & { host?: str
         break;
       case 'host':
         if (isRequest) {
-          if (sawHost) return 'bad-request';
+          if (sawHost || !HOST.test(value)) return 'bad-request';
           sawHost = true;
           head.host = value;
         }
@@ -139,6 +156,8 @@ function parseFields(text: string, pos: number, head: MessageHead & { host?: str
   if (te !== undefined) {
     const codings = tokens(te);
     if (isRequest) {
+      // HTTP/1.0 has no chunked framing (RFC 9112 §6.1: treat it as faulty).
+      if (head.versionMinor === 0) return 'bad-request';
       // Only `chunked` can be forwarded byte for byte; a length alongside it is a smuggling attempt.
       if (codings.length !== 1 || codings[0] !== 'chunked') return 'not-implemented';
       if (head.contentLength >= 0) return 'bad-request';
@@ -170,7 +189,7 @@ export function parseRequestHead(
   maxBytes: number,
 ): RequestHead | HeadError | undefined {
   const from = skipEmptyLines(buf, start, end);
-  const stop = headEnd(buf, from, end, maxBytes);
+  const stop = headEnd(buf, from, start, end, maxBytes);
   if (typeof stop !== 'number') return stop;
   const text = buf.toString('latin1', from, stop);
   const lineEnd = text.indexOf('\r\n');
@@ -206,18 +225,22 @@ export function parseResponseHead(
   end: number,
   maxBytes: number,
 ): ResponseHead | HeadError | undefined {
-  const stop = headEnd(buf, start, end, maxBytes);
+  const stop = headEnd(buf, start, start, end, maxBytes);
   if (typeof stop !== 'number') return stop;
   const text = buf.toString('latin1', start, stop);
   const lineEnd = text.indexOf('\r\n');
   // HTTP/1.x SP 3DIGIT [SP reason]
   const versionMinor = versionOf(text.slice(0, 8));
   const digits = text.slice(9, 12);
-  if (versionMinor < 0 || text.charCodeAt(8) !== 32 || !/^[1-9][0-9][0-9]$/.test(digits)) return 'bad-request';
+  if (versionMinor < 0 || text.charCodeAt(8) !== 32 || !/^[1-9][0-9][0-9]$/.test(digits))
+    return 'bad-request';
   if (lineEnd > 12 && text.charCodeAt(12) !== 32) return 'bad-request';
+  // The reason goes into the status line fulcrum writes: no CR, LF or other controls.
+  const reason = lineEnd > 13 ? text.slice(13, lineEnd) : '';
+  if (!REASON.test(reason)) return 'bad-request';
   const head: ResponseHead = {
     status: Number(digits),
-    reason: lineEnd > 13 ? text.slice(13, lineEnd) : '',
+    reason,
     versionMinor,
     rawHeaders: [],
     contentLength: -1,
@@ -254,6 +277,7 @@ const TRAILER_START = 6;
 const TRAILER = 7;
 const TRAILER_LF = 8;
 const END_LF = 9;
+const SIZE_WS = 10;
 
 /** Limits on the bytes that are not payload: a chunk-size line and the trailer section. */
 const MAX_LINE = 4096;
@@ -302,9 +326,11 @@ export class ChunkedScanner {
             this.#size = this.#size * 16 + d;
           } else if (this.#digits === 0) {
             return MALFORMED;
-          } else if (c === 59 /* ; */ || c === 32 || c === 9) {
+          } else if (c === 59 /* ; */) {
             this.#state = EXT;
             this.#line = 0;
+          } else if (c === 32 || c === 9) {
+            this.#state = SIZE_WS;
           } else if (c === 13) {
             this.#state = SIZE_LF;
           } else {
@@ -312,6 +338,14 @@ export class ChunkedScanner {
           }
           break;
         }
+        case SIZE_WS:
+          // Whitespace after the size is allowed only before an extension (BWS ";").
+          if (c === 59) {
+            this.#state = EXT;
+            this.#line = 0;
+          } else if (c === 13) this.#state = SIZE_LF;
+          else if (c !== 32 && c !== 9) return MALFORMED;
+          break;
         case EXT:
           if (c === 13) this.#state = SIZE_LF;
           else if (c === 10 || c === 0 || ++this.#line > MAX_LINE) return MALFORMED;
@@ -332,7 +366,7 @@ export class ChunkedScanner {
           break;
         case TRAILER_START:
           if (c === 13) this.#state = END_LF;
-          else if (c === 10) return MALFORMED;
+          else if (c === 10 || c === 0) return MALFORMED;
           else {
             this.#state = TRAILER;
             if (++this.#trailerBytes > MAX_TRAILERS) return MALFORMED;

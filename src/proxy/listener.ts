@@ -108,7 +108,9 @@ export class Listener implements ConnectionOwner, ListenerContext {
     const hp = parseAddress(address);
     const name = this.name;
     if (hp === undefined) {
-      return Promise.reject(new FulcrumError('FULCRUM_ERR_LISTEN', `listeners.${name}: bad address ${address}`));
+      return Promise.reject(
+        new FulcrumError('FULCRUM_ERR_LISTEN', `listeners.${name}: bad address ${address}`),
+      );
     }
     return new Promise((resolve, reject) => {
       const onError = (err: Error): void => {

@@ -11,7 +11,12 @@ import type { HostState, OutcomeKind } from '../health/host-state.ts';
 import type { Snapshot } from '../runtime/snapshot.ts';
 import { rawErrorResponse } from './answers.ts';
 import { hashKeyOf } from './hash-key.ts';
-import { forwardRequestHeaders, forwardResponseHeaders, headersObject, type RequestFacts } from './headers.ts';
+import {
+  forwardRequestHeaders,
+  forwardResponseHeaders,
+  headersObject,
+  type RequestFacts,
+} from './headers.ts';
 import type { RequestHead } from './http1.ts';
 import type { Router } from './router.ts';
 

@@ -67,7 +67,12 @@ export interface UpstreamRequest {
 }
 
 export interface Upstream {
-  request(target: UpstreamTarget, idleMs: number, req: UpstreamRequest, handler: UpstreamHandler): UpstreamCall;
+  request(
+    target: UpstreamTarget,
+    idleMs: number,
+    req: UpstreamRequest,
+    handler: UpstreamHandler,
+  ): UpstreamCall;
   /** Close the pools of targets no longer in use (after their running requests). */
   retain(targets: ReadonlySet<UpstreamTarget>): void;
   close(): void;
@@ -225,7 +230,8 @@ class UpConn {
     this.framing = framing;
     this.remaining = head.contentLength;
     if (framing === 'chunked') this.scanner = new ChunkedScanner();
-    this.reusable = framing !== 'close' && (head.versionMinor === 1 ? !head.close : head.keepAlive && !head.close);
+    this.reusable =
+      framing !== 'close' && (head.versionMinor === 1 ? !head.close : head.keepAlive && !head.close);
     this.state = BODY;
     call.handler?.onUpstreamResponse(head, framing);
     if (this.call === call && framing === 'none') this.complete(call, false);
@@ -402,7 +408,12 @@ export class WireUpstream implements Upstream {
   readonly #pools = new Map<UpstreamTarget, HostPool>();
   #sweeper: NodeJS.Timeout | undefined;
 
-  request(target: UpstreamTarget, idleMs: number, req: UpstreamRequest, handler: UpstreamHandler): UpstreamCall {
+  request(
+    target: UpstreamTarget,
+    idleMs: number,
+    req: UpstreamRequest,
+    handler: UpstreamHandler,
+  ): UpstreamCall {
     let pool = this.#pools.get(target);
     if (pool === undefined) {
       pool = new HostPool(target);
