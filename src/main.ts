@@ -18,6 +18,7 @@ import { HealthManager } from './health/health-manager.ts';
 import { HostRegistry } from './health/host-state.ts';
 import { Monitor } from './monitor/monitor.ts';
 import { attachAccessLog } from './proxy/access-log.ts';
+import { LogWriter } from './core/log-writer.ts';
 import { ProxyServer } from './proxy/proxy-server.ts';
 import { ConfigController } from './runtime/controller.ts';
 import { ApplyGuard } from './runtime/guard.ts';
@@ -76,7 +77,7 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
     );
   }
 
-  const destination = pino.destination({ dest: options.logDestination ?? 1, sync: false });
+  const destination = new LogWriter(options.logDestination ?? 1);
   const logger = pino(
     { level: config.log.level, base: { service: 'fulcrum' }, redact: ['token', '*.token', 'authorization'] },
     destination,
@@ -103,8 +104,8 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
     auditSecret: () => auditSecret,
   });
   // Access lines have fixed fields and carry no secrets: formatted by hand, in pino's line
-  // format, onto the same destination (bench/RESULTS.md prices pino's generic path).
-  const accessLog =
+  // format, into the same writer (bench/RESULTS.md prices pino's generic path).
+  const stopAccessLog =
     config.log.access && logger.isLevelEnabled('info') ? attachAccessLog(hub, destination) : undefined;
   // Alert annotations name the config version that introduced a skew, with its time and
   // author; the monitor asks synchronously, so keep a small cache of version summaries.
@@ -270,11 +271,11 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
         monitor.stop();
         guard.stop();
         audit.stop();
-        accessLog?.close();
+        stopAccessLog?.();
         server.closeAllConnections();
         await new Promise<void>((r) => server.close(() => r()));
         await store.close();
-        await new Promise<void>((r) => logger.flush(() => r()));
+        await destination.end();
       })();
       return closing;
     },

@@ -29,16 +29,12 @@ const outcome = (i: number): RequestOutcome => ({
 });
 
 describe('access log', () => {
-  it('writes one JSON line per request, off the emitting call', async () => {
+  it('writes one JSON line per request until unsubscribed', () => {
     const hub = new EventHub();
     const { logger, lines } = capture();
-    const log = attachAccessLog(hub, logger);
+    const stop = attachAccessLog(hub, logger);
     hub.requests.emit(outcome(1));
     hub.requests.emit(outcome(2));
-    // Nothing is written inside emit: the request path only queues.
-    expect(lines).toHaveLength(0);
-    await new Promise((r) => setImmediate(r));
-    await new Promise((r) => setImmediate(r));
     expect(lines).toHaveLength(2);
     expect(lines[0]).toMatchObject({
       msg: 'request',
@@ -52,22 +48,9 @@ describe('access log', () => {
       retries: 1,
       error: 'FULCRUM_ERR_PROXY_UPSTREAM_CONNECT',
     });
-    log.close();
+    stop();
     hub.requests.emit(outcome(3));
-    await new Promise((r) => setImmediate(r));
     expect(lines).toHaveLength(2);
-  });
-
-  it('drops beyond maxQueue instead of growing, and counts the drops', async () => {
-    const hub = new EventHub();
-    const { logger, lines } = capture();
-    const log = attachAccessLog(hub, logger, { maxQueue: 3 });
-    for (let i = 0; i < 5; i++) hub.requests.emit(outcome(i));
-    log.flush();
-    await new Promise((r) => setImmediate(r));
-    expect(lines).toHaveLength(3);
-    expect(log.dropped).toBe(2);
-    log.close();
   });
 
   it('writes the line pino would write for the same fields, escaping a client-chosen request id', () => {

@@ -1,33 +1,24 @@
 // The access log: one JSON line per finished client request, in pino's line format (level,
-// time, service, fields, msg) so one log pipeline reads both. The hub listener only queues the
-// outcome; lines are formatted on a later turn of the event loop and written as one string
-// per batch, so a slow log destination never adds latency to a request.
+// time, service, fields, msg) so one log pipeline reads both. Each line is formatted when the
+// outcome is emitted and copied into the log writer's buffer; the writer writes asynchronously,
+// at most once per event-loop turn, so a slow destination costs dropped lines, never latency.
 //
 // Lines are built by hand instead of through pino: the fields are fixed, and pino's generic
-// serialisation was the largest single cost of a proxied request (bench/RESULTS.md).
+// serialisation was the largest single cost of a proxied request (bench/RESULTS.md). Nothing is
+// queued per request either: outcomes held until a later turn survived into V8's old generation
+// often enough to make its mark-compact pauses the proxy's p99.
 import type { EventHub, RequestOutcome } from '../core/events.ts';
 
-/** Where lines go: pino's destination (sonic-boom) in production, a capture in tests. */
+/** Where lines go: the LogWriter in production, a capture in tests. */
 export interface LogSink {
   write(text: string): unknown;
 }
 
 export interface AccessLogOptions {
-  /** Outcomes queued beyond this are dropped (and counted) rather than growing memory. */
-  maxQueue?: number;
   /** The `service` field of each line. */
   service?: string;
   /** Clock of the `time` field (ms since the epoch). */
   now?: () => number;
-}
-
-export interface AccessLog {
-  /** Lines dropped because the queue was full. */
-  readonly dropped: number;
-  /** Write what is queued now (tests, shutdown). */
-  flush(): void;
-  /** Unsubscribe and flush. */
-  close(): void;
 }
 
 /**
@@ -43,45 +34,11 @@ export function accessLine(o: RequestOutcome, time: number, service: string): st
   return `${line},"msg":"request"}\n`;
 }
 
-export function attachAccessLog(hub: EventHub, sink: LogSink, options: AccessLogOptions = {}): AccessLog {
-  const maxQueue = options.maxQueue ?? 10_000;
+/** Subscribe the access log to request outcomes; returns the unsubscribe function. */
+export function attachAccessLog(hub: EventHub, sink: LogSink, options: AccessLogOptions = {}): () => void {
   const service = options.service ?? 'fulcrum';
   const now = options.now ?? Date.now;
-  let queue: RequestOutcome[] = [];
-  let scheduled = false;
-  let dropped = 0;
-
-  const flush = (): void => {
-    scheduled = false;
-    const batch = queue;
-    if (batch.length === 0) return;
-    queue = [];
-    const time = now();
-    let text = '';
-    for (let i = 0; i < batch.length; i++) text += accessLine(batch[i] as RequestOutcome, time, service);
-    sink.write(text);
-  };
-
-  const unsubscribe = hub.requests.subscribe((o) => {
-    if (queue.length >= maxQueue) {
-      dropped++;
-      return;
-    }
-    queue.push(o);
-    if (!scheduled) {
-      scheduled = true;
-      setImmediate(flush);
-    }
+  return hub.requests.subscribe((o) => {
+    sink.write(accessLine(o, now(), service));
   });
-
-  return {
-    get dropped() {
-      return dropped;
-    },
-    flush,
-    close() {
-      unsubscribe();
-      flush();
-    },
-  };
 }
