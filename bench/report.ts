@@ -41,15 +41,7 @@ const TARGETS = {
 };
 
 /** Row order of the tables, whatever order the round ran in. */
-const ROW_ORDER = [
-  'direct',
-  'nginx',
-  'http-proxy',
-  'node-hello',
-  'node-floor',
-  'fulcrum',
-  'fulcrum-nolog',
-];
+const ROW_ORDER = ['direct', 'nginx', 'http-proxy', 'node-hello', 'node-floor', 'fulcrum', 'fulcrum-nolog'];
 
 function rank(target: string): number {
   const i = ROW_ORDER.indexOf(target);

@@ -23,7 +23,6 @@ interface Echo {
 }
 
 describe('proxy', () => {
-
   describe('proxy: forwarding', () => {
     it('round-robins across backends over reused keep-alive connections', async () => {
       backends = await startFakeBackends(3);

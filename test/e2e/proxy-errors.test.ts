@@ -49,7 +49,6 @@ function rawExchange(port: number, write: (s: net.Socket) => void, timeoutMs = 5
 }
 
 describe('proxy', () => {
-
   describe('proxy: answers on the backend behalf', () => {
     it('503 FULCRUM_ERR_PROXY_NO_BACKEND when no backend is available', async () => {
       backends = await startFakeBackends(2);

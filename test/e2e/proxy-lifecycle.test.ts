@@ -34,7 +34,6 @@ function twoListeners(backends: FakeBackend[], webAddress: string, adminishAddre
 }
 
 describe('proxy', () => {
-
   describe('proxy: activate', () => {
     it('keeps an unchanged listener bound (same port, same connection) and swaps routes', async () => {
       backends = await startFakeBackends(2);

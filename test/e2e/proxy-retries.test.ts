@@ -18,7 +18,6 @@ afterEach(async () => {
 const total = (bs: FakeBackend[]): number => bs.reduce((n, b) => n + b.requests, 0);
 
 describe('proxy', () => {
-
   describe('proxy: retries', () => {
     it('a refused connection is retried on another backend and the client sees 200', async () => {
       backends = await startFakeBackends(3);
