@@ -2,7 +2,7 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { EventHub, type RequestOutcome } from '../core/events.ts';
-import { accessLine, attachAccessLog, type LogSink } from './access-log.ts';
+import { accessLine, attachAccessLog, millis, type LogSink } from './access-log.ts';
 
 function capture(): { logger: LogSink; lines: Record<string, unknown>[] } {
   const lines: Record<string, unknown>[] = [];
@@ -90,6 +90,19 @@ describe('access log', () => {
       delete theirs['hostname'];
       expect(JSON.parse(ours)).toEqual(theirs);
       expect(ours.endsWith('}\n')).toBe(true);
+    }
+  });
+
+  it('prints durations as Math.round(ms * 1000) / 1000 would', () => {
+    for (const ms of [
+      0, 1, 12.34567, 12.3, 12.34, 12.304, 0.0004, 0.0006, 0.05, 999.9999, 1234567.891, 7.0001,
+    ]) {
+      expect(millis(ms)).toBe(String(Math.round(ms * 1000) / 1000));
+    }
+    // Property check over many values.
+    for (let i = 0; i < 5000; i++) {
+      const ms = ((i * 7919.123) % 3000) / 7;
+      expect(millis(ms)).toBe(String(Math.round(ms * 1000) / 1000));
     }
   });
 });

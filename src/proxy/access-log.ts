@@ -29,9 +29,25 @@ export interface AccessLogOptions {
 export function accessLine(o: RequestOutcome, time: number, service: string): string {
   let line = `{"level":30,"time":${time},"service":"${service}","listener":"${o.listener}","pool":"${o.pool}"`;
   if (o.backend !== undefined) line += `,"backend":"${o.backend}"`;
-  line += `,"status":${o.status},"durationMs":${Math.round(o.durationMs * 1000) / 1000},"requestId":${JSON.stringify(o.requestId)},"method":"${o.method}","retries":${o.retries}`;
+  line += `,"status":${o.status},"durationMs":${millis(o.durationMs)},"requestId":${JSON.stringify(o.requestId)},"method":"${o.method}","retries":${o.retries}`;
   if (o.error !== undefined) line += `,"error":"${o.error}"`;
   return `${line},"msg":"request"}\n`;
+}
+
+/**
+ * A duration in ms with at most three decimals, as `Math.round(ms * 1000) / 1000` prints it,
+ * built from small integers: V8 caches the strings of numbers it prints, and a cache entry per
+ * distinct duration kept lines' garbage alive into the old generation (bench/RESULTS.md).
+ */
+export function millis(ms: number): string {
+  const us = Math.round(ms * 1000);
+  const whole = Math.trunc(us / 1000);
+  const frac = Math.abs(us - whole * 1000);
+  const sign = us < 0 && whole === 0 ? '-' : '';
+  if (frac === 0) return `${sign}${whole}`;
+  if (frac % 100 === 0) return `${sign}${whole}.${frac / 100}`;
+  if (frac % 10 === 0) return `${sign}${whole}.${frac < 100 ? '0' : ''}${frac / 10}`;
+  return `${sign}${whole}.${frac < 10 ? '00' : frac < 100 ? '0' : ''}${frac}`;
 }
 
 /** Subscribe the access log to request outcomes; returns the unsubscribe function. */
