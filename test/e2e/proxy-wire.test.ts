@@ -125,7 +125,14 @@ async function rawBackend(answer: Answer, opts: { early?: boolean } = {}): Promi
           return;
         }
         if (headers['transfer-encoding'] !== undefined) {
-          const c = parseChunked(buf, end);
+          let c: ReturnType<typeof parseChunked>;
+          try {
+            c = parseChunked(buf, end);
+          } catch {
+            // A malformed body reached the backend: the test sees it as requests === 0.
+            s.destroy();
+            return;
+          }
           if (c === undefined) return;
           req.body = c.body.toString('latin1');
           req.trailers = c.trailers;
@@ -383,6 +390,38 @@ describe('proxy wire: requests on one client connection', () => {
   });
 });
 
+/** Write `bytes` a few at a time, `gapMs` apart, so every parser sees them split everywhere. */
+async function trickle(s: net.Socket | RawClient, bytes: string, size = 3, gapMs = 1): Promise<void> {
+  const socket = s instanceof RawClient ? s.socket : s;
+  for (let i = 0; i < bytes.length && !socket.destroyed; i += size) {
+    socket.write(Buffer.from(bytes.slice(i, i + size), 'latin1'));
+    await sleep(gapMs);
+  }
+}
+
+describe('proxy wire: bytes split across reads', () => {
+  it('a request trickled in 3-byte writes, answered by a response trickled the same way', async () => {
+    const b = await rawBackend((req, s) => {
+      void trickle(
+        s,
+        'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\nx-path: ' +
+          `${req.path}\r\n\r\n4\r\nbody\r\n` +
+          (req.body === '' ? '' : `${req.body.length.toString(16)}\r\n${req.body}\r\n`) +
+          '0\r\nx-trailer: t\r\n\r\n',
+      );
+    });
+    const c = await connect((await proxyTo(b)).port());
+    await trickle(c, 'POST /slow HTTP/1.1\r\nHost: x\r\nContent-Length: 7\r\n\r\npayload');
+    const r = await c.response({}, 5000);
+    expect(r.status).toBe(200);
+    expect(r.headers['x-path']).toBe('/slow');
+    expect(r.body).toBe('bodypayload');
+    c.write(GET('/next'));
+    expect((await c.response({}, 5000)).body).toBe('body');
+    expect(b.connections).toBe(1);
+  });
+});
+
 describe('proxy wire: ambiguous requests are refused before any backend sees them', () => {
   const cases: [string, string, number, string][] = [
     [
@@ -620,6 +659,91 @@ describe('proxy wire: odd and broken backend answers', () => {
     const r = await c.response();
     expect(r.statusLine).toBe('HTTP/1.1 299 Custom Thing');
   });
+
+  // Response smuggling: a backend answer that two readers could frame differently is refused.
+  for (const [name, bytes] of [
+    [
+      'Content-Length and Transfer-Encoding',
+      'HTTP/1.1 200 OK\r\ncontent-length: 3\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n',
+    ],
+    [
+      'two different Content-Length values',
+      'HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-length: 3\r\n\r\nabc',
+    ],
+  ] as const) {
+    it(`502 FULCRUM_ERR_PROXY_UPSTREAM_RESET for an answer with ${name}`, async () => {
+      const b = await rawBackend((_req, s) => void s.write(bytes));
+      const c = await connect((await proxyTo(b)).port());
+      c.write(GET('/'));
+      const r = await c.response();
+      expect(r.status).toBe(502);
+      expect(r.headers['x-fulcrum-error']).toBe('FULCRUM_ERR_PROXY_UPSTREAM_RESET');
+    });
+  }
+
+  it('bytes after a complete answer are not taken as the answer to the next request', async () => {
+    // A backend that desyncs: one answer plus the start of an unasked-for second one.
+    const b = await rawBackend((req, s) => {
+      if (req.path === '/desync') s.write(`${ok('one')}HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nevil!`);
+      else s.write(ok(req.path));
+    });
+    const c = await connect((await proxyTo(b)).port());
+    c.write(GET('/desync'));
+    expect((await c.response()).body).toBe('one');
+    c.write(GET('/next'));
+    expect((await c.response()).body).toBe('/next');
+    expect(b.connections).toBe(2);
+  });
+
+  it('an idle upstream connection the backend writes junk on is dropped, not used for the next request', async () => {
+    const b = await rawBackend((req, s) => {
+      s.write(ok(req.path));
+      if (req.path === '/first')
+        setTimeout(() => s.write('HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nevil!'), 30);
+    });
+    const c = await connect((await proxyTo(b)).port());
+    c.write(GET('/first'));
+    expect((await c.response()).body).toBe('/first');
+    await sleep(80);
+    c.write(GET('/second'));
+    expect((await c.response()).body).toBe('/second');
+    expect(b.connections).toBe(2);
+  });
+
+  it('an answer with connection: close, or an HTTP/1.0 answer, does not put the upstream connection back', async () => {
+    const b = await rawBackend((req, s) => {
+      if (req.path === '/close') s.write(ok('closing', 'connection: close\r\n'));
+      else s.write(`HTTP/1.0 200 OK\r\ncontent-length: ${req.path.length}\r\n\r\n${req.path}`);
+      // Either way the backend does not close: the proxy must not rely on it.
+    });
+    const c = await connect((await proxyTo(b)).port());
+    c.write(GET('/close'));
+    const r = await c.response();
+    expect(r.body).toBe('closing');
+    // The backend's connection: close is hop-by-hop: the client keeps its connection.
+    expect(r.headers['connection']).toBeUndefined();
+    c.write(GET('/ten'));
+    expect((await c.response()).body).toBe('/ten');
+    c.write(GET('/ten-again'));
+    expect((await c.response()).body).toBe('/ten-again');
+    expect(b.connections).toBe(3);
+    expect(c.closed).toBe(false);
+  });
+
+  it('a close-delimited answer to the first of two pipelined requests leaves the second unanswered', async () => {
+    const b = await rawBackend((req, s) => {
+      if (req.path === '/close') s.end('HTTP/1.1 200 OK\r\n\r\nuntil close');
+      else s.write(ok(req.path));
+    });
+    const c = await connect((await proxyTo(b)).port());
+    c.write(GET('/close') + GET('/second'));
+    const r = await c.response();
+    expect(r.body).toBe('until close');
+    expect(r.headers['connection']).toBe('close');
+    expect(c.closed).toBe(true);
+    expect(c.buf.length).toBe(0);
+    expect(b.seen.map((q) => q.path)).toEqual(['/close']);
+  });
 });
 
 describe('proxy wire: early answers', () => {
@@ -656,6 +780,35 @@ describe('proxy wire: early answers', () => {
     expect(next.body).toBe('GET /after');
     expect(b0.requests + b1.requests).toBe(2);
     expect(c.closed).toBe(false);
+  });
+
+  it('an early answer to a chunked upload: the rest of the chunks is dropped, the next request served', async () => {
+    const [b0, b1] = [await refuseUploads(), await refuseUploads()];
+    const c = await connect((await proxyTo([b0, b1])).port());
+    c.write('POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nfirst\r\n');
+    const r = await c.response();
+    expect(r.status).toBe(413);
+    // The body goes on after the answer, then ends; its bytes must not be read as a request.
+    const chunk = 'GET /not-a-request HTTP/1.1\r\nHost: x\r\n\r\n';
+    c.write(`${chunk.length.toString(16)}\r\n${chunk}\r\n0\r\n\r\n` + GET('/after'));
+    const next = await c.response();
+    expect(next.body).toBe('GET /after');
+    expect([...b0.seen, ...b1.seen].map((q) => q.path)).toEqual(['/upload', '/after']);
+  });
+
+  it('a malformed chunked upload: 400 FULCRUM_ERR_PROXY_BAD_REQUEST and the client connection closed', async () => {
+    const b = await rawBackend((req, s) => void s.write(ok(req.path)));
+    const c = await connect((await proxyTo(b)).port());
+    c.write('POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\n');
+    const r = await c.response();
+    expect(r.status).toBe(400);
+    expect(r.headers['x-fulcrum-error']).toBe('FULCRUM_ERR_PROXY_BAD_REQUEST');
+    await c.waitClosed();
+    // The backend never got a complete request, so it never answered one.
+    expect(b.requests).toBe(0);
+    await sleep(20);
+    expect(h().outcomes).toHaveLength(1);
+    expect(h().registry.get('app', b.address)?.inFlight).toBe(0);
   });
 
   // BUG (src/proxy/upstream.ts complete() / exchange.ts onUpstreamResponse): the backend answers
