@@ -88,6 +88,7 @@ export class Exchange implements UpstreamHandler, ClientExchange, RequestFacts {
   call: UpstreamCall | undefined;
   connected = false;
   timer: NodeJS.Timeout | undefined;
+  timerMs = 0;
   tryTimeoutMs = 0;
 
   mayRetry = false;
@@ -199,13 +200,22 @@ export class Exchange implements UpstreamHandler, ClientExchange, RequestFacts {
       for (let i = 0; i < this.replay.length; i++) call.write(this.replay[i] as Buffer);
     }
     if (this.hasBody && !this.bodyEnded) this.conn.resume();
-    // Covers a request queued for a connection as well as the connect itself.
-    this.arm(pool.config.timeouts.connect + this.tryTimeoutMs);
     if (call.connected) this.onUpstreamConnected();
+    // Covers a request queued for a connection as well as the connect itself.
+    else this.arm(pool.config.timeouts.connect + this.tryTimeoutMs);
   }
 
   private arm(ms: number): void {
-    if (this.timer !== undefined) clearTimeout(this.timer);
+    const t = this.timer;
+    if (t !== undefined) {
+      // Re-arming with the same duration reuses the timer object.
+      if (this.timerMs === ms) {
+        t.refresh();
+        return;
+      }
+      clearTimeout(t);
+    }
+    this.timerMs = ms;
     this.timer = setTimeout(onTimer, ms, this);
   }
 

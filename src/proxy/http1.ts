@@ -132,11 +132,15 @@ function parseFields(
         te = te === undefined ? value : `${te}, ${value}`;
         break;
       case 'connection':
-        for (const t of tokens(value)) {
-          if (t === 'close') head.close = true;
-          else if (t === 'keep-alive') head.keepAlive = true;
-          else if (t === 'upgrade') head.connectionUpgrade = true;
-        }
+        // The usual single token without a list to split.
+        if (value.length === 10 && value.toLowerCase() === 'keep-alive') head.keepAlive = true;
+        else if (value.length === 5 && value.toLowerCase() === 'close') head.close = true;
+        else
+          for (const t of tokens(value)) {
+            if (t === 'close') head.close = true;
+            else if (t === 'keep-alive') head.keepAlive = true;
+            else if (t === 'upgrade') head.connectionUpgrade = true;
+          }
         break;
       case 'upgrade':
         head.upgrade = value;
