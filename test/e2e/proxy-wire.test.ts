@@ -422,6 +422,64 @@ describe('proxy wire: bytes split across reads', () => {
   });
 });
 
+describe('proxy wire: how a client connection ends', () => {
+  it('a request with Connection: close is answered with connection: close; a request pipelined behind it is not read', async () => {
+    const b = await rawBackend((req, s) => void s.write(ok(req.path)));
+    const c = await connect((await proxyTo(b)).port());
+    c.write(GET('/last', 'Connection: close\r\n') + GET('/never'));
+    const r = await c.response();
+    expect(r.body).toBe('/last');
+    expect(r.headers['connection']).toBe('close');
+    await c.waitClosed();
+    expect(c.buf.length).toBe(0);
+    expect(b.seen.map((q) => q.path)).toEqual(['/last']);
+  });
+
+  it('an answer given without the backend (404) to a POST with a body, then the pipelined GET behind it', async () => {
+    const b = await rawBackend((req, s) => void s.write(ok(`${req.method} ${req.path} ${req.body}`)));
+    harness = await startProxy({
+      version: 1,
+      listeners: {
+        web: { address: '127.0.0.1:0', routes: [{ match: { pathPrefix: '/api' }, pool: 'app' }] },
+      },
+      pools: { app: { backends: [{ name: 'raw', address: b.address }], retries: { attempts: 0 } } },
+    });
+    const c = await connect(harness.port());
+    c.write('POST /nowhere HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello' + GET('/api/x'));
+    const r = await c.response();
+    expect(r.status).toBe(404);
+    expect(r.headers['x-fulcrum-error']).toBe('FULCRUM_ERR_PROXY_NO_ROUTE');
+    expect((await c.response()).body).toBe('GET /api/x ');
+    c.write('POST /nowhere HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n');
+    expect((await c.response()).status).toBe(404);
+    c.write('POST /api/y HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi');
+    expect((await c.response()).body).toBe('POST /api/y hi');
+    expect(b.seen.map((q) => q.path)).toEqual(['/api/x', '/api/y']);
+  });
+
+  // BUG (or an undocumented choice; src/proxy/listener.ts creates the server without
+  // allowHalfOpen, client-connection.ts has no 'end' handling): the client writes
+  // `GET /half HTTP/1.1` and then shuts down its sending side (FIN), as `nc -q`, some HTTP/1.0
+  // tools and scripted clients do. node answers the FIN by ending the proxy's side at once: the
+  // request is forwarded (the backend sees it), then abandoned, the client receives zero bytes and
+  // a FIN, and the outcome is 499 within ~2 ms. HAProxy answers such a request by default;
+  // node:http and nginx abort it. If aborting is intended, say so in client-connection.ts and
+  // turn this into a test of the 499; otherwise read with allowHalfOpen and end after the answer.
+  it.fails(
+    'a client that half-closes (FIN) after its request still gets the answer, then the connection closes',
+    async () => {
+      const b = await rawBackend((req, s) => void setTimeout(() => s.write(ok(req.path)), 30));
+      const c = await connect((await proxyTo(b)).port());
+      c.write(GET('/half'));
+      c.socket.end();
+      const r = await c.response();
+      expect(r.status).toBe(200);
+      expect(r.body).toBe('/half');
+      await c.waitClosed();
+    },
+  );
+});
+
 describe('proxy wire: ambiguous requests are refused before any backend sees them', () => {
   const cases: [string, string, number, string][] = [
     [
