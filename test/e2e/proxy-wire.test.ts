@@ -968,6 +968,41 @@ describe('proxy wire: upstream connections', () => {
     expect(h().outcomes.map((o) => o.retries)).toEqual([0, 0]);
   });
 
+  // BUG (src/proxy/exchange.ts retryTarget + pool-state.ts pick: a retry always excludes the
+  // tried backend): the race of item 12 lost. The backend answers `/first` with keep-alive, then
+  // closes that connection (FIN) just as the proxy reuses it for `/second`, before reading it:
+  // upstream.ts classifies this as 'stale' (nothing received, reused connection) and the default
+  // retry (attempts 1, on connect-failure) applies, but with a single backend there is no
+  // "different" backend to retry on, so the client gets 502 FULCRUM_ERR_PROXY_UPSTREAM_CONNECT and
+  // the healthy backend is charged a local failure. A request that never reached the backend on a
+  // stale pooled connection could go again to the same backend on a fresh connection (nginx
+  // grants an extra try for errors on cached keep-alive connections).
+  it.fails(
+    'a pooled connection the backend closes as it is reused: the request goes again on a fresh connection',
+    async () => {
+      const b = await rawBackend((req, s) => {
+        if (req.path === '/first') s.write(ok(req.path));
+        else if (b.seen.filter((q) => q.path === '/first').length === 1 && b.connections === 1) s.end();
+        else s.write(ok(req.path));
+      });
+      // The pool's default retries (attempts 1, on connect-failure).
+      harness = await startProxy({
+        version: 1,
+        listeners: { web: { address: '127.0.0.1:0', routes: [{ pool: 'app' }] } },
+        pools: { app: { backends: [{ name: 'raw', address: b.address }] } },
+      });
+      const c = await connect(harness.port());
+      c.write(GET('/first'));
+      expect((await c.response()).body).toBe('/first');
+      c.write(GET('/second'));
+      const r = await c.response();
+      expect(r.headers['x-fulcrum-error']).toBeUndefined();
+      expect(r.body).toBe('/second');
+      expect(b.connections).toBe(2);
+      expect(harness.registry.get('app', b.address)?.failures).toBe(0);
+    },
+  );
+
   it('closes idle upstream connections after the pool timeouts.idle', async () => {
     const b = await rawBackend((req, s) => void setTimeout(() => s.write(ok(req.path)), 50));
     const port = (await proxyTo(b, { timeouts: { idle: '300ms', response: '2s' } })).port();
