@@ -1,12 +1,15 @@
 // The destination of every log line (pino's and the access log's): lines are copied into one of
-// two fixed buffers and written with asynchronous fs writes, at most one per event-loop turn,
-// one buffer filling while the other is written. One writer per destination keeps lines whole (two writers of one pipe could
+// two fixed buffers and written with asynchronous fs writes, one buffer filling while the other
+// is written. A write starts when 64 KiB are waiting or 50 ms after the first waiting line: each
+// write is a hand-off to libuv's thread pool, and one per event-loop turn (what pino's
+// destination does) cost a proxy pinned to one core several µs per request. One writer per destination keeps lines whole (two writers of one pipe could
 // interleave large writes), and fixed buffers mean log volume makes no garbage that outlives a
 // request: with pino's string-accumulating destination, the access log promoted ~20 MB/s to the
 // old generation and its mark-compact pauses set the proxy's p99 (bench/RESULTS.md).
 import { closeSync, openSync, write } from 'node:fs';
 
 const RETRY_MS = 10;
+const FLUSH_MS = 50;
 
 export class LogWriter {
   readonly fd: number;
@@ -18,7 +21,8 @@ export class LogWriter {
   #writeEnd = 0;
   #writeAt = 0;
   #waiters: (() => void)[] = [];
-  #scheduled = false;
+  #timer: NodeJS.Timeout | undefined;
+  readonly #threshold: number;
   /** Lines dropped because both buffers were full (a destination slower than the log). */
   dropped = 0;
 
@@ -28,6 +32,7 @@ export class LogWriter {
     this.fd = typeof dest === 'string' ? openSync(dest, 'a') : dest;
     this.#fill = Buffer.allocUnsafe(bufferBytes);
     this.#spare = Buffer.allocUnsafe(bufferBytes);
+    this.#threshold = Math.min(65_536, bufferBytes >> 1);
   }
 
   /** Queue whole lines. False when they were dropped. */
@@ -39,10 +44,7 @@ export class LogWriter {
       return false;
     }
     this.#len += this.#fill.write(text, this.#len);
-    if (this.#writing === undefined && !this.#scheduled) {
-      this.#scheduled = true;
-      setImmediate(this.#begin);
-    }
+    if (this.#writing === undefined) this.#schedule();
     return true;
   }
 
@@ -66,12 +68,25 @@ export class LogWriter {
     });
   }
 
+  /** Start a write now if enough is waiting, else make sure one starts soon. */
+  #schedule(): void {
+    if (this.#len >= this.#threshold) this.#start();
+    else if (this.#timer === undefined && this.#len > 0) {
+      this.#timer = setTimeout(this.#begin, FLUSH_MS);
+      this.#timer.unref();
+    }
+  }
+
   readonly #begin = (): void => {
-    this.#scheduled = false;
+    this.#timer = undefined;
     if (this.#writing === undefined && this.#len > 0) this.#start();
   };
 
   #start(): void {
+    if (this.#timer !== undefined) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
     const buf = this.#fill;
     this.#fill = this.#spare;
     this.#spare = buf;
@@ -102,8 +117,12 @@ export class LogWriter {
       return;
     }
     this.#writing = undefined;
-    if (this.#len > 0) {
+    if (this.#len > 0 && this.#waiters.length > 0) {
       this.#start();
+      return;
+    }
+    if (this.#len > 0) {
+      this.#schedule();
       return;
     }
     const waiters = this.#waiters;

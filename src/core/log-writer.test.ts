@@ -1,0 +1,58 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { LogWriter } from './log-writer.ts';
+
+function tempFile(content = ''): string {
+  const file = join(mkdtempSync(join(tmpdir(), 'fulcrum-log-')), 'out.log');
+  writeFileSync(file, content);
+  return file;
+}
+
+describe('LogWriter', () => {
+  it('appends whole lines in order to a path, keeping what the file had', async () => {
+    const file = tempFile('before\n');
+    const w = new LogWriter(file, 1 << 16);
+    for (let i = 0; i < 1000; i++) w.write(`line ${i} ${'é'.repeat(i % 7)}\n`);
+    await w.end();
+    const lines = readFileSync(file, 'utf8').split('\n');
+    expect(lines[0]).toBe('before');
+    expect(lines.slice(1, -1)).toEqual(
+      Array.from({ length: 1000 }, (_, i) => `line ${i} ${'é'.repeat(i % 7)}`),
+    );
+    expect(w.dropped).toBe(0);
+  });
+
+  it('writes a little on its own within the flush delay, without end()', async () => {
+    const file = tempFile();
+    const w = new LogWriter(file);
+    w.write('one\n');
+    // Nothing is written inside write(): the request path only copies into a buffer.
+    expect(readFileSync(file, 'utf8')).toBe('');
+    const deadline = Date.now() + 2000;
+    while (readFileSync(file, 'utf8') === '' && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 10));
+    expect(readFileSync(file, 'utf8')).toBe('one\n');
+    await w.end();
+  });
+
+  it('drops what does not fit in its buffers and counts it, keeping what did', async () => {
+    const file = tempFile();
+    const w = new LogWriter(file, 64);
+    expect(w.write(`${'x'.repeat(100)}\n`)).toBe(false);
+    expect(w.write('fits\n')).toBe(true);
+    await w.end();
+    expect(readFileSync(file, 'utf8')).toBe('fits\n');
+    expect(w.dropped).toBe(1);
+  });
+
+  it('flush calls back once everything written so far is on disk', async () => {
+    const file = tempFile();
+    const w = new LogWriter(file, 1 << 16);
+    for (let i = 0; i < 5000; i++) w.write(`${i}\n`);
+    await new Promise<void>((r) => w.flush(() => r()));
+    expect(readFileSync(file, 'utf8').split('\n')).toHaveLength(5001);
+    await w.end();
+  });
+});
