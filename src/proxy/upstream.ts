@@ -51,6 +51,11 @@ export interface UpstreamCall {
   readonly connected: boolean;
   /** Request body bytes, already framed as the request head says. */
   write(chunk: Buffer): boolean;
+  /**
+   * The request is complete. A connection whose request was not completed is never reused,
+   * even when the backend answered early in full.
+   */
+  end(): void;
   /** Abandon the try: no more handler calls, the connection is destroyed. */
   abandon(): void;
   /** Stop reporting but read the answer to its end, so the connection can be reused. */
@@ -67,11 +72,13 @@ export interface UpstreamRequest {
 }
 
 export interface Upstream {
+  /** `fresh`: open a new connection, skip the idle ones (after a stale one failed). */
   request(
     target: UpstreamTarget,
     idleMs: number,
     req: UpstreamRequest,
     handler: UpstreamHandler,
+    fresh?: boolean,
   ): UpstreamCall;
   /** Close the pools of targets no longer in use (after their running requests). */
   retain(targets: ReadonlySet<UpstreamTarget>): void;
@@ -98,6 +105,7 @@ class WireCall implements UpstreamCall {
   pending: Buffer[] | undefined;
   connected = false;
   detached = false;
+  ended = false;
   readonly pool: HostPool;
 
   constructor(pool: HostPool, req: UpstreamRequest, handler: UpstreamHandler) {
@@ -114,6 +122,10 @@ class WireCall implements UpstreamCall {
       return false;
     }
     return conn.socket.write(chunk);
+  }
+
+  end(): void {
+    this.ended = true;
   }
 
   abandon(): void {
@@ -214,13 +226,14 @@ class UpConn {
         if (at >= buf.length) return;
         continue;
       }
-      this.begin(call, head);
+      this.begin(call, head, at < buf.length);
       if (this.call !== call) return;
     }
     if (at < buf.length) this.body(call, at === 0 ? buf : buf.subarray(at));
   }
 
-  begin(call: WireCall, head: ResponseHead): void {
+  /** `more`: bytes follow the head in this read. */
+  begin(call: WireCall, head: ResponseHead, more: boolean): void {
     const s = head.status;
     let framing: BodyFraming;
     if (call.isHead || s === 204 || s === 304 || head.contentLength === 0) framing = 'none';
@@ -234,7 +247,8 @@ class UpConn {
       framing !== 'close' && (head.versionMinor === 1 ? !head.close : head.keepAlive && !head.close);
     this.state = BODY;
     call.handler?.onUpstreamResponse(head, framing);
-    if (this.call === call && framing === 'none') this.complete(call, false);
+    // Bytes after a body-less answer: the connection's framing can no longer be trusted.
+    if (this.call === call && framing === 'none') this.complete(call, more);
   }
 
   body(call: WireCall, buf: Buffer): void {
@@ -254,10 +268,6 @@ class UpConn {
         end = r;
         done = true;
       }
-    } else if (framing === 'none') {
-      // Bytes after a body-less answer: do not reuse the connection.
-      this.complete(call, true);
-      return;
     }
     const h = call.handler;
     if (h !== undefined && end > 0 && !h.onUpstreamData(end === buf.length ? buf : buf.subarray(0, end))) {
@@ -274,8 +284,14 @@ class UpConn {
     this.scanner = undefined;
     this.state = HEAD;
     h?.onUpstreamEnd();
-    if (extraBytes || !this.reusable || this.socket.destroyed) this.socket.destroy();
-    else this.pool.release(this);
+    // Reuse only a connection that carried the whole request: unsent body bytes would precede
+    // the next request (a backend may answer before reading an upload).
+    const socket = this.socket;
+    if (extraBytes || !this.reusable || !call.ended || socket.writableLength > 0 || socket.destroyed) {
+      socket.destroy();
+    } else {
+      this.pool.release(this);
+    }
   }
 
   fail(err: Error & { code?: string }): void {
@@ -347,8 +363,8 @@ class HostPool {
     this.target = target;
   }
 
-  dispatch(call: WireCall): void {
-    const conn = this.idle.pop();
+  dispatch(call: WireCall, fresh = false): void {
+    const conn = fresh ? undefined : this.idle.pop();
     if (conn !== undefined) {
       conn.assign(call);
       return;
@@ -413,6 +429,7 @@ export class WireUpstream implements Upstream {
     idleMs: number,
     req: UpstreamRequest,
     handler: UpstreamHandler,
+    fresh = false,
   ): UpstreamCall {
     let pool = this.#pools.get(target);
     if (pool === undefined) {
@@ -422,7 +439,7 @@ export class WireUpstream implements Upstream {
     }
     pool.idleMs = idleMs;
     const call = new WireCall(pool, req, handler);
-    pool.dispatch(call);
+    pool.dispatch(call, fresh);
     return call;
   }
 
