@@ -75,6 +75,8 @@ export class ClientConnection implements ChunkSink {
   #discard = false;
   #requestKeepAlive = false;
   #versionMinor = 1;
+  /** The client closed its sending side: answer what was asked, then close. */
+  #clientEnded = false;
 
   // The response in progress.
   headersSent = false;
@@ -96,6 +98,7 @@ export class ClientConnection implements ChunkSink {
     this.remoteAddress = socket.remoteAddress ?? '';
     socket.setNoDelay(true);
     socket.on('data', onData);
+    socket.on('end', onEnd);
     socket.on('error', onError);
     socket.on('close', onClose);
     socket.on('drain', onDrain);
@@ -230,6 +233,29 @@ export class ClientConnection implements ChunkSink {
     this.exchange?.onClientEnd();
   }
 
+  /** The client half-closed (the listener allows half-open connections). */
+  onEnd(): void {
+    this.#clientEnded = true;
+    const phase = this.#phase;
+    // A request being answered is answered; end() then closes.
+    if (phase === AWAIT) return;
+    // A truncated request body or head cannot be answered.
+    if (phase === BODY || (phase === HEAD && this.#buf !== undefined)) {
+      this.socket.destroy();
+      return;
+    }
+    this.#close();
+  }
+
+  /** FIN after the bytes already written; what the client still sends is read and dropped. */
+  #close(): void {
+    this.#phase = CLOSED;
+    this.#buf = undefined;
+    // A client that never closes its side is cut after the idle timeout.
+    this.#setDeadline(IDLE, this.owner.idleTimeout);
+    this.socket.end();
+  }
+
   /** Pause reading the request body (the backend is not keeping up). */
   pause(): void {
     this.socket.pause();
@@ -319,11 +345,7 @@ export class ClientConnection implements ChunkSink {
     this.exchange = undefined;
     ex?.finish();
     if (!this.#keepAlive) {
-      this.#phase = CLOSED;
-      this.#buf = undefined;
-      this.#setDeadline(NONE, 0);
-      // FIN after the bytes are flushed; what the client still sends is read and dropped.
-      this.socket.end();
+      this.#close();
       return;
     }
     if (this.#phase === BODY) {
@@ -342,11 +364,25 @@ export class ClientConnection implements ChunkSink {
       this.socket.destroy();
       return;
     }
+    if (this.#clientEnded && this.#buf === undefined) {
+      this.#close();
+      return;
+    }
     if (this.socket.isPaused()) this.socket.resume();
     if (this.#buf !== undefined) {
       this.#setDeadline(HEADER, this.owner.headerTimeout);
       this.#parse();
     }
+  }
+
+  /**
+   * Take back a response head not written yet (it waits for the first body bytes), so the
+   * request can still be answered otherwise. False when the head is already out.
+   */
+  retractHead(): boolean {
+    if (this.#pendingHead === undefined || this.responseEnded) return false;
+    this.#resetResponse();
+    return true;
   }
 
   /** Cut the connection (a response that cannot be completed, a client gone). */
@@ -370,6 +406,7 @@ export class ClientConnection implements ChunkSink {
   #detachSocket(): void {
     const s = this.socket;
     s.off('data', onData);
+    s.off('end', onEnd);
     s.off('error', onError);
     s.off('drain', onDrain);
     // onClose stays, so the listener forgets the connection when the tunnel ends.
@@ -387,6 +424,10 @@ export class ClientConnection implements ChunkSink {
 
 function onData(this: ConnSocket, chunk: Buffer): void {
   this.conn.onData(chunk);
+}
+
+function onEnd(this: ConnSocket): void {
+  this.conn.onEnd();
 }
 
 function onError(this: ConnSocket): void {

@@ -95,6 +95,8 @@ export class Exchange implements UpstreamHandler, ClientExchange, RequestFacts {
   retries = 0;
   tried: Set<HostState> | undefined;
   retryCounted = false;
+  /** The request was sent again after a stale pooled connection. */
+  staleResent = false;
 
   hasBody = false;
   bodyEnded = false;
@@ -183,23 +185,30 @@ export class Exchange implements UpstreamHandler, ClientExchange, RequestFacts {
   }
 
   private startTry(host: HostState): void {
-    const pool = this.pool as PoolRuntime;
     this.host = host;
     host.requestStarted();
     this.hostOpen = true;
     this.tryStartedAt = performance.now();
+    this.send(false, this.retries > 0);
+  }
+
+  /** Send the request to this.host; `replay`: resend the body kept so far. */
+  private send(fresh: boolean, replay: boolean): void {
+    const pool = this.pool as PoolRuntime;
     this.connected = false;
     const call = this.core.upstream.request(
-      host,
+      this.host as HostState,
       pool.config.timeouts.idle,
       this.upstreamReq as UpstreamRequest,
       this,
+      fresh,
     );
     this.call = call;
-    if (this.hasBody && this.retries > 0 && this.replay !== undefined) {
+    if (this.hasBody && replay && this.replay !== undefined) {
       for (let i = 0; i < this.replay.length; i++) call.write(this.replay[i] as Buffer);
     }
-    if (this.hasBody && !this.bodyEnded) this.conn.resume();
+    if (!this.hasBody || this.bodyEnded) call.end();
+    else this.conn.resume();
     if (call.connected) this.onUpstreamConnected();
     // Covers a request queued for a connection as well as the connect itself.
     else this.arm(pool.config.timeouts.connect + this.tryTimeoutMs);
@@ -253,7 +262,10 @@ export class Exchange implements UpstreamHandler, ClientExchange, RequestFacts {
 
   onClientEnd(): void {
     this.bodyEnded = true;
-    if (this.call !== undefined && this.connected && !this.responding) this.arm(this.tryTimeoutMs);
+    const call = this.call;
+    if (call === undefined) return;
+    call.end();
+    if (this.connected && !this.responding) this.arm(this.tryTimeoutMs);
   }
 
   onClientDrain(): void {
@@ -277,8 +289,18 @@ export class Exchange implements UpstreamHandler, ClientExchange, RequestFacts {
     this.disarm();
     this.call = undefined;
     if (this.responding) {
-      this.upBroken = true;
-      this.conn.destroy();
+      // The head may still wait for the first body bytes: then an honest 502 is still possible.
+      if (!this.conn.retractHead()) {
+        this.upBroken = true;
+        this.conn.destroy();
+        return;
+      }
+      this.responding = false;
+    } else if (stage === 'stale' && !this.staleResent && (!this.hasBody || this.replay !== undefined)) {
+      // The backend closed a pooled connection as it was reused, before reading the request:
+      // not the backend's failure. Same backend, same try, on a new connection (once).
+      this.staleResent = true;
+      this.send(true, true);
       return;
     }
     this.finishTry('local-failure');

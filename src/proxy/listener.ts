@@ -60,7 +60,10 @@ export class Listener implements ConnectionOwner, ListenerContext {
       try {
         cert = readFileSync(lc.tls.cert);
         keyPem = readFileSync(lc.tls.key);
-        this.server = tls.createServer({ cert, key: keyPem, handshakeTimeout: lc.timeouts.header }, accept);
+        this.server = tls.createServer(
+          { cert, key: keyPem, handshakeTimeout: lc.timeouts.header, allowHalfOpen: true },
+          accept,
+        );
       } catch (err) {
         throw new FulcrumError(
           'FULCRUM_ERR_TLS',
@@ -71,7 +74,8 @@ export class Listener implements ConnectionOwner, ListenerContext {
       }
       this.server.on('tlsClientError', (_err: Error, socket: net.Socket) => socket.destroy());
     } else {
-      this.server = net.createServer({ noDelay: true }, accept);
+      // Half-open: a client that shuts its sending side after a request still gets the answer.
+      this.server = net.createServer({ noDelay: true, allowHalfOpen: true }, accept);
     }
   }
 

@@ -243,8 +243,12 @@ class UpConn {
     this.framing = framing;
     this.remaining = head.contentLength;
     if (framing === 'chunked') this.scanner = new ChunkedScanner();
+    // An answer that starts before the whole request was sent (an early 413, say) may leave
+    // request bytes the backend never reads ahead of the next request: not reused.
     this.reusable =
-      framing !== 'close' && (head.versionMinor === 1 ? !head.close : head.keepAlive && !head.close);
+      call.ended &&
+      framing !== 'close' &&
+      (head.versionMinor === 1 ? !head.close : head.keepAlive && !head.close);
     this.state = BODY;
     call.handler?.onUpstreamResponse(head, framing);
     // Bytes after a body-less answer: the connection's framing can no longer be trusted.
@@ -284,10 +288,9 @@ class UpConn {
     this.scanner = undefined;
     this.state = HEAD;
     h?.onUpstreamEnd();
-    // Reuse only a connection that carried the whole request: unsent body bytes would precede
-    // the next request (a backend may answer before reading an upload).
+    // Bytes still queued for the backend would precede the next request.
     const socket = this.socket;
-    if (extraBytes || !this.reusable || !call.ended || socket.writableLength > 0 || socket.destroyed) {
+    if (extraBytes || !this.reusable || socket.writableLength > 0 || socket.destroyed) {
       socket.destroy();
     } else {
       this.pool.release(this);

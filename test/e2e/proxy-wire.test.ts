@@ -457,27 +457,19 @@ describe('proxy wire: how a client connection ends', () => {
     expect(b.seen.map((q) => q.path)).toEqual(['/api/x', '/api/y']);
   });
 
-  // BUG (or an undocumented choice; src/proxy/listener.ts creates the server without
-  // allowHalfOpen, client-connection.ts has no 'end' handling): the client writes
-  // `GET /half HTTP/1.1` and then shuts down its sending side (FIN), as `nc -q`, some HTTP/1.0
-  // tools and scripted clients do. node answers the FIN by ending the proxy's side at once: the
-  // request is forwarded (the backend sees it), then abandoned, the client receives zero bytes and
-  // a FIN, and the outcome is 499 within ~2 ms. HAProxy answers such a request by default;
-  // node:http (httpAllowHalfOpen off) and nginx (proxy_ignore_client_abort off) abort it. If aborting is intended, say so in client-connection.ts and
-  // turn this into a test of the 499; otherwise read with allowHalfOpen and end after the answer.
-  it.fails(
-    'a client that half-closes (FIN) after its request still gets the answer, then the connection closes',
-    async () => {
-      const b = await rawBackend((req, s) => void setTimeout(() => s.write(ok(req.path)), 30));
-      const c = await connect((await proxyTo(b)).port());
-      c.write(GET('/half'));
-      c.socket.end();
-      const r = await c.response();
-      expect(r.status).toBe(200);
-      expect(r.body).toBe('/half');
-      await c.waitClosed();
-    },
-  );
+  // A client that writes its request and then shuts down its sending side (FIN), as `nc -q`, some
+  // HTTP/1.0 tools and scripted clients do, still gets its answer (listeners allow half-open
+  // connections, as HAProxy does); the connection closes after it.
+  it('a client that half-closes (FIN) after its request still gets the answer, then the connection closes', async () => {
+    const b = await rawBackend((req, s) => void setTimeout(() => s.write(ok(req.path)), 30));
+    const c = await connect((await proxyTo(b)).port());
+    c.write(GET('/half'));
+    c.socket.end();
+    const r = await c.response();
+    expect(r.status).toBe(200);
+    expect(r.body).toBe('/half');
+    await c.waitClosed();
+  });
 });
 
 describe('proxy wire: a burst of pipelined requests', () => {
@@ -607,36 +599,27 @@ describe('proxy wire: response framings, each followed by a request on the same 
     expect(b.seen.map((q) => q.method)).toEqual(['HEAD', 'GET']);
   });
 
-  // BUG (src/proxy/upstream.ts onData/begin): body() says "Bytes after a body-less answer: do
-  // not reuse the connection", but when those bytes come in the same read as the head (here
-  // `HTTP/1.1 200 OK` + `content-length: 5` + `hello` to a HEAD, `HTTP/1.1 204` + `stray`),
-  // begin() completes the call and releases the connection first, and onData returns before
-  // body() sees them: they are dropped and the connection goes back to the pool (the backend sees
-  // 1 connection, not 3). Bytes of the same stray body arriving in a later read on a reassigned
-  // connection would be parsed as the next request's answer (a 502 for an innocent request, or a
-  // desync). Fix: complete a body-less answer with extraBytes = (bytes left in this read).
-  it.fails(
-    'a backend sending body bytes after a HEAD or 204 answer: the client gets none, the upstream connection is not reused',
-    async () => {
-      const b = await rawBackend((req, s) => {
-        if (req.method === 'HEAD') s.write('HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello');
-        else if (req.path === '/204') s.write('HTTP/1.1 204 No Content\r\n\r\nstray');
-        else s.write(ok(`${req.method} ${req.path}`));
-      });
-      const c = await connect((await proxyTo(b)).port());
-      c.write('HEAD /head HTTP/1.1\r\nHost: x\r\n\r\n');
-      expect((await c.response({ head: true })).headers['content-length']).toBe('5');
-      c.write(GET('/next'));
-      expect((await c.response()).body).toBe('GET /next');
-      c.write(GET('/204'));
-      expect((await c.response()).status).toBe(204);
-      c.write(GET('/last'));
-      expect((await c.response()).body).toBe('GET /last');
-      expect(c.buf.length).toBe(0);
-      // A connection that carried bytes past an answer's end cannot be trusted with another request.
-      expect(b.connections).toBe(3);
-    },
-  );
+  // Bytes after a body-less answer (HEAD, 204) in the same read as the head: the client gets none
+  // and the upstream connection is retired, so they can never be read as the next answer.
+  it('a backend sending body bytes after a HEAD or 204 answer: the client gets none, the upstream connection is not reused', async () => {
+    const b = await rawBackend((req, s) => {
+      if (req.method === 'HEAD') s.write('HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello');
+      else if (req.path === '/204') s.write('HTTP/1.1 204 No Content\r\n\r\nstray');
+      else s.write(ok(`${req.method} ${req.path}`));
+    });
+    const c = await connect((await proxyTo(b)).port());
+    c.write('HEAD /head HTTP/1.1\r\nHost: x\r\n\r\n');
+    expect((await c.response({ head: true })).headers['content-length']).toBe('5');
+    c.write(GET('/next'));
+    expect((await c.response()).body).toBe('GET /next');
+    c.write(GET('/204'));
+    expect((await c.response()).status).toBe(204);
+    c.write(GET('/last'));
+    expect((await c.response()).body).toBe('GET /last');
+    expect(c.buf.length).toBe(0);
+    // A connection that carried bytes past an answer's end cannot be trusted with another request.
+    expect(b.connections).toBe(3);
+  });
 
   it('close-delimited: the whole body, connection: close, then the connection closes', async () => {
     const b = await rawBackend((_req, s) => {
@@ -788,23 +771,16 @@ describe('proxy wire: odd and broken backend answers', () => {
     });
   }
 
-  // BUG (src/proxy/client-connection.ts writeHead sets headersSent before any byte is written;
-  // exchange.ts onUpstreamError then cuts instead of answering): the backend sends
-  // `HTTP/1.1 200 OK` + `content-length: 10` and closes with no body byte. The response head was
-  // only queued (it goes out with the first body bytes), so nothing had reached the client, yet
-  // the client gets zero bytes and a closed connection (curl: "Empty reply from server") instead
-  // of 502 FULCRUM_ERR_PROXY_UPSTREAM_RESET, and the outcome says status 200.
-  it.fails(
-    'a backend that closes right after its head, before any body byte: 502, not an empty reply',
-    async () => {
-      const b = await rawBackend((_req, s) => void s.end('HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\n'));
-      const c = await connect((await proxyTo(b)).port());
-      c.write(GET('/'));
-      const r = await c.response();
-      expect(r.status).toBe(502);
-      expect(r.headers['x-fulcrum-error']).toBe('FULCRUM_ERR_PROXY_UPSTREAM_RESET');
-    },
-  );
+  // The response head waits for the first body bytes: when the backend closes after its head,
+  // nothing has reached the client and it gets an honest 502 instead of an empty reply.
+  it('a backend that closes right after its head, before any body byte: 502, not an empty reply', async () => {
+    const b = await rawBackend((_req, s) => void s.end('HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\n'));
+    const c = await connect((await proxyTo(b)).port());
+    c.write(GET('/'));
+    const r = await c.response();
+    expect(r.status).toBe(502);
+    expect(r.headers['x-fulcrum-error']).toBe('FULCRUM_ERR_PROXY_UPSTREAM_RESET');
+  });
 
   it('502 when the backend closes in the middle of its status line', async () => {
     const b = await rawBackend((_req, s) => void s.end('HTTP/1.1 20'));
@@ -977,29 +953,21 @@ describe('proxy wire: early answers', () => {
     expect(h().registry.get('app', b.address)?.inFlight).toBe(0);
   });
 
-  // BUG (src/proxy/upstream.ts complete() / exchange.ts onUpstreamResponse): the backend answers
-  // `413` + `content-length: 8` (keep-alive) after reading only the head of a 1 MiB upload and
-  // never reads on. The proxy forwards the 413, then puts that upstream connection back in the
-  // pool although the request body was never fully sent on it. The next request, `GET /after`,
-  // is written on it behind the unsent upload bytes: the backend never sees it (it would read it
-  // as upload body), and the client gets `504 FULCRUM_ERR_PROXY_UPSTREAM_TIMEOUT` after
-  // timeouts.response instead of 200. A connection whose request was not fully written must be
-  // closed, not released (as exchange.ts already does for retried 5xx: call.abandon()).
-  it.fails(
-    'the next request after an early answer does not reuse the unfinished upstream connection',
-    async () => {
-      const b = await refuseUploads();
-      const c = await connect((await proxyTo(b, { timeouts: { response: '500ms' } })).port());
-      c.write(upload);
-      c.write(Buffer.alloc(MiB, 0x61));
-      expect((await c.response()).status).toBe(413);
-      c.write(GET('/after'));
-      const next = await c.response();
-      expect(next.status).toBe(200);
-      expect(next.body).toBe('GET /after');
-      expect(b.connections).toBe(2);
-    },
-  );
+  // An answer that starts before the request was fully sent (an early 413 to an upload the
+  // backend never reads) retires the upstream connection: reusing it would put the next request
+  // behind unsent upload bytes.
+  it('the next request after an early answer does not reuse the unfinished upstream connection', async () => {
+    const b = await refuseUploads();
+    const c = await connect((await proxyTo(b, { timeouts: { response: '500ms' } })).port());
+    c.write(upload);
+    c.write(Buffer.alloc(MiB, 0x61));
+    expect((await c.response()).status).toBe(413);
+    c.write(GET('/after'));
+    const next = await c.response();
+    expect(next.status).toBe(200);
+    expect(next.body).toBe('GET /after');
+    expect(b.connections).toBe(2);
+  });
 });
 
 describe('proxy wire: upstream connections', () => {
@@ -1022,40 +990,31 @@ describe('proxy wire: upstream connections', () => {
     expect(h().outcomes.map((o) => o.retries)).toEqual([0, 0]);
   });
 
-  // BUG (src/proxy/exchange.ts retryTarget + pool-state.ts pick: a retry always excludes the
-  // tried backend): the race of item 12 lost. The backend answers `/first` with keep-alive, then
-  // closes that connection (FIN) just as the proxy reuses it for `/second`, before reading it:
-  // upstream.ts classifies this as 'stale' (nothing received, reused connection) and the default
-  // retry (attempts 1, on connect-failure) applies, but with a single backend there is no
-  // "different" backend to retry on, so the client gets 502 FULCRUM_ERR_PROXY_UPSTREAM_CONNECT and
-  // the healthy backend is charged a local failure. A request that never reached the backend on a
-  // stale pooled connection could go again to the same backend on a fresh connection (nginx
-  // grants an extra try for errors on cached keep-alive connections).
-  it.fails(
-    'a pooled connection the backend closes as it is reused: the request goes again on a fresh connection',
-    async () => {
-      const b = await rawBackend((req, s) => {
-        if (req.path === '/first') s.write(ok(req.path));
-        else if (b.seen.filter((q) => q.path === '/first').length === 1 && b.connections === 1) s.end();
-        else s.write(ok(req.path));
-      });
-      // The pool's default retries (attempts 1, on connect-failure).
-      harness = await startProxy({
-        version: 1,
-        listeners: { web: { address: '127.0.0.1:0', routes: [{ pool: 'app' }] } },
-        pools: { app: { backends: [{ name: 'raw', address: b.address }] } },
-      });
-      const c = await connect(harness.port());
-      c.write(GET('/first'));
-      expect((await c.response()).body).toBe('/first');
-      c.write(GET('/second'));
-      const r = await c.response();
-      expect(r.headers['x-fulcrum-error']).toBeUndefined();
-      expect(r.body).toBe('/second');
-      expect(b.connections).toBe(2);
-      expect(harness.registry.get('app', b.address)?.failures).toBe(0);
-    },
-  );
+  // The backend closes a pooled connection just as the proxy reuses it, before reading the request
+  // (upstream.ts: 'stale'): the request goes once more to the same backend on a fresh connection,
+  // not counted as a retry or a failure (as nginx grants an extra try on cached connections).
+  it('a pooled connection the backend closes as it is reused: the request goes again on a fresh connection', async () => {
+    const b = await rawBackend((req, s) => {
+      if (req.path === '/first') s.write(ok(req.path));
+      else if (b.seen.filter((q) => q.path === '/first').length === 1 && b.connections === 1) s.end();
+      else s.write(ok(req.path));
+    });
+    // The pool's default retries (attempts 1, on connect-failure).
+    harness = await startProxy({
+      version: 1,
+      listeners: { web: { address: '127.0.0.1:0', routes: [{ pool: 'app' }] } },
+      pools: { app: { backends: [{ name: 'raw', address: b.address }] } },
+    });
+    const c = await connect(harness.port());
+    c.write(GET('/first'));
+    expect((await c.response()).body).toBe('/first');
+    c.write(GET('/second'));
+    const r = await c.response();
+    expect(r.headers['x-fulcrum-error']).toBeUndefined();
+    expect(r.body).toBe('/second');
+    expect(b.connections).toBe(2);
+    expect(harness.registry.get('app', b.address)?.failures).toBe(0);
+  });
 
   it('closes idle upstream connections after the pool timeouts.idle', async () => {
     const b = await rawBackend((req, s) => void setTimeout(() => s.write(ok(req.path)), 50));
