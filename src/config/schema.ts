@@ -203,7 +203,7 @@ const retriesSchema = z.strictObject({
 
 const timeoutsSchema = z.strictObject({
   connect: duration('2s'),
-  /** From request sent to response headers received. */
+  /** From request sent to response headers received, then the longest pause between body bytes. */
   response: duration('30s'),
   /** Idle upstream keep-alive sockets are closed after this (keep below the backends' own). */
   idle: duration('4s'),

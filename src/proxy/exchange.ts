@@ -269,7 +269,11 @@ export class Exchange implements UpstreamHandler, ClientExchange, RequestFacts {
   }
 
   onClientDrain(): void {
-    this.call?.resume();
+    const call = this.call;
+    if (call === undefined) return;
+    call.resume();
+    // The stall timer pauses while the client holds the body back.
+    if (this.responding) this.arm(this.tryTimeoutMs);
   }
 
   // --- upstream events ---------------------------------------------------------------
@@ -310,6 +314,14 @@ export class Exchange implements UpstreamHandler, ClientExchange, RequestFacts {
 
   onTimer(): void {
     this.timer = undefined;
+    if (this.responding) {
+      // The backend stalled mid-body: the status is out, so the only honest signal is a cut.
+      this.abandonCall();
+      this.upBroken = true;
+      this.error = 'FULCRUM_ERR_PROXY_UPSTREAM_TIMEOUT';
+      this.conn.destroy();
+      return;
+    }
     const kind: RetryKind = this.connected ? 'timeout' : 'connect-timeout';
     this.abandonCall();
     this.finishTry('local-failure');
@@ -317,7 +329,9 @@ export class Exchange implements UpstreamHandler, ClientExchange, RequestFacts {
   }
 
   onUpstreamResponse(upHead: ResponseHead, framing: BodyFraming): void {
-    this.disarm();
+    // A body to come keeps the response timer, now as the longest pause between body bytes.
+    if (framing === 'none') this.disarm();
+    else this.timer?.refresh();
     const lameDuck = (this.pool as PoolRuntime).config.lameDuckHeader;
     if (lameDuck !== undefined && hasHeader(upHead.rawHeaders, lameDuck))
       (this.host as HostState).markLameDuck();
@@ -337,6 +351,7 @@ export class Exchange implements UpstreamHandler, ClientExchange, RequestFacts {
         // discarded answer is read to its end so the connection goes back to the pool.
         if (this.hasBody && !this.bodyEnded) call.abandon();
         else call.detach();
+        this.disarm();
         this.finishTry(kind);
         this.beginRetry(next);
         return;
@@ -353,7 +368,12 @@ export class Exchange implements UpstreamHandler, ClientExchange, RequestFacts {
   }
 
   onUpstreamData(chunk: Buffer): boolean {
-    return this.conn.write(chunk);
+    if (this.conn.write(chunk)) {
+      this.timer?.refresh();
+      return true;
+    }
+    this.disarm();
+    return false;
   }
 
   onUpstreamEnd(): void {
@@ -480,7 +500,7 @@ export class Exchange implements UpstreamHandler, ClientExchange, RequestFacts {
       if (this.retryCounted) counters.retrying--;
     }
     let error: string | undefined = this.error;
-    if (this.upBroken) error = 'FULCRUM_ERR_PROXY_UPSTREAM_RESET';
+    if (this.upBroken) error ??= 'FULCRUM_ERR_PROXY_UPSTREAM_RESET';
     const status = clientLeft && !this.upBroken && this.error === undefined ? CLIENT_CLOSED : conn.statusCode;
     this.core.hub.requests.emit({
       listener: this.listener.name,

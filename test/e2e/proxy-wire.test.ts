@@ -792,6 +792,24 @@ describe('proxy wire: odd and broken backend answers', () => {
     expect(b.requests).toBe(1);
   });
 
+  it('a backend that stalls mid-body longer than timeouts.response: the response is cut and reported as a timeout', async () => {
+    const b = await rawBackend(
+      (_req, s) => void s.write('HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nhello'),
+    );
+    const h = await proxyTo(b, { timeouts: { response: '200ms' } });
+    const c = await connect(h.port());
+    const started = performance.now();
+    c.write(GET('/'));
+    await c.waitClosed(3000);
+    const took = performance.now() - started;
+    // The head and the first five bytes came through; then the cut, not a second answer.
+    expect(c.buf.toString('latin1')).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*\r\n\r\nhello$/);
+    expect(took).toBeGreaterThanOrEqual(150);
+    await sleep(20);
+    expect(h.outcomes).toHaveLength(1);
+    expect(h.outcomes[0]).toMatchObject({ status: 200, error: 'FULCRUM_ERR_PROXY_UPSTREAM_TIMEOUT' });
+  });
+
   it('forwards the backend reason phrase', async () => {
     const b = await rawBackend(
       (_req, s) => void s.write('HTTP/1.1 299 Custom Thing\r\ncontent-length: 0\r\n\r\n'),
