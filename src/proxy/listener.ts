@@ -1,6 +1,12 @@
-// A bound listener: its TCP or TLS server, its client connections and their deadlines. One
+// A bound listener: its TCP or TLS servers, its client connections and their deadlines. One
 // sweep per listener checks the deadlines of all connections (header, request, idle), so a
 // request costs two timestamps instead of a timer.
+//
+// One address is bound by ACCEPT_SOCKETS sockets (SO_REUSEPORT; the kernel spreads new
+// connections over them): Node accepts one connection per listening socket per event-loop
+// turn, so under load a burst of new connections waited hundreds of turns to be accepted (a
+// 256-connection burst against a busy proxy: p99 above 100 ms, all of it in the accept queue;
+// bench/RESULTS.md).
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
@@ -10,6 +16,9 @@ import type { ListenerRuntime, Snapshot } from '../runtime/snapshot.ts';
 import { ClientConnection, type ConnectionOwner } from './client-connection.ts';
 import type { ListenerContext } from './exchange.ts';
 import type { RequestHead } from './http1.ts';
+
+/** Listening sockets per listener address (connections accepted per loop turn). */
+const ACCEPT_SOCKETS = 16;
 
 /** What a listener hands to the proxy server. */
 export interface ListenerHost {
@@ -35,7 +44,8 @@ export class Listener implements ConnectionOwner, ListenerContext {
   requestTimeout = 0;
   idleTimeout = 0;
   closing = false;
-  readonly server: net.Server;
+  /** The listening sockets of the one address; the first one's address is the listener's. */
+  readonly servers: net.Server[] = [];
   readonly conns = new Set<ClientConnection>();
   readonly #host: ListenerHost;
   #sweeper: NodeJS.Timeout | undefined;
@@ -54,16 +64,17 @@ export class Listener implements ConnectionOwner, ListenerContext {
     const accept = (socket: net.Socket): void => {
       this.conns.add(new ClientConnection(socket, this));
     };
+    let tlsOptions: tls.TlsOptions | undefined;
     if (lc.tls !== undefined) {
-      let cert: Buffer;
-      let keyPem: Buffer;
       try {
-        cert = readFileSync(lc.tls.cert);
-        keyPem = readFileSync(lc.tls.key);
-        this.server = tls.createServer(
-          { cert, key: keyPem, handshakeTimeout: lc.timeouts.header, allowHalfOpen: true },
-          accept,
-        );
+        tlsOptions = {
+          cert: readFileSync(lc.tls.cert),
+          key: readFileSync(lc.tls.key),
+          handshakeTimeout: lc.timeouts.header,
+          allowHalfOpen: true,
+        };
+        // Fails here, not at bind time, on a key that does not match or cannot be parsed.
+        tls.createSecureContext(tlsOptions);
       } catch (err) {
         throw new FulcrumError(
           'FULCRUM_ERR_TLS',
@@ -72,10 +83,16 @@ export class Listener implements ConnectionOwner, ListenerContext {
           { cause: err },
         );
       }
-      this.server.on('tlsClientError', (_err: Error, socket: net.Socket) => socket.destroy());
-    } else {
-      // Half-open: a client that shuts its sending side after a request still gets the answer.
-      this.server = net.createServer({ noDelay: true, allowHalfOpen: true }, accept);
+    }
+    for (let i = 0; i < ACCEPT_SOCKETS; i++) {
+      if (tlsOptions !== undefined) {
+        const server = tls.createServer(tlsOptions, accept);
+        server.on('tlsClientError', (_err: Error, socket: net.Socket) => socket.destroy());
+        this.servers.push(server);
+      } else {
+        // Half-open: a client that shuts its sending side after a request still gets the answer.
+        this.servers.push(net.createServer({ noDelay: true, allowHalfOpen: true }, accept));
+      }
     }
   }
 
@@ -108,50 +125,49 @@ export class Listener implements ConnectionOwner, ListenerContext {
 
   // --- lifecycle ------------------------------------------------------------------------
 
-  listen(address: string): Promise<void> {
+  /** Bind every listening socket: the first on `address`, the others on the port it got. */
+  async listen(address: string): Promise<void> {
     const hp = parseAddress(address);
     const name = this.name;
     if (hp === undefined) {
-      return Promise.reject(
-        new FulcrumError('FULCRUM_ERR_LISTEN', `listeners.${name}: bad address ${address}`),
+      throw new FulcrumError('FULCRUM_ERR_LISTEN', `listeners.${name}: bad address ${address}`);
+    }
+    const [first, ...rest] = this.servers as [net.Server, ...net.Server[]];
+    try {
+      await bind(first, hp.host, hp.port);
+      const port = (first.address() as net.AddressInfo).port;
+      await Promise.all(rest.map((server) => bind(server, hp.host, port)));
+    } catch (err) {
+      for (const server of this.servers) if (server.listening) server.close();
+      throw new FulcrumError(
+        'FULCRUM_ERR_LISTEN',
+        `listeners.${name}: cannot bind ${address}: ${(err as Error).message}`,
+        { listener: name, address },
+        { cause: err },
       );
     }
-    return new Promise((resolve, reject) => {
-      const onError = (err: Error): void => {
-        reject(
-          new FulcrumError(
-            'FULCRUM_ERR_LISTEN',
-            `listeners.${name}: cannot bind ${address}: ${err.message}`,
-            { listener: name, address },
-            { cause: err },
-          ),
-        );
-      };
-      this.server.once('error', onError);
-      // SO_REUSEPORT: a reload that re-binds an address (new TLS files, port 0 made explicit)
-      // binds the new socket before the old one closes, so no connection is refused meanwhile.
-      this.server.listen({ host: hp.host, port: hp.port, reusePort: true }, () => {
-        this.server.off('error', onError);
-        this.#startSweep();
-        resolve();
-      });
-    });
+    this.#startSweep();
   }
 
   address(): { host: string; port: number; family: string } | undefined {
-    const a = this.server.address();
-    if (a === null || typeof a === 'string') return undefined;
+    const a = this.servers[0]?.address();
+    if (a === null || a === undefined || typeof a === 'string') return undefined;
     return { host: a.address, port: a.port, family: a.family };
   }
 
-  /** Stop accepting; resolves once the server and all its connections are closed. */
+  /** Stop accepting; resolves once the servers and all their connections are closed. */
   close(): Promise<void> {
     this.closing = true;
-    this.#closed ??= new Promise((resolve) => {
-      this.server.close(() => {
-        if (this.#sweeper !== undefined) clearInterval(this.#sweeper);
-        resolve();
-      });
+    this.#closed ??= Promise.all(
+      this.servers.map(
+        (server) =>
+          new Promise<void>((resolve) => {
+            if (!server.listening) resolve();
+            else server.close(() => resolve());
+          }),
+      ),
+    ).then(() => {
+      if (this.#sweeper !== undefined) clearInterval(this.#sweeper);
     });
     return this.#closed;
   }
@@ -174,4 +190,19 @@ export class Listener implements ConnectionOwner, ListenerContext {
     }, every);
     this.#sweeper.unref();
   }
+}
+
+/**
+ * SO_REUSEPORT: the listener's sockets share the address, and a reload that re-binds an address
+ * (new TLS files, port 0 made explicit) binds the new sockets before the old ones close, so no
+ * connection is refused meanwhile.
+ */
+function bind(server: net.Server, host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host, port, reusePort: true }, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
 }
