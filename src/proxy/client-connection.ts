@@ -304,7 +304,10 @@ export class ClientConnection implements ChunkSink {
     this.#pendingHead = serializeHead(`HTTP/1.1 ${status} ${phrase}`, headers);
   }
 
-  /** Response body bytes (as framed by writeHead). False: wait for onClientDrain. */
+  /**
+   * Response body bytes (as framed by writeHead), borrowed: they are copied before the call
+   * returns (upstream reads reuse one buffer). False: wait for onClientDrain.
+   */
   write(chunk: Buffer): boolean {
     const socket = this.socket;
     const head = this.#pendingHead;
@@ -325,11 +328,11 @@ export class ClientConnection implements ChunkSink {
       chunk.copy(out, head.length);
       return socket.write(out);
     }
-    return socket.write(chunk);
+    return socket.write(Buffer.from(chunk));
   }
 
   onChunkData(buf: Buffer, start: number, end: number): void {
-    this.socket.write(buf.subarray(start, end));
+    this.socket.write(Buffer.from(buf.subarray(start, end)));
   }
 
   /** The response is complete. */

@@ -31,7 +31,10 @@ export interface UpstreamHandler {
   onUpstreamConnected(): void;
   /** The final response head (1xx answers are skipped). */
   onUpstreamResponse(head: ResponseHead, framing: BodyFraming): void;
-  /** Body bytes as received; false asks for a pause until UpstreamCall.resume(). */
+  /**
+   * Body bytes as received; false asks for a pause until UpstreamCall.resume(). The bytes are
+   * only valid during the call (the read buffer is reused): copy what is kept.
+   */
   onUpstreamData(chunk: Buffer): boolean;
   /** The body is complete. */
   onUpstreamEnd(): void;
@@ -87,6 +90,14 @@ export interface Upstream {
 
 /** A backend's response head may not exceed this (node's default header limit is 16 KiB). */
 const MAX_RESPONSE_HEAD = 65_536;
+
+/**
+ * Every upstream connection reads into this one buffer (net's `onread`): reads are handled one
+ * at a time, synchronously, and whatever is kept past a read is copied (a partial head here,
+ * body bytes by the client connection). Node otherwise allocates an ArrayBuffer per read, and
+ * sweeping those was most of each young-generation GC pause (bench/RESULTS.md).
+ */
+const READ_BUFFER = Buffer.allocUnsafe(65_536);
 const SWEEP_MS = 250;
 
 const HEAD = 0;
@@ -170,10 +181,14 @@ class UpConn {
   constructor(pool: HostPool) {
     this.pool = pool;
     const t = pool.target;
-    const socket = net.connect({ host: t.hostname, port: t.port, noDelay: true }) as ConnSocket;
+    const socket = net.connect({
+      host: t.hostname,
+      port: t.port,
+      noDelay: true,
+      onread: { buffer: READ_BUFFER, callback: onRead },
+    }) as ConnSocket;
     socket.conn = this;
     socket.on('connect', onConnect);
-    socket.on('data', onData);
     socket.on('error', onError);
     socket.on('close', onClose);
     socket.on('drain', onDrain);
@@ -215,7 +230,8 @@ class UpConn {
       }
       const head = parseResponseHead(buf, at, buf.length, MAX_RESPONSE_HEAD);
       if (head === undefined) {
-        this.partial = buf.subarray(at);
+        // A copy: the read buffer is reused by the next read.
+        this.partial = Buffer.from(buf.subarray(at));
         return;
       }
       if (typeof head === 'string') return this.fail(new ProtocolError(`malformed response head (${head})`));
@@ -336,8 +352,9 @@ function onConnect(this: ConnSocket): void {
   }
 }
 
-function onData(this: ConnSocket, chunk: Buffer): void {
-  this.conn.onData(chunk);
+function onRead(this: ConnSocket, n: number, buf: Buffer): boolean {
+  this.conn.onData(buf.subarray(0, n));
+  return true;
 }
 
 function onError(this: ConnSocket, err: Error): void {
