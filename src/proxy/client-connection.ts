@@ -11,7 +11,7 @@ import {
   ChunkedScanner,
   MALFORMED,
   parseRequestHead,
-  serializeHead,
+  encodeHead,
   type ChunkSink,
   type RequestHead,
 } from './http1.ts';
@@ -84,7 +84,9 @@ export class ClientConnection implements ChunkSink {
   /** The whole response was handed to the socket. */
   responseEnded = false;
   #keepAlive = false;
-  #pendingHead: string | undefined;
+  /** The response head not written yet (it goes out with the first body bytes). */
+  #pendingHead: string[] | undefined;
+  #phrase = '';
   /** Decode a chunked upstream body for an HTTP/1.0 client. */
   #decoder: ChunkedScanner | undefined;
 
@@ -300,8 +302,15 @@ export class ClientConnection implements ChunkSink {
     if (!keepAlive) headers.push('connection', 'close');
     else if (this.#versionMinor === 0) headers.push('connection', 'keep-alive');
     this.#keepAlive = keepAlive;
-    const phrase = reason !== '' ? reason : (STATUS_CODES[status] ?? '');
-    this.#pendingHead = serializeHead(`HTTP/1.1 ${status} ${phrase}`, headers);
+    this.#phrase = reason !== '' ? reason : (STATUS_CODES[status] ?? '');
+    this.#pendingHead = headers;
+  }
+
+  /** The pending head as bytes, followed by `body` when given. */
+  #takeHead(body?: Buffer): Buffer {
+    const headers = this.#pendingHead as string[];
+    this.#pendingHead = undefined;
+    return encodeHead('HTTP/1.1 ', `${this.statusCode}`, ' ', this.#phrase, headers, body);
   }
 
   /**
@@ -310,24 +319,15 @@ export class ClientConnection implements ChunkSink {
    */
   write(chunk: Buffer): boolean {
     const socket = this.socket;
-    const head = this.#pendingHead;
+    const pending = this.#pendingHead !== undefined;
     if (this.#decoder !== undefined) {
-      if (head !== undefined) {
-        this.#pendingHead = undefined;
-        socket.write(head, 'latin1');
-      }
+      if (pending) socket.write(this.#takeHead());
       this.#decoder.feed(chunk, 0, chunk.length, this);
       return !socket.writableNeedDrain;
     }
-    if (head !== undefined) {
-      this.#pendingHead = undefined;
-      // Head and first bytes in one buffer, one write: cheaper than cork + writev, and most
-      // answers fit in it whole.
-      const out = Buffer.allocUnsafe(head.length + chunk.length);
-      out.write(head, 0, 'latin1');
-      chunk.copy(out, head.length);
-      return socket.write(out);
-    }
+    // Head and first bytes in one buffer, one write: cheaper than cork + writev, and most
+    // answers fit in it whole.
+    if (pending) return socket.write(this.#takeHead(chunk));
     return socket.write(Buffer.from(chunk));
   }
 
@@ -339,10 +339,7 @@ export class ClientConnection implements ChunkSink {
   end(body?: Buffer): void {
     if (this.responseEnded) return;
     if (body !== undefined) this.write(body);
-    else if (this.#pendingHead !== undefined) {
-      this.socket.write(this.#pendingHead, 'latin1');
-      this.#pendingHead = undefined;
-    }
+    else if (this.#pendingHead !== undefined) this.socket.write(this.#takeHead());
     this.responseEnded = true;
     const ex = this.exchange;
     this.exchange = undefined;

@@ -6,7 +6,7 @@ import {
   NEED_MORE,
   parseRequestHead,
   parseResponseHead,
-  serializeHead,
+  encodeHead,
   type ChunkSink,
   type RequestHead,
   type ResponseHead,
@@ -383,25 +383,37 @@ describe('parseResponseHead', () => {
   });
 });
 
-describe('serializeHead', () => {
-  it('writes first line, fields and the empty line', () => {
-    expect(serializeHead('HTTP/1.1 204 No Content', [])).toBe('HTTP/1.1 204 No Content\r\n\r\n');
-    expect(serializeHead('GET / HTTP/1.1', ['Host', 'a', 'X-B', ''])).toBe(
+describe('encodeHead', () => {
+  it('writes the start line, fields, the empty line and an optional body', () => {
+    expect(encodeHead('HTTP/1.1 ', '204', ' ', 'No Content', []).toString('latin1')).toBe(
+      'HTTP/1.1 204 No Content\r\n\r\n',
+    );
+    expect(encodeHead('GET', ' ', '/', ' HTTP/1.1', ['Host', 'a', 'X-B', '']).toString('latin1')).toBe(
       'GET / HTTP/1.1\r\nHost: a\r\nX-B: \r\n\r\n',
     );
+    const withBody = encodeHead('HTTP/1.1 ', '200', ' ', 'OK', ['content-length', '2'], Buffer.from('hi'));
+    expect(withBody.toString('latin1')).toBe('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nhi');
   });
 
   it('round-trips a request and a response through the parsers byte for byte', () => {
     const req =
       'PUT /x?y=%20 HTTP/1.1\r\nhost: a.example\r\nContent-Length: 3\r\nX-T: caf\xe9\r\nX-E: \r\n\r\n';
     const h = request(req);
-    const again = serializeHead(`${h.method} ${h.url} HTTP/1.${h.versionMinor}`, h.rawHeaders);
+    const again = encodeHead(h.method, ' ', h.url, ` HTTP/1.${h.versionMinor}`, h.rawHeaders).toString(
+      'latin1',
+    );
     expect(again).toBe(req);
     expect(request(again)).toEqual(h);
 
     const res = 'HTTP/1.0 404 Not Found\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n';
     const r = response(res);
-    const back = serializeHead(`HTTP/1.${r.versionMinor} ${r.status} ${r.reason}`, r.rawHeaders);
+    const back = encodeHead(
+      `HTTP/1.${r.versionMinor} `,
+      String(r.status),
+      ' ',
+      r.reason,
+      r.rawHeaders,
+    ).toString('latin1');
     expect(back).toBe(res);
     expect(response(back)).toEqual(r);
   });

@@ -258,11 +258,43 @@ export function parseResponseHead(
   return parseFields(text, lineEnd + 2, head, false) ?? head;
 }
 
-/** `first-line CRLF (name: value CRLF)* CRLF`; values come from parsed messages or from fulcrum. */
-export function serializeHead(firstLine: string, headers: readonly string[]): string {
-  let s = `${firstLine}\r\n`;
-  for (let i = 0; i < headers.length; i += 2) s += `${headers[i] as string}: ${headers[i + 1] as string}\r\n`;
-  return `${s}\r\n`;
+/**
+ * `a b c d CRLF (name: value CRLF)* CRLF`, then `body` when given, written piece by piece into
+ * one buffer: no string is built and flattened per message (that was a tenth of the proxy's
+ * allocations). The start line comes in four pieces (`GET`, ` `, `/path`, ` HTTP/1.1`, or
+ * `HTTP/1.1 `, `200`, ` `, `OK`). Every string is latin1: values come from parsed messages or
+ * from fulcrum.
+ */
+export function encodeHead(
+  a: string,
+  b: string,
+  c: string,
+  d: string,
+  headers: readonly string[],
+  body?: Buffer,
+): Buffer {
+  let n = a.length + b.length + c.length + d.length + 4;
+  for (let i = 0; i < headers.length; i++) n += (headers[i] as string).length;
+  n += headers.length * 2;
+  const out = Buffer.allocUnsafe(n + (body === undefined ? 0 : body.length));
+  let at = out.write(a, 0, 'latin1');
+  at += out.write(b, at, 'latin1');
+  at += out.write(c, at, 'latin1');
+  at += out.write(d, at, 'latin1');
+  out[at++] = 13;
+  out[at++] = 10;
+  for (let i = 0; i < headers.length; i += 2) {
+    at += out.write(headers[i] as string, at, 'latin1');
+    out[at++] = 58;
+    out[at++] = 32;
+    at += out.write(headers[i + 1] as string, at, 'latin1');
+    out[at++] = 13;
+    out[at++] = 10;
+  }
+  out[at++] = 13;
+  out[at++] = 10;
+  if (body !== undefined) body.copy(out, at);
+  return out;
 }
 
 /** Receives the payload of a chunked body (the data of each chunk, framing stripped). */

@@ -8,7 +8,7 @@
 // are handed over as the bytes received, chunked framing included: the exchange forwards them
 // as they are.
 import net from 'node:net';
-import { MALFORMED, ChunkedScanner, parseResponseHead, serializeHead, type ResponseHead } from './http1.ts';
+import { MALFORMED, ChunkedScanner, encodeHead, parseResponseHead, type ResponseHead } from './http1.ts';
 
 /** What the upstream needs to know about a backend. */
 export interface UpstreamTarget {
@@ -109,7 +109,7 @@ class ProtocolError extends Error {
 
 class WireCall implements UpstreamCall {
   handler: UpstreamHandler | undefined;
-  readonly head: string;
+  readonly head: Buffer;
   readonly isHead: boolean;
   conn: UpConn | undefined;
   /** Body written while the call waits for a connection. */
@@ -122,7 +122,7 @@ class WireCall implements UpstreamCall {
   constructor(pool: HostPool, req: UpstreamRequest, handler: UpstreamHandler) {
     this.pool = pool;
     this.handler = handler;
-    this.head = serializeHead(`${req.method} ${req.path} HTTP/1.1`, req.headers);
+    this.head = encodeHead(req.method, ' ', req.path, ' HTTP/1.1', req.headers);
     this.isHead = req.method === 'HEAD';
   }
 
@@ -203,7 +203,7 @@ class UpConn {
     this.state = HEAD;
     this.received = 0;
     const socket = this.socket;
-    socket.write(call.head, 'latin1');
+    socket.write(call.head);
     const pending = call.pending;
     if (pending !== undefined) {
       call.pending = undefined;
