@@ -1,4 +1,5 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { closeSync, constants, createReadStream, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -54,5 +55,27 @@ describe('LogWriter', () => {
     await new Promise<void>((r) => w.flush(() => r()));
     expect(readFileSync(file, 'utf8').split('\n')).toHaveLength(5001);
     await w.end();
+  });
+
+  it('writes to a pipe asynchronously, every line whole and in order', async () => {
+    const fifo = join(mkdtempSync(join(tmpdir(), 'fulcrum-log-')), 'fifo');
+    execFileSync('mkfifo', [fifo]);
+    // Read-write: opening a FIFO on Linux so does not wait for a reader.
+    const fd = openSync(fifo, constants.O_RDWR);
+    const chunks: Buffer[] = [];
+    const reader = createReadStream(fifo);
+    reader.on('data', (c) => chunks.push(c as Buffer));
+    const done = new Promise<void>((r) => reader.on('end', () => r()));
+    const w = new LogWriter(fd, 1 << 16);
+    for (let i = 0; i < 20_000; i++) w.write(`pipe line ${i}\n`);
+    await w.end();
+    closeSync(fd);
+    await done;
+    const lines = Buffer.concat(chunks).toString().split('\n');
+    expect(lines.slice(0, -1)).toEqual(
+      Array.from({ length: 20_000 }, (_, i) => `pipe line ${i}`).slice(0, lines.length - 1),
+    );
+    // 20,000 lines of ~16 bytes overflow two 64 KiB buffers written in one turn: the rest is dropped and counted.
+    expect(lines.length - 1 + w.dropped).toBe(20_000);
   });
 });

@@ -1,12 +1,16 @@
 // The destination of every log line (pino's and the access log's): lines are copied into one of
-// two fixed buffers and written with asynchronous fs writes, one buffer filling while the other
-// is written. A write starts when 64 KiB are waiting or 50 ms after the first waiting line: each
-// write is a hand-off to libuv's thread pool, and one per event-loop turn (what pino's
-// destination does) cost a proxy pinned to one core several µs per request. One writer per destination keeps lines whole (two writers of one pipe could
-// interleave large writes), and fixed buffers mean log volume makes no garbage that outlives a
-// request: with pino's string-accumulating destination, the access log promoted ~20 MB/s to the
-// old generation and its mark-compact pauses set the proxy's p99 (bench/RESULTS.md).
-import { closeSync, openSync, write } from 'node:fs';
+// two fixed buffers, one filling while the other is written. A write starts when 64 KiB are
+// waiting or 50 ms after the first waiting line. One writer per destination keeps lines whole
+// (two writers of one pipe could interleave large writes), and fixed buffers mean log volume
+// makes no garbage that outlives a request (bench/RESULTS.md: through pino, the access log cost
+// 6-8 µs per request and its garbage set the p99).
+//
+// Files and character devices (/dev/null) are written synchronously, as nginx writes its access
+// log: a 64 KiB write to the page cache takes microseconds, while each asynchronous write (a
+// thread-pool hand-off) cost the proxy CPU and, measured at 256 connections, brought a V8
+// mark-compact every 1.5 s whose 25-40 ms stalls set the p99. Pipes and sockets, which a slow
+// reader can fill, are written asynchronously, so a stalled log shipper never blocks requests.
+import { closeSync, fstatSync, openSync, write, writeSync } from 'node:fs';
 
 const RETRY_MS = 10;
 const FLUSH_MS = 50;
@@ -23,6 +27,8 @@ export class LogWriter {
   #waiters: (() => void)[] = [];
   #timer: NodeJS.Timeout | undefined;
   readonly #threshold: number;
+  /** Write with writeSync (files, /dev/null); pipes and sockets are written asynchronously. */
+  #sync: boolean;
   /** Lines dropped because both buffers were full (a destination slower than the log). */
   dropped = 0;
 
@@ -33,6 +39,8 @@ export class LogWriter {
     this.#fill = Buffer.allocUnsafe(bufferBytes);
     this.#spare = Buffer.allocUnsafe(bufferBytes);
     this.#threshold = Math.min(65_536, bufferBytes >> 1);
+    const st = fstatSync(this.fd);
+    this.#sync = st.isFile() || st.isCharacterDevice();
   }
 
   /** Queue whole lines. False when they were dropped. */
@@ -99,6 +107,19 @@ export class LogWriter {
 
   #continue(): void {
     const buf = this.#writing as Buffer;
+    if (this.#sync) {
+      let n: number;
+      try {
+        n = writeSync(this.fd, buf, this.#writeAt, this.#writeEnd - this.#writeAt);
+      } catch (err) {
+        // A terminal in non-blocking mode, say: from now on, write as for a pipe.
+        if ((err as NodeJS.ErrnoException).code === 'EAGAIN') this.#sync = false;
+        this.#written(err as NodeJS.ErrnoException, 0);
+        return;
+      }
+      this.#written(null, n);
+      return;
+    }
     write(this.fd, buf, this.#writeAt, this.#writeEnd - this.#writeAt, null, this.#written);
   }
 
