@@ -176,6 +176,21 @@ function parseFields(
   return undefined;
 }
 
+/** A head's fields before its header lines are read. */
+function emptyHead(versionMinor: number, headBytes: number): MessageHead {
+  return {
+    versionMinor,
+    rawHeaders: [],
+    contentLength: -1,
+    chunked: false,
+    close: false,
+    keepAlive: false,
+    connectionUpgrade: false,
+    upgrade: undefined,
+    headBytes,
+  };
+}
+
 function versionOf(s: string): number {
   if (s === 'HTTP/1.1') return 1;
   if (s === 'HTTP/1.0') return 0;
@@ -205,17 +220,9 @@ export function parseRequestHead(
   const versionMinor = versionOf(text.slice(sp2 + 1, lineEnd));
   if (versionMinor < 0 || !TOKEN.test(method) || !TARGET.test(url)) return 'bad-request';
   const head: RequestHead = {
+    ...emptyHead(versionMinor, stop - start),
     method,
     url,
-    versionMinor,
-    rawHeaders: [],
-    contentLength: -1,
-    chunked: false,
-    close: false,
-    keepAlive: false,
-    connectionUpgrade: false,
-    upgrade: undefined,
-    headBytes: stop - start,
     host: undefined,
     expectContinue: false,
   };
@@ -242,19 +249,7 @@ export function parseResponseHead(
   // The reason goes into the status line fulcrum writes: no CR, LF or other controls.
   const reason = lineEnd > 13 ? text.slice(13, lineEnd) : '';
   if (!REASON.test(reason)) return 'bad-request';
-  const head: ResponseHead = {
-    status: Number(digits),
-    reason,
-    versionMinor,
-    rawHeaders: [],
-    contentLength: -1,
-    chunked: false,
-    close: false,
-    keepAlive: false,
-    connectionUpgrade: false,
-    upgrade: undefined,
-    headBytes: stop - start,
-  };
+  const head: ResponseHead = { ...emptyHead(versionMinor, stop - start), status: Number(digits), reason };
   return parseFields(text, lineEnd + 2, head, false) ?? head;
 }
 
