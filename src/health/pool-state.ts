@@ -70,19 +70,32 @@ export class PoolState {
     tried?: ReadonlySet<HostState>,
     trace?: PickTrace,
   ): HostState | undefined {
-    const exclude = this.#exclude;
-    exclude.clear();
-    if (tried) for (const h of tried) exclude.add(h);
+    // The exclusion set is only touched when something is excluded. V8's Set#clear allocates a
+    // new table and links the old one to it; a long-lived set cleared on every pick turned each
+    // request into ~300 bytes promoted to the old generation, whose mark-compacts then set the
+    // proxy's p99 (bench/RESULTS.md).
+    let exclude: Set<HostState> | undefined;
+    if (tried !== undefined && tried.size > 0) {
+      exclude = this.#freshExclude();
+      for (const h of tried) exclude.add(h);
+    }
     const req = this.#req;
     req.hashKey = hashKey;
-    req.exclude = exclude.size > 0 ? exclude : undefined;
+    req.exclude = exclude;
     for (let i = 0; i <= this.candidates.length; i++) {
       const h = this.policy.pick(req, trace);
       if (h === undefined) return undefined;
       if (h.inFlight < h.maxRequests) return h;
+      exclude ??= this.#freshExclude();
       exclude.add(h);
       req.exclude = exclude;
     }
     return undefined;
+  }
+
+  #freshExclude(): Set<HostState> {
+    const exclude = this.#exclude;
+    if (exclude.size > 0) exclude.clear();
+    return exclude;
   }
 }
