@@ -56,25 +56,6 @@ export class LogWriter {
     return true;
   }
 
-  /**
-   * Room for a line of up to `max` bytes, written into the returned buffer from `offset` and
-   * ended with commit(); undefined when it does not fit (the line is dropped and counted).
-   */
-  claim(max: number): Buffer | undefined {
-    if (this.#len + max <= this.#fill.length) return this.#fill;
-    this.dropped++;
-    return undefined;
-  }
-
-  get offset(): number {
-    return this.#len;
-  }
-
-  commit(end: number): void {
-    this.#len = end;
-    if (this.#writing === undefined) this.#schedule();
-  }
-
   /** Calls back once everything queued so far is written (pino calls this on shutdown). */
   flush(cb?: (err?: Error) => void): void {
     if (this.#writing === undefined && this.#len > 0) this.#start();

@@ -1,7 +1,7 @@
 // The access log: one JSON line per finished client request, in pino's line format (level,
-// time, service, fields, msg) so one log pipeline reads both. Each line is written into the
-// log writer's buffer when the outcome is emitted; the writer flushes per 64 KiB or 50 ms, and
-// a destination slower than the log costs dropped lines, never latency.
+// time, service, fields, msg) so one log pipeline reads both. Each line is formatted when the
+// outcome is emitted and copied into the log writer's buffer; the writer writes asynchronously,
+// at most once per event-loop turn, so a slow destination costs dropped lines, never latency.
 //
 // Lines are built by hand instead of through pino: the fields are fixed, and pino's generic
 // serialisation was the largest single cost of a proxied request (bench/RESULTS.md). Nothing is
@@ -10,12 +10,8 @@
 import type { EventHub, RequestOutcome } from '../core/events.ts';
 
 /** Where lines go: the LogWriter in production, a capture in tests. */
-export interface LineSink {
-  /** Room for up to `max` bytes, written from `offset`; undefined drops the line. */
-  claim(max: number): Buffer | undefined;
-  readonly offset: number;
-  /** The line ends at `end`. */
-  commit(end: number): void;
+export interface LogSink {
+  write(text: string): unknown;
 }
 
 export interface AccessLogOptions {
@@ -25,110 +21,40 @@ export interface AccessLogOptions {
   now?: () => number;
 }
 
-/** Subscribe the access log to request outcomes; returns the unsubscribe function. */
-export function attachAccessLog(hub: EventHub, sink: LineSink, options: AccessLogOptions = {}): () => void {
-  const service = options.service ?? 'fulcrum';
-  const now = options.now ?? Date.now;
-  return hub.requests.subscribe((o) => {
-    const buf = sink.claim(maxLineBytes(o, service));
-    if (buf !== undefined) sink.commit(writeAccessLine(buf, sink.offset, o, now(), service));
-  });
-}
-
-function maxLineBytes(o: RequestOutcome, service: string): number {
-  const names = service.length + o.listener.length + o.pool.length + (o.backend?.length ?? 0);
-  return 200 + names + o.method.length + (o.error?.length ?? 0) + o.requestId.length * 6;
+/**
+ * One line. Names (listener, pool, backend) match the config's name pattern and methods are
+ * HTTP tokens, so neither needs escaping; the request id may come from the client and is
+ * escaped. Absent fields are left out, as pino leaves out undefined ones.
+ */
+export function accessLine(o: RequestOutcome, time: number, service: string): string {
+  let line = `{"level":30,"time":${time},"service":"${service}","listener":"${o.listener}","pool":"${o.pool}"`;
+  if (o.backend !== undefined) line += `,"backend":"${o.backend}"`;
+  line += `,"status":${o.status},"durationMs":${millis(o.durationMs)},"requestId":${JSON.stringify(o.requestId)},"method":"${o.method}","retries":${o.retries}`;
+  if (o.error !== undefined) line += `,"error":"${o.error}"`;
+  return `${line},"msg":"request"}\n`;
 }
 
 /**
- * One line, written straight into the log buffer: no string per line to build, flatten and
- * copy (it was a tenth of the proxy's allocations). Names (listener, pool, backend) match the
- * config's name pattern and methods are HTTP tokens, so neither needs escaping; the request id
- * may come from the client and is escaped when needed. Absent fields are left out, as pino
- * leaves out undefined ones. Returns the end offset.
+ * A duration in ms with at most three decimals, as `Math.round(ms * 1000) / 1000` prints it,
+ * built from small integers: V8 caches the strings of numbers it prints, and a cache entry per
+ * distinct duration kept lines' garbage alive into the old generation (bench/RESULTS.md).
  */
-export function writeAccessLine(
-  buf: Buffer,
-  at: number,
-  o: RequestOutcome,
-  time: number,
-  service: string,
-): number {
-  at += buf.write('{"level":30,"time":', at, 'latin1');
-  at = putInt(buf, at, time);
-  at += buf.write(',"service":"', at, 'latin1');
-  at += buf.write(service, at, 'latin1');
-  at += buf.write('","listener":"', at, 'latin1');
-  at += buf.write(o.listener, at, 'latin1');
-  at += buf.write('","pool":"', at, 'latin1');
-  at += buf.write(o.pool, at, 'latin1');
-  if (o.backend !== undefined) {
-    at += buf.write('","backend":"', at, 'latin1');
-    at += buf.write(o.backend, at, 'latin1');
-  }
-  at += buf.write('","status":', at, 'latin1');
-  at = putInt(buf, at, o.status);
-  at += buf.write(',"durationMs":', at, 'latin1');
-  at = putMillis(buf, at, o.durationMs);
-  at += buf.write(',"requestId":', at, 'latin1');
-  const id = o.requestId;
-  if (plainJsonString(id)) {
-    buf[at++] = 34;
-    at += buf.write(id, at, 'latin1');
-    buf[at++] = 34;
-  } else {
-    at += buf.write(JSON.stringify(id), at, 'utf8');
-  }
-  at += buf.write(',"method":"', at, 'latin1');
-  at += buf.write(o.method, at, 'latin1');
-  at += buf.write('","retries":', at, 'latin1');
-  at = putInt(buf, at, o.retries);
-  if (o.error !== undefined) {
-    at += buf.write(',"error":"', at, 'latin1');
-    at += buf.write(o.error, at, 'latin1');
-    buf[at++] = 34;
-  }
-  at += buf.write(',"msg":"request"}\n', at, 'latin1');
-  return at;
+export function millis(ms: number): string {
+  const us = Math.round(ms * 1000);
+  const whole = Math.trunc(us / 1000);
+  const frac = Math.abs(us - whole * 1000);
+  const sign = us < 0 && whole === 0 ? '-' : '';
+  if (frac === 0) return `${sign}${whole}`;
+  if (frac % 100 === 0) return `${sign}${whole}.${frac / 100}`;
+  if (frac % 10 === 0) return `${sign}${whole}.${frac < 100 ? '0' : ''}${frac / 10}`;
+  return `${sign}${whole}.${frac < 10 ? '00' : frac < 100 ? '0' : ''}${frac}`;
 }
 
-/** Printable ASCII without `"` or `\`: a JSON string as it stands. */
-function plainJsonString(s: string): boolean {
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x20 || c > 0x7e || c === 34 || c === 92) return false;
-  }
-  return true;
-}
-
-/** A non-negative integer in decimal digits. */
-function putInt(buf: Buffer, at: number, n: number): number {
-  let digits = 1;
-  for (let m = n; m >= 10; m = Math.floor(m / 10)) digits++;
-  for (let i = at + digits - 1; i >= at; i--) {
-    buf[i] = 48 + (n % 10);
-    n = Math.floor(n / 10);
-  }
-  return at + digits;
-}
-
-/** A duration in ms with at most three decimals, as `Math.round(ms * 1000) / 1000` prints it. */
-function putMillis(buf: Buffer, at: number, ms: number): number {
-  let us = Math.round(ms * 1000);
-  if (us < 0) {
-    buf[at++] = 45;
-    us = -us;
-  }
-  const whole = Math.floor(us / 1000);
-  const frac = us - whole * 1000;
-  at = putInt(buf, at, whole);
-  if (frac === 0) return at;
-  buf[at++] = 46;
-  const d1 = Math.floor(frac / 100);
-  const d2 = Math.floor(frac / 10) % 10;
-  const d3 = frac % 10;
-  buf[at++] = 48 + d1;
-  if (d2 !== 0 || d3 !== 0) buf[at++] = 48 + d2;
-  if (d3 !== 0) buf[at++] = 48 + d3;
-  return at;
+/** Subscribe the access log to request outcomes; returns the unsubscribe function. */
+export function attachAccessLog(hub: EventHub, sink: LogSink, options: AccessLogOptions = {}): () => void {
+  const service = options.service ?? 'fulcrum';
+  const now = options.now ?? Date.now;
+  return hub.requests.subscribe((o) => {
+    sink.write(accessLine(o, now(), service));
+  });
 }
