@@ -7,6 +7,7 @@
 // turn, so under load a burst of new connections waited hundreds of turns to be accepted (a
 // 256-connection burst against a busy proxy: p99 above 100 ms, all of it in the accept queue;
 // bench/RESULTS.md).
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
@@ -72,6 +73,9 @@ export class Listener implements ConnectionOwner, ListenerContext {
           key: readFileSync(lc.tls.key),
           handshakeTimeout: lc.timeouts.header,
           allowHalfOpen: true,
+          // One ticket key for all the address's sockets, so a client resumes its TLS session
+          // whichever socket the kernel hands its next connection to.
+          ticketKeys: randomBytes(48),
         };
         // Fails here, not at bind time, on a key that does not match or cannot be parsed.
         tls.createSecureContext(tlsOptions);

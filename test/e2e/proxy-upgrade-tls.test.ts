@@ -162,6 +162,38 @@ describe('proxy: TLS termination', () => {
     s.destroy();
   });
 
+  it('resumes TLS sessions on new connections, whichever of the listening sockets takes them', async () => {
+    backends = await startFakeBackends(1);
+    harness = await startProxy(
+      simpleConfig(backends, {}, { tls: { cert: join(dir, 'cert.pem'), key: join(dir, 'key.pem') } }),
+    );
+    const port = harness.port();
+    const connect = (session?: Buffer): Promise<{ socket: tls.TLSSocket; ticket: Promise<Buffer> }> =>
+      new Promise((resolve, reject) => {
+        const socket = tls.connect({
+          port,
+          host: '127.0.0.1',
+          rejectUnauthorized: false,
+          ...(session ? { session } : {}),
+        });
+        // TLS 1.3 sends the ticket after the handshake.
+        const ticket = new Promise<Buffer>((r) => socket.once('session', r));
+        socket.once('secureConnect', () => resolve({ socket, ticket }));
+        socket.once('error', reject);
+      });
+    const first = await connect();
+    const session = await first.ticket;
+    first.socket.destroy();
+    let reused = 0;
+    // New connections come from new source ports, which SO_REUSEPORT spreads over the sockets.
+    for (let i = 0; i < 12; i++) {
+      const { socket } = await connect(session);
+      if (socket.isSessionReused()) reused++;
+      socket.destroy();
+    }
+    expect(reused).toBe(12);
+  });
+
   it('refuses to start with unreadable TLS files: FULCRUM_ERR_TLS', async () => {
     backends = await startFakeBackends(1);
     const bad = join(dir, 'not-a-key.pem');
