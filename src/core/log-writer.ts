@@ -2,14 +2,14 @@
 // two fixed buffers, one filling while the other is written. A write starts when 64 KiB are
 // waiting or 50 ms after the first waiting line. One writer per destination keeps lines whole
 // (two writers of one pipe could interleave large writes), and fixed buffers mean log volume
-// makes no garbage that outlives a request (bench/RESULTS.md: through pino, the access log cost
-// 6-8 µs per request and its garbage set the p99).
+// makes no garbage that outlives a request (bench/RESULTS.md: through pino's destination, which
+// accumulates strings and starts a thread-pool write per loop turn, the access log cost 6-9 µs
+// per request).
 //
 // Files and character devices (/dev/null) are written synchronously, as nginx writes its access
-// log: a 64 KiB write to the page cache takes microseconds, while each asynchronous write (a
-// thread-pool hand-off) cost the proxy CPU and, measured at 256 connections, brought a V8
-// mark-compact every 1.5 s whose 25-40 ms stalls set the p99. Pipes and sockets, which a slow
-// reader can fill, are written asynchronously, so a stalled log shipper never blocks requests.
+// log: a 64 KiB write to the page cache takes microseconds, and an asynchronous write is a
+// thread-pool hand-off on the proxy's one core. Pipes and sockets, which a slow reader can fill,
+// are written asynchronously, so a stalled log shipper never blocks requests.
 import { closeSync, fstatSync, openSync, write, writeSync } from 'node:fs';
 
 const RETRY_MS = 10;

@@ -5,7 +5,7 @@
 // are turned into series only at scrape time, like the gauges, which are read from host
 // state and the monitor's last evaluation.
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
-import type { Snapshot } from '../runtime/snapshot.ts';
+import type { PoolRuntime, Snapshot } from '../runtime/snapshot.ts';
 import type { AlertView } from './alerts.ts';
 
 /** Per-backend traffic counters, owned and incremented by the monitor. */
@@ -148,13 +148,12 @@ export class MonitorMetrics {
         return out;
       },
     );
-    const eachHost = (fn: (pool: string, backend: string, h: HostFacts) => void) => {
-      const snap = src.snapshot();
-      if (!snap) return;
-      for (const [pool, p] of snap.pools) for (const h of p.state.hosts) fn(pool, h.name, h);
-    };
-    // One gauge per backend fact, filled at scrape time from host state.
-    const hostGauge = (name: string, help: string, value: (h: HostFacts) => number): void => {
+    // One gauge per backend or pool fact, filled at scrape time; null leaves the series out.
+    const hostGauge = (
+      name: string,
+      help: string,
+      value: (pool: string, backend: string, h: HostFacts) => number | null,
+    ): void => {
       new Gauge({
         name,
         help,
@@ -162,66 +161,73 @@ export class MonitorMetrics {
         registers,
         collect() {
           this.reset();
-          eachHost((pool, backend, h) => this.set({ pool, backend }, value(h)));
+          const snap = src.snapshot();
+          if (!snap) return;
+          for (const [pool, p] of snap.pools) {
+            for (const h of p.state.hosts) {
+              const v = value(pool, h.name, h);
+              if (v !== null) this.set({ pool, backend: h.name }, v);
+            }
+          }
+        },
+      });
+    };
+    const poolGauge = (
+      name: string,
+      help: string,
+      value: (pool: string, p: PoolRuntime) => number | null,
+    ): void => {
+      new Gauge({
+        name,
+        help,
+        labelNames: ['pool'],
+        registers,
+        collect() {
+          this.reset();
+          const snap = src.snapshot();
+          if (!snap) return;
+          for (const [pool, p] of snap.pools) {
+            const v = value(pool, p);
+            if (v !== null) this.set({ pool }, v);
+          }
         },
       });
     };
     hostGauge(
       'fulcrum_backend_up',
       '1 when the backend can take traffic (healthy, not ejected, weight > 0), else 0.',
-      (h) => (h.available ? 1 : 0),
+      (_p, _b, h) => (h.available ? 1 : 0),
     );
     hostGauge(
       'fulcrum_backend_in_flight',
       'Requests forwarded to the backend and not finished yet.',
-      (h) => h.inFlight,
+      (_p, _b, h) => h.inFlight,
     );
-    hostGauge('fulcrum_backend_weight', 'Configured weight of the backend.', (h) => h.configuredWeight);
+    hostGauge(
+      'fulcrum_backend_weight',
+      'Configured weight of the backend.',
+      (_p, _b, h) => h.configuredWeight,
+    );
     hostGauge(
       'fulcrum_backend_effective_weight',
       'Weight the backend really gets now: configured × health × slow start × drain.',
-      (h) => (h.available ? h.effectiveWeight : 0),
+      (_p, _b, h) => (h.available ? h.effectiveWeight : 0),
     );
-    new Gauge({
-      name: 'fulcrum_backend_share_ratio',
-      help: 'Observed share / expected share over the monitor window (1 = exactly as configured).',
-      labelNames: ['pool', 'backend'],
-      registers,
-      collect() {
-        this.reset();
-        eachHost((pool, backend) => {
-          const r = src.shareRatio(pool, backend);
-          if (r !== null) this.set({ pool, backend }, r);
-        });
-      },
-    });
-    new Gauge({
-      name: 'fulcrum_pool_fairness_index',
-      help: "Jain's fairness index over the pool's share ratios (1 = perfectly as configured).",
-      labelNames: ['pool'],
-      registers,
-      collect() {
-        this.reset();
-        const snap = src.snapshot();
-        if (!snap) return;
-        for (const pool of snap.pools.keys()) {
-          const j = src.jain(pool);
-          if (j !== null) this.set({ pool }, j);
-        }
-      },
-    });
-    new Gauge({
-      name: 'fulcrum_pool_panic',
-      help: '1 while the pool is in panic mode (too few healthy backends, balancing across all).',
-      labelNames: ['pool'],
-      registers,
-      collect() {
-        this.reset();
-        const snap = src.snapshot();
-        if (!snap) return;
-        for (const [pool, p] of snap.pools) this.set({ pool }, p.state.panic ? 1 : 0);
-      },
-    });
+    hostGauge(
+      'fulcrum_backend_share_ratio',
+      'Observed share / expected share over the monitor window (1 = exactly as configured).',
+      (pool, backend) => src.shareRatio(pool, backend),
+    );
+    poolGauge(
+      'fulcrum_pool_fairness_index',
+      "Jain's fairness index over the pool's share ratios (1 = perfectly as configured).",
+      (pool) => src.jain(pool),
+    );
+    poolGauge(
+      'fulcrum_pool_panic',
+      '1 while the pool is in panic mode (too few healthy backends, balancing across all).',
+      (_pool, p) => (p.state.panic ? 1 : 0),
+    );
     this.outlierEjections = new Counter({
       name: 'fulcrum_outlier_ejections_total',
       help: 'Backends ejected by outlier detection, by reason.',

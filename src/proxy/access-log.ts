@@ -1,12 +1,10 @@
 // The access log: one JSON line per finished client request, in pino's line format (level,
 // time, service, fields, msg) so one log pipeline reads both. Each line is formatted when the
-// outcome is emitted and copied into the log writer's buffer; the writer writes asynchronously,
-// at most once per event-loop turn, so a slow destination costs dropped lines, never latency.
+// outcome is emitted and copied into the log writer's buffer (src/core/log-writer.ts), which
+// writes per 64 KiB or 50 ms; a slow destination costs dropped lines, never latency.
 //
 // Lines are built by hand instead of through pino: the fields are fixed, and pino's generic
-// serialisation was the largest single cost of a proxied request (bench/RESULTS.md). Nothing is
-// queued per request either: outcomes held until a later turn survived into V8's old generation
-// often enough to make its mark-compact pauses the proxy's p99.
+// serialisation was the largest single cost of a proxied request (bench/RESULTS.md).
 import type { EventHub, RequestOutcome } from '../core/events.ts';
 
 /** Where lines go: the LogWriter in production, a capture in tests. */

@@ -98,6 +98,7 @@ export class ClientConnection implements ChunkSink {
     this.socket.conn = this;
     this.owner = owner;
     this.remoteAddress = socket.remoteAddress ?? '';
+    // Plain and TLS sockets alike (the server option would cover plain ones only).
     socket.setNoDelay(true);
     socket.on('data', onData);
     socket.on('end', onEnd);
@@ -265,11 +266,6 @@ export class ClientConnection implements ChunkSink {
 
   resume(): void {
     this.socket.resume();
-  }
-
-  /** Whether the request body is still arriving. */
-  get bodyPending(): boolean {
-    return this.#phase === BODY && !this.#discard;
   }
 
   // --- writing ------------------------------------------------------------------------

@@ -51,7 +51,7 @@ export interface ExchangeCore {
   explainAllowed(value: string): boolean;
   auditAllowed(value: string): boolean;
   nextRequestId(): string;
-  exchangeDone(listener: ListenerContext): void;
+  exchangeDone(): void;
 }
 
 type RetryKind = 'connect-failure' | 'reset' | 'timeout' | 'connect-timeout' | number;
@@ -514,7 +514,7 @@ export class Exchange implements UpstreamHandler, ClientExchange, RequestFacts {
       method: this.head.method,
       hashKey: this.hashKey,
     });
-    this.core.exchangeDone(this.listener);
+    this.core.exchangeDone();
   }
 }
 

@@ -95,7 +95,7 @@ export class Listener implements ConnectionOwner, ListenerContext {
         this.servers.push(server);
       } else {
         // Half-open: a client that shuts its sending side after a request still gets the answer.
-        this.servers.push(net.createServer({ noDelay: true, allowHalfOpen: true }, accept));
+        this.servers.push(net.createServer({ allowHalfOpen: true }, accept));
       }
     }
   }

@@ -12,7 +12,7 @@ import type { HostState } from '../health/host-state.ts';
 import type { ListenerRuntime, Snapshot } from '../runtime/snapshot.ts';
 import { rawErrorResponse } from './answers.ts';
 import type { ClientConnection } from './client-connection.ts';
-import { Exchange, type ExchangeCore, type ListenerContext, type PoolCounters } from './exchange.ts';
+import { Exchange, type ExchangeCore, type PoolCounters } from './exchange.ts';
 import type { RequestHead } from './http1.ts';
 import { Listener, type ListenerHost } from './listener.ts';
 import { tunnel } from './tunnel.ts';
@@ -86,7 +86,7 @@ export class ProxyServer implements ExchangeCore, ListenerHost {
     return `${this.#idPrefix}-${(++this.#idCounter).toString(36)}`;
   }
 
-  exchangeDone(_listener: ListenerContext): void {
+  exchangeDone(): void {
     this.#inFlight--;
     this.#checkIdle();
   }

@@ -115,7 +115,6 @@ class WireCall implements UpstreamCall {
   /** Body written while the call waits for a connection. */
   pending: Buffer[] | undefined;
   connected = false;
-  detached = false;
   ended = false;
   readonly pool: HostPool;
 
@@ -148,7 +147,6 @@ class WireCall implements UpstreamCall {
 
   detach(): void {
     this.handler = undefined;
-    this.detached = true;
     if (this.conn === undefined) this.pool.unqueue(this);
     else this.conn.socket.resume();
   }
