@@ -9,7 +9,8 @@ import pino from 'pino';
 import { AdminApp } from './admin/app.ts';
 import { createDashboardAssets } from './admin/dashboard/dashboard-assets.ts';
 import { AuditRunner } from './audit/audit-runner.ts';
-import { configIssuesError, loadConfigText } from './config/load.ts';
+import { assertAdminSecure } from './config/admin-security.ts';
+import { configIssuesError, loadConfigText, readConfigFile } from './config/load.ts';
 import { systemClock } from './core/clock.ts';
 import { FulcrumError } from './core/errors.ts';
 import { EventHub } from './core/events.ts';
@@ -56,12 +57,7 @@ export interface Balancer {
 export async function startBalancer(options: StartOptions): Promise<Balancer> {
   const env = options.env ?? process.env;
   const configFile = resolve(options.configFile);
-  let text: string;
-  try {
-    text = await readFile(configFile, 'utf8');
-  } catch (err) {
-    throw new FulcrumError('FULCRUM_ERR_CONFIG_READ', `cannot read ${configFile}: ${(err as Error).message}`);
-  }
+  const text = await readConfigFile(configFile);
   // Validate once up front so start-up fails with the issues, before anything binds.
   const first = loadConfigText(text, { source: configFile, env });
   if (!first.ok) throw configIssuesError(first.issues, configFile);
@@ -70,12 +66,7 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
   const adminHp = parseAddress(adminAddress);
   if (!adminHp) throw new FulcrumError('FULCRUM_ERR_CONFIG_INVALID', `bad admin address ${adminAddress}`);
   const loopback = isLoopbackHost(adminHp.host);
-  if (!loopback && config.admin.token === undefined) {
-    throw new FulcrumError(
-      'FULCRUM_ERR_ADMIN_INSECURE',
-      `admin.address ${adminAddress} is not loopback and admin.token is not set; refusing to expose the admin API without a token`,
-    );
-  }
+  assertAdminSecure(config, adminAddress);
 
   const destination = new LogWriter(options.logDestination ?? 1);
   const logger = pino(
@@ -131,6 +122,7 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
     hub,
     logger,
     env,
+    adminAddress,
     onApply: (r) => monitor.recordApply(r),
   }));
   monitor.alertTransitions.subscribe((a) =>

@@ -7,7 +7,7 @@ import { didYouMean } from './did-you-mean.ts';
 import { formatPath, invalidIssuePusher } from './issue.ts';
 import type { ConfigIssue } from './issue.ts';
 import type { DocPath, Position } from './parse.ts';
-import type { Config } from './schema.ts';
+import { LIMITS, type Config } from './schema.ts';
 
 export function semanticIssues(
   config: Config,
@@ -20,6 +20,9 @@ export function semanticIssues(
   checkListenAddresses(config, push);
   for (const [poolName, pool] of Object.entries(config.pools)) checkPool(poolName, pool, push);
   checkSchedule(config.audit.schedule, push);
+  const backends = Object.values(config.pools).reduce((n, p) => n + p.backends.length, 0);
+  if (backends > LIMITS.backendsTotal)
+    push(['pools'], `${backends} backends in all; at most ${LIMITS.backendsTotal} are allowed`);
   return issues;
 }
 
