@@ -33,7 +33,7 @@ export const ERRORS = {
   },
   FULCRUM_ERR_CONFIG_TOO_LARGE: {
     status: 413,
-    doc: 'The config text exceeds 4 MiB; it is refused before it is parsed.',
+    doc: 'The config text exceeds 2 MiB; it is refused before it is parsed.',
   },
   FULCRUM_ERR_CONFIG_VERSION_NOT_FOUND: { status: 404, doc: 'No stored config version has that number.' },
   FULCRUM_ERR_CONFIG_APPLY: {
