@@ -107,8 +107,8 @@ export const ERRORS = {
   },
   FULCRUM_ERR_ADMIN_BODY_TOO_LARGE: { status: 413, doc: 'The admin request body exceeds 4 MiB.' },
   FULCRUM_ERR_ADMIN_INSECURE: {
-    status: 500,
-    doc: 'The admin address is not loopback and no token is set; fulcrum refuses to start.',
+    status: 422,
+    doc: 'The admin address is not loopback and no token is set; fulcrum refuses to start, and refuses any apply (forced or not) that would leave its admin so.',
   },
   FULCRUM_ERR_ADMIN_UNREACHABLE: {
     status: 503,
