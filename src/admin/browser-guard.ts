@@ -45,7 +45,11 @@ function loopbackName(name: string): boolean {
 }
 
 /** True when `host` (the Host header) names this admin for a connection on `localPort`. */
-export function hostAllowed(host: string | undefined, localPort: number | undefined, p: GuardPolicy): boolean {
+export function hostAllowed(
+  host: string | undefined,
+  localPort: number | undefined,
+  p: GuardPolicy,
+): boolean {
   if (host === undefined) return false;
   const h = parseHostHeader(host);
   if (!h) return false;

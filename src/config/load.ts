@@ -160,10 +160,10 @@ export function configIssuesError(issues: readonly ConfigIssue[], source = '<api
     : has('FULCRUM_ERR_CONFIG_TOO_LARGE')
       ? 'FULCRUM_ERR_CONFIG_TOO_LARGE'
       : has('FULCRUM_ERR_CONFIG_PARSE')
-      ? 'FULCRUM_ERR_CONFIG_PARSE'
-      : onlyEnv(issues)
-        ? 'FULCRUM_ERR_CONFIG_ENV'
-        : 'FULCRUM_ERR_CONFIG_INVALID';
+        ? 'FULCRUM_ERR_CONFIG_PARSE'
+        : onlyEnv(issues)
+          ? 'FULCRUM_ERR_CONFIG_ENV'
+          : 'FULCRUM_ERR_CONFIG_INVALID';
   const first = issues[0];
   const where = first === undefined ? '' : `: ${first.path === '' ? '' : `${first.path}: `}${first.message}`;
   const more = issues.length > 1 ? ` (and ${issues.length - 1} more)` : '';

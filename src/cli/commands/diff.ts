@@ -47,9 +47,13 @@ function issuesError(what: string, issues: readonly ConfigIssue[]): FulcrumError
 async function fetchRunning(admin: string, token: string | undefined, io: CliIo): Promise<Baseline> {
   let running: { version?: unknown; text?: unknown; redacted?: unknown };
   try {
-    running = await adminCall<{ version?: unknown; text?: unknown; redacted?: unknown }>({ admin, token }, 'api/v1/config', {
-      timeoutMs: ADMIN_TIMEOUT_MS,
-    });
+    running = await adminCall<{ version?: unknown; text?: unknown; redacted?: unknown }>(
+      { admin, token },
+      'api/v1/config',
+      {
+        timeoutMs: ADMIN_TIMEOUT_MS,
+      },
+    );
   } catch (e) {
     // A balancer that has no config yet: everything in FILE is an addition.
     if (isFulcrumError(e) && e.code === 'FULCRUM_ERR_CONFIG_VERSION_NOT_FOUND')
