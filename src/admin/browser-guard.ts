@@ -1,7 +1,8 @@
 // What keeps a web page from driving the admin API through a browser (docs/security.md):
 // - every /api/ call must name the admin in `Host` (an IP, a loopback name or the admin.address
-//   host, with the port the connection came in on; or an admin.allowedHosts entry), which
-//   defeats DNS rebinding: a rebound page sends its own host name;
+//   host; or an admin.allowedHosts entry), which defeats DNS rebinding: a rebound page sends
+//   its own host name. Any port: a name no attacker's DNS controls stays safe behind a relay,
+//   an `ssh -L` tunnel or a container port mapping, which all change the port;
 // - a mutating call must carry a content type or header that a cross-origin page cannot send
 //   without a CORS preflight (which the admin never grants), and its `Origin`, when present,
 //   must be the admin itself or an admin.allowedOrigins entry.
@@ -44,12 +45,8 @@ function loopbackName(name: string): boolean {
   return isLoopbackHost(name) || name.endsWith('.localhost');
 }
 
-/** True when `host` (the Host header) names this admin for a connection on `localPort`. */
-export function hostAllowed(
-  host: string | undefined,
-  localPort: number | undefined,
-  p: GuardPolicy,
-): boolean {
+/** True when `host` (the Host header) names this admin. */
+export function hostAllowed(host: string | undefined, p: GuardPolicy): boolean {
   if (host === undefined) return false;
   const h = parseHostHeader(host);
   if (!h) return false;
@@ -57,7 +54,6 @@ export function hostAllowed(
     const e = parseHostHeader(entry);
     if (e && e.name === h.name && (e.port === undefined || e.port === (h.port ?? 80))) return true;
   }
-  if ((h.port ?? 80) !== localPort) return false;
   // An IP literal cannot be rebound: a page at that address is the admin's own origin.
   if (isIP(h.name) !== 0 || loopbackName(h.name)) return true;
   const own = p.address === undefined ? undefined : parseAddress(p.address)?.host.toLowerCase();
@@ -66,7 +62,7 @@ export function hostAllowed(
 
 /** Throw FULCRUM_ERR_ADMIN_HOST unless the call names the admin in Host. */
 export function checkHost(req: IncomingMessage, p: GuardPolicy): void {
-  if (hostAllowed(req.headers.host, req.socket.localPort, p)) return;
+  if (hostAllowed(req.headers.host, p)) return;
   throw new FulcrumError(
     'FULCRUM_ERR_ADMIN_HOST',
     `Host "${req.headers.host ?? ''}" does not name this admin; call it by IP, localhost or its admin.address, or add the name to admin.allowedHosts`,

@@ -102,18 +102,38 @@ describe('Host: the DNS-rebinding defence', () => {
     expect(await version()).toBe(before);
   });
 
-  it('answers its own names: IPs, localhost and loopback names with its port; not another port', async () => {
+  it('answers its own names: IPs, localhost and loopback names, on any port (tunnels, relays)', async () => {
     for (const host of [
       `127.0.0.1:${port}`,
       `localhost:${port}`,
       `LOCALHOST.:${port}`,
       `[::1]:${port}`,
       `10.9.8.7:${port}`,
+      'localhost:19901',
+      'admin.localhost',
     ])
       expect((await call('GET', '/api/v1/pools', { host })).status, host).toBe(200);
-    const other = await call('GET', '/api/v1/pools', { host: `localhost:${port + 1}` });
-    expect(other.body.error.code).toBe('FULCRUM_ERR_ADMIN_HOST');
-    expect((await call('GET', '/api/v1/pools', { host: 'localhost' })).status).toBe(403);
+    for (const host of [
+      `rebind.example:${port}`,
+      `localhost.evil.example:${port}`,
+      '127.0.0.1.nip.io',
+      'a b',
+    ])
+      expect((await call('GET', '/api/v1/pools', { host })).body.error.code, host).toBe(
+        'FULCRUM_ERR_ADMIN_HOST',
+      );
+  });
+
+  it('answers the names listed in admin.allowedHosts', async () => {
+    const listed = config([1, 1], {
+      token: '${env:ADMIN_TOKEN}',
+      allowedHosts: ['ops.example', 'tunnel.example:8443'],
+    });
+    const r = await call('POST', '/api/v1/config', { ...auth, ...yaml }, YAML.stringify(listed));
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    for (const host of ['ops.example:9901', 'ops.example', 'tunnel.example:8443'])
+      expect((await call('GET', '/api/v1/pools', { host })).status, host).toBe(200);
+    expect((await call('GET', '/api/v1/pools', { host: 'tunnel.example:8444' })).status).toBe(403);
   });
 
   it('leaves probes and scrapes alone: /healthz, /readyz and /metrics answer any Host', async () => {
