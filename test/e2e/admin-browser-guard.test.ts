@@ -111,7 +111,7 @@ afterAll(async () => {
 describe.each([
   ['without a token', () => open, false],
   ['with a token', () => guarded, true],
-])('a page of another origin against the admin %s', (_what, tb, token) => {
+])('a page of another origin against the admin %s', { timeout: 60_000 }, (_what, tb, token) => {
   it('cannot change the config by no-cors fetch, CORS fetch or form posts', async () => {
     const before = await runningVersion(tb());
     const page = (await openPage(browser, attackerUrl)).page;
@@ -174,7 +174,7 @@ describe.each([
   });
 });
 
-describe('the dashboard itself', () => {
+describe('the dashboard itself', { timeout: 60_000 }, () => {
   it('still rolls back, and records the name given as the author', async () => {
     const tb = guarded;
     const current = await runningVersion(tb);

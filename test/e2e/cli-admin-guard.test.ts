@@ -74,7 +74,8 @@ describe('the CLI and a 60 MiB config', () => {
   }, 120_000);
 });
 
-describe('authors and redacted diffs', () => {
+// Each CLI run is a process start (a few seconds on a busy machine).
+describe('authors and redacted diffs', { timeout: 120_000 }, () => {
   it('apply and rollback record --author, else the login name', async () => {
     const admin = ['--admin', tb.adminUrl];
     const a = await runCli([
