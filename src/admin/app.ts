@@ -220,8 +220,9 @@ export class AdminApp {
 
   /** Who made a change: the explicit X-Fulcrum-Author, else the token holder or anonymous, with the client address. */
   #author(req: IncomingMessage): string {
-    const given = headerText(req, 'x-fulcrum-author');
-    if (given !== undefined && given.trim() !== '') return given.trim().slice(0, 200);
+    // Control characters out: the history is printed on terminals.
+    const given = headerText(req, 'x-fulcrum-author')?.replace(CONTROL_CHARS, '').trim();
+    if (given !== undefined && given !== '') return given.slice(0, 200);
     const who = this.#authenticated(req) ? 'token' : 'anonymous';
     return `${who}@${req.socket.remoteAddress ?? 'unknown'}`;
   }
@@ -357,6 +358,9 @@ function flag(url: URL, name: string): boolean {
   const v = url.searchParams.get(name);
   return v === '1' || v === 'true' || v === '';
 }
+
+// eslint-disable-next-line no-control-regex
+const CONTROL_CHARS = /[\u0000-\u001f\u007f]/g;
 
 /** A percent-encoded header (the CLI encodes author and message); a malformed escape is a 400. */
 function headerText(req: IncomingMessage, name: string): string | undefined {

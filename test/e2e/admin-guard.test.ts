@@ -352,5 +352,16 @@ describe('who the history records', () => {
     }[];
     expect(list.find((v) => v.version === named.body.version)?.author).toBe('Zoë Ops');
     expect(list.find((v) => v.version === unnamed.body.version)?.author).toBe('token@127.0.0.1');
+    const escaped = await call(
+      'POST',
+      '/api/v1/config?force=1',
+      { ...auth, ...yaml, 'x-fulcrum-author': '%1B%5B31mEve%0A' },
+      YAML.stringify(config([6, 1])),
+    );
+    expect(escaped.status, JSON.stringify(escaped.body)).toBe(200);
+    const v = (await call('GET', `/api/v1/config/versions/${escaped.body.version}`)).body as {
+      author: string;
+    };
+    expect(v.author).toBe('[31mEve');
   });
 });
