@@ -40,6 +40,7 @@ export class Listener implements ConnectionOwner, ListenerContext {
   snapshot: Snapshot;
   readonly proto: 'http' | 'https';
   maxBodySize = 0;
+  upgrades: readonly string[] = [];
   maxHeaderSize = 0;
   headerTimeout = 0;
   requestTimeout = 0;
@@ -106,6 +107,7 @@ export class Listener implements ConnectionOwner, ListenerContext {
     this.runtime = runtime;
     this.snapshot = snapshot;
     this.maxBodySize = lc.limits.maxBodySize;
+    this.upgrades = lc.upgrades;
     this.maxHeaderSize = lc.limits.maxHeaderSize;
     this.headerTimeout = lc.timeouts.header;
     this.requestTimeout = lc.timeouts.request;
