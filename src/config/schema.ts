@@ -129,8 +129,10 @@ const listenerSchema = z.strictObject({
       z
         .string()
         .regex(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/, 'must be a protocol name (a token)')
-        .transform((s) => s.toLowerCase())
-        .refine((s) => s !== 'h2c', 'h2c is never tunnelled: requests inside it would pass routing unseen'),
+        .refine(
+          (s) => s.toLowerCase() !== 'h2c',
+          'h2c is never tunnelled: requests inside it would pass routing unseen',
+        ),
     )
     .default(['websocket']),
 });

@@ -107,7 +107,7 @@ export class Listener implements ConnectionOwner, ListenerContext {
     this.runtime = runtime;
     this.snapshot = snapshot;
     this.maxBodySize = lc.limits.maxBodySize;
-    this.upgrades = lc.upgrades;
+    this.upgrades = lc.upgrades.map((u) => u.toLowerCase());
     this.maxHeaderSize = lc.limits.maxHeaderSize;
     this.headerTimeout = lc.timeouts.header;
     this.requestTimeout = lc.timeouts.request;
