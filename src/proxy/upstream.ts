@@ -252,6 +252,12 @@ class UpConn implements ChunkSink {
         if (this.call !== call || at >= buf.length) return;
         continue;
       }
+      // A chunked body is checked as far as this read goes before the head is handed on, so a
+      // malformed one that came with it is a 502, not a cut after the head went out.
+      if (head.chunked && at < buf.length && !call.isHead && head.status !== 204 && head.status !== 304) {
+        if (new ChunkedScanner().feed(buf, at, buf.length) === MALFORMED)
+          return this.fail(new ProtocolError('malformed chunked body'));
+      }
       this.begin(call, head, at < buf.length);
       if (this.call !== call) return;
     }
