@@ -364,7 +364,7 @@ export class Exchange implements UpstreamHandler, ClientExchange, RequestFacts {
       forwardResponseHeaders(
         upHead.rawHeaders,
         this.responseExtras(),
-        status === 204 ? -1 : upHead.contentLength,
+        status === 204 ? undefined : upHead.contentLengthText,
       ),
       framing,
     );

@@ -157,7 +157,7 @@ export function forwardRequestHeaders(head: RequestHead, facts: RequestFacts, in
   kept.push('connection', 'keep-alive');
   // The body is re-encoded in canonical chunks (client-connection.ts).
   if (head.chunked) kept.push('transfer-encoding', 'chunked');
-  else if (head.contentLength >= 0) kept.push('content-length', String(head.contentLength));
+  else if (head.contentLengthText !== undefined) kept.push('content-length', head.contentLengthText);
   return kept;
 }
 
@@ -173,13 +173,13 @@ function dropListed(list: string[], listed: Set<string>): string[] {
 /**
  * The header list sent to the client: hop-by-hop headers removed, the backend's own
  * x-request-id dropped, `extra` pairs appended (they carry ours). Content-Length is fulcrum's:
- * `contentLength` (the parsed one, -1 for none) is emitted once; Transfer-Encoding and
+ * `contentLength` (the parsed one, canonical) is emitted once when given; Transfer-Encoding and
  * Connection are added by the client connection from the framing it writes.
  */
 export function forwardResponseHeaders(
   raw: readonly string[],
   extra: readonly string[],
-  contentLength = -1,
+  contentLength?: string,
 ): string[] {
   let connection: string | undefined;
   let out: string[] = [];
@@ -193,7 +193,7 @@ export function forwardResponseHeaders(
   }
   const listed = connectionListed(connection);
   if (listed !== undefined) out = dropListed(out, listed);
-  if (contentLength >= 0) out.push('content-length', String(contentLength));
+  if (contentLength !== undefined) out.push('content-length', contentLength);
   for (let i = 0; i < extra.length; i++) out.push(extra[i] as string);
   return out;
 }

@@ -16,6 +16,8 @@ export interface MessageHead {
   rawHeaders: string[];
   /** The Content-Length, or -1 when there is none. */
   contentLength: number;
+  /** The same as forwarded: the received digits, canonical (no leading zeros). */
+  contentLengthText: string | undefined;
   chunked: boolean;
   /** Connection tokens. */
   close: boolean;
@@ -138,6 +140,8 @@ function parseFields(
         if (sawLength && head.contentLength !== len) return 'bad-request';
         sawLength = true;
         head.contentLength = len;
+        // The received string, not String(len): no number-to-string cache entry per length.
+        head.contentLengthText = value.length > 1 && value.charCodeAt(0) === 48 ? String(len) : value;
         break;
       }
       case 'te':
@@ -198,6 +202,7 @@ function emptyHead(versionMinor: number, headBytes: number): MessageHead {
     versionMinor,
     rawHeaders: [],
     contentLength: -1,
+    contentLengthText: undefined,
     chunked: false,
     close: false,
     keepAlive: false,
