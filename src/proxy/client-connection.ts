@@ -109,8 +109,8 @@ export class ClientConnection implements ChunkSink {
   #versionMinor = 1;
   /** The client closed its sending side: answer what was asked, then close. */
   #clientEnded = false;
-  /** `100 Continue` went out for the head waiting in the buffer. */
-  #continued = false;
+  /** A chunked request's head, parsed, waiting in the buffer for its first chunk-size line. */
+  #waiting: RequestHead | undefined;
   /** The request said `TE: trailers` (and is HTTP/1.1): response trailers are forwarded. */
   #teTrailers = false;
 
@@ -194,7 +194,7 @@ export class ClientConnection implements ChunkSink {
       const buf = this.#buf;
       if (buf === undefined) return;
       const owner = this.owner;
-      const head = parseRequestHead(buf, 0, buf.length, owner.maxHeaderSize);
+      const head = this.#waiting ?? parseRequestHead(buf, 0, buf.length, owner.maxHeaderSize);
       if (head === undefined) return;
       if (typeof head === 'string') return this.reject(HEAD_ERRORS[head]);
       const rest = head.headBytes < buf.length ? buf.subarray(head.headBytes) : undefined;
@@ -205,8 +205,9 @@ export class ClientConnection implements ChunkSink {
         return this.reject('FULCRUM_ERR_PROXY_UPGRADE_BODY');
       if (head.chunked && !this.#chunkedStartOk(head, rest)) return;
       this.#buf = undefined;
-      const continued = this.#continued;
-      this.#continued = false;
+      // A head that waited got its `100 Continue` then.
+      const continued = this.#waiting !== undefined;
+      this.#waiting = undefined;
       if (tunnel) {
         this.#phase = CLOSED;
         this.#setDeadline(NONE, 0);
@@ -242,8 +243,8 @@ export class ClientConnection implements ChunkSink {
    * A chunked request's head goes upstream only once its first chunk-size line is read and good
    * and what is buffered of the body is well-formed and within the body limit, so a malformed
    * or oversized body is refused before anything is forwarded. False: refused, or waiting for
-   * more bytes with the head left in the buffer (parsed again then; bounded by the size-line
-   * limits and the header deadline).
+   * more bytes with the head left in the buffer (kept parsed in #waiting; bounded by the
+   * size-line limits and the header deadline).
    */
   #chunkedStartOk(head: RequestHead, rest: Buffer | undefined): boolean {
     const check = new ChunkedScanner();
@@ -257,9 +258,9 @@ export class ClientConnection implements ChunkSink {
       return false;
     }
     if (check.sizeLines > 0) return true;
-    if (head.expectContinue && head.versionMinor === 1 && !this.#continued) {
-      this.#continued = true;
-      this.socket.write(CONTINUE, 'latin1');
+    if (this.#waiting === undefined) {
+      this.#waiting = head;
+      if (head.expectContinue && head.versionMinor === 1) this.socket.write(CONTINUE, 'latin1');
     }
     return false;
   }
@@ -488,6 +489,7 @@ export class ClientConnection implements ChunkSink {
   reject(code: ErrorCode): void {
     this.#phase = CLOSED;
     this.#buf = undefined;
+    this.#waiting = undefined;
     this.#setDeadline(NONE, 0);
     if (this.headersSent || !this.socket.writable) {
       this.socket.destroy();

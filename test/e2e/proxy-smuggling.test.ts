@@ -193,6 +193,20 @@ describe('issue 11: chunked bodies are re-encoded or refused before anything is 
     expect(o.connections).toBe(0);
   });
 
+  it('a first size line trickled byte by byte: the head goes on once the line is complete', async () => {
+    const o = await origin();
+    const c = await client(await proxyTo(o.address));
+    c.write('POST /slow HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n');
+    for (const b of 'a;ext=1\r') {
+      c.write(b);
+      await new Promise((r) => setTimeout(r, 15));
+    }
+    expect(o.connections).toBe(0);
+    c.write('\n0123456789\r\n0\r\n\r\n');
+    expect((await c.response()).body).toBe('POST /slow 10');
+    expect(o.messages[0]?.body).toBe('0123456789');
+  });
+
   it('Expect: 100-continue with a chunked body: 100 first, then the head goes on with the first size line', async () => {
     const o = await origin();
     const c = await client(await proxyTo(o.address));
