@@ -1,5 +1,5 @@
 // Issue 11 through a real chain: haproxy (Debian's /usr/sbin/haproxy) in front of fulcrum and
-// nginx (/usr/sbin/nginx) behind it, each started here with a temp config on a free port and
+// nginx (/usr/sbin/nginx) behind it, and fulcrum in front of haproxy in front of nginx, each started here with a temp config on a free port and
 // stopped by PID. nginx's access log is the witness: every request line it parsed is one line.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
@@ -47,6 +47,8 @@ let haproxy: ChildProcess | undefined;
 let harness: Harness | undefined;
 let haproxyPort = 0;
 let fulcrumPort = 0;
+/** fulcrum's listener whose pool is haproxy (in front of nginx). */
+let backPort = 0;
 const clients: RawClient[] = [];
 
 function stop(p: ChildProcess | undefined): Promise<void> {
@@ -91,14 +93,23 @@ http {
   nginx = spawn(NGINX, ['-p', dir, '-c', join(dir, 'nginx.conf'), '-g', 'daemon off;'], { stdio: 'ignore' });
   await waitListening(nginxPort, 'nginx');
 
+  const haproxyToNginx = await freePort();
   harness = await startProxy({
     version: 1,
-    listeners: { web: { address: '127.0.0.1:0', routes: [{ pool: 'app' }] } },
+    listeners: {
+      web: { address: '127.0.0.1:0', routes: [{ pool: 'app' }] },
+      back: { address: '127.0.0.1:0', routes: [{ pool: 'hap' }] },
+    },
     pools: {
       app: { backends: [{ name: 'nginx', address: `127.0.0.1:${nginxPort}` }], retries: { attempts: 0 } },
+      hap: {
+        backends: [{ name: 'haproxy', address: `127.0.0.1:${haproxyToNginx}` }],
+        retries: { attempts: 0 },
+      },
     },
   });
   fulcrumPort = harness.port();
+  backPort = harness.port('back');
 
   haproxyPort = await freePort();
   writeFileSync(
@@ -116,10 +127,16 @@ frontend fe
   default_backend be
 backend be
   server fulcrum 127.0.0.1:${fulcrumPort}
+frontend fe2
+  bind 127.0.0.1:${haproxyToNginx}
+  default_backend nginx
+backend nginx
+  server nginx 127.0.0.1:${nginxPort}
 `,
   );
   haproxy = spawn(HAPROXY, ['-f', join(dir, 'haproxy.cfg'), '-db'], { stdio: 'ignore' });
   await waitListening(haproxyPort, 'haproxy');
+  await waitListening(haproxyToNginx, 'haproxy (second frontend)');
 }, 30_000);
 
 afterAll(async () => {
@@ -218,5 +235,30 @@ describe('issue 11 chain: haproxy → fulcrum → nginx', () => {
     expect((await c.response()).body).toBe('nginx GET /abs?x=1\n');
     expect(await eventually(() => seen().length >= before + 1)).toBe(true);
     expect(seen().slice(before)).toEqual(['GET /abs?x=1 len=- te=- cookie=-']);
+  });
+});
+
+describe('issue 11 chain: fulcrum → haproxy → nginx', () => {
+  it('the exact bytes and a half-finished smuggled POST: haproxy and nginx see only the requests fulcrum accepted', async () => {
+    const before = seen().length;
+    const a = await client(backPort);
+    a.write(
+      `POST /first HTTP/1.1\r\nHost: h\r\nConnection: content-length\r\nContent-Length: 35\r\n\r\n${SMUGGLED}`,
+    );
+    expect((await a.response()).body).toBe('nginx POST /first\n');
+    const half = 'POST /steal HTTP/1.1\r\nHost: h\r\nContent-Length: 200\r\n\r\nx=';
+    a.write(
+      `POST /second HTTP/1.1\r\nHost: h\r\nConnection: content-length\r\nContent-Length: ${half.length}\r\n\r\n${half}`,
+    );
+    expect((await a.response()).body).toBe('nginx POST /second\n');
+    const victim = await client(backPort);
+    victim.write('GET /account HTTP/1.1\r\nHost: h\r\nCookie: session=secret\r\n\r\n');
+    expect((await victim.response()).body).toBe('nginx GET /account\n');
+    expect(await eventually(() => seen().length >= before + 3)).toBe(true);
+    expect(seen().slice(before)).toEqual([
+      'POST /first len=35 te=- cookie=-',
+      `POST /second len=${half.length} te=- cookie=-`,
+      'GET /account len=- te=- cookie=session=secret',
+    ]);
   });
 });
