@@ -60,7 +60,7 @@ export const ERRORS = {
   },
   FULCRUM_ERR_PROXY_UNSUPPORTED_CODING: {
     status: 501,
-    doc: 'The request uses a transfer coding other than `chunked`, which the proxy cannot forward byte for byte.',
+    doc: 'The request uses a transfer coding other than `chunked`, the only one the proxy re-frames.',
   },
   FULCRUM_ERR_PROXY_HEADERS_TOO_LARGE: {
     status: 431,
