@@ -596,6 +596,8 @@ describe('ChunkedScanner', () => {
     ['Transfer-Encoding as a trailer', '0\r\nTransfer-Encoding: chunked\r\n\r\n'],
     ['Host as a trailer', '0\r\nhost: evil\r\n\r\n'],
     ['Content_Length as a trailer', '0\r\nContent_Length: 5\r\n\r\n'],
+    ['X-Forwarded-For as a trailer', '0\r\nX-Forwarded-For: 6.6.6.6\r\n\r\n'],
+    ['Proxy-Authorization as a trailer', '0\r\nProxy-Authorization: x\r\n\r\n'],
     ['an obs-folded trailer', '0\r\nX-A: 1\r\n b\r\n\r\n'],
     ['a control byte in a trailer value', '0\r\nX-A: a\x01b\r\n\r\n'],
     ['bare LF ending the body', '0\r\n\n'],

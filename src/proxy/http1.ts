@@ -376,10 +376,18 @@ for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKL
   TCHAR[c.charCodeAt(0)] = 1;
 
 /**
- * Fields a trailer may not carry (RFC 9110 §6.5.1): framing, routing, connection control and
- * what decides how the content is read. A trailer section naming one is refused.
+ * Fields a trailer may not carry (RFC 9110 §6.5.1): framing, routing, connection control, what
+ * decides how the content is read, and the forwarding and fulcrum fields a backend that merges
+ * trailers into headers would trust. A trailer section naming one is refused.
  */
 const FORBIDDEN_TRAILERS = new Set([
+  'forwarded',
+  'x-forwarded-for',
+  'x-forwarded-proto',
+  'x-forwarded-host',
+  'x-request-id',
+  'x-fulcrum-explain',
+  'x-fulcrum-audit',
   'content-length',
   'transfer-encoding',
   'host',
@@ -556,7 +564,8 @@ export class ChunkedScanner {
     const name = line.slice(0, colon);
     if (!TOKEN.test(name)) return false;
     const lower = name.toLowerCase();
-    if (FORBIDDEN_TRAILERS.has(lower) || FORBIDDEN_TRAILERS.has(lower.replaceAll('_', '-'))) return false;
+    const dashed = lower.replaceAll('_', '-');
+    if (FORBIDDEN_TRAILERS.has(dashed) || dashed.startsWith('proxy-')) return false;
     const value = trimOws(line.slice(colon + 1));
     if (BAD_VALUE.test(value)) return false;
     (this.trailers ??= []).push(name, value);
