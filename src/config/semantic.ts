@@ -8,7 +8,7 @@ import { didYouMean } from './did-you-mean.ts';
 import { formatPath, invalidIssuePusher } from './issue.ts';
 import { hasRawPath } from './lint/raw-path.ts';
 import type { ConfigIssue } from './issue.ts';
-import type { DocPath, Position } from './parse.ts';
+import type { DocPath, Position } from './issue.ts';
 import type { Config } from './schema.ts';
 
 export function semanticIssues(
