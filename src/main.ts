@@ -22,6 +22,7 @@ import { LogWriter } from './core/log-writer.ts';
 import { ProxyServer } from './proxy/proxy-server.ts';
 import { ConfigController } from './runtime/controller.ts';
 import { ApplyGuard } from './runtime/guard.ts';
+import { scheduleStoreCheck } from './runtime/store-check.ts';
 import { openStore } from './store/open-store.ts';
 import type { Store } from './store/store.ts';
 
@@ -37,6 +38,8 @@ export interface StartOptions {
   author?: string;
   /** Start even when the config has lint errors. */
   force?: boolean;
+  /** Period of the store's scheduled integrity check (default STORE_CHECK_INTERVAL_MS). */
+  storeCheckIntervalMs?: number;
 }
 
 export interface Balancer {
@@ -199,6 +202,12 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
     versionInfo.set(v.version, { version: v.version, createdAt: v.createdAt, author: v.author });
   }
 
+  const stopStoreCheck = scheduleStoreCheck({
+    store,
+    logger,
+    hub,
+    ...(options.storeCheckIntervalMs === undefined ? {} : { intervalMs: options.storeCheckIntervalMs }),
+  });
   let adminServer: Server | undefined;
   try {
     await controller.apply(text, {
@@ -233,6 +242,7 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
     await listen(adminServer, adminHp.host, adminHp.port);
   } catch (err) {
     await proxy.shutdown(0).catch(() => undefined);
+    stopStoreCheck();
     health.stop();
     monitor.stop();
     guard.stop();
@@ -267,6 +277,7 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
       closing ??= (async () => {
         logger.info({ graceMs }, 'shutting down');
         await proxy.shutdown(graceMs);
+        stopStoreCheck();
         health.stop();
         monitor.stop();
         guard.stop();

@@ -18,6 +18,7 @@ import { openSqliteStore } from '../store/sqlite-store.ts';
 import type { Store } from '../store/store.ts';
 import { startFakeBackend, startFakeBackends, type FakeBackend } from '../../test/helpers/fake-backend.ts';
 import { countBackends, startLoad } from '../../test/helpers/load.ts';
+import { checkpoint, corruptMiddlePage } from '../store/testing/corrupt-file.ts';
 import { ConfigController } from './controller.ts';
 
 const logger = pino({ level: 'silent' });
@@ -237,6 +238,16 @@ describe('ConfigController: a refused apply changes nothing, under load', () => 
       await new Promise((r) => setTimeout(r, 600)); // three check intervals
       expect(b4.healthChecks - afterCommit).toBeLessThanOrEqual(1); // at most the hung one ending
       expect(rig.registry.get('app', b4.address)).toBeUndefined();
+
+      // commit again: the store file is damaged under the running balancer; its check finds it
+      // and the store refuses to write
+      checkpoint(rig.storeFile);
+      corruptMiddlePage(rig.storeFile);
+      expect((await rig.store.checkIntegrity?.())?.ok).toBe(false);
+      const corruptApply = configText([...heavier, { name: 'b4', address: b4.address }], { port: rig.port });
+      expect(await refusal(rig.controller.apply(corruptApply, { source: 'api' }))).toBe(
+        'FULCRUM_ERR_STORE_CORRUPT',
+      );
     } finally {
       clearInterval(sampler);
     }
@@ -246,6 +257,7 @@ describe('ConfigController: a refused apply changes nothing, under load', () => 
     expect(fewest).toBe(3);
     expect(poolView(rig)).toEqual(before);
     expect(rig.controller.version?.version).toBe(1);
+    expect(rig.controller.snapshot?.version).toBe(1);
     // The running policy still cycles 1:1:1 (a leaked weight 3 would give b1 three fifths).
     const shares = await countBackends(`http://127.0.0.1:${rig.port}/`, 300);
     expect(shares.failures).toBe(0);
