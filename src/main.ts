@@ -3,7 +3,7 @@
 // startBalancer().
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import pino from 'pino';
 import { AdminApp } from './admin/app.ts';
@@ -23,6 +23,7 @@ import { ProxyServer } from './proxy/proxy-server.ts';
 import { ConfigController } from './runtime/controller.ts';
 import { ApplyGuard } from './runtime/guard.ts';
 import { scheduleStoreCheck } from './runtime/store-check.ts';
+import { chooseStartText, type StartPreference } from './runtime/start-rule.ts';
 import { openStore } from './store/open-store.ts';
 import type { Store } from './store/store.ts';
 
@@ -38,6 +39,8 @@ export interface StartOptions {
   author?: string;
   /** Start even when the config has lint errors. */
   force?: boolean;
+  /** When the store's latest version differs from the file (default `newer`; docs/config-management.md). */
+  prefer?: StartPreference;
   /** Period of the store's scheduled integrity check (default STORE_CHECK_INTERVAL_MS). */
   storeCheckIntervalMs?: number;
 }
@@ -60,8 +63,10 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
   const env = options.env ?? process.env;
   const configFile = resolve(options.configFile);
   let text: string;
+  let fileMtimeMs: number;
   try {
     text = await readFile(configFile, 'utf8');
+    fileMtimeMs = (await stat(configFile)).mtimeMs;
   } catch (err) {
     throw new FulcrumError('FULCRUM_ERR_CONFIG_READ', `cannot read ${configFile}: ${(err as Error).message}`);
   }
@@ -210,13 +215,23 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
   });
   let adminServer: Server | undefined;
   try {
-    await controller.apply(text, {
+    const latest = await store.latestVersion();
+    const start = chooseStartText({
+      file: configFile,
+      fileText: text,
+      fileMtimeMs,
+      latest,
+      prefer: options.prefer ?? 'newer',
+    });
+    if (start.warning !== undefined) logger.warn({ storeVersion: latest?.version }, start.warning);
+    await controller.apply(start.text, {
       source: 'file',
-      origin: configFile,
+      origin: start.resume === undefined ? configFile : `store version ${start.resume.version}`,
       author: options.author ?? 'fulcrum start',
       message: `started from ${configFile}`,
       // Start-up refuses lint errors like apply does, unless forced or accepted before.
-      force: options.force === true || (await store.latestVersion())?.text === text,
+      force: options.force === true || start.resume !== undefined,
+      ...(start.resume === undefined ? {} : { resume: start.resume }),
     });
     monitor.start();
     const app = new AdminApp({

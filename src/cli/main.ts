@@ -48,6 +48,14 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
     .option('--watch', 'apply edits of the config file as they are saved (bad edits are refused and logged)')
     .option('--force', 'start even if the config has lint errors')
     .option('--memory-store', 'keep config history in memory instead of store.sqlite')
+    .addOption(
+      new Option(
+        '--prefer <which>',
+        "when the store's latest version differs from the file: run the one changed last, the file, the store's, or refuse",
+      )
+        .choices(['newer', 'file', 'store', 'none'])
+        .default('newer'),
+    )
     .option('--grace <duration>', 'how long in-flight requests may finish on SIGTERM/SIGINT', '10s')
     .action((o) => set(startCommand(o, io)));
 

@@ -57,6 +57,8 @@ export interface ApplyOptions {
   parent?: number;
   /** Where the text came from, for messages (file path or "<api>"). */
   origin?: string;
+  /** Start-up: the text is this stored version; run it without committing a new one. */
+  resume?: ConfigVersion;
 }
 
 export interface ApplyResult {
@@ -159,9 +161,9 @@ export class ConfigController {
       }
 
       const latest = await store.latestVersion();
-      const nextVersion = (latest?.version ?? 0) + 1;
+      const nextVersion = o.resume?.version ?? (latest?.version ?? 0) + 1;
       const snapshot = buildSnapshot(loaded.config, nextVersion, this.#deps.registry, { staged: true });
-      const committed = await this.#activate(snapshot, o.force === true, {
+      const committed = await this.#activate(snapshot, o.force === true, o.resume, {
         text,
         author: o.author ?? 'unknown',
         message: o.message ?? '',
@@ -212,7 +214,12 @@ export class ConfigController {
    * Warm (prepare) → swap (proxy) → commit (store) → commit (health). A refusal before the
    * store commit discards what was prepared; the running pools were never touched.
    */
-  async #activate(next: Snapshot, force: boolean, record: CommitInput): Promise<ConfigVersion> {
+  async #activate(
+    next: Snapshot,
+    force: boolean,
+    resume: ConfigVersion | undefined,
+    record: CommitInput,
+  ): Promise<ConfigVersion> {
     const { health, proxy, store, registry, logger } = this.#deps;
     const previous = this.#snapshot;
     const prep = await health.prepare(next);
@@ -240,7 +247,7 @@ export class ConfigController {
     }
     let committed: ConfigVersion;
     try {
-      committed = await store.commitVersion(record);
+      committed = resume ?? (await store.commitVersion(record));
     } catch (err) {
       // The store is the record of what runs: without a committed version, swap back.
       let swappedBack = previous !== undefined;

@@ -3,6 +3,7 @@ import { startBalancer, type Balancer } from '../../main.ts';
 import { FulcrumError } from '../../core/errors.ts';
 import { parseDuration } from '../../core/units.ts';
 import { watchConfigFile } from '../../runtime/file-watcher.ts';
+import type { StartPreference } from '../../runtime/start-rule.ts';
 import { EXIT, type CliIo } from '../io.ts';
 import { reportError } from '../report-error.ts';
 
@@ -11,6 +12,7 @@ export interface StartFlags {
   watch?: boolean;
   force?: boolean;
   memoryStore?: boolean;
+  prefer?: StartPreference;
   grace: string;
 }
 
@@ -29,6 +31,7 @@ export async function startCommand(flags: StartFlags, io: CliIo): Promise<number
       env: io.env,
       ...(flags.memoryStore ? { memoryStore: true } : {}),
       ...(flags.force ? { force: true } : {}),
+      ...(flags.prefer === undefined ? {} : { prefer: flags.prefer }),
       author: io.env['USER'] ?? 'fulcrum start',
     });
   } catch (err) {
