@@ -23,6 +23,7 @@ import { ProxyServer } from './proxy/proxy-server.ts';
 import { ConfigController } from './runtime/controller.ts';
 import { ApplyGuard } from './runtime/guard.ts';
 import { scheduleStoreCheck } from './runtime/store-check.ts';
+import { ADMIN_SOCKET, type HandoverReceiver } from './runtime/handover.ts';
 import { chooseStartText, type StartPreference } from './runtime/start-rule.ts';
 import { openStore } from './store/open-store.ts';
 import type { Store } from './store/store.ts';
@@ -43,6 +44,10 @@ export interface StartOptions {
   prefer?: StartPreference;
   /** Period of the store's scheduled integrity check (default STORE_CHECK_INTERVAL_MS). */
   storeCheckIntervalMs?: number;
+  /** Sockets handed over by the process this one replaces (runtime/handover.ts). */
+  inherited?: HandoverReceiver;
+  /** Listen on addresses another process holds too (SO_REUSEPORT overlap on purpose). */
+  shareAddresses?: boolean;
 }
 
 export interface Balancer {
@@ -55,8 +60,10 @@ export interface Balancer {
   readonly logger: pino.Logger;
   /** http://host:port of the admin server. */
   readonly adminUrl: string;
+  /** The admin server (its socket is handed over too). */
+  readonly adminServer: Server;
   /** Stop accepting, finish in-flight requests within graceMs, close everything. */
-  close(graceMs?: number): Promise<void>;
+  close(graceMs?: number, options?: { handover?: boolean }): Promise<void>;
 }
 
 export async function startBalancer(options: StartOptions): Promise<Balancer> {
@@ -110,6 +117,13 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
     logger,
     explainToken: token,
     auditSecret: () => auditSecret,
+    ...(options.shareAddresses === true ? { shareAddresses: true } : {}),
+    inherited: (address) => {
+      const from = options.inherited;
+      const has = from?.has(address);
+      if (from === undefined || has === undefined) return undefined;
+      return { ticketKeys: has.ticketKeys, take: (adopt) => from.take(address, adopt) };
+    },
   });
   // Access lines have fixed fields and carry no secrets: formatted by hand, in pino's line
   // format, into the same writer (bench/RESULTS.md prices pino's generic path).
@@ -254,7 +268,9 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
     adminServer = createServer(app.handle);
     adminServer.headersTimeout = 10_000;
     adminServer.requestTimeout = 60_000;
-    await listen(adminServer, adminHp.host, adminHp.port);
+    const admin = adminServer;
+    if (options.inherited?.has(ADMIN_SOCKET) === undefined) await listen(admin, adminHp.host, adminHp.port);
+    else await options.inherited.take(ADMIN_SOCKET, (from) => admin.listen(from));
   } catch (err) {
     await proxy.shutdown(0).catch(() => undefined);
     stopStoreCheck();
@@ -288,10 +304,11 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
     hub,
     logger,
     adminUrl,
-    close(graceMs = 10_000) {
+    adminServer: server,
+    close(graceMs = 10_000, closeOptions = {}) {
       closing ??= (async () => {
-        logger.info({ graceMs }, 'shutting down');
-        await proxy.shutdown(graceMs);
+        logger.info({ graceMs, handover: closeOptions.handover === true }, 'shutting down');
+        await proxy.shutdown(graceMs, closeOptions);
         stopStoreCheck();
         health.stop();
         monitor.stop();

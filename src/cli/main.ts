@@ -48,6 +48,10 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
     .option('--watch', 'apply edits of the config file as they are saved (bad edits are refused and logged)')
     .option('--force', 'start even if the config has lint errors')
     .option('--memory-store', 'keep config history in memory instead of store.sqlite')
+    .option(
+      '--share-address',
+      'listen even where another process already listens (SO_REUSEPORT overlap on purpose)',
+    )
     .addOption(
       new Option(
         '--prefer <which>',

@@ -126,11 +126,15 @@ export const ERRORS = {
   // listeners and start-up
   FULCRUM_ERR_LISTEN: {
     status: 500,
-    doc: 'An address could not be bound (in use, permission denied, not local).',
+    doc: 'An address could not be bound (permission denied, not a local address, taken by another process between the check and the bind).',
   },
   FULCRUM_ERR_LISTEN_IN_USE: {
     status: 500,
     doc: 'Another process already listens on the address; refused so two balancers never share it by accident (replace a running one by handover, docs/operations.md).',
+  },
+  FULCRUM_ERR_HANDOVER: {
+    status: 500,
+    doc: 'A handover to a replacing process failed (it exited, or was not ready in time); the running process keeps serving.',
   },
   FULCRUM_ERR_TLS: { status: 500, doc: 'A listener TLS certificate or key could not be loaded.' },
   // audit and drill

@@ -182,8 +182,8 @@ describe('ConfigController: a refused apply changes nothing, under load', () => 
       );
       expect(d1.healthChecks).toBeGreaterThan(0);
 
-      // bind: weights 3:1:1 and a new backend b4, with a second listener whose port is taken
-      // (the issue's 1:1:1 → 3:1:1)
+      // bind: weights 3:1:1 and a new backend b4, with a second listener whose port another
+      // socket holds (the issue's 1:1:1 → 3:1:1)
       const b4 = await startFakeBackend({ name: 'b4' });
       extras.push(b4);
       const taken = await occupy();
@@ -192,7 +192,9 @@ describe('ConfigController: a refused apply changes nothing, under load', () => 
         port: rig.port,
         listeners: { other: { address: `127.0.0.1:${portOf(taken)}`, routes: [{ pool: 'app' }] } },
       });
-      expect(await refusal(rig.controller.apply(bindText, { source: 'api' }))).toBe('FULCRUM_ERR_LISTEN');
+      expect(await refusal(rig.controller.apply(bindText, { source: 'api' }))).toBe(
+        'FULCRUM_ERR_LISTEN_IN_USE',
+      );
       // bind again, replacing every backend (re-activating the old snapshot used to re-add them
       // as `unknown`: 3 candidates → 0 for a check round trip)
       const replacing = configText(
@@ -202,7 +204,8 @@ describe('ConfigController: a refused apply changes nothing, under load', () => 
         ],
         {
           port: rig.port,
-          listeners: { other: { address: `127.0.0.1:${portOf(taken)}`, routes: [{ pool: 'app' }] } },
+          // TEST-NET-1 is no local address: the bind itself fails (EADDRNOTAVAIL)
+          listeners: { other: { address: '192.0.2.1:8080', routes: [{ pool: 'app' }] } },
         },
       );
       expect(await refusal(rig.controller.apply(replacing, { source: 'api' }))).toBe('FULCRUM_ERR_LISTEN');
