@@ -38,13 +38,21 @@ export function backendCauses(
     if (failedPeers.includes(h) && !h.available) continue;
     peerFlips += p.backends.get(h.name)?.flips.filter(inWindow).length ?? 0;
   }
-  const retriedTo: string[] = [];
+  // With retries in the window, a failed backend's traffic went to the backends still up:
+  // the retried tries themselves, and the picks the policy's sequence shifted onto them.
   let retried = 0;
-  for (const t of p.list) {
-    const n = t.ring.sum(now, RETRIED, windowMs);
-    if (n > 0) retriedTo.push(t.name);
-    retried += n;
-  }
+  for (const t of p.list) retried += t.ring.sum(now, RETRIED, windowMs);
+  const retriedTo =
+    retried === 0
+      ? []
+      : pr.state.hosts
+          .filter(
+            (h) =>
+              h.available &&
+              !failedPeers.includes(h) &&
+              (p.backends.get(h.name)?.ring.sum(now, REQ, windowMs) ?? 0) > 0,
+          )
+          .map((h) => h.name);
   // The configs that shaped the window's traffic, not just the one in force now: the era
   // whose weights favoured this backend most explains an overfed or overloaded share (the
   // one that favoured it least a starved share), and a hashing era explains a hot key.
