@@ -1,6 +1,7 @@
 // A pool's stats over the monitor window, as /api/v1/pools, the dashboard and the alert
 // rules see them: expected and observed shares, the fairness and capacity verdicts, errors
 // and latency per backend. Computed once per evaluation from the pool's rings.
+import { policyDescriptor } from '../balancer/registry.ts';
 import type { HostState } from '../health/host-state.ts';
 import type { PoolRuntime, Snapshot } from '../runtime/snapshot.ts';
 import {
@@ -41,7 +42,7 @@ export function poolStats(
   // Expected shares now, written into the current slot so the window's expected share is
   // the traffic-weighted average of what the config asked for second by second.
   const cand = new Set<HostState>(state.candidates);
-  const uses = state.policy.usesWeights;
+  const uses = policyDescriptor(state.policy.name).usesWeights;
   const weights = state.hosts.map((h) =>
     cand.has(h) ? (uses ? (state.panic ? h.configuredWeight : h.effectiveWeight) : 1) : 0,
   );
