@@ -87,6 +87,11 @@ export function renderDrillText(r: DrillResult): string {
     );
   }
   if (r.detection?.cause) lines.push('', `Cause as the alert named it: ${r.detection.cause}`);
+  const unseen = r.expected.filter((e) => !e.seen);
+  if (unseen.length > 0) {
+    lines.push('', 'MISSED: alerts that never fired naming their cause:');
+    for (const e of unseen) lines.push(`  ${e.alertname} on ${e.backend} (${e.causeKind})`);
+  }
   if (r.misnamed.length > 0) {
     lines.push('', 'MISSED: alerts that misnamed the incident:');
     for (const m of r.misnamed) lines.push(`  ${m.alertname}: ${m.why} (${m.summary})`);

@@ -59,6 +59,8 @@ export interface DrillResult {
   recovery: { afterMs: number; how: string } | null;
   /** Alerts seen during the drill that misname the incident (the scenario says why). */
   misnamed: { alertname: string; labels: Record<string, string>; summary: string; why: string }[];
+  /** Alerts the scenario requires (Scenario.mustName), and whether each fired naming its cause. */
+  expected: { alertname: string; backend: string; causeKind: string; seen: boolean }[];
   requests: { total: LoadSummary; before: LoadSummary; incident: LoadSummary; after: LoadSummary };
   /** The incident before and after recovery, under the scenario's labels (Scenario.compare). */
   policies?: Record<string, LoadSummary>;
@@ -266,6 +268,7 @@ export async function runDrill(scenario: Scenario, options: DrillOptions = {}): 
     let recoveryEvent: { at: number; how: string } | undefined;
     const pendingSeen = new Set<string>();
     const misnamed = new Map<string, DrillResult['misnamed'][number]>();
+    const expected = (scenario.mustName?.(env) ?? []).map((e) => ({ ...e, seen: false }));
     let guardSeen = '';
     let lastGuardPoll = 0;
     let lastCulprit = 0;
@@ -282,6 +285,14 @@ export async function runDrill(scenario: Scenario, options: DrillOptions = {}): 
         culprit = scenario.culprit(env, traffic);
       }
       for (const a of balancer.monitor.alerts() as AlertView[]) {
+        if (a.state === 'firing')
+          for (const e of expected)
+            if (
+              a.alertname === e.alertname &&
+              a.labels['backend'] === e.backend &&
+              a.annotations['cause_kind'] === e.causeKind
+            )
+              e.seen = true;
         const why = a.state === 'resolved' ? undefined : scenario.misnames?.(a, culprit);
         if (why !== undefined && !misnamed.has(a.fingerprint)) {
           misnamed.set(a.fingerprint, {
@@ -452,6 +463,7 @@ export async function runDrill(scenario: Scenario, options: DrillOptions = {}): 
       firstNamed,
       recovery,
       misnamed: [...misnamed.values()],
+      expected,
       requests: {
         total: summarize(records),
         before,
@@ -472,7 +484,7 @@ export async function runDrill(scenario: Scenario, options: DrillOptions = {}): 
     v.detected = detection !== null && detection.afterMs <= scenario.budgets.detectMs;
     v.recovered = recovery !== null && recovery.afterMs <= scenario.budgets.recoverMs;
     v.failures = result.requests.total.failedShare < scenario.budgets.failedShare;
-    v.named = result.misnamed.length === 0;
+    v.named = result.misnamed.length === 0 && expected.every((e) => e.seen);
     v.passed = v.detected && v.recovered && v.failures && v.named;
     // Times relative to the fault, for the timeline.
     result.timeline = result.timeline.map((e) => ({ ...e, atMs: Math.round(e.atMs - faultAt) }));

@@ -143,6 +143,7 @@ describe('drill report', () => {
     },
     recovery: { afterMs: 1200, how: 'the guard rolled back by itself' },
     misnamed: [],
+    expected: [{ alertname: 'BackendOverloaded', backend: 'b1', causeKind: 'weight-skew', seen: true }],
     requests: {
       total: { requests: 1000, failed: 20, failedShare: 0.02, p99Ms: 120 },
       before: { requests: 600, failed: 0, failedShare: 0, p99Ms: 110 },
@@ -196,6 +197,14 @@ describe('drill report', () => {
       'MISSED: alerts that misnamed the incident:\n  NoBackendAvailable: NoBackendAvailable while two backends serve (pool app has no backend available: clients get 503)',
     );
     expect(text.trimEnd().endsWith('FAIL: weight-skew')).toBe(true);
+    const unseen = renderDrillText({
+      ...result,
+      expected: [{ alertname: 'BackendOverfed', backend: 'b1', causeKind: 'retries', seen: false }],
+      verdict: { ...result.verdict, named: false, passed: false },
+    });
+    expect(unseen).toContain(
+      'MISSED: alerts that never fired naming their cause:\n  BackendOverfed on b1 (retries)',
+    );
   });
 
   it('sums up several drills in one line naming each that missed, and what it missed', () => {

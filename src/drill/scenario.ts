@@ -49,6 +49,11 @@ export interface Scenario {
    */
   misnames?(alert: AlertView, culprit: string | undefined): string | undefined;
   /**
+   * Alerts that must fire during the drill, each with the cause it must name (cause_kind);
+   * one that never does fails the drill like a misnamed one.
+   */
+  mustName?(env: ScenarioEnv): readonly ExpectedAlert[];
+  /**
    * Labels for the incident before and after recovery, when the recovery changes what is
    * compared (the policy in force before the guard's rollback, and after it).
    */
@@ -57,12 +62,20 @@ export interface Scenario {
   readonly recovery: 'guard-rollback' | 'health-removal';
 }
 
+export interface ExpectedAlert {
+  readonly alertname: string;
+  readonly backend: string;
+  readonly causeKind: string;
+}
+
 export interface DrillConfigOptions {
   policy?: string;
   weights?: readonly number[];
   hash?: { key: string; balanceFactor: number };
   healthPath?: string;
   outlier?: boolean;
+  /** Below this share of its backends healthy the pool panics (default 25%). */
+  panicThreshold?: string;
   /** The pool's `retries` block (YAML flow), when the scenario sets it. */
   retries?: string;
   short: boolean;
@@ -82,7 +95,7 @@ export function drillConfig(env: ScenarioEnv, o: DrillConfigOptions): string {
     `    policy: ${o.policy ?? 'weighted-round-robin'}`,
     ...(o.hash ? [`    hash: { key: "${o.hash.key}", balanceFactor: ${o.hash.balanceFactor} }`] : []),
     // Panic only when three quarters are gone: one survivor of three still carries everything.
-    '    panicThreshold: 25%',
+    `    panicThreshold: ${o.panicThreshold ?? '25%'}`,
     `    healthCheck: { path: ${o.healthPath ?? '/healthz'}, interval: 500ms, timeout: 400ms, healthyThreshold: 2, unhealthyThreshold: 2 }`,
     ...(o.retries ? [`    retries: ${o.retries}`] : []),
     ...(o.outlier

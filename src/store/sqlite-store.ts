@@ -57,9 +57,9 @@ export function integrityProblems(db: DatabaseSync, full = false): string[] {
   }
 }
 
-/** SQLite reports damage as SQLITE_CORRUPT ("malformed") or SQLITE_NOTADB. */
+/** SQLite reports damage as SQLITE_CORRUPT ("malformed"); a file that is no database at all (SQLITE_NOTADB) stays STORE_OPEN. */
 function isCorruption(err: unknown): boolean {
-  return /malformed|not a database|corrupt/i.test(errorMessage(err));
+  return /malformed|corrupt/i.test(errorMessage(err));
 }
 
 export function corruptError(file: string, problems: readonly string[]): FulcrumError {

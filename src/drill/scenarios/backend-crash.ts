@@ -13,8 +13,15 @@ export const backendCrash: Scenario = {
   headroom: 3,
   budgets: { detectMs: 20_000, recoverMs: 10_000, failedShare: 0.05 },
   recovery: 'health-removal',
+  // Panic below 70% healthy: with b2 out the pool spreads over all three, as the issue's
+  // balancer did, so b1 and b3 are judged against a third each while retries overfeed them.
   goodConfig: (env) =>
-    drillConfig(env, { short: env.short, retries: '{ attempts: 2, on: [connect-failure] }' }),
+    drillConfig(env, {
+      short: env.short,
+      panicThreshold: '70%',
+      // The budget guards retries to backends that were reached; a connect failure reached none.
+      retries: '{ attempts: 2, on: [connect-failure], budget: 100% }',
+    }),
   async inject(env) {
     const b = env.backends[1];
     if (b === undefined) return 'no backend to crash';
@@ -22,6 +29,11 @@ export const backendCrash: Scenario = {
     return `${b.name} crashed (connections reset, port closed)`;
   },
   culprit: (env) => env.backends[1]?.name,
+  // The survivors take b2's traffic through retries: each is overfed, and the alert says why.
+  mustName: (env) =>
+    [env.backends[0], env.backends[2]].flatMap((b) =>
+      b ? [{ alertname: 'BackendOverfed', backend: b.name, causeKind: 'retries' }] : [],
+    ),
   namesCause: (alert, culprit) => alert.alertname === 'BackendDown' && aboutBackend(alert, culprit),
   misnames(alert, culprit) {
     if (alert.alertname === 'NoBackendAvailable')

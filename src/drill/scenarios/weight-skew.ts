@@ -16,8 +16,9 @@ export const weightSkew: Scenario = {
   misnames(alert, culprit) {
     // The skew shaped the window, also after the guard rolled it back (not "over-capacity").
     const kind = alert.annotations['cause_kind'];
-    if (alert.category === 'fairness' && aboutBackend(alert, culprit) && kind !== 'weight-skew')
+    if (alert.alertname === 'BackendOverloaded' && aboutBackend(alert, culprit) && kind !== 'weight-skew')
       return `${alert.alertname} on ${culprit ?? '?'} blamed on ${kind ?? 'nothing'}, not the weights`;
+    if (kind === 'over-capacity') return `${alert.alertname} blames capacity, not the weights`;
     return misnamedAsBug(alert);
   },
 };
