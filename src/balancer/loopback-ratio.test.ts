@@ -5,7 +5,7 @@
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeBackends, type FakeBackend } from '../../test/helpers/fake-backend.ts';
-import { HostState } from '../health/host-state.ts';
+import { HostState } from '../data-plane/host-state.ts';
 import { createPolicy } from './registry.ts';
 import { seededRandom } from './seeded-random.ts';
 
