@@ -10,7 +10,8 @@ import { startFakeBackend, startFakeBackends, type FakeBackend } from '../helper
 import { startTestBalancer, type TestBalancer } from '../helpers/balancer.ts';
 import { startLoad } from '../helpers/load.ts';
 
-const CHECK = { interval: '200ms', timeout: '400ms', jitter: 0, healthyThreshold: 1, unhealthyThreshold: 3 };
+// Generous timeouts: a check must fail because the backend says so, not because the machine is busy.
+const CHECK = { interval: '500ms', timeout: '3s', jitter: 0, healthyThreshold: 1, unhealthyThreshold: 3 };
 let backends: FakeBackend[];
 const extra: FakeBackend[] = [];
 let taken: Server;
