@@ -68,7 +68,7 @@ export const ERRORS = {
   },
   FULCRUM_ERR_PROXY_UNSUPPORTED_CODING: {
     status: 501,
-    doc: 'The request uses a transfer coding other than `chunked`, which the proxy cannot forward byte for byte.',
+    doc: 'The request uses a transfer coding other than `chunked`, the only one the proxy re-frames.',
   },
   FULCRUM_ERR_PROXY_HEADERS_TOO_LARGE: {
     status: 431,
@@ -81,6 +81,26 @@ export const ERRORS = {
   FULCRUM_ERR_PROXY_CLIENT_TIMEOUT: {
     status: 408,
     doc: 'The client was too slow to send its request headers or body.',
+  },
+  FULCRUM_ERR_PROXY_BAD_CHUNK: {
+    status: 400,
+    doc: 'The chunked request body is malformed: a size with leading zeros or whitespace, a bad or overlong chunk extension, or a trailer that is not a valid field or names a framing field.',
+  },
+  FULCRUM_ERR_PROXY_BAD_TARGET: {
+    status: 400,
+    doc: 'The request target is refused: userinfo in an absolute-form target, a bad authority, or `*` for a method other than OPTIONS.',
+  },
+  FULCRUM_ERR_PROXY_METHOD_NOT_ALLOWED: {
+    status: 405,
+    doc: '`CONNECT` is refused: fulcrum is a reverse proxy, not a tunnel to arbitrary hosts.',
+  },
+  FULCRUM_ERR_PROXY_HTTP2_PREFACE: {
+    status: 400,
+    doc: 'The client sent the HTTP/2 connection preface (`PRI * HTTP/2.0`) to an HTTP/1.1 listener.',
+  },
+  FULCRUM_ERR_PROXY_UPGRADE_BODY: {
+    status: 400,
+    doc: 'An upgrade request (for a protocol the listener tunnels) carries a body; a tunnel request must have none.',
   },
   FULCRUM_ERR_PROXY_SHUTTING_DOWN: {
     status: 503,

@@ -13,7 +13,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { FulcrumError } from '../core/errors.ts';
 import { parseAddress } from '../core/units.ts';
-import type { ListenerRuntime, Snapshot } from '../runtime/snapshot.ts';
+import type { ListenerRuntime, Snapshot } from '../data-plane/snapshot.ts';
 import { ClientConnection, type ConnectionOwner } from './client-connection.ts';
 import type { ListenerContext } from './exchange.ts';
 import type { RequestHead } from './http1.ts';
@@ -55,6 +55,7 @@ export class Listener implements ConnectionOwner, ListenerContext {
   snapshot: Snapshot;
   readonly proto: 'http' | 'https';
   maxBodySize = 0;
+  upgrades: readonly string[] = [];
   maxHeaderSize = 0;
   headerTimeout = 0;
   requestTimeout = 0;
@@ -132,6 +133,7 @@ export class Listener implements ConnectionOwner, ListenerContext {
     this.runtime = runtime;
     this.snapshot = snapshot;
     this.maxBodySize = lc.limits.maxBodySize;
+    this.upgrades = lc.upgrades.map((u) => u.toLowerCase());
     this.maxHeaderSize = lc.limits.maxHeaderSize;
     this.headerTimeout = lc.timeouts.header;
     this.requestTimeout = lc.timeouts.request;
