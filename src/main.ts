@@ -287,7 +287,10 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
     const a = proxy.boundAddress(name);
     if (a) listeners[name] = `${a.host}:${a.port}`;
   }
-  logger.info({ listeners, admin: adminUrl, version: controller.version?.version }, 'fulcrum started');
+  logger.info(
+    { pid: process.pid, listeners, admin: adminUrl, version: controller.version?.version },
+    'fulcrum started',
+  );
 
   let closing: Promise<void> | undefined;
   const server = adminServer;
