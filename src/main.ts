@@ -131,6 +131,7 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
     hub,
     logger,
     env,
+    baseDir: dirname(configFile),
     onApply: (r) => monitor.recordApply(r),
   }));
   monitor.alertTransitions.subscribe((a) =>

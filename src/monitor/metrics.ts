@@ -265,7 +265,7 @@ export class MonitorMetrics {
     });
     this.configApplies = new Counter({
       name: 'fulcrum_config_applies_total',
-      help: 'Config applies by result (success, failure).',
+      help: 'Config applies by result (success, failure, refused: turned down before anything changed).',
       labelNames: ['result'],
       registers,
     });

@@ -8,9 +8,9 @@
 // 256-connection burst against a busy proxy: p99 above 100 ms, all of it in the accept queue;
 // bench/RESULTS.md).
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
+import { loadTlsPair } from '../config/tls-files.ts';
 import { FulcrumError } from '../core/errors.ts';
 import { parseAddress } from '../core/units.ts';
 import type { ListenerRuntime, Snapshot } from '../runtime/snapshot.ts';
@@ -67,23 +67,30 @@ export class Listener implements ConnectionOwner, ListenerContext {
     };
     let tlsOptions: tls.TlsOptions | undefined;
     if (lc.tls !== undefined) {
+      let pair: { cert: string; key: string } = lc.tls;
       try {
+        const byName = new Map<string, tls.SecureContext>();
+        for (const sni of lc.tls.sni) {
+          pair = sni;
+          byName.set(sni.serverName.toLowerCase(), loadTlsPair(sni).context);
+        }
+        pair = lc.tls;
+        const main = loadTlsPair(lc.tls);
         tlsOptions = {
-          cert: readFileSync(lc.tls.cert),
-          key: readFileSync(lc.tls.key),
+          ...main.options,
           handshakeTimeout: lc.timeouts.header,
           allowHalfOpen: true,
           // One ticket key for all the address's sockets, so a client resumes its TLS session
           // whichever socket the kernel hands its next connection to.
           ticketKeys: randomBytes(48),
+          ...(byName.size === 0 ? {} : { SNICallback: sniCallback(byName, main.context) }),
         };
-        // Fails here, not at bind time, on a key that does not match or cannot be parsed.
-        tls.createSecureContext(tlsOptions);
       } catch (err) {
+        // Fails here, not at bind time, on a key that does not match or cannot be parsed.
         throw new FulcrumError(
           'FULCRUM_ERR_TLS',
           `listeners.${name}.tls: ${(err as Error).message}`,
-          { listener: name, cert: lc.tls.cert, key: lc.tls.key },
+          { listener: name, cert: pair.cert, key: pair.key },
           { cause: err },
         );
       }
@@ -142,10 +149,13 @@ export class Listener implements ConnectionOwner, ListenerContext {
       const port = (first.address() as net.AddressInfo).port;
       await Promise.all(rest.map((server) => bind(server, hp.host, port)));
     } catch (err) {
+      // The first socket bound and a sibling could not share its port: SO_REUSEPORT is
+      // missing (a Node older than 22.12 ignores `reusePort`), not another process.
+      const shared = first.listening && (err as NodeJS.ErrnoException).code === 'EADDRINUSE';
       for (const server of this.servers) if (server.listening) server.close();
       throw new FulcrumError(
         'FULCRUM_ERR_LISTEN',
-        `listeners.${name}: cannot bind ${address}: ${(err as Error).message}`,
+        `listeners.${name}: cannot bind ${address}: ${(err as Error).message}${shared ? ' (the listening sockets could not share the port: SO_REUSEPORT needs Node.js >= 22.12 on Linux)' : ''}`,
         { listener: name, address },
         { cause: err },
       );
@@ -209,4 +219,16 @@ function bind(server: net.Server, host: string, port: number): Promise<void> {
       resolve();
     });
   });
+}
+
+/** Exact server names first, then a one-label wildcard (`*.example.com`), else the default certificate. */
+function sniCallback(
+  byName: ReadonlyMap<string, tls.SecureContext>,
+  fallback: tls.SecureContext,
+): (servername: string, cb: (err: Error | null, ctx?: tls.SecureContext) => void) => void {
+  return (servername, cb) => {
+    const name = servername.toLowerCase();
+    const dot = name.indexOf('.');
+    cb(null, byName.get(name) ?? (dot > 0 ? byName.get(`*${name.slice(dot)}`) : undefined) ?? fallback);
+  };
 }

@@ -1,13 +1,13 @@
 // The data plane: HTTP/1.1 listeners (plain or TLS) that route each request to a pool and
 // forward it to a backend. Listeners survive reloads when their address and TLS files are
 // unchanged; each request runs to its end on the snapshot it started with.
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { EventHub } from '../core/events.ts';
 import { FulcrumError } from '../core/errors.ts';
 import type { ListenerConfig } from '../config/schema.ts';
+import { tlsDigest } from '../config/tls-files.ts';
 import type { HostState } from '../health/host-state.ts';
 import type { ListenerRuntime, Snapshot } from '../runtime/snapshot.ts';
 import { rawErrorResponse } from './answers.ts';
@@ -256,7 +256,7 @@ export class ProxyServer implements ExchangeCore, ListenerHost {
 }
 
 function listenerKey(lc: ListenerConfig, address = lc.address): string {
-  const tls = lc.tls === undefined ? '' : `${lc.tls.cert}|${lc.tls.key}|${tlsFingerprint(lc.tls)}`;
+  const tls = lc.tls === undefined ? '' : tlsDigest(lc.tls);
   return `${address}|${lc.limits.maxHeaderSize}|${tls}`;
 }
 
@@ -267,12 +267,3 @@ function boundKey(listener: Listener): string {
   return listenerKey(listener.runtime.config, `${host}:${a.port}`);
 }
 
-/** Digest of the TLS files' contents, so a renewed certificate at the same path re-binds. */
-function tlsFingerprint(tls: { cert: string; key: string }): string {
-  try {
-    return createHash('sha256').update(readFileSync(tls.cert)).update(readFileSync(tls.key)).digest('hex');
-  } catch {
-    // Unreadable files: a new key every time, so the bind attempt reports the error.
-    return `unreadable-${randomBytes(8).toString('hex')}`;
-  }
-}

@@ -3,16 +3,17 @@
 //   parse → validate → lint → build snapshot → warm (health) → swap (proxy) → commit (store)
 // A failure at any step leaves the running snapshot in place. Rollback is apply(version N).
 import type pino from 'pino';
+import { configFingerprint } from '../config/config-fingerprint.ts';
 import type { LoadedConfig } from '../config/load.ts';
 import { configIssuesError, loadConfigText } from '../config/load.ts';
 import { lintConfig } from '../config/lint/lint-config.ts';
 import type { Finding } from '../config/lint/types.ts';
 import { diffConfigs, type ConfigDiff } from '../config/diff.ts';
+import { resolveTlsPaths } from '../config/tls-files.ts';
 import { FulcrumError, errorMessage, isFulcrumError } from '../core/errors.ts';
 import type { EventHub } from '../core/events.ts';
 import { HostRegistry } from '../health/host-state.ts';
 import type { ConfigVersion, Store, VersionSource } from '../store/store.ts';
-import { sha256 } from '../store/store.ts';
 import { ApplyLock } from './apply-lock.ts';
 import { buildSnapshot, type Snapshot } from './snapshot.ts';
 
@@ -30,8 +31,13 @@ export interface ControllerDeps {
   logger: pino.Logger;
   /** Environment for `${env:NAME}`. */
   env: Record<string, string | undefined>;
-  /** Told about every apply outcome (the monitor's ConfigApplyFailed alert). */
-  onApply?: (result: { ok: boolean; version?: number; error?: string }) => void;
+  /** Directory relative TLS paths resolve against (the start file's, like store.sqlite). */
+  baseDir?: string;
+  /**
+   * Told about every apply outcome (the monitor's ConfigApplyFailed alert). `refused`: the
+   * config was turned down before anything changed and the caller got the answer.
+   */
+  onApply?: (result: { ok: boolean; version?: number; error?: string; refused?: boolean }) => void;
 }
 
 export interface ApplyOptions {
@@ -58,12 +64,22 @@ export interface ApplyResult {
   diff: ConfigDiff;
 }
 
+/** Errors that turn a config down before anything is touched. */
+const REFUSALS: ReadonlySet<string> = new Set([
+  'FULCRUM_ERR_CONFIG_PARSE',
+  'FULCRUM_ERR_CONFIG_ENV',
+  'FULCRUM_ERR_CONFIG_INVALID',
+  'FULCRUM_ERR_CONFIG_LINT',
+  'FULCRUM_ERR_CONFIG_CONFLICT',
+]);
+
 export class ConfigController {
   readonly #deps: ControllerDeps;
   readonly #lock = new ApplyLock();
   #snapshot: Snapshot | undefined;
   #loaded: LoadedConfig | undefined;
   #version: ConfigVersion | undefined;
+  #fingerprint: string | undefined;
 
   constructor(deps: ControllerDeps) {
     this.#deps = deps;
@@ -145,13 +161,16 @@ export class ConfigController {
       }
       if (o.dryRun === true)
         return { status: 'dry-run', version: previousVersion, previousVersion, findings, diff };
-      if (this.#version !== undefined && this.#version.sha256 === sha256(text)) {
+      // The same config as parsed, with the same certificate contents, changes nothing.
+      const resolved = resolveTlsPaths(loaded.config, this.#baseDir);
+      const fingerprint = configFingerprint(resolved);
+      if (this.#version !== undefined && this.#fingerprint === fingerprint) {
         return { status: 'unchanged', version: previousVersion, previousVersion, findings, diff };
       }
 
       const latest = await store.latestVersion();
       const nextVersion = (latest?.version ?? 0) + 1;
-      const snapshot = buildSnapshot(loaded.config, nextVersion, this.#deps.registry);
+      const snapshot = buildSnapshot(resolved, nextVersion, this.#deps.registry);
       const previous = this.#snapshot;
       await this.#activate(snapshot, previous);
       let committed: ConfigVersion;
@@ -172,6 +191,7 @@ export class ConfigController {
       this.#snapshot = snapshot;
       this.#loaded = loaded;
       this.#version = committed;
+      this.#fingerprint = fingerprint;
       // Forget backends the new config dropped; requests still running on them keep their object.
       const keep = new Set<string>();
       for (const p of snapshot.pools.values())
@@ -192,7 +212,11 @@ export class ConfigController {
       const message = errorMessage(err);
       if (o.dryRun !== true) {
         logger.warn({ err: message, source: o.source }, 'config apply refused; running config kept');
-        this.#deps.onApply?.({ ok: false, error: message });
+        // A refusal answered to its caller (API, CLI, rollback) raises no alert; one nobody
+        // was there to see (file watch, SIGHUP) does, like a failure to start the new config.
+        const refused =
+          isFulcrumError(err) && REFUSALS.has(err.code) && o.source !== 'watch' && o.source !== 'file';
+        this.#deps.onApply?.({ ok: false, error: message, ...(refused ? { refused } : {}) });
         hub.notices.emit({
           type: 'config-apply-failed',
           at: Date.now(),
@@ -207,11 +231,15 @@ export class ConfigController {
     }
   }
 
+  get #baseDir(): string {
+    return this.#deps.baseDir ?? process.cwd();
+  }
+
   #load(text: string, source: string): LoadedConfig {
     const result = loadConfigText(text, { source, env: this.#deps.env });
     // The most basic failing stage names the error: parse, then env, else invalid.
     if (!result.ok) throw configIssuesError(result.issues, source);
-    return result.value;
+    return { ...result.value, baseDir: this.#baseDir };
   }
 
   /** Warm then swap; on failure re-adopt the previous snapshot so nothing half-applied runs. */
