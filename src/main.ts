@@ -20,7 +20,7 @@ import { Monitor } from './monitor/monitor.ts';
 import { attachAccessLog } from './proxy/access-log.ts';
 import { LogWriter } from './core/log-writer.ts';
 import { ProxyServer } from './proxy/proxy-server.ts';
-import { ConfigController } from './runtime/controller.ts';
+import { ConfigController, type ApplyResult } from './runtime/controller.ts';
 import { ApplyGuard } from './runtime/guard.ts';
 import { openStore } from './store/open-store.ts';
 import type { Store } from './store/store.ts';
@@ -49,6 +49,13 @@ export interface Balancer {
   readonly logger: pino.Logger;
   /** http://host:port of the admin server. */
   readonly adminUrl: string;
+  /**
+   * Re-read the config file and apply it through the normal path (SIGHUP): a bad file is
+   * refused and the running config kept; changed certificate files are loaded.
+   */
+  reload(): Promise<ApplyResult>;
+  /** Open log files again by path, after logrotate moved them (SIGUSR1). */
+  reopenLogs(): void;
   /** Stop accepting, finish in-flight requests within graceMs, close everything. */
   close(graceMs?: number): Promise<void>;
 }
@@ -264,6 +271,25 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
     hub,
     logger,
     adminUrl,
+    async reload() {
+      let next: string;
+      try {
+        next = await readFile(configFile, 'utf8');
+      } catch (err) {
+        throw new FulcrumError('FULCRUM_ERR_CONFIG_READ', `cannot read ${configFile}: ${(err as Error).message}`);
+      }
+      return controller.apply(next, {
+        source: 'file',
+        origin: configFile,
+        author: 'SIGHUP',
+        message: `reload of ${configFile}`,
+        // A balancer started with --force reloads its file the same way.
+        ...(options.force === true ? { force: true } : {}),
+      });
+    },
+    reopenLogs() {
+      destination.reopen();
+    },
     close(graceMs = 10_000) {
       closing ??= (async () => {
         logger.info({ graceMs }, 'shutting down');

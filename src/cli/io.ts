@@ -7,9 +7,21 @@ export interface CliIo {
   readonly cwd: string;
 }
 
+/**
+ * A reader that went away (`fulcrum history | head`) is not an error of the command: stop
+ * writing to that stream instead of dying with an EPIPE stack trace. Called once by run.ts.
+ */
+export function tolerateClosedPipes(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE' && err.code !== 'ERR_STREAM_DESTROYED') throw err;
+    });
+  }
+}
+
 export const processIo: CliIo = {
-  out: (t) => void process.stdout.write(t.endsWith('\n') ? t : `${t}\n`),
-  err: (t) => void process.stderr.write(t.endsWith('\n') ? t : `${t}\n`),
+  out: (t) => void (process.stdout.writable && process.stdout.write(t.endsWith('\n') ? t : `${t}\n`)),
+  err: (t) => void (process.stderr.writable && process.stderr.write(t.endsWith('\n') ? t : `${t}\n`)),
   env: process.env,
   cwd: process.cwd(),
 };

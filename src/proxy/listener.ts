@@ -10,7 +10,8 @@
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import tls from 'node:tls';
-import { loadTlsPair } from '../config/tls-files.ts';
+import type { ListenerConfig } from '../config/schema.ts';
+import { loadTlsPair, tlsDigest } from '../config/tls-files.ts';
 import { FulcrumError } from '../core/errors.ts';
 import { parseAddress } from '../core/units.ts';
 import type { ListenerRuntime, Snapshot } from '../runtime/snapshot.ts';
@@ -51,6 +52,10 @@ export class Listener implements ConnectionOwner, ListenerContext {
   readonly #host: ListenerHost;
   #sweeper: NodeJS.Timeout | undefined;
   #closed: Promise<void> | undefined;
+  #tls: ListenerTls | undefined;
+  // One ticket key for all the address's sockets, so a client resumes its TLS session
+  // whichever socket the kernel hands its next connection to.
+  readonly #ticketKeys = randomBytes(48);
 
   constructor(name: string, runtime: ListenerRuntime, key: string, snapshot: Snapshot, host: ListenerHost) {
     this.name = name;
@@ -67,33 +72,16 @@ export class Listener implements ConnectionOwner, ListenerContext {
     };
     let tlsOptions: tls.TlsOptions | undefined;
     if (lc.tls !== undefined) {
-      let pair: { cert: string; key: string } = lc.tls;
-      try {
-        const byName = new Map<string, tls.SecureContext>();
-        for (const sni of lc.tls.sni) {
-          pair = sni;
-          byName.set(sni.serverName.toLowerCase(), loadTlsPair(sni).context);
-        }
-        pair = lc.tls;
-        const main = loadTlsPair(lc.tls);
-        tlsOptions = {
-          ...main.options,
-          handshakeTimeout: lc.timeouts.header,
-          allowHalfOpen: true,
-          // One ticket key for all the address's sockets, so a client resumes its TLS session
-          // whichever socket the kernel hands its next connection to.
-          ticketKeys: randomBytes(48),
-          ...(byName.size === 0 ? {} : { SNICallback: sniCallback(byName, main.context) }),
-        };
-      } catch (err) {
-        // Fails here, not at bind time, on a key that does not match or cannot be parsed.
-        throw new FulcrumError(
-          'FULCRUM_ERR_TLS',
-          `listeners.${name}.tls: ${(err as Error).message}`,
-          { listener: name, cert: pair.cert, key: pair.key },
-          { cause: err },
-        );
-      }
+      const loaded = loadListenerTls(name, lc.tls);
+      this.#tls = loaded;
+      tlsOptions = {
+        ...loaded.main,
+        handshakeTimeout: lc.timeouts.header,
+        allowHalfOpen: true,
+        ticketKeys: this.#ticketKeys,
+        // Looked up on every handshake, so a certificate swapped by a reload applies at once.
+        SNICallback: (servername, cb) => cb(null, this.#tls?.pick(servername)),
+      };
     }
     for (let i = 0; i < ACCEPT_SOCKETS; i++) {
       if (tlsOptions !== undefined) {
@@ -105,6 +93,23 @@ export class Listener implements ConnectionOwner, ListenerContext {
         this.servers.push(net.createServer({ allowHalfOpen: true }, accept));
       }
     }
+  }
+
+  /**
+   * Load the certificates of a (new) config of this listener, before the swap: undefined when
+   * the files did not change, else the step that puts them in place (FULCRUM_ERR_TLS if they
+   * do not load). A renewed certificate needs no re-bind: new handshakes get it.
+   */
+  prepareTls(runtime: ListenerRuntime): (() => void) | undefined {
+    const t = runtime.config.tls;
+    if (t === undefined || this.#tls === undefined || tlsDigest(t) === this.#tls.digest) return undefined;
+    const next = loadListenerTls(this.name, t);
+    return () => {
+      this.#tls = next;
+      for (const server of this.servers) {
+        (server as tls.Server).setSecureContext({ ...next.main, ticketKeys: this.#ticketKeys });
+      }
+    };
   }
 
   /** Take the limits and timeouts of a (new) snapshot's listener config. */
@@ -221,14 +226,40 @@ function bind(server: net.Server, host: string, port: number): Promise<void> {
   });
 }
 
-/** Exact server names first, then a one-label wildcard (`*.example.com`), else the default certificate. */
-function sniCallback(
-  byName: ReadonlyMap<string, tls.SecureContext>,
-  fallback: tls.SecureContext,
-): (servername: string, cb: (err: Error | null, ctx?: tls.SecureContext) => void) => void {
-  return (servername, cb) => {
-    const name = servername.toLowerCase();
-    const dot = name.indexOf('.');
-    cb(null, byName.get(name) ?? (dot > 0 ? byName.get(`*${name.slice(dot)}`) : undefined) ?? fallback);
-  };
+interface ListenerTls {
+  readonly digest: string;
+  readonly main: { cert: Buffer; key: Buffer };
+  /** Exact server names first, then a one-label wildcard (`*.example.com`), else the default certificate. */
+  pick(servername: string): tls.SecureContext;
+}
+
+function loadListenerTls(listener: string, t: NonNullable<ListenerConfig['tls']>): ListenerTls {
+  let pair: { cert: string; key: string } = t;
+  try {
+    const digest = tlsDigest(t);
+    const byName = new Map<string, tls.SecureContext>();
+    for (const sni of t.sni) {
+      pair = sni;
+      byName.set(sni.serverName.toLowerCase(), loadTlsPair(sni).context);
+    }
+    pair = t;
+    const main = loadTlsPair(t);
+    return {
+      digest,
+      main: main.options,
+      pick(servername) {
+        const name = servername.toLowerCase();
+        const dot = name.indexOf('.');
+        return byName.get(name) ?? (dot > 0 ? byName.get(`*${name.slice(dot)}`) : undefined) ?? main.context;
+      },
+    };
+  } catch (err) {
+    // Fails here, not at bind time, on a key that does not match or cannot be parsed.
+    throw new FulcrumError(
+      'FULCRUM_ERR_TLS',
+      `listeners.${listener}.tls: ${(err as Error).message}`,
+      { listener, cert: pair.cert, key: pair.key },
+      { cause: err },
+    );
+  }
 }

@@ -1,13 +1,13 @@
 // The data plane: HTTP/1.1 listeners (plain or TLS) that route each request to a pool and
-// forward it to a backend. Listeners survive reloads when their address and TLS files are
-// unchanged; each request runs to its end on the snapshot it started with.
+// forward it to a backend. Listeners survive reloads when their address is unchanged (new
+// certificate files are swapped in place); each request runs to its end on the snapshot it
+// started with.
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { EventHub } from '../core/events.ts';
 import { FulcrumError } from '../core/errors.ts';
 import type { ListenerConfig } from '../config/schema.ts';
-import { tlsDigest } from '../config/tls-files.ts';
 import type { HostState } from '../health/host-state.ts';
 import type { ListenerRuntime, Snapshot } from '../runtime/snapshot.ts';
 import { rawErrorResponse } from './answers.ts';
@@ -151,11 +151,14 @@ export class ProxyServer implements ExchangeCore, ListenerHost {
     const next = new Map<string, Listener>();
     const added: Listener[] = [];
     const kept = new Set<Listener>();
+    const tlsSwaps: (() => void)[] = [];
     try {
       for (const [name, runtime] of snapshot.listeners) {
         const key = listenerKey(runtime.config);
         const old = byKey.get(key);
         if (old !== undefined && !kept.has(old)) {
+          const swap = old.prepareTls(runtime);
+          if (swap !== undefined) tlsSwaps.push(swap);
           kept.add(old);
           next.set(name, old);
           continue;
@@ -175,7 +178,8 @@ export class ProxyServer implements ExchangeCore, ListenerHost {
       throw err;
     }
 
-    // Swap: from here on new requests see the new snapshot.
+    // Swap: from here on new requests (and handshakes) see the new snapshot.
+    for (const swap of tlsSwaps) swap();
     for (const [name, listener] of next) {
       listener.name = name;
       listener.configure(snapshot.listeners.get(name) as ListenerRuntime, snapshot);
@@ -256,7 +260,8 @@ export class ProxyServer implements ExchangeCore, ListenerHost {
 }
 
 function listenerKey(lc: ListenerConfig, address = lc.address): string {
-  const tls = lc.tls === undefined ? '' : tlsDigest(lc.tls);
+  // New certificate files do not re-bind: Listener.prepareTls swaps them in place.
+  const tls = lc.tls === undefined ? '' : 'tls';
   return `${address}|${lc.limits.maxHeaderSize}|${tls}`;
 }
 
