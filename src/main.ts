@@ -10,6 +10,7 @@ import { AdminApp } from './admin/app.ts';
 import { createDashboardAssets } from './admin/dashboard/dashboard-assets.ts';
 import { AuditRunner } from './audit/audit-runner.ts';
 import { configIssuesError, loadConfigText } from './config/load.ts';
+import { preflightError, preflightIssues } from './config/preflight.ts';
 import { systemClock } from './core/clock.ts';
 import { FulcrumError } from './core/errors.ts';
 import { EventHub } from './core/events.ts';
@@ -72,6 +73,9 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
   // Validate once up front so start-up fails with the issues, before anything binds.
   const first = loadConfigText(text, { source: configFile, env });
   if (!first.ok) throw configIssuesError(first.issues, configFile);
+  // Everything validate checks beyond the schema (admin exposure, TLS files), shared with it.
+  const preflight = preflightIssues(first.value, dirname(configFile));
+  if (preflight.length > 0) throw preflightError(preflight, configFile);
   const config = first.value.config;
   const adminAddress = options.adminAddress ?? config.admin.address;
   const adminHp = parseAddress(adminAddress);
@@ -276,7 +280,10 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
       try {
         next = await readFile(configFile, 'utf8');
       } catch (err) {
-        throw new FulcrumError('FULCRUM_ERR_CONFIG_READ', `cannot read ${configFile}: ${(err as Error).message}`);
+        throw new FulcrumError(
+          'FULCRUM_ERR_CONFIG_READ',
+          `cannot read ${configFile}: ${(err as Error).message}`,
+        );
       }
       return controller.apply(next, {
         source: 'file',

@@ -51,9 +51,11 @@ export async function adminCall<T = unknown>(
     body = undefined;
   }
   const isJson = (res.headers.get('content-type') ?? '').startsWith('application/json');
-  const e = (body as { error?: { code?: unknown; message?: string; details?: Record<string, unknown> } } | undefined)
-    ?.error;
-  const code = typeof e?.code === 'string' && Object.hasOwn(ERRORS, e.code) ? (e.code as ErrorCode) : undefined;
+  const e = (
+    body as { error?: { code?: unknown; message?: string; details?: Record<string, unknown> } } | undefined
+  )?.error;
+  const code =
+    typeof e?.code === 'string' && Object.hasOwn(ERRORS, e.code) ? (e.code as ErrorCode) : undefined;
   if (!isJson || body === undefined || (!res.ok && code === undefined)) {
     throw new FulcrumError(
       'FULCRUM_ERR_ADMIN_NOT_FULCRUM',

@@ -3,6 +3,8 @@
 export interface CliIo {
   out(text: string): void;
   err(text: string): void;
+  /** Replace the current line (a terminal's progress line); absent when stdout is not a TTY. */
+  rewrite?(text: string): void;
   readonly env: NodeJS.ProcessEnv;
   readonly cwd: string;
 }
@@ -24,6 +26,9 @@ export const processIo: CliIo = {
   err: (t) => void (process.stderr.writable && process.stderr.write(t.endsWith('\n') ? t : `${t}\n`)),
   env: process.env,
   cwd: process.cwd(),
+  ...(process.stdout.isTTY === true
+    ? { rewrite: (t: string) => void process.stdout.write(`\r\x1b[2K${t}`) }
+    : {}),
 };
 
 /** Exit codes shared by every verb (DESIGN.md): 0 clean, 1 could not run, 2 found problems. */

@@ -7,7 +7,11 @@ import { configTlsDigest } from './tls-files.ts';
 
 /** `config` must have its TLS paths resolved (resolveTlsPaths). */
 export function configFingerprint(config: Config): string {
-  return createHash('sha256').update(canonicalJson(config)).update('\0').update(configTlsDigest(config)).digest('hex');
+  return createHash('sha256')
+    .update(canonicalJson(config))
+    .update('\0')
+    .update(configTlsDigest(config))
+    .digest('hex');
 }
 
 /** JSON with object keys sorted, so key order in the source does not matter. */

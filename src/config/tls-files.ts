@@ -30,7 +30,13 @@ export function tlsPairs(config: Config): TlsPair[] {
   for (const [listener, lc] of Object.entries(config.listeners)) {
     const t = lc.tls;
     if (t === undefined) continue;
-    out.push({ listener, serverName: undefined, cert: t.cert, key: t.key, path: ['listeners', listener, 'tls'] });
+    out.push({
+      listener,
+      serverName: undefined,
+      cert: t.cert,
+      key: t.key,
+      path: ['listeners', listener, 'tls'],
+    });
     t.sni.forEach((s, i) =>
       out.push({
         listener,
@@ -103,7 +109,10 @@ export function loadTlsPair(pair: Pick<TlsPair, 'cert' | 'key'>): {
 }
 
 /** Problems that would stop a listener from loading its certificates, one message per pair. */
-export function tlsProblems(config: Config, baseDir: string): { path: (string | number)[]; message: string }[] {
+export function tlsProblems(
+  config: Config,
+  baseDir: string,
+): { path: (string | number)[]; message: string }[] {
   const out: { path: (string | number)[]; message: string }[] = [];
   for (const pair of tlsPairs(resolveTlsPaths(config, baseDir))) {
     try {
@@ -126,7 +135,11 @@ export function certificateExpiries(
   for (const pair of tlsPairs(config)) {
     try {
       const cert = new X509Certificate(readFileSync(pair.cert));
-      out.push({ listener: pair.listener, serverName: pair.serverName ?? '', notAfter: Date.parse(cert.validTo) });
+      out.push({
+        listener: pair.listener,
+        serverName: pair.serverName ?? '',
+        notAfter: Date.parse(cert.validTo),
+      });
     } catch {
       // An unreadable certificate is reported by the listener (FULCRUM_ERR_TLS) and validate.
     }

@@ -271,4 +271,3 @@ function boundKey(listener: Listener): string {
   const host = a.family === 'IPv6' ? `[${a.host}]` : a.host;
   return listenerKey(listener.runtime.config, `${host}:${a.port}`);
 }
-

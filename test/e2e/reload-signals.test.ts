@@ -25,8 +25,21 @@ function makeCert(name: string, cn: string): void {
   execFileSync(
     'openssl',
     [
-      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '30',
-      '-subj', `/CN=${cn}`, '-keyout', join(dir, `${name}-key.pem`), '-out', join(dir, `${name}-cert.pem`),
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-days',
+      '30',
+      '-subj',
+      `/CN=${cn}`,
+      '-keyout',
+      join(dir, `${name}-key.pem`),
+      '-out',
+      join(dir, `${name}-cert.pem`),
     ],
     { stdio: 'ignore' },
   );
@@ -82,11 +95,14 @@ async function until(what: string, check: () => Promise<boolean> | boolean, ms =
 
 function peerCommonName(servername: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    const socket = tls.connect({ host: '127.0.0.1', port: tlsPort, servername, rejectUnauthorized: false }, () => {
-      const cn = socket.getPeerCertificate().subject?.CN;
-      socket.destroy();
-      resolve(String(cn));
-    });
+    const socket = tls.connect(
+      { host: '127.0.0.1', port: tlsPort, servername, rejectUnauthorized: false },
+      () => {
+        const cn = socket.getPeerCertificate().subject?.CN;
+        socket.destroy();
+        resolve(String(cn));
+      },
+    );
     socket.on('error', reject);
   });
 }
@@ -127,7 +143,12 @@ afterAll(async () => {
 describe('signals', () => {
   it('SIGHUP after an edit applies the new version under load: no request fails, the process lives', async () => {
     expect(await configVersion()).toBe(1);
-    const load = startLoad({ url: `http://127.0.0.1:${webPort}/`, concurrency: 4, maxMs: 20_000, maxRequests: 50_000 });
+    const load = startLoad({
+      url: `http://127.0.0.1:${webPort}/`,
+      concurrency: 4,
+      maxMs: 20_000,
+      maxRequests: 50_000,
+    });
     await until('some load', () => load.result.ok >= 200);
     writeConfig([3, 1, 1]);
     child.kill('SIGHUP');
