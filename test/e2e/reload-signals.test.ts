@@ -2,7 +2,7 @@
 // load), SIGHUP after a bad edit, SIGHUP after the certificate files were replaced, SIGUSR1
 // for logrotate. The process must live through all of them.
 import { execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
@@ -60,7 +60,10 @@ function writeConfig(weights: number[]): void {
           tls: {
             cert: 'main-cert.pem',
             key: 'main-key.pem',
-            sni: [{ serverName: 'api.test', cert: 'api-cert.pem', key: 'api-key.pem' }],
+            sni: [
+              { serverName: 'api.test', cert: 'api-cert.pem', key: 'api-key.pem' },
+              { serverName: '*.wild.test', cert: 'wild-cert.pem', key: 'wild-key.pem' },
+            ],
           },
           routes: [{ pool: 'app' }],
         },
@@ -112,6 +115,7 @@ beforeAll(async () => {
   file = join(dir, 'fulcrum.yaml');
   makeCert('main', 'main-v1.test');
   makeCert('api', 'api-v1.test');
+  makeCert('wild', 'wild-v1.test');
   backends = await startFakeBackends(3, 'app-');
   writeConfig([1, 1, 1]);
   // The CLI runs in the repository, not in `dir`: relative TLS paths must resolve against the file.
@@ -180,7 +184,10 @@ describe('signals', () => {
 
   it('SIGHUP after replacing the certificate files: new TLS connections get the new certificates', async () => {
     expect(await peerCommonName('www.test')).toBe('main-v1.test');
-    expect(await peerCommonName('api.test')).toBe('api-v1.test');
+    expect(await peerCommonName('API.test')).toBe('api-v1.test');
+    expect(await peerCommonName('x.wild.test')).toBe('wild-v1.test');
+    // One label only: a.b.wild.test is not *.wild.test.
+    expect(await peerCommonName('a.b.wild.test')).toBe('main-v1.test');
     // Same config text, new file contents.
     makeCert('main', 'main-v2.test');
     makeCert('api', 'api-v2.test');
@@ -192,6 +199,18 @@ describe('signals', () => {
     expect(metrics).toMatch(
       /fulcrum_tls_certificate_expiry_timestamp_seconds\{listener="secure",serverName="api\.test"\} \d+/,
     );
+    expect(child.exitCode).toBeNull();
+  });
+
+  it('SIGHUP with a key that does not match its certificate is refused; the served certificate stays', async () => {
+    makeCert('other', 'other.test');
+    copyFileSync(join(dir, 'other-key.pem'), join(dir, 'api-key.pem'));
+    child.kill('SIGHUP');
+    await until('TLS refusal', () =>
+      /reload refused.*FULCRUM_ERR_TLS|FULCRUM_ERR_TLS.*reload refused/.test(output()),
+    );
+    expect(await configVersion()).toBe(3);
+    expect(await peerCommonName('api.test')).toBe('api-v2.test');
     expect(child.exitCode).toBeNull();
   });
 
