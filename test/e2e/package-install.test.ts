@@ -96,8 +96,61 @@ describe('the npm package', () => {
     expect(out).toContain('fulcrum started');
     // The SQLite store lands next to the config file, whatever the working directory.
     expect(readdirSync(join(dir, 'state'))).toContain('fulcrum.sqlite');
+    // The live verbs against it, from the installed bin.
+    const admin = (
+      JSON.parse(out.split('\n').find((l) => l.includes('fulcrum started')) as string) as { admin: string }
+    ).admin;
+    const history = await run(bin, ['history', '--admin', admin], { cwd: dir, env });
+    expect(history.stdout).toMatch(/^\*1 /m);
+    const status = await run(bin, ['status', '--admin', admin, '--format', 'json'], { cwd: dir, env });
+    expect(JSON.parse(status.stdout)).toMatchObject({ configVersion: 1 });
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
+  }, 60_000);
+
+  it("runs the offline verbs from the installed bin: lint, diff, audit, alerts rules, and each verb's --help", async () => {
+    const env = pinnedEnv();
+    const config = join(dir, 'offline.yaml');
+    const other = join(dir, 'offline-b.yaml');
+    const doc = (w: number) => ({
+      version: 1,
+      listeners: { web: { address: '127.0.0.1:8080', routes: [{ pool: 'app' }] } },
+      pools: {
+        app: {
+          policy: 'weighted-round-robin',
+          backends: [1, 2, 3].map((i) => ({
+            name: `a${i}`,
+            address: `127.0.0.1:900${i}`,
+            weight: i === 1 ? w : 1,
+          })),
+        },
+      },
+    });
+    writeFileSync(config, YAML.stringify(doc(1)));
+    writeFileSync(other, YAML.stringify(doc(2)));
+    const lint = await run(bin, ['lint', config, '--format', 'json'], { cwd: dir, env });
+    expect(JSON.parse(lint.stdout)).toHaveProperty('findings');
+    // diff exits 2 when there are changes.
+    const diff = await run(bin, ['diff', other, '--against', config], { cwd: dir, env }).then(
+      (r) => ({ code: 0, stdout: r.stdout }),
+      (err: { code: number; stdout: string }) => ({ code: err.code, stdout: err.stdout }),
+    );
+    expect(diff.code).toBe(2);
+    expect(diff.stdout).toContain('a1');
+    const audit = await run(bin, ['audit', '-c', config, '--checks', 'lint', '--format', 'json'], {
+      cwd: dir,
+      env,
+    }).then(
+      (r) => r.stdout,
+      (err: { stdout: string }) => err.stdout,
+    );
+    expect(JSON.parse(audit)).toHaveProperty('checks');
+    const rules = await run(bin, ['alerts', 'rules'], { cwd: dir, env });
+    expect(rules.stdout).toContain('groups:');
+    for (const verb of ['start', 'demo', 'apply', 'rollback', 'drill']) {
+      const help = await run(bin, [verb, '--help'], { cwd: dir, env });
+      expect(help.stdout).toContain(`Usage: fulcrum ${verb}`);
+    }
   }, 60_000);
 
   it('exits 1 with FULCRUM_ERR_NODE_VERSION on Node 20, before importing anything that needs 22.13', async () => {
