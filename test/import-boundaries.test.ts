@@ -7,7 +7,6 @@ import { ESLint } from 'eslint';
 import tseslint from 'typescript-eslint';
 import { afterEach, describe, expect, it } from 'vitest';
 import { importBoundaries, resetImportGraph } from '../scripts/lint/import-boundaries.ts';
-import config from '../eslint.config.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -92,9 +91,12 @@ describe('fulcrum/import-boundaries', () => {
   });
 
   it('is on for src/ in the project lint config, and src/ passes it', async () => {
-    const entry = (config as { rules?: Record<string, unknown> }[]).find(
-      (c) => c.rules?.['fulcrum/import-boundaries'] !== undefined,
-    );
+    // A JavaScript module without types: read through a plain specifier.
+    const configPath = '../eslint.config.js';
+    const { default: config } = (await import(configPath)) as {
+      default: { rules?: Record<string, unknown> }[];
+    };
+    const entry = config.find((c) => c.rules?.['fulcrum/import-boundaries'] !== undefined);
     expect(entry?.rules?.['fulcrum/import-boundaries']).toMatchObject([
       'error',
       { layers: expect.any(Object) },
