@@ -121,6 +121,10 @@ describe('deploy/Dockerfile', () => {
     expect(stages[0]?.[0]?.args).toMatch(/ AS build$/);
     expect(final.some((i) => i.op === 'COPY' && i.args.startsWith('--from=build '))).toBe(true);
     expect(final.some((i) => i.op === 'RUN' && i.args.includes('--omit=dev'))).toBe(true);
+    // npm pack does not create its --pack-destination (found by running these steps by hand).
+    const pack = stages[0]?.find((i) => i.op === 'RUN' && i.args.includes('npm pack'))?.args ?? '';
+    const dest = /--pack-destination (\S+)/.exec(pack)?.[1];
+    expect(pack).toContain(`mkdir -p ${dest} && npm pack`);
   });
 
   it('runs as a user that is not root, with a HEALTHCHECK on /healthz and fulcrum as the entry point', () => {
