@@ -21,7 +21,7 @@ let admin: string;
 let webPort: number;
 let tlsPort: number;
 
-function makeCert(name: string, cn: string): void {
+function makeCert(name: string, cn: string, days = 30): void {
   execFileSync(
     'openssl',
     [
@@ -33,7 +33,7 @@ function makeCert(name: string, cn: string): void {
       'ec_paramgen_curve:P-256',
       '-nodes',
       '-days',
-      '30',
+      String(days),
       '-subj',
       `/CN=${cn}`,
       '-keyout',
@@ -190,7 +190,8 @@ describe('signals', () => {
     expect(await peerCommonName('a.b.wild.test')).toBe('main-v1.test');
     // Same config text, new file contents.
     makeCert('main', 'main-v2.test');
-    makeCert('api', 'api-v2.test');
+    // The renewed SNI certificate is short-lived: the audit's lint check must say so.
+    makeCert('api', 'api-v2.test', 10);
     child.kill('SIGHUP');
     await until('version 3', async () => (await configVersion()) === 3);
     expect(await peerCommonName('www.test')).toBe('main-v2.test');
@@ -199,6 +200,15 @@ describe('signals', () => {
     expect(metrics).toMatch(
       /fulcrum_tls_certificate_expiry_timestamp_seconds\{listener="secure",serverName="api\.test"\} \d+/,
     );
+    const audit = await fetch(`${admin}/api/v1/audits`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ checks: ['lint'] }),
+    });
+    const findings = JSON.stringify(await audit.json());
+    expect(findings).toContain('certificate-expiry');
+    expect(findings).toContain('listeners.secure.tls.sni[0].cert');
+    expect(findings).not.toContain('listeners.secure.tls.cert');
     expect(child.exitCode).toBeNull();
   });
 
