@@ -9,7 +9,8 @@ import { configIssuesError, loadConfigText } from '../config/load.ts';
 import { lintConfig } from '../config/lint/lint-config.ts';
 import type { Finding } from '../config/lint/types.ts';
 import { diffConfigs, type ConfigDiff } from '../config/diff.ts';
-import { resolveTlsPaths } from '../config/tls-files.ts';
+import { formatPath } from '../config/issue.ts';
+import { resolveTlsPaths, tlsProblems } from '../config/tls-files.ts';
 import { FulcrumError, errorMessage, isFulcrumError } from '../core/errors.ts';
 import type { EventHub } from '../core/events.ts';
 import { HostRegistry } from '../health/host-state.ts';
@@ -71,6 +72,7 @@ const REFUSALS: ReadonlySet<string> = new Set([
   'FULCRUM_ERR_CONFIG_INVALID',
   'FULCRUM_ERR_CONFIG_LINT',
   'FULCRUM_ERR_CONFIG_CONFLICT',
+  'FULCRUM_ERR_TLS',
 ]);
 
 export class ConfigController {
@@ -151,6 +153,13 @@ export class ConfigController {
           `config has ${errors.length} lint error(s); fix them or apply with --force`,
           { findings: errors },
         );
+      }
+      // Certificates that do not load refuse the config before anything changes (dry runs too).
+      const tls = tlsProblems(loaded.config, this.#baseDir);
+      if (tls[0] !== undefined) {
+        throw new FulcrumError('FULCRUM_ERR_TLS', `${formatPath(tls[0].path)}: ${tls[0].message}`, {
+          problems: tls,
+        });
       }
       if (o.expectedVersion !== undefined && o.expectedVersion !== previousVersion) {
         throw new FulcrumError(

@@ -181,6 +181,10 @@ describe('validate runs what start checks before binding', () => {
     await expect(startBalancer({ configFile: file, memoryStore: true, env: {} })).rejects.toMatchObject({
       code: 'FULCRUM_ERR_TLS',
     });
+    // The running balancer's dry run refuses it too, before anything changes.
+    const dry = await runCli(['apply', file, '--dry-run', '--admin', tb.adminUrl]);
+    expect(dry.code).toBe(1);
+    expect(dry.stderr).toMatch(/^FULCRUM_ERR_TLS: listeners\.web\.tls: cannot load /m);
   });
 
   it('an admin API off loopback without a token: validate exits 2 with FULCRUM_ERR_ADMIN_INSECURE, like start', async () => {
