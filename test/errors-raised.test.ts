@@ -23,9 +23,7 @@ function sources(dir: string): string[] {
 
 describe('error codes', () => {
   it('every code in src/core/errors.ts is raised somewhere in src/ or bin/', () => {
-    const text = [...sources(SRC), ...sources(BIN)]
-      .map((p) => readFileSync(p, 'utf8'))
-      .join('\n');
+    const text = [...sources(SRC), ...sources(BIN)].map((p) => readFileSync(p, 'utf8')).join('\n');
     const unused = Object.keys(ERRORS).filter((code) => !text.includes(code));
     expect(unused).toEqual([]);
   });
