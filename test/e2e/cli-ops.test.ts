@@ -7,13 +7,16 @@ import { createServer, type Server } from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import YAML from 'yaml';
 import { applyCommand } from '../../src/cli/commands/apply.ts';
 import { startBalancer } from '../../src/main.ts';
 import { startTestBalancer, weightedConfig, type TestBalancer } from '../helpers/balancer.ts';
 import { CLI, captureIo, runCli } from '../helpers/cli.ts';
 import { startFakeBackends, type FakeBackend } from '../helpers/fake-backend.ts';
+
+// Every test spawns CLI processes: seconds each on a busy 2-core machine. Bounded, not timed.
+vi.setConfig({ testTimeout: 120_000, hookTimeout: 60_000 });
 
 let dir: string;
 let backends: FakeBackend[];
@@ -27,7 +30,7 @@ function write(name: string, doc: unknown, json = false): string {
   return file;
 }
 
-async function until(what: string, check: () => Promise<boolean>, ms = 20_000): Promise<void> {
+async function until(what: string, check: () => Promise<boolean>, ms = 60_000): Promise<void> {
   const deadline = Date.now() + ms;
   while (Date.now() < deadline) {
     if (await check()) return;

@@ -6,11 +6,14 @@ import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import YAML from 'yaml';
 import { spawnCli } from '../helpers/cli.ts';
 import { startFakeBackends, type FakeBackend } from '../helpers/fake-backend.ts';
 import { startLoad } from '../helpers/load.ts';
+
+// Every test spawns CLI processes: seconds each on a busy 2-core machine. Bounded, not timed.
+vi.setConfig({ testTimeout: 120_000, hookTimeout: 60_000 });
 
 let dir: string;
 let file: string;
