@@ -6,7 +6,7 @@
 // state and the monitor's last evaluation.
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import { certificateExpiries } from '../config/tls-files.ts';
-import type { PoolRuntime, Snapshot } from '../runtime/snapshot.ts';
+import type { PoolRuntime, Snapshot } from '../data-plane/snapshot.ts';
 import type { AlertView } from './alerts.ts';
 
 /** Per-backend traffic counters, owned and incremented by the monitor. */
