@@ -11,6 +11,7 @@ import { createDashboardAssets } from './admin/dashboard/dashboard-assets.ts';
 import { AuditRunner } from './audit/audit-runner.ts';
 import { assertAdminSecure } from './config/admin-security.ts';
 import { configIssuesError, loadConfigText, readConfigFile } from './config/load.ts';
+import { preflightError, preflightIssues } from './config/preflight.ts';
 import { systemClock } from './core/clock.ts';
 import { FulcrumError } from './core/errors.ts';
 import { EventHub } from './core/events.ts';
@@ -21,7 +22,7 @@ import { Monitor } from './monitor/monitor.ts';
 import { attachAccessLog } from './proxy/access-log.ts';
 import { LogWriter } from './core/log-writer.ts';
 import { ProxyServer } from './proxy/proxy-server.ts';
-import { ConfigController } from './runtime/controller.ts';
+import { ConfigController, type ApplyResult } from './runtime/controller.ts';
 import { ApplyGuard } from './runtime/guard.ts';
 import { scheduleStoreCheck } from './runtime/store-check.ts';
 import { ADMIN_SOCKET, type HandoverReceiver } from './runtime/handover.ts';
@@ -61,6 +62,13 @@ export interface Balancer {
   readonly logger: pino.Logger;
   /** http://host:port of the admin server. */
   readonly adminUrl: string;
+  /**
+   * Re-read the config file and apply it through the normal path (SIGHUP): a bad file is
+   * refused and the running config kept; changed certificate files are loaded.
+   */
+  reload(): Promise<ApplyResult>;
+  /** Open log files again by path, after logrotate moved them (SIGUSR1). */
+  reopenLogs(): void;
   /** The admin server (its socket is handed over too). */
   readonly adminServer: Server;
   /** Stop accepting, finish in-flight requests within graceMs, close everything. */
@@ -80,6 +88,9 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
   // Validate once up front so start-up fails with the issues, before anything binds.
   const first = loadConfigText(text, { source: configFile, env });
   if (!first.ok) throw configIssuesError(first.issues, configFile);
+  // Everything validate checks beyond the schema (admin exposure, TLS files), shared with it.
+  const preflight = preflightIssues(first.value, dirname(configFile));
+  if (preflight.length > 0) throw preflightError(preflight, configFile);
   const config = first.value.config;
   const adminAddress = options.adminAddress ?? config.admin.address;
   const adminHp = parseAddress(adminAddress);
@@ -149,6 +160,7 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
     logger,
     env,
     adminAddress,
+    baseDir: dirname(configFile),
     onApply: (r) => monitor.recordApply(r),
   }));
   monitor.alertTransitions.subscribe((a) =>
@@ -303,6 +315,28 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
     hub,
     logger,
     adminUrl,
+    async reload() {
+      let next: string;
+      try {
+        next = await readFile(configFile, 'utf8');
+      } catch (err) {
+        throw new FulcrumError(
+          'FULCRUM_ERR_CONFIG_READ',
+          `cannot read ${configFile}: ${(err as Error).message}`,
+        );
+      }
+      return controller.apply(next, {
+        source: 'file',
+        origin: configFile,
+        author: 'SIGHUP',
+        message: `reload of ${configFile}`,
+        // A balancer started with --force reloads its file the same way.
+        ...(options.force === true ? { force: true } : {}),
+      });
+    },
+    reopenLogs() {
+      destination.reopen();
+    },
     adminServer: server,
     close(graceMs = 10_000, closeOptions = {}) {
       closing ??= (async () => {

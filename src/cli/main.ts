@@ -182,7 +182,9 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
   adminOpts(
     program
       .command('status')
-      .description('pools, backends, health, share ratios and firing alerts')
+      .description(
+        'pools, backends, health, share ratios and firing alerts (exit 2 while a critical alert fires)',
+      )
       .option('--pool <name>', 'only this pool')
       .addOption(format(['text', 'json'])),
   ).action((o) => set(statusCommand({ ...o, ...target(o) }, io)));

@@ -108,7 +108,27 @@ const routeSchema = z.strictObject({
 
 const listenerSchema = z.strictObject({
   address,
-  tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
+  tls: z
+    .strictObject({
+      cert: z.string().min(1),
+      key: z.string().min(1),
+      // Extra certificates chosen by the client's SNI name; the default cert answers the rest.
+      sni: z
+        .array(
+          z.strictObject({
+            serverName: z
+              .string()
+              .regex(/^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/i, {
+                message: 'must be a host name, exact or "*.example.com"',
+              })
+              .meta({ description: 'SNI host name, exact or "*.example.com"' }),
+            cert: z.string().min(1),
+            key: z.string().min(1),
+          }),
+        )
+        .default([]),
+    })
+    .optional(),
   routes: z.array(routeSchema).min(1).max(LIMITS.routesPerListener),
   limits: z
     .strictObject({

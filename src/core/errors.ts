@@ -142,6 +142,10 @@ export const ERRORS = {
     status: 503,
     doc: 'The CLI could not reach the admin API at `--admin`.',
   },
+  FULCRUM_ERR_ADMIN_NOT_FULCRUM: {
+    status: 502,
+    doc: 'The `--admin` URL answered, but not as a fulcrum admin API (another server on that port, or a proxy in the way).',
+  },
   // store
   FULCRUM_ERR_STORE_OPEN: {
     status: 500,
@@ -188,6 +192,10 @@ export const ERRORS = {
   },
   // cli
   FULCRUM_ERR_CLI_USAGE: { status: 400, doc: 'Unknown verb or flag, or a flag value of the wrong form.' },
+  FULCRUM_ERR_NODE_VERSION: {
+    status: 500,
+    doc: 'The Node.js running `fulcrum` is older than 22.13 (the bin checks before loading anything); install a newer one.',
+  },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

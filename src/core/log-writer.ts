@@ -16,8 +16,9 @@ const RETRY_MS = 10;
 const FLUSH_MS = 50;
 
 export class LogWriter {
-  readonly fd: number;
-  readonly #ownsFd: boolean;
+  fd: number;
+  /** The file this writer opened (reopen() opens it again); undefined for a given descriptor. */
+  readonly #path: string | undefined;
   #fill: Buffer;
   #spare: Buffer;
   #len = 0;
@@ -34,7 +35,7 @@ export class LogWriter {
 
   /** `dest`: a file descriptor, or a path opened for appending. */
   constructor(dest: number | string, bufferBytes = 1 << 20) {
-    this.#ownsFd = typeof dest === 'string';
+    this.#path = typeof dest === 'string' ? dest : undefined;
     this.fd = typeof dest === 'string' ? openSync(dest, 'a') : dest;
     this.#fill = Buffer.allocUnsafe(bufferBytes);
     this.#spare = Buffer.allocUnsafe(bufferBytes);
@@ -70,10 +71,26 @@ export class LogWriter {
   end(): Promise<void> {
     return new Promise((resolve) => {
       this.flush(() => {
-        if (this.#ownsFd) closeSync(this.fd);
+        if (this.#path !== undefined) closeSync(this.fd);
         resolve();
       });
     });
+  }
+
+  /**
+   * Open the file again by its path (logrotate moved it away: SIGUSR1). Later lines go to the
+   * new file; a write in progress finishes first. A descriptor given by the caller is kept.
+   */
+  reopen(): void {
+    if (this.#path === undefined) return;
+    const old = this.fd;
+    const next = openSync(this.#path, 'a');
+    const swap = (): void => {
+      this.fd = next;
+      closeSync(old);
+    };
+    if (this.#writing === undefined) swap();
+    else this.#waiters.push(swap);
   }
 
   /** Start a write now if enough is waiting, else make sure one starts soon. */

@@ -5,6 +5,7 @@
 // are turned into series only at scrape time, like the gauges, which are read from host
 // state and the monitor's last evaluation.
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import { certificateExpiries } from '../config/tls-files.ts';
 import type { PoolRuntime, Snapshot } from '../data-plane/snapshot.ts';
 import type { AlertView } from './alerts.ts';
 
@@ -263,9 +264,25 @@ export class MonitorMetrics {
         if (snap) this.set(snap.version);
       },
     });
+    // Read from the files once per snapshot: a renewed certificate comes with a new snapshot.
+    const expiries = new WeakMap<Snapshot, ReturnType<typeof certificateExpiries>>();
+    new Gauge({
+      name: 'fulcrum_tls_certificate_expiry_timestamp_seconds',
+      help: 'Unix time a listener certificate expires, by listener and SNI server name ("" for the default certificate).',
+      labelNames: ['listener', 'serverName'],
+      registers,
+      collect() {
+        this.reset();
+        const snap = src.snapshot();
+        if (!snap) return;
+        let rows = expiries.get(snap);
+        if (rows === undefined) expiries.set(snap, (rows = certificateExpiries(snap.config)));
+        for (const r of rows) this.set({ listener: r.listener, serverName: r.serverName }, r.notAfter / 1000);
+      },
+    });
     this.configApplies = new Counter({
       name: 'fulcrum_config_applies_total',
-      help: 'Config applies by result (success, failure).',
+      help: 'Config applies by result (success, failure, refused: turned down before anything changed).',
       labelNames: ['result'],
       registers,
     });

@@ -164,7 +164,12 @@ export class Monitor {
       .map((a) => `${a.alertname}: ${a.annotations['summary'] ?? ''}`);
   }
 
-  recordApply(result: { ok: boolean; version?: number; error?: string }): void {
+  recordApply(result: { ok: boolean; version?: number; error?: string; refused?: boolean }): void {
+    // A refused config changed nothing and its caller got the answer: counted, no alert.
+    if (result.refused === true) {
+      this.#metrics.configApplies.inc({ result: 'refused' });
+      return;
+    }
     this.#metrics.configApplies.inc({ result: result.ok ? 'success' : 'failure' });
     this.#lastApply = { ...result, at: this.#d.clock.wallNow() };
   }

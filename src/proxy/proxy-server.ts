@@ -1,8 +1,8 @@
 // The data plane: HTTP/1.1 listeners (plain or TLS) that route each request to a pool and
-// forward it to a backend. Listeners survive reloads when their address and TLS files are
-// unchanged; each request runs to its end on the snapshot it started with.
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+// forward it to a backend. Listeners survive reloads when their address is unchanged (new
+// certificate files are swapped in place); each request runs to its end on the snapshot it
+// started with.
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Server, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { EventHub } from '../core/events.ts';
@@ -165,11 +165,14 @@ export class ProxyServer implements ExchangeCore, ListenerHost {
     const next = new Map<string, Listener>();
     const added: Listener[] = [];
     const kept = new Set<Listener>();
+    const tlsSwaps: (() => void)[] = [];
     try {
       for (const [name, runtime] of snapshot.listeners) {
         const key = listenerKey(runtime.config);
         const old = byKey.get(key);
         if (old !== undefined && !kept.has(old)) {
+          const swap = old.prepareTls(runtime);
+          if (swap !== undefined) tlsSwaps.push(swap);
           kept.add(old);
           next.set(name, old);
           continue;
@@ -195,7 +198,8 @@ export class ProxyServer implements ExchangeCore, ListenerHost {
       throw err;
     }
 
-    // Swap: from here on new requests see the new snapshot.
+    // Swap: from here on new requests (and handshakes) see the new snapshot.
+    for (const swap of tlsSwaps) swap();
     for (const [name, listener] of next) {
       listener.name = name;
       listener.configure(snapshot.listeners.get(name) as ListenerRuntime, snapshot);
@@ -315,7 +319,8 @@ export class ProxyServer implements ExchangeCore, ListenerHost {
 }
 
 function listenerKey(lc: ListenerConfig, address = lc.address): string {
-  const tls = lc.tls === undefined ? '' : `${lc.tls.cert}|${lc.tls.key}|${tlsFingerprint(lc.tls)}`;
+  // New certificate files do not re-bind: Listener.prepareTls swaps them in place.
+  const tls = lc.tls === undefined ? '' : 'tls';
   return `${address}|${lc.limits.maxHeaderSize}|${tls}`;
 }
 
@@ -324,14 +329,4 @@ function boundKey(listener: Listener): string {
   if (a === undefined) return listener.key;
   const host = a.family === 'IPv6' ? `[${a.host}]` : a.host;
   return listenerKey(listener.runtime.config, `${host}:${a.port}`);
-}
-
-/** Digest of the TLS files' contents, so a renewed certificate at the same path re-binds. */
-function tlsFingerprint(tls: { cert: string; key: string }): string {
-  try {
-    return createHash('sha256').update(readFileSync(tls.cert)).update(readFileSync(tls.key)).digest('hex');
-  } catch {
-    // Unreadable files: a new key every time, so the bind attempt reports the error.
-    return `unreadable-${randomBytes(8).toString('hex')}`;
-  }
 }

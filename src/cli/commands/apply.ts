@@ -84,12 +84,42 @@ async function waitForGuard(
     io.out(
       `guarding for ${Math.round(guardMs / 1000)}s (the balancer rolls back by itself if this CLI dies)…`,
     );
-  while (Date.now() < deadline) {
-    const { guard } = await adminCall<{ guard: GuardStatus | null }>(target, 'api/v1/guard');
-    if (guard && guard.state !== 'watching') return guard;
-    await new Promise((r) => setTimeout(r, 500));
+  // Not a terminal (CI logs, a pipe): a line now and then instead of a line rewritten in place.
+  const every = Math.max(1000, Math.min(10_000, guardMs / 5));
+  let lastLine = 0;
+  let rewrote = false;
+  try {
+    while (Date.now() < deadline) {
+      const { guard } = await adminCall<{ guard: GuardStatus | null }>(target, 'api/v1/guard');
+      if (guard && guard.state !== 'watching') return guard;
+      if (talk && guard) {
+        const line = guardProgress(guard, Date.now());
+        if (io.rewrite !== undefined) {
+          io.rewrite(line);
+          rewrote = true;
+        } else if (Date.now() - lastLine >= every) {
+          io.out(line);
+          lastLine = Date.now();
+        }
+      }
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  } finally {
+    if (rewrote) io.rewrite?.('');
   }
   throw new FulcrumError('FULCRUM_ERR_ADMIN_UNREACHABLE', 'the guard did not report an outcome in time');
+}
+
+/** `guard 12s/60s on version 5: 1234 requests, 0.2% errors, p99 ≤ 50 ms (before: 0.1%, ≤ 25 ms)`. */
+export function guardProgress(g: GuardStatus, now: number): string {
+  const s = (ms: number): string => `${Math.max(0, Math.round(ms / 1000))}s`;
+  const pct = (r: number): string => `${(r * 100).toFixed(1)}%`;
+  const l = g.latest;
+  const window =
+    l === null || l.requests === 0
+      ? 'no requests yet'
+      : `${l.requests} requests, ${pct(l.errorRatio)} errors, p99 ≤ ${l.p99Ms} ms`;
+  return `guard ${s(now - g.startedAt)}/${s(g.endsAt - g.startedAt)} on version ${g.appliedVersion}: ${window} (before: ${pct(g.baseline.errorRatio)}, ≤ ${g.baseline.p99Ms} ms)`;
 }
 
 function printApply(a: ApplyAnswer, io: CliIo): void {
@@ -101,7 +131,7 @@ function printApply(a: ApplyAnswer, io: CliIo): void {
     a.status === 'applied'
       ? `applied version ${a.version} (was ${a.previousVersion ?? 'none'})`
       : a.status === 'unchanged'
-        ? `unchanged: version ${a.version} already runs this text`
+        ? `unchanged: version ${a.version} already runs this config (same settings, same certificate files)`
         : `dry run: nothing changed (running version ${a.version ?? 'none'})`;
   io.out(what);
 }

@@ -1,4 +1,5 @@
 // `fulcrum status`: pools, backends, state, share ratio and firing alerts as a table.
+// Exit 0, or 2 while a critical alert fires.
 import { adminCall, type AdminTarget } from '../admin-client.ts';
 import { EXIT, type CliIo } from '../io.ts';
 import { reportError } from '../report-error.ts';
@@ -46,9 +47,11 @@ export async function statusCommand(flags: StatusFlags, io: CliIo): Promise<numb
     const firing = alerts.alerts.filter(
       (a) => a.state === 'firing' && (flags.pool === undefined || a.labels['pool'] === flags.pool),
     );
+    // Exit 2 while a critical alert fires, so a script or a health probe can act on it.
+    const exit = firing.some((a) => a.labels['severity'] === 'critical') ? EXIT.PROBLEMS : EXIT.OK;
     if (flags.format === 'json') {
       io.out(JSON.stringify({ configVersion: pools.configVersion, pools: shown, alerts: firing }, null, 2));
-      return EXIT.OK;
+      return exit;
     }
     io.out(`config version ${pools.configVersion ?? 'none'}`);
     for (const p of shown) {
@@ -93,7 +96,7 @@ export async function statusCommand(flags: StatusFlags, io: CliIo): Promise<numb
         `FIRING ${a.labels['alertname']} ${a.labels['severity'] ?? ''} ${a.annotations['summary'] ?? ''}`,
       );
     }
-    return EXIT.OK;
+    return exit;
   } catch (err) {
     return reportError(err, io);
   }

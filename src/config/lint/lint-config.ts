@@ -3,6 +3,7 @@
 import { FulcrumError } from '../../core/errors.ts';
 import { RULES, findRule } from './catalog.ts';
 import { formatPath } from '../issue.ts';
+import { configBaseDir } from '../tls-files.ts';
 import { hasRawPath } from './raw-path.ts';
 import { SEVERITY_ORDER, type Finding, type LintRule, type LintSource, type RuleParams } from './types.ts';
 
@@ -71,9 +72,10 @@ export function compareFindings(a: Finding, b: Finding): number {
 export function lintConfig(loaded: LintSource, options: LintOptions = {}): Finding[] {
   const findings: Finding[] = [];
   const isExplicit = (path: readonly (string | number)[]): boolean => hasRawPath(loaded.raw, path);
+  const baseDir = loaded.baseDir ?? configBaseDir(loaded.source);
   for (const rule of selectRules(options)) {
     const params = mergeParams(rule, options.params?.[rule.id]);
-    for (const hit of rule.check({ config: loaded.config, isExplicit, params })) {
+    for (const hit of rule.check({ config: loaded.config, isExplicit, params, baseDir })) {
       const line = loaded.lineOf(hit.path) ?? nearestLine(loaded, hit.path);
       findings.push({
         ruleId: rule.id,

@@ -19,6 +19,8 @@ export interface LintSource {
   readonly raw: unknown;
   /** File name (or "<stdin>", "api") that findings name. */
   readonly source: string;
+  /** Directory relative TLS paths resolve against (default: the source file's). */
+  readonly baseDir?: string | undefined;
   lineOf(path: ConfigPath): number | undefined;
 }
 
@@ -48,6 +50,8 @@ export interface RuleContext<P extends RuleParams = RuleParams> {
   isExplicit(path: ConfigPath): boolean;
   /** The rule's parameters: catalog defaults overridden by the caller's. */
   readonly params: P;
+  /** Directory relative file paths (TLS) resolve against. */
+  readonly baseDir: string;
 }
 
 export interface LintRule<P extends RuleParams = RuleParams> {
