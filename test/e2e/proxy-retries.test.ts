@@ -153,16 +153,31 @@ describe('proxy', () => {
       expect(harness.outcomes.some((o) => o.retries === 1)).toBe(true);
     });
 
-    it('an exhausted retry budget means no retry', async () => {
+    // Issue 12: the budget guards retries to backends that were reached; a connect failure sent
+    // nothing, so it goes to another backend whatever the budget (it used to get a 502).
+    it('an exhausted retry budget refuses retries after a backend answered, never after a connect failure', async () => {
       backends = await startFakeBackends(2);
-      await (backends[0] as FakeBackend).setMode('down');
-      harness = await startProxy(
-        simpleConfig(backends, { retries: { attempts: 1, budget: '0%', minRetryConcurrency: 0 } }),
-      );
+      const [dead, good] = backends as [FakeBackend, FakeBackend];
+      await dead.setMode('down');
+      const budget = { attempts: 1, on: ['connect-failure', '503'], budget: '0%', minRetryConcurrency: 0 };
+      harness = await startProxy(simpleConfig(backends, { retries: budget }));
       const statuses = [];
       for (let i = 0; i < 4; i++) statuses.push((await httpRequest({ port: harness.port() })).status);
-      expect(statuses.sort()).toEqual([200, 200, 502, 502]);
-      expect(harness.outcomes.every((o) => o.retries === 0)).toBe(true);
+      expect(statuses).toEqual([200, 200, 200, 200]);
+      const moved = harness.outcomes.filter((o) => o.retries === 1);
+      expect(moved.length).toBeGreaterThan(0);
+      expect(harness.registry.get('app', dead.address)?.failures).toBe(moved.length);
+      expect(moved.every((o) => o.retriedFrom === dead.name && o.backend === good.name)).toBe(true);
+
+      await dead.setMode('5xx');
+      const before = dead.requests;
+      const after = [];
+      for (let i = 0; i < 4; i++) after.push((await httpRequest({ port: harness.port() })).status);
+      const refused = after.filter((x) => x === 503).length;
+      expect(refused).toBeGreaterThan(0);
+      expect(after.filter((x) => x !== 200 && x !== 503)).toEqual([]);
+      expect(dead.requests - before).toBe(refused);
+      expect(harness.outcomes.slice(4).every((o) => o.retries === 0)).toBe(true);
     });
 
     it('the budget caps concurrent retries at minRetryConcurrency', async () => {
