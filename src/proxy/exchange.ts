@@ -54,7 +54,8 @@ export interface ExchangeCore {
   exchangeDone(): void;
 }
 
-type RetryKind = 'connect-failure' | 'reset' | 'timeout' | 'connect-timeout' | number;
+/** `unanswered`: the connection broke before any answer byte (retried as `reset`). */
+type RetryKind = 'connect-failure' | 'reset' | 'unanswered' | 'timeout' | 'connect-timeout' | number;
 
 const CLIENT_CLOSED = 499;
 const NO_HEADERS: IncomingHttpHeaders = Object.freeze({});
@@ -330,9 +331,9 @@ export class Exchange implements UpstreamHandler, ClientExchange, RequestFacts {
       this.afterFailure('connect-failure', 'FULCRUM_ERR_PROXY_UPSTREAM_CONNECT');
       return;
     }
-    // 'sent', or 'stale' not sent again: the request went out, so it may have been processed.
+    // The request went out, so it may have been processed.
     this.finishTry('local-failure');
-    this.afterFailure('reset', 'FULCRUM_ERR_PROXY_UPSTREAM_RESET');
+    this.afterFailure(stage === 'sent' ? 'reset' : 'unanswered', 'FULCRUM_ERR_PROXY_UPSTREAM_RESET');
   }
 
   onTimer(): void {
@@ -447,14 +448,15 @@ export class Exchange implements UpstreamHandler, ClientExchange, RequestFacts {
     // Never once more body was streamed than kept for replay.
     if (this.hasBody && this.replay === undefined) return undefined;
     if (!retryOn(r.on, kind)) return undefined;
-    // A connect failure sent nothing: any method may go elsewhere, and the budget, which keeps
-    // retries from piling onto backends, does not apply (such a retry costs no backend anything).
-    if (reachedBackend(kind)) {
-      if (!this.idempotent) return undefined;
-      const c = this.counters as PoolCounters;
-      if (!this.retryCounted && c.retrying + 1 > Math.max(r.minRetryConcurrency, r.budget * c.active))
-        return undefined;
-    }
+    // A connect failure sent nothing: any method may go elsewhere.
+    if (reachedBackend(kind) && !this.idempotent) return undefined;
+    const c = this.counters as PoolCounters;
+    if (
+      budgeted(kind) &&
+      !this.retryCounted &&
+      c.retrying + 1 > Math.max(r.minRetryConcurrency, r.budget * c.active)
+    )
+      return undefined;
     const tried = (this.tried ??= new Set());
     tried.add(this.host as HostState);
     return this.pick();
@@ -463,7 +465,7 @@ export class Exchange implements UpstreamHandler, ClientExchange, RequestFacts {
   private beginRetry(host: HostState, kind: RetryKind): void {
     this.retries++;
     this.retriedFrom ??= this.host;
-    if (!this.retryCounted && reachedBackend(kind)) {
+    if (!this.retryCounted && budgeted(kind)) {
       this.retryCounted = true;
       (this.counters as PoolCounters).retrying++;
     }
@@ -575,12 +577,24 @@ function retryOn(on: readonly string[], kind: RetryKind): boolean {
   }
   // A connect that times out never reached the backend: both names cover it.
   if (kind === 'connect-timeout') return on.includes('connect-failure') || on.includes('timeout');
+  if (kind === 'unanswered') return on.includes('reset');
   return on.includes(kind);
 }
 
 /** Whether a failure of this kind means the request may have reached the backend. */
 function reachedBackend(kind: RetryKind): boolean {
   return kind !== 'connect-failure' && kind !== 'connect-timeout';
+}
+
+/**
+ * Whether a retry after this failure needs the retry budget. The budget keeps retries from
+ * piling work onto backends that are working but failing (5xx, timeouts, answers cut short). A
+ * connect failure sent nothing; a connection that broke before any answer byte is a backend
+ * gone (killed, crashed, restarting: a dying process's accept queue is reset too, so even new
+ * connections "succeed" and then break). Refusing those retries only turns a failover into errors.
+ */
+function budgeted(kind: RetryKind): boolean {
+  return reachedBackend(kind) && kind !== 'unanswered';
 }
 
 function onTimer(ex: Exchange): void {

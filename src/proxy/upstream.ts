@@ -23,7 +23,7 @@ export interface UpstreamTarget {
  */
 export type BodyFraming = 'none' | 'length' | 'chunked' | 'close';
 
-export type UpstreamErrorStage = 'connect' | 'stale' | 'sent';
+export type UpstreamErrorStage = 'connect' | 'stale' | 'unanswered' | 'sent';
 
 /** Receives the events of one try. No call arrives after abandon() or detach(). */
 export interface UpstreamHandler {
@@ -44,8 +44,10 @@ export interface UpstreamHandler {
   /**
    * The try failed. `connect`: no connection (refused, unreachable): nothing was sent; `stale`:
    * a reused keep-alive connection closed with no answer byte (the backend's idle close crossing
-   * the request, or a backend that read it and closed: the two cannot be told apart); `sent`:
-   * the request went out and the connection broke or the answer was malformed (also mid-body).
+   * the request, or a backend that read it and closed: the two cannot be told apart);
+   * `unanswered`: a new connection closed with no answer byte after the request was written (a
+   * backend that died: even its kernel's accept queue is reset); `sent`: the answer had begun
+   * when the connection broke, or it was malformed (also mid-body).
    * A pooled connection already known closed (its end read) is never written to.
    */
   onUpstreamError(err: Error & { code?: string }, stage: UpstreamErrorStage): void;
@@ -338,9 +340,11 @@ class UpConn {
     const err = this.error ?? Object.assign(new Error('upstream connection closed'), { code: 'ECONNRESET' });
     const stage: UpstreamErrorStage = !this.connected
       ? 'connect'
-      : this.received === 0 && this.uses > 1 && this.state === HEAD
-        ? 'stale'
-        : 'sent';
+      : this.received !== 0 || this.state !== HEAD
+        ? 'sent'
+        : this.uses > 1
+          ? 'stale'
+          : 'unanswered';
     h.onUpstreamError(err, stage);
   }
 }
