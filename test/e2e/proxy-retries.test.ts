@@ -180,6 +180,51 @@ describe('proxy', () => {
       expect(harness.outcomes.slice(4).every((o) => o.retries === 0)).toBe(true);
     });
 
+    it('a new connection that breaks before any answer byte is retried whatever the budget, for idempotent methods only', async () => {
+      // Reads each request, then closes without a byte: a backend dying with requests in its queue.
+      const seen: string[] = [];
+      const dying = net.createServer((s) => {
+        s.on('error', () => s.destroy());
+        s.on('data', (d) => {
+          seen.push(d.toString('latin1').split(' ')[0] as string);
+          s.destroy();
+        });
+      });
+      await new Promise<void>((r) => dying.listen(0, '127.0.0.1', r));
+      try {
+        backends = await startFakeBackends(1);
+        const good = backends[0] as FakeBackend;
+        const address = `127.0.0.1:${(dying.address() as net.AddressInfo).port}`;
+        harness = await startProxy({
+          version: 1,
+          listeners: { web: { address: '127.0.0.1:0', routes: [{ pool: 'app' }] } },
+          pools: {
+            app: {
+              policy: 'round-robin',
+              backends: [
+                { name: 'dying', address },
+                { name: good.name, address: good.address },
+              ],
+              // Default `on` (connect-failure, reset); no budget at all.
+              retries: { budget: '0%', minRetryConcurrency: 0 },
+            },
+          },
+        });
+        for (let i = 0; i < 4; i++) expect((await httpRequest({ port: harness.port() })).status).toBe(200);
+        expect(seen.length).toBeGreaterThan(0);
+        expect(harness.outcomes.filter((o) => o.retriedFrom === 'dying')).toHaveLength(seen.length);
+        // A POST that may have been read is not sent anywhere again.
+        const posts = [];
+        for (let i = 0; i < 2; i++)
+          posts.push((await httpRequest({ port: harness.port(), method: 'POST', body: 'x' })).status);
+        expect(posts.sort()).toEqual([200, 502]);
+        expect(seen.filter((m) => m === 'POST')).toHaveLength(1);
+        expect(good.methods['POST']).toBe(1);
+      } finally {
+        dying.close();
+      }
+    });
+
     it('the budget caps concurrent retries at minRetryConcurrency', async () => {
       backends = await startFakeBackends(2);
       const [bad, slow] = backends as [FakeBackend, FakeBackend];
