@@ -221,8 +221,9 @@ export class Exchange implements UpstreamHandler, ClientExchange, RequestFacts {
     if (!this.hasBody || this.bodyEnded) call.end();
     else this.conn.resume();
     if (call.connected) this.onUpstreamConnected();
-    // Covers a request queued for a connection as well as the connect itself.
-    else this.arm(pool.config.timeouts.connect + this.tryTimeoutMs);
+    // Covers a request queued for a connection as well as the connect itself; the response
+    // timeout starts once connected (onUpstreamConnected, also for a queued call given a pooled one).
+    else this.arm(pool.config.timeouts.connect);
   }
 
   private arm(ms: number): void {

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import net from 'node:net';
 import { PassThrough } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -222,6 +223,58 @@ describe('proxy', () => {
         expect(good.methods['POST']).toBe(1);
       } finally {
         dying.close();
+      }
+    });
+
+    it('a connect that times out (the accept queue is full) goes to another backend after timeouts.connect, any method', async () => {
+      // A listener whose process never accepts: once its queue holds two connections, the kernel
+      // drops further SYNs and a connect hangs.
+      const stuck = spawn(
+        process.execPath,
+        [
+          '-e',
+          "require('net').createServer().listen({ port: 0, host: '127.0.0.1', backlog: 1 }, function () {" +
+            ' console.log(this.address().port); setTimeout(() => { for (;;); }, 100); });',
+        ],
+        { stdio: ['ignore', 'pipe', 'ignore'] },
+      );
+      const fillers: net.Socket[] = [];
+      try {
+        const port = await new Promise<number>((resolve, reject) => {
+          stuck.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim())));
+          stuck.once('exit', () => reject(new Error('listener exited')));
+        });
+        await new Promise((r) => setTimeout(r, 300));
+        for (let i = 0; i < 3; i++) fillers.push(net.connect(port, '127.0.0.1').on('error', () => {}));
+        await new Promise((r) => setTimeout(r, 200));
+        backends = await startFakeBackends(1);
+        const good = backends[0] as FakeBackend;
+        harness = await startProxy({
+          version: 1,
+          listeners: { web: { address: '127.0.0.1:0', routes: [{ pool: 'app' }] } },
+          pools: {
+            app: {
+              policy: 'round-robin',
+              backends: [
+                { name: 'stuck', address: `127.0.0.1:${port}` },
+                { name: good.name, address: good.address },
+              ],
+              // Before: a connect waited timeouts.connect + timeouts.response (20.3 s here).
+              timeouts: { connect: '300ms', response: '20s' },
+              retries: { budget: '0%', minRetryConcurrency: 0 },
+            },
+          },
+        });
+        for (const method of ['GET', 'POST']) {
+          const r = await httpRequest({ port: harness.port(), method, body: 'x', timeoutMs: 10_000 });
+          expect(r.status, method).toBe(200);
+          expect(r.headers['x-backend']).toBe(good.name);
+        }
+        expect(harness.outcomes.map((o) => o.retriedFrom)).toEqual(['stuck', 'stuck']);
+        expect(good.methods).toEqual({ GET: 1, POST: 1 });
+      } finally {
+        for (const f of fillers) f.destroy();
+        stuck.kill('SIGKILL');
       }
     });
 
