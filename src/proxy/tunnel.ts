@@ -76,7 +76,7 @@ export function tunnel(
     ctx.hub.requests.emit({
       listener: ctx.listener,
       pool: poolName,
-      backend: error === undefined ? picked.host?.name : undefined,
+      backend: picked.host?.name,
       status,
       durationMs: performance.now() - started,
       error,
@@ -84,6 +84,7 @@ export function tunnel(
       requestId,
       method: req.method,
       hashKey: undefined,
+      noBackend: error === 'FULCRUM_ERR_PROXY_NO_BACKEND',
     });
   };
   const finishTry = (kind: OutcomeKind): void => {
@@ -92,7 +93,7 @@ export function tunnel(
     picked.host.requestFinished(kind, performance.now() - started);
   };
   const fail = (code: ErrorCode): void => {
-    finishTry('local-failure');
+    finishTry(code === 'FULCRUM_ERR_PROXY_UPSTREAM_CONNECT' ? 'connect-failure' : 'local-failure');
     report(ERRORS[code].status, code);
     if (socket.writable) socket.end(rawErrorResponse(code, requestId));
     else socket.destroy();
