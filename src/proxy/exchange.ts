@@ -97,7 +97,7 @@ export class Exchange implements UpstreamHandler, ClientExchange, RequestFacts {
   idempotent = false;
   retries = 0;
   tried: Set<HostState> | undefined;
-  /** The request holds a slot of the retry budget (a retry to a backend that was reached). */
+  /** The request holds a slot of the retry budget (a retry after an answer or a timeout). */
   retryCounted = false;
   /** The backend the first try failed on, once the request was retried. */
   retriedFrom: HostState | undefined = undefined;
@@ -115,7 +115,7 @@ export class Exchange implements UpstreamHandler, ClientExchange, RequestFacts {
   upComplete = false;
   upKind: OutcomeKind = 'success';
   upBroken = false;
-  /** Backend that was reached but failed to answer (reset after send, timeout). */
+  /** Backend of the last try when it failed without an answer (refused, reset, timeout). */
   failedHost: HostState | undefined = undefined;
   /** The first pick found no backend (the pool had none available). */
   noneAvailable = false;
