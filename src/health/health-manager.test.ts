@@ -431,6 +431,9 @@ describe('HealthManager: refused connections', () => {
       expect(h.statusReason).toBe('connect back-off over');
     }
     expect(outFor).toEqual([1000, 2000, 4000, 8000, 8000]);
+    refuse(h);
+    expect(t.manager.describe(s)[0]?.backends[0]).toMatchObject({ state: 'ejected', ejectedForMs: 8000 });
+    await advance(t.clock, 8000, 1000);
     expect(t.events.find((e) => e.to === 'ejected')?.reason).toMatch(
       /^connect-refused: out of rotation for 1000ms/,
     );

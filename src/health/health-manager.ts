@@ -232,7 +232,7 @@ export class HealthManager {
           },
           lastCheck: h.lastCheck === null ? null : { ...h.lastCheck },
           ejections: h.ejections,
-          ejectedForMs: Math.max(0, Math.round(h.ejectedUntil - now)),
+          ejectedForMs: Math.max(0, Math.round(Math.max(h.ejectedUntil, h.refusedUntil) - now)),
           flaps: h.flaps,
           heldForMs: Math.max(0, Math.round(h.heldUntil - now)),
           lameDuck: h.lameDuck,
