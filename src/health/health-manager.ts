@@ -7,10 +7,10 @@ import type { Logger } from 'pino';
 import type { PoolConfig } from '../config/schema.ts';
 import type { Clock, TimerHandle } from '../core/clock.ts';
 import type { EventHub } from '../core/events.ts';
-import type { Snapshot } from '../runtime/snapshot.ts';
+import type { Snapshot } from '../data-plane/snapshot.ts';
 import { ActiveChecker, type CheckSchedule } from './active-checker.ts';
 import { recordFlip } from './flap-damper.ts';
-import type { HostObserver, HostState, HostStatus, OutcomeKind } from './host-state.ts';
+import type { HostObserver, HostState, HostStatus, OutcomeKind } from '../data-plane/host-state.ts';
 import {
   countOutcome,
   maxEjected,
@@ -19,7 +19,7 @@ import {
   successRateOutliers,
   type EjectionReason,
 } from './outlier-detector.ts';
-import type { PoolState } from './pool-state.ts';
+import type { PoolState } from '../data-plane/pool-state.ts';
 import {
   poolProbeOptions,
   probe as realProbe,
@@ -144,6 +144,8 @@ export class HealthManager {
   readonly #pools = new Map<string, PoolEntry>();
   /** The timer ending each refusal back-off (see #refused). */
   readonly #refusalTimers = new Map<HostState, TimerHandle>();
+  /** Prepared and not yet committed or discarded (stop() discards them). */
+  readonly #open = new Set<Preparation>();
 
   constructor(deps: HealthManagerDeps) {
     this.#hub = deps.hub;
@@ -173,6 +175,7 @@ export class HealthManager {
     const now = this.#clock.now();
     const staged = new Map<string, PoolEntry>();
     const prep: Preparation = { snapshot, staged };
+    this.#open.add(prep);
     const warm: Promise<void>[] = [];
     let longestTimeout = 0;
     for (const [name, pr] of snapshot.pools) {
@@ -215,6 +218,7 @@ export class HealthManager {
    */
   commit(preparation: HealthPreparation): void {
     const { snapshot, staged } = preparation as Preparation;
+    if (!this.#open.delete(preparation as Preparation)) return;
     const now = this.#clock.now();
     for (const [name, st] of staged) {
       const pr = snapshot.pools.get(name);
@@ -253,6 +257,7 @@ export class HealthManager {
 
   /** A refused apply: stop what prepare() staged; the running pools are refreshed as they were. */
   discard(preparation: HealthPreparation): void {
+    if (!this.#open.delete(preparation as Preparation)) return;
     for (const st of (preparation as Preparation).staged.values()) {
       for (const he of [...st.hosts.values()]) this.#dropHost(he);
       this.#stopPoolTimers(st);
@@ -266,6 +271,7 @@ export class HealthManager {
   }
 
   stop(): void {
+    for (const prep of [...this.#open]) this.discard(prep);
     for (const pe of this.#pools.values()) this.#dropPool(pe);
   }
 

@@ -8,7 +8,7 @@ import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { Clock, TimerHandle } from '../core/clock.ts';
 import type { EventHub, HostStateChange, RequestOutcome, Topic } from '../core/events.ts';
-import type { Snapshot } from '../runtime/snapshot.ts';
+import type { Snapshot } from '../data-plane/snapshot.ts';
 import { AlertEngine, type AlertView, type RuleDef } from './alerts.ts';
 import { AuditGap } from './audit-gap.ts';
 import { backendCauses, type VersionInfo } from './backend-causes.ts';
@@ -272,8 +272,9 @@ export class Monitor {
       this.#notifySig = notifySig;
       for (const n of this.#notifiers) n.close();
       const externalURL = `http://${snap.config.admin.address}`;
-      this.#notifiers = m.notify.map((spec) =>
+      this.#notifiers = m.notify.map((spec, index) =>
         createNotifier(spec, {
+          index,
           logger: this.#d.logger,
           externalURL,
           ...(this.#d.notifierQueue ? { queue: this.#d.notifierQueue } : {}),

@@ -6,17 +6,18 @@
 // the swap and the store commit. Rollback is apply(version N).
 import type pino from 'pino';
 import type { LoadedConfig } from '../config/load.ts';
+import { assertAdminSecure } from '../config/admin-security.ts';
 import { configIssuesError, loadConfigText } from '../config/load.ts';
 import { lintConfig } from '../config/lint/lint-config.ts';
 import type { Finding } from '../config/lint/types.ts';
 import { diffConfigs, type ConfigDiff } from '../config/diff.ts';
 import { FulcrumError, errorMessage, isFulcrumError } from '../core/errors.ts';
 import type { EventHub } from '../core/events.ts';
-import { HostRegistry } from '../health/host-state.ts';
+import { HostRegistry } from '../data-plane/host-state.ts';
 import type { ConfigVersion, CommitInput, Store, VersionSource } from '../store/store.ts';
 import { sha256 } from '../store/store.ts';
 import { ApplyLock } from './apply-lock.ts';
-import { buildSnapshot, type Snapshot } from './snapshot.ts';
+import { buildSnapshot, type Snapshot } from '../data-plane/snapshot.ts';
 
 /** Something that adopts a new snapshot (the proxy swaps to it; on failure it keeps the old one). */
 export interface SnapshotConsumer {
@@ -39,6 +40,8 @@ export interface ControllerDeps {
   logger: pino.Logger;
   /** Environment for `${env:NAME}`. */
   env: Record<string, string | undefined>;
+  /** Where the admin listens when that overrides admin.address (see assertAdminSecure). */
+  adminAddress?: string;
   /** Told about every apply outcome (the monitor's ConfigApplyFailed alert). */
   onApply?: (result: { ok: boolean; version?: number; error?: string }) => void;
 }
@@ -136,6 +139,7 @@ export class ConfigController {
     const { store, logger, hub } = this.#deps;
     try {
       const loaded = this.#load(text, o.origin ?? (o.source === 'api' ? '<api>' : o.source));
+      assertAdminSecure(loaded.config, this.#deps.adminAddress);
       const findings = lintConfig(loaded);
       const diff = diffConfigs(this.#loaded?.config, loaded.config);
       const previousVersion = this.#version?.version;
