@@ -224,7 +224,7 @@ const flapSchema = z.strictObject({
 const retriesSchema = z.strictObject({
   /** Retries after the first try (0 = none). */
   attempts: z.number().int().min(0).max(10).default(1),
-  on: z.array(retryOn).prefault(['connect-failure']),
+  on: z.array(retryOn).prefault(['connect-failure', 'reset']),
   perTryTimeout: duration('0'),
   /** Fraction of active requests that may be retries at once. */
   budget: percent('20%'),

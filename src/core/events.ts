@@ -6,7 +6,10 @@
 export interface RequestOutcome {
   listener: string;
   pool: string;
-  /** Backend that produced the final answer; undefined when none was reached. */
+  /**
+   * Backend of the final try: the one that answered, or the one whose connection failed
+   * (refused, reset, timed out); undefined when no backend was picked.
+   */
   backend: string | undefined;
   status: number;
   durationMs: number;
@@ -18,6 +21,10 @@ export interface RequestOutcome {
   method: string;
   /** consistent-hash key used for the pick, kept for hot-key detection. */
   hashKey: string | undefined;
+  /** The backend the first try failed on, when the request was retried (its traffic moved away). */
+  retriedFrom?: string | undefined;
+  /** True only when the pool had no backend to pick (503 FULCRUM_ERR_PROXY_NO_BACKEND). */
+  noBackend?: boolean | undefined;
 }
 
 /** A change of a backend's state, emitted by health checking and outlier detection. */

@@ -8,8 +8,12 @@ import type { BalancerHost } from '../balancer/policy.ts';
 
 export type HostStatus = 'unknown' | 'healthy' | 'unhealthy' | 'ejected' | 'slow-start' | 'draining';
 
-/** How a forwarded request ended, as the passive detector counts it. */
-export type OutcomeKind = 'success' | 'http-5xx' | 'gateway-error' | 'local-failure';
+/**
+ * How a forwarded request ended, as the passive detector counts it. `connect-failure`: no
+ * connection could be made (refused, unreachable), so nothing was sent; `local-failure`: reset,
+ * timeout or a cut body after the request went out.
+ */
+export type OutcomeKind = 'success' | 'http-5xx' | 'gateway-error' | 'local-failure' | 'connect-failure';
 
 /** Verdict of active health checks: `unknown` until the first check of a new backend. */
 export type CheckVerdict = 'unknown' | 'up' | 'down';
@@ -91,6 +95,10 @@ export class HostState implements BalancerHost {
   ejectionLevel = 0;
   /** Monotonic time the last ejection ended (-Infinity = never ejected). */
   lastEjectionEnd = Number.NEGATIVE_INFINITY;
+  /** Monotonic end of the back-off after a refused connection; 0 = none (see refusalBackoff). */
+  refusedUntil = 0;
+  /** Back-offs since the backend last answered or passed a check (doubles the next one). */
+  refusals = 0;
 
   // Flap dampening.
   /** Lifetime count of health flips (active check verdict up ↔ down; ejections back off on their own). */
@@ -154,7 +162,7 @@ export class HostState implements BalancerHost {
     if (this.draining) return 'draining';
     if (this.verdict === 'unknown') return 'unknown';
     if (this.verdict === 'down' || this.heldUntil > now) return 'unhealthy';
-    if (this.isEjected(now)) return 'ejected';
+    if (this.isEjected(now) || this.refusedUntil > now) return 'ejected';
     if (this.rampFactor < 1) return 'slow-start';
     return 'healthy';
   }
@@ -168,8 +176,10 @@ export class HostState implements BalancerHost {
     this.inFlight--;
     this.windowRequests++;
     let sample = durationMs;
-    if (kind === 'success') this.windowSuccesses++;
-    else {
+    if (kind === 'success') {
+      this.windowSuccesses++;
+      this.refusals = 0;
+    } else {
       this.failures++;
       sample = Math.min(
         FAILURE_PENALTY_CAP_MS,
