@@ -3,6 +3,7 @@
 // startBalancer().
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
+import { mkdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import pino from 'pino';
@@ -28,7 +29,7 @@ import type { Store } from './store/store.ts';
 export interface StartOptions {
   configFile: string;
   env?: Record<string, string | undefined>;
-  /** Log destination (a file descriptor or path); default stdout. */
+  /** Log destination (a file descriptor or path); default log.file, else stdout. */
   logDestination?: number | string;
   /** Use an in-memory store instead of the config's store.sqlite (demo and tests). */
   memoryStore?: boolean;
@@ -49,6 +50,8 @@ export interface Balancer {
   readonly logger: pino.Logger;
   /** http://host:port of the admin server. */
   readonly adminUrl: string;
+  /** Reopen log.file (after logrotate renamed it); a no-op when logging to stdout. */
+  reopenLog(): void;
   /** Stop accepting, finish in-flight requests within graceMs, close everything. */
   close(graceMs?: number): Promise<void>;
 }
@@ -77,7 +80,11 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
     );
   }
 
-  const destination = new LogWriter(options.logDestination ?? 1);
+  // log.file is fixed at start, like admin.address; relative to the config file's directory.
+  const destination = openLog(
+    options.logDestination ??
+      (config.log.file === undefined ? 1 : resolve(dirname(configFile), config.log.file)),
+  );
   const logger = pino(
     { level: config.log.level, base: { service: 'fulcrum' }, redact: ['token', '*.token', 'authorization'] },
     destination,
@@ -105,8 +112,10 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
   });
   // Access lines have fixed fields and carry no secrets: formatted by hand, in pino's line
   // format, into the same writer (bench/RESULTS.md prices pino's generic path).
-  const stopAccessLog =
-    config.log.access && logger.isLevelEnabled('info') ? attachAccessLog(hub, destination) : undefined;
+  const accessLog =
+    config.log.access.enabled && logger.isLevelEnabled('info')
+      ? attachAccessLog(hub, destination, { format: config.log.access })
+      : undefined;
   // Alert annotations name the config version that introduced a skew, with its time and
   // author; the monitor asks synchronously, so keep a small cache of version summaries.
   const versionInfo = new Map<number, { version: number; createdAt: number; author: string }>();
@@ -194,6 +203,8 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
     if (v) versionInfo.set(v.version, { version: v.version, createdAt: v.createdAt, author: v.author });
     const cfg = running?.snapshot?.config;
     if (cfg) audit.schedule(cfg.audit);
+    // Fields and format follow applies; turning the access log on or off takes a restart.
+    if (cfg) accessLog?.configure(cfg.log.access);
   });
   for (const v of await store.listVersions({ limit: 500 })) {
     versionInfo.set(v.version, { version: v.version, createdAt: v.createdAt, author: v.author });
@@ -263,6 +274,15 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
     hub,
     logger,
     adminUrl,
+    reopenLog() {
+      try {
+        destination.reopen();
+      } catch (err) {
+        const e = logOpenError(err);
+        logger.error({ err: e, code: e.code }, e.message);
+        throw e;
+      }
+    },
     close(graceMs = 10_000) {
       closing ??= (async () => {
         logger.info({ graceMs }, 'shutting down');
@@ -271,7 +291,7 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
         monitor.stop();
         guard.stop();
         audit.stop();
-        stopAccessLog?.();
+        accessLog?.stop();
         server.closeAllConnections();
         await new Promise<void>((r) => server.close(() => r()));
         await store.close();
@@ -280,6 +300,20 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
       return closing;
     },
   };
+}
+
+/** The log writer; a log.file's directory is created like the store's. */
+function openLog(dest: number | string): LogWriter {
+  try {
+    if (typeof dest === 'string') mkdirSync(dirname(dest), { recursive: true });
+    return new LogWriter(dest);
+  } catch (err) {
+    throw logOpenError(err);
+  }
+}
+
+function logOpenError(err: unknown): FulcrumError {
+  return new FulcrumError('FULCRUM_ERR_LOG_OPEN', `cannot open the log file: ${(err as Error).message}`);
 }
 
 function listen(server: Server, host: string, port: number): Promise<void> {

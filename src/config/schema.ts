@@ -283,9 +283,50 @@ const storeSchema = z.strictObject({
     .optional(),
 });
 
+/** Access-log fields, in their default order (src/proxy/access-log.ts writes them). */
+export const ACCESS_LOG_FIELDS = [
+  'listener',
+  'pool',
+  'backend',
+  'status',
+  'durationMs',
+  'requestId',
+  'method',
+  'path',
+  'client',
+  'host',
+  'userAgent',
+  'bytesIn',
+  'bytesOut',
+  'upstream',
+  'connectMs',
+  'firstByteMs',
+  'retries',
+  'error',
+] as const;
+export type AccessLogField = (typeof ACCESS_LOG_FIELDS)[number];
+
+const accessLogObject = z.strictObject({
+  enabled: z.boolean().default(true),
+  format: z.enum(['json', 'logfmt']).default('json'),
+  fields: z
+    .array(z.enum(ACCESS_LOG_FIELDS))
+    .min(1)
+    .default([...ACCESS_LOG_FIELDS]),
+  query: z.boolean().default(false),
+});
+
 const logSchema = z.strictObject({
   level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  access: z.boolean().default(true),
+  /** `true`/`false` is shorthand for `{ enabled: true|false }` with every other default. */
+  access: z
+    .union([
+      // The section first: on a typo inside it, validation reports that branch's issue.
+      accessLogObject,
+      z.boolean().transform((enabled) => ({ ...accessLogObject.parse({}), enabled })),
+    ])
+    .prefault(true),
+  file: z.string().min(1).optional(),
 });
 
 export const configSchema = z.strictObject({

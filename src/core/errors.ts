@@ -117,6 +117,10 @@ export const ERRORS = {
     doc: 'An address could not be bound (in use, permission denied, not local).',
   },
   FULCRUM_ERR_TLS: { status: 500, doc: 'A listener TLS certificate or key could not be loaded.' },
+  FULCRUM_ERR_LOG_OPEN: {
+    status: 500,
+    doc: 'The `log.file` could not be opened (at start, or when reopened for logrotate: the old file is kept).',
+  },
   // audit and drill
   FULCRUM_ERR_AUDIT_UNKNOWN_CHECK: {
     status: 400,

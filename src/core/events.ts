@@ -18,6 +18,23 @@ export interface RequestOutcome {
   method: string;
   /** consistent-hash key used for the pick, kept for hot-key detection. */
   hashKey: string | undefined;
+  // Access-log facts (optional so observers that build outcomes need not fill them).
+  /** Request target as the client sent it, query included. */
+  path?: string | undefined;
+  clientAddress?: string | undefined;
+  /** The Host header; undefined when the client sent none. */
+  host?: string | undefined;
+  userAgent?: string | undefined;
+  /** Request bytes read from the client (head and body as framed). */
+  bytesIn?: number | undefined;
+  /** Response bytes handed to the client socket (head and body as framed). */
+  bytesOut?: number | undefined;
+  /** Address of the last backend tried, answered or not. */
+  upstream?: string | undefined;
+  /** Last try: ms until its upstream connection was ready (0 for a pooled one); undefined = never. */
+  connectMs?: number | undefined;
+  /** Last try: ms until the response head arrived; undefined = none arrived. */
+  firstByteMs?: number | undefined;
 }
 
 /** A change of a backend's state, emitted by health checking and outlier detection. */

@@ -70,6 +70,9 @@ export class HostState implements BalancerHost {
   /** Lifetime counters (monotonic, never reset by reloads). */
   requests = 0;
   failures = 0;
+  /** Client bytes of the requests this backend answered: read from and sent to clients. */
+  bytesIn = 0;
+  bytesOut = 0;
 
   // Active checks.
   verdict: CheckVerdict = 'up';

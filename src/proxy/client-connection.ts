@@ -83,6 +83,8 @@ export class ClientConnection implements ChunkSink {
   statusCode = 0;
   /** The whole response was handed to the socket. */
   responseEnded = false;
+  /** Bytes of the current response handed to the socket (for the access log). */
+  bytesOut = 0;
   #keepAlive = false;
   /** The response head not written yet (it goes out with the first body bytes). */
   #pendingHead: string[] | undefined;
@@ -274,6 +276,7 @@ export class ClientConnection implements ChunkSink {
     this.headersSent = false;
     this.responseEnded = false;
     this.statusCode = 0;
+    this.bytesOut = 0;
     this.#pendingHead = undefined;
     this.#decoder = undefined;
   }
@@ -317,25 +320,30 @@ export class ClientConnection implements ChunkSink {
     const socket = this.socket;
     const pending = this.#pendingHead !== undefined;
     if (this.#decoder !== undefined) {
-      if (pending) socket.write(this.#takeHead());
+      if (pending) this.#send(this.#takeHead());
       this.#decoder.feed(chunk, 0, chunk.length, this);
       return !socket.writableNeedDrain;
     }
     // Head and first bytes in one buffer, one write: cheaper than cork + writev, and most
     // answers fit in it whole.
-    if (pending) return socket.write(this.#takeHead(chunk));
-    return socket.write(Buffer.from(chunk));
+    if (pending) return this.#send(this.#takeHead(chunk));
+    return this.#send(Buffer.from(chunk));
+  }
+
+  #send(buf: Buffer): boolean {
+    this.bytesOut += buf.length;
+    return this.socket.write(buf);
   }
 
   onChunkData(buf: Buffer, start: number, end: number): void {
-    this.socket.write(Buffer.from(buf.subarray(start, end)));
+    this.#send(Buffer.from(buf.subarray(start, end)));
   }
 
   /** The response is complete. */
   end(body?: Buffer): void {
     if (this.responseEnded) return;
     if (body !== undefined) this.write(body);
-    else if (this.#pendingHead !== undefined) this.socket.write(this.#takeHead());
+    else if (this.#pendingHead !== undefined) this.#send(this.#takeHead());
     this.responseEnded = true;
     const ex = this.exchange;
     this.exchange = undefined;

@@ -74,6 +74,7 @@ export class Exchange implements UpstreamHandler, ClientExchange, RequestFacts {
   clientRequestId: string | undefined = undefined;
   explainHeader: string | undefined = undefined;
   auditHeader: string | undefined = undefined;
+  userAgent: string | undefined = undefined;
 
   pool: PoolRuntime | undefined;
   counters: PoolCounters | undefined;
@@ -85,6 +86,9 @@ export class Exchange implements UpstreamHandler, ClientExchange, RequestFacts {
   host: HostState | undefined;
   hostOpen = false;
   tryStartedAt = 0;
+  /** When the last try's connection was ready and its response head arrived (0 = not yet). */
+  connectedAt = 0;
+  headAt = 0;
   call: UpstreamCall | undefined;
   connected = false;
   timer: NodeJS.Timeout | undefined;
@@ -189,6 +193,8 @@ export class Exchange implements UpstreamHandler, ClientExchange, RequestFacts {
     host.requestStarted();
     this.hostOpen = true;
     this.tryStartedAt = performance.now();
+    this.connectedAt = 0;
+    this.headAt = 0;
     this.send(false, this.retries > 0);
   }
 
@@ -280,6 +286,7 @@ export class Exchange implements UpstreamHandler, ClientExchange, RequestFacts {
 
   onUpstreamConnected(): void {
     this.connected = true;
+    this.connectedAt = performance.now();
     // The response timeout runs from the moment the whole request is sent.
     if (!this.hasBody || this.bodyEnded) this.arm(this.tryTimeoutMs);
     else this.disarm();
@@ -329,6 +336,7 @@ export class Exchange implements UpstreamHandler, ClientExchange, RequestFacts {
   }
 
   onUpstreamResponse(upHead: ResponseHead, framing: BodyFraming): void {
+    this.headAt = performance.now();
     // A body to come keeps the response timer, now as the longest pause between body bytes.
     if (framing === 'none') this.disarm();
     else this.timer?.refresh();
@@ -502,6 +510,13 @@ export class Exchange implements UpstreamHandler, ClientExchange, RequestFacts {
     let error: string | undefined = this.error;
     if (this.upBroken) error ??= 'FULCRUM_ERR_PROXY_UPSTREAM_RESET';
     const status = clientLeft && !this.upBroken && this.error === undefined ? CLIENT_CLOSED : conn.statusCode;
+    const bytesIn = this.head.headBytes + this.bodyBytes;
+    const answered = this.responding ? this.host : this.failedHost;
+    if (answered !== undefined) {
+      answered.bytesIn += bytesIn;
+      answered.bytesOut += conn.bytesOut;
+    }
+    const tried = this.host;
     this.core.hub.requests.emit({
       listener: this.listener.name,
       pool: this.pool?.name ?? '',
@@ -513,6 +528,16 @@ export class Exchange implements UpstreamHandler, ClientExchange, RequestFacts {
       requestId: this.requestId,
       method: this.head.method,
       hashKey: this.hashKey,
+      path: this.head.url,
+      clientAddress: conn.remoteAddress,
+      host: this.hostHeader,
+      userAgent: this.userAgent,
+      bytesIn,
+      bytesOut: conn.bytesOut,
+      upstream: tried?.address,
+      connectMs:
+        tried === undefined || this.connectedAt === 0 ? undefined : this.connectedAt - this.tryStartedAt,
+      firstByteMs: tried === undefined || this.headAt === 0 ? undefined : this.headAt - this.tryStartedAt,
     });
     this.core.exchangeDone();
   }

@@ -36,6 +36,8 @@ export interface RequestFacts {
   clientRequestId: string | undefined;
   explainHeader: string | undefined;
   auditHeader: string | undefined;
+  /** For the access log (optional: the tunnel does not log it). */
+  userAgent?: string | undefined;
 }
 
 export interface ForwardInfo {
@@ -71,6 +73,9 @@ export function forwardRequestHeaders(
         break;
       case 'content-length':
         facts.contentLength = value;
+        break;
+      case 'user-agent':
+        facts.userAgent = value;
         break;
       case 'transfer-encoding':
         facts.transferEncoding = value;
