@@ -22,6 +22,7 @@ import { attachAccessLog } from './proxy/access-log.ts';
 import { LogWriter } from './core/log-writer.ts';
 import { ProxyServer } from './proxy/proxy-server.ts';
 import { ConfigController } from './runtime/controller.ts';
+import { DrainControl } from './runtime/drain-control.ts';
 import { ApplyGuard } from './runtime/guard.ts';
 import { openStore } from './store/open-store.ts';
 import type { Store } from './store/store.ts';
@@ -44,6 +45,7 @@ export interface Balancer {
   readonly controller: ConfigController;
   readonly proxy: ProxyServer;
   readonly health: HealthManager;
+  readonly drains: DrainControl;
   readonly monitor: Monitor;
   readonly store: Store;
   readonly hub: EventHub;
@@ -142,6 +144,7 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
     env,
     onApply: (r) => monitor.recordApply(r),
   }));
+  const drains = new DrainControl({ health, getSnapshot: current, store, hub, logger, clock: systemClock });
   monitor.alertTransitions.subscribe((a) =>
     hub.notices.emit({ type: 'alert', at: Date.now(), data: { alert: a } }),
   );
@@ -233,6 +236,7 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
       guard,
       audit,
       dashboard: createDashboardAssets(),
+      drains,
       listenersBound: () => {
         const s = controller.snapshot;
         return s !== undefined && [...s.listeners.keys()].every((l) => proxy.boundAddress(l) !== undefined);
@@ -245,6 +249,7 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
   } catch (err) {
     await proxy.shutdown(0).catch(() => undefined);
     health.stop();
+    drains.stop();
     monitor.stop();
     guard.stop();
     audit.stop();
@@ -269,6 +274,7 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
     controller,
     proxy,
     health,
+    drains,
     monitor,
     store,
     hub,
@@ -288,6 +294,7 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
         logger.info({ graceMs }, 'shutting down');
         await proxy.shutdown(graceMs);
         health.stop();
+        drains.stop();
         monitor.stop();
         guard.stop();
         audit.stop();

@@ -214,6 +214,11 @@ export class MonitorMetrics {
       (_p, _b, h) => (h.available ? h.effectiveWeight : 0),
     );
     hostGauge(
+      'fulcrum_backend_drained',
+      '1 while the backend is drained at runtime (`fulcrum drain`), else 0; `drain: true` in the config is not counted.',
+      (_p, _b, h) => (h.runtimeDrain === undefined ? 0 : 1),
+    );
+    hostGauge(
       'fulcrum_backend_share_ratio',
       'Observed share / expected share over the monitor window (1 = exactly as configured).',
       (pool, backend) => src.shareRatio(pool, backend),
@@ -317,6 +322,7 @@ export class MonitorMetrics {
 }
 
 interface HostFacts {
+  readonly runtimeDrain: unknown;
   readonly available: boolean;
   readonly inFlight: number;
   readonly configuredWeight: number;
