@@ -329,6 +329,21 @@ const logSchema = z.strictObject({
   file: z.string().min(1).optional(),
 });
 
+/** Per-rule lint suppressions: a reviewed exception, kept in the config with its reason. */
+const lintSchema = z.strictObject({
+  suppress: z
+    .array(
+      z.strictObject({
+        /** A lint rule id (checked against the catalog by the semantic checks). */
+        rule: z.string().min(1),
+        /** Dotted config path the suppression covers, with everything below it; unset = everywhere. */
+        path: z.string().min(1).optional(),
+        reason: z.string().trim().min(1),
+      }),
+    )
+    .default([]),
+});
+
 export const configSchema = z.strictObject({
   version: z.literal(1),
   listeners: z.record(name, listenerSchema),
@@ -338,6 +353,7 @@ export const configSchema = z.strictObject({
   admin: adminSchema.prefault({}),
   store: storeSchema.prefault({}),
   log: logSchema.prefault({}),
+  lint: lintSchema.prefault({}),
 });
 
 /** A validated, normalised configuration (durations ms, percentages 0..1, sizes bytes). */

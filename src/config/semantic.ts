@@ -4,6 +4,7 @@
 import { Cron } from 'croner';
 import { parseAddress } from '../core/units.ts';
 import { didYouMean } from './did-you-mean.ts';
+import { RULES } from './lint/catalog.ts';
 import { formatPath, invalidIssuePusher } from './issue.ts';
 import type { ConfigIssue } from './issue.ts';
 import type { DocPath, Position } from './parse.ts';
@@ -20,10 +21,25 @@ export function semanticIssues(
   checkListenAddresses(config, push);
   for (const [poolName, pool] of Object.entries(config.pools)) checkPool(poolName, pool, push);
   checkSchedule(config.audit.schedule, push);
+  checkSuppressions(config, push);
   return issues;
 }
 
 type Push = (path: DocPath, message: string, hint?: string) => void;
+
+/** A suppression must name a rule of the catalog: a typo would silently suppress nothing. */
+function checkSuppressions(config: Config, push: Push): void {
+  const ids = RULES.map((r) => r.id);
+  config.lint.suppress.forEach((s, i) => {
+    if (ids.includes(s.rule)) return;
+    const guess = didYouMean(s.rule, ids);
+    push(
+      ['lint', 'suppress', i, 'rule'],
+      `unknown lint rule "${s.rule}"`,
+      guess !== undefined ? `did you mean "${guess}"?` : 'see docs/lint-rules.md for the rule ids',
+    );
+  });
+}
 
 function checkRoutes(config: Config, push: Push): void {
   const pools = Object.keys(config.pools);
