@@ -127,6 +127,10 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
     logger,
     getSnapshot: current,
     configVersionInfo: (version) => versionInfo.get(version),
+    runtimeMetrics: {
+      listenerConnections: () => proxy.connectionStats(),
+      logLinesDropped: () => destination.dropped,
+    },
   });
   const health = new HealthManager({
     hub,

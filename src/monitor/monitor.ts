@@ -31,6 +31,7 @@ import {
   DURATION_BUCKETS_S,
   durationBucket,
   MonitorMetrics,
+  type RuntimeMetricsSource,
   type TrafficCounters,
 } from './metrics.ts';
 import { createNotifier, type Notifier } from './notifiers/notifier.ts';
@@ -50,6 +51,8 @@ export interface MonitorDeps {
   logger: Logger;
   getSnapshot: () => Snapshot | undefined;
   configVersionInfo?: (version: number) => ConfigVersionInfo | undefined;
+  /** Proxy and log-writer facts for /metrics (connections per listener, dropped log lines). */
+  runtimeMetrics?: RuntimeMetricsSource;
   /** Notifier queue options (tests use a short back-off). */
   notifierQueue?: { capacity?: number; maxAttempts?: number; baseBackoffMs?: number; timeoutMs?: number };
 }
@@ -238,6 +241,7 @@ export class Monitor {
       jain: (pool) => this.#pools.get(pool)?.stats?.jain ?? null,
       firing: () => this.#engine.firing(),
       lastApplyOk: () => this.#lastApply?.ok,
+      runtime: deps.runtimeMetrics,
     });
     this.#unsub.push(
       deps.hub.requests.subscribe((o) => this.#onRequest(o)),
