@@ -149,7 +149,7 @@ describe('runtime metrics', () => {
     const deadline = Date.now() + 20_000;
     let received = 0;
     while (received + dropped < written && Date.now() < deadline) {
-      let n = 0;
+      let n: number;
       try {
         n = readSync(reader, buf, 0, buf.length, null);
       } catch (err) {
