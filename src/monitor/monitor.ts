@@ -589,7 +589,10 @@ export class Monitor {
       }
 
       // Health and availability of hosts.
-      const weighted = state.hosts.filter((h) => h.configuredWeight > 0 && !h.drain);
+      // Drained on purpose (config or `fulcrum drain`): not capacity the pool lost.
+      const weighted = state.hosts.filter(
+        (h) => h.configuredWeight > 0 && !h.drain && h.runtimeDrain === undefined,
+      );
       const available = weighted.filter((h) => h.available);
       for (const h of state.hosts) {
         const b = p.backends.get(h.name);
