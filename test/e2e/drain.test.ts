@@ -68,7 +68,8 @@ function metricValue(text: string, series: string): number | undefined {
   return line === undefined ? undefined : Number(line.slice(series.length + 1));
 }
 
-describe('runtime drain', () => {
+// Each CLI call is a process start: seconds apiece on a loaded 2-core machine.
+describe('runtime drain', { timeout: 180_000 }, () => {
   it('drains through the CLI: no new traffic, visible in pools, status, metrics, events and drift; survives a reload; undrains', async () => {
     backends = await startFakeBackends(2, 'a');
     lb = await startTestBalancer(config(backends), { sqlite: true, force: true });

@@ -50,7 +50,8 @@ function write(doc: Record<string, unknown>): string {
   return file;
 }
 
-describe('lint suppression', () => {
+// Each CLI call is a process start: seconds apiece on a loaded 2-core machine.
+describe('lint suppression', { timeout: 180_000 }, () => {
   it('lets a single-backend pool validate, lint, start and apply without --force, reported as suppressed', async () => {
     backends = await startFakeBackends(4, 's');
     const unsuppressed = write(config(backends, undefined));
