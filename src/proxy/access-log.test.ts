@@ -184,4 +184,16 @@ describe('access log', () => {
     expect(lines).toEqual([{ level: 30, time: 5, service: 'fulcrum', status: 502, msg: 'request' }]);
     log.stop();
   });
+
+  it('writes any latin1 header value so JSON.parse gives it back (escaping only when needed)', () => {
+    const f = compileFormat({ format: 'json', fields: ['host', 'userAgent', 'path'], query: true });
+    for (let i = 0; i < 2000; i++) {
+      let v = '';
+      for (let j = 0; j < 1 + (i % 23); j++) v += String.fromCharCode((i * 131 + j * 977) % 256);
+      const line = JSON.parse(
+        accessLine({ ...full(), host: v, userAgent: `ua ${v}`, path: `/${v}` }, 1, 'f', f),
+      );
+      expect([line.host, line.userAgent, line.path]).toEqual([v, `ua ${v}`, `/${v}`]);
+    }
+  });
 });

@@ -99,8 +99,9 @@ function value(o: RequestOutcome, code: number, json: boolean, query: boolean): 
       const q = query ? -1 : p.indexOf('?');
       return quote(q === -1 ? p : p.slice(0, q), json);
     }
+    // Socket and config addresses: nothing to escape.
     case CLIENT:
-      return o.clientAddress === undefined ? undefined : quote(o.clientAddress, json);
+      return o.clientAddress === undefined ? undefined : json ? `"${o.clientAddress}"` : o.clientAddress;
     case HOST:
       return o.host === undefined ? undefined : quote(o.host, json);
     case USER_AGENT:
@@ -110,7 +111,7 @@ function value(o: RequestOutcome, code: number, json: boolean, query: boolean): 
     case BYTES_OUT:
       return o.bytesOut === undefined ? undefined : `${o.bytesOut}`;
     case UPSTREAM:
-      return o.upstream === undefined ? undefined : quote(o.upstream, json);
+      return o.upstream === undefined ? undefined : json ? `"${o.upstream}"` : o.upstream;
     case CONNECT:
       return o.connectMs === undefined ? undefined : millis(o.connectMs);
     case FIRST_BYTE:
@@ -128,9 +129,15 @@ function value(o: RequestOutcome, code: number, json: boolean, query: boolean): 
 // eslint-disable-next-line no-control-regex -- control characters are what this looks for
 const NEEDS_QUOTES = /[\s"=\\\x00-\x1f\x7f]/;
 
+// What JSON must escape in a string of header bytes (parsed as latin1: no lone surrogates).
+// eslint-disable-next-line no-control-regex -- control characters are what this looks for
+const NEEDS_ESCAPE = /["\\\x00-\x1f]/;
+
 /** A client-chosen string: JSON-escaped, or in logfmt bare when it is safe to leave bare. */
 function quote(s: string, json: boolean): string {
-  if (json || s === '' || NEEDS_QUOTES.test(s)) return JSON.stringify(s);
+  // Most values need no escaping: quoting them by hand is cheaper than JSON.stringify.
+  if (json) return NEEDS_ESCAPE.test(s) ? JSON.stringify(s) : `"${s}"`;
+  if (s === '' || NEEDS_QUOTES.test(s)) return JSON.stringify(s);
   return s;
 }
 
