@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { mkdirSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import pino from 'pino';
 import { AdminApp } from './admin/app.ts';
@@ -24,6 +24,9 @@ import { ProxyServer } from './proxy/proxy-server.ts';
 import { ConfigController } from './runtime/controller.ts';
 import { DrainControl } from './runtime/drain-control.ts';
 import { ApplyGuard } from './runtime/guard.ts';
+import { scheduleStoreCheck } from './runtime/store-check.ts';
+import { ADMIN_SOCKET, type HandoverReceiver } from './runtime/handover.ts';
+import { chooseStartText, type StartPreference } from './runtime/start-rule.ts';
 import { openStore } from './store/open-store.ts';
 import type { Store } from './store/store.ts';
 
@@ -39,6 +42,14 @@ export interface StartOptions {
   author?: string;
   /** Start even when the config has lint errors. */
   force?: boolean;
+  /** When the store's latest version differs from the file (default `newer`; docs/config-management.md). */
+  prefer?: StartPreference;
+  /** Period of the store's scheduled integrity check (default STORE_CHECK_INTERVAL_MS). */
+  storeCheckIntervalMs?: number;
+  /** Sockets handed over by the process this one replaces (runtime/handover.ts). */
+  inherited?: HandoverReceiver;
+  /** Listen on addresses another process holds too (SO_REUSEPORT overlap on purpose). */
+  shareAddresses?: boolean;
 }
 
 export interface Balancer {
@@ -54,16 +65,20 @@ export interface Balancer {
   readonly adminUrl: string;
   /** Reopen log.file (after logrotate renamed it); a no-op when logging to stdout. */
   reopenLog(): void;
+  /** The admin server (its socket is handed over too). */
+  readonly adminServer: Server;
   /** Stop accepting, finish in-flight requests within graceMs, close everything. */
-  close(graceMs?: number): Promise<void>;
+  close(graceMs?: number, options?: { handover?: boolean }): Promise<void>;
 }
 
 export async function startBalancer(options: StartOptions): Promise<Balancer> {
   const env = options.env ?? process.env;
   const configFile = resolve(options.configFile);
   let text: string;
+  let fileMtimeMs: number;
   try {
     text = await readFile(configFile, 'utf8');
+    fileMtimeMs = (await stat(configFile)).mtimeMs;
   } catch (err) {
     throw new FulcrumError('FULCRUM_ERR_CONFIG_READ', `cannot read ${configFile}: ${(err as Error).message}`);
   }
@@ -111,6 +126,13 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
     logger,
     explainToken: token,
     auditSecret: () => auditSecret,
+    ...(options.shareAddresses === true ? { shareAddresses: true } : {}),
+    inherited: (address) => {
+      const from = options.inherited;
+      const has = from?.has(address);
+      if (from === undefined || has === undefined) return undefined;
+      return { ticketKeys: has.ticketKeys, take: (adopt) => from.take(address, adopt) };
+    },
   });
   // Access lines have fixed fields and carry no secrets: formatted by hand, in pino's line
   // format, into the same writer (bench/RESULTS.md prices pino's generic path).
@@ -217,15 +239,31 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
     versionInfo.set(v.version, { version: v.version, createdAt: v.createdAt, author: v.author });
   }
 
+  const stopStoreCheck = scheduleStoreCheck({
+    store,
+    logger,
+    hub,
+    ...(options.storeCheckIntervalMs === undefined ? {} : { intervalMs: options.storeCheckIntervalMs }),
+  });
   let adminServer: Server | undefined;
   try {
-    await controller.apply(text, {
+    const latest = await store.latestVersion();
+    const start = chooseStartText({
+      file: configFile,
+      fileText: text,
+      fileMtimeMs,
+      latest,
+      prefer: options.prefer ?? 'newer',
+    });
+    if (start.warning !== undefined) logger.warn({ storeVersion: latest?.version }, start.warning);
+    await controller.apply(start.text, {
       source: 'file',
-      origin: configFile,
+      origin: start.resume === undefined ? configFile : `store version ${start.resume.version}`,
       author: options.author ?? 'fulcrum start',
       message: `started from ${configFile}`,
       // Start-up refuses lint errors like apply does, unless forced or accepted before.
-      force: options.force === true || (await store.latestVersion())?.text === text,
+      force: options.force === true || start.resume !== undefined,
+      ...(start.resume === undefined ? {} : { resume: start.resume }),
     });
     monitor.start();
     const app = new AdminApp({
@@ -249,9 +287,12 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
     adminServer = createServer(app.handle);
     adminServer.headersTimeout = 10_000;
     adminServer.requestTimeout = 60_000;
-    await listen(adminServer, adminHp.host, adminHp.port);
+    const admin = adminServer;
+    if (options.inherited?.has(ADMIN_SOCKET) === undefined) await listen(admin, adminHp.host, adminHp.port);
+    else await options.inherited.take(ADMIN_SOCKET, (from) => admin.listen(from));
   } catch (err) {
     await proxy.shutdown(0).catch(() => undefined);
+    stopStoreCheck();
     health.stop();
     drains.stop();
     monitor.stop();
@@ -293,10 +334,12 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
         throw e;
       }
     },
-    close(graceMs = 10_000) {
+    adminServer: server,
+    close(graceMs = 10_000, closeOptions = {}) {
       closing ??= (async () => {
-        logger.info({ graceMs }, 'shutting down');
-        await proxy.shutdown(graceMs);
+        logger.info({ graceMs, handover: closeOptions.handover === true }, 'shutting down');
+        await proxy.shutdown(graceMs, closeOptions);
+        stopStoreCheck();
         health.stop();
         drains.stop();
         monitor.stop();

@@ -25,9 +25,9 @@ export interface RequestOutcome {
   /** The Host header; undefined when the client sent none. */
   host?: string | undefined;
   userAgent?: string | undefined;
-  /** Request bytes read from the client (head and body as framed). */
+  /** Request bytes: the head as received, the body as forwarded (chunked: fulcrum's framing). */
   bytesIn?: number | undefined;
-  /** Response bytes handed to the client socket (head and body as framed). */
+  /** Response bytes handed to the client socket (heads and body as framed). */
   bytesOut?: number | undefined;
   /** Address of the last backend tried, answered or not. */
   upstream?: string | undefined;

@@ -49,13 +49,11 @@ export function tunnel(
   const started = performance.now();
   const facts: RequestFacts = {
     hostHeader: undefined,
-    contentLength: undefined,
-    transferEncoding: undefined,
     clientRequestId: undefined,
     explainHeader: undefined,
     auditHeader: undefined,
   };
-  const headers = forwardRequestHeaders(req.rawHeaders, facts, {
+  const headers = forwardRequestHeaders(req, facts, {
     clientIp,
     proto: ctx.proto,
     upgrade: true,
