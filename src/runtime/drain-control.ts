@@ -12,7 +12,7 @@ import type { Store } from '../store/store.ts';
 import type { Snapshot } from './snapshot.ts';
 
 /** The longest `--for`: one timer (setTimeout's limit is about 24.8 days). */
-export const MAX_DRAIN_MS = 24 * 24 * 3_600_000;
+const MAX_DRAIN_MS = 24 * 24 * 3_600_000;
 
 export interface DrainDeps {
   health: {
@@ -47,12 +47,6 @@ export interface DrainAnswer {
   previous: RuntimeDrain | null;
   /** False when the event could not be written to the store (the drain still holds). */
   recorded: boolean;
-}
-
-export interface DrainListEntry extends RuntimeDrain {
-  pool: string;
-  backend: string;
-  address: string;
 }
 
 export class DrainControl {
@@ -109,18 +103,6 @@ export class DrainControl {
     this.#d.logger.info(data, 'backend undrained');
     const recorded = await this.#record('backend-undrained', at, data);
     return { pool, backend, address: host.address, drain: null, previous, recorded };
-  }
-
-  /** Runtime drains in force on the running snapshot. */
-  list(): DrainListEntry[] {
-    const out: DrainListEntry[] = [];
-    for (const [pool, p] of this.#d.getSnapshot()?.pools ?? []) {
-      for (const h of p.state.hosts) {
-        if (h.runtimeDrain !== undefined)
-          out.push({ pool, backend: h.name, address: h.address, ...h.runtimeDrain });
-      }
-    }
-    return out;
   }
 
   stop(): void {
