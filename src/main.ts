@@ -16,7 +16,7 @@ import { FulcrumError } from './core/errors.ts';
 import { EventHub } from './core/events.ts';
 import { isLoopbackHost, parseAddress } from './core/units.ts';
 import { HealthManager } from './health/health-manager.ts';
-import { HostRegistry } from './health/host-state.ts';
+import { HostRegistry } from './data-plane/host-state.ts';
 import { Monitor } from './monitor/monitor.ts';
 import { attachAccessLog } from './proxy/access-log.ts';
 import { LogWriter } from './core/log-writer.ts';

@@ -7,7 +7,7 @@ import { FulcrumError } from '../core/errors.ts';
 import type { EventHub } from '../core/events.ts';
 import { parseDuration } from '../core/units.ts';
 import type { ConfigController } from '../runtime/controller.ts';
-import type { Snapshot } from '../runtime/snapshot.ts';
+import type { Snapshot } from '../data-plane/snapshot.ts';
 import type { ConfigVersion, Store } from '../store/store.ts';
 import { diffConfigs } from '../config/diff.ts';
 import { loadConfigText } from '../config/load.ts';

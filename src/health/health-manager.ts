@@ -7,10 +7,16 @@ import type { Logger } from 'pino';
 import type { PoolConfig } from '../config/schema.ts';
 import type { Clock, TimerHandle } from '../core/clock.ts';
 import type { EventHub } from '../core/events.ts';
-import type { Snapshot } from '../runtime/snapshot.ts';
+import type { Snapshot } from '../data-plane/snapshot.ts';
 import { ActiveChecker, type CheckSchedule } from './active-checker.ts';
 import { recordFlip } from './flap-damper.ts';
-import type { HostObserver, HostState, HostStatus, OutcomeKind, RuntimeDrain } from './host-state.ts';
+import type {
+  HostObserver,
+  HostState,
+  HostStatus,
+  OutcomeKind,
+  RuntimeDrain,
+} from '../data-plane/host-state.ts';
 import {
   countOutcome,
   maxEjected,
@@ -18,7 +24,7 @@ import {
   successRateOutliers,
   type EjectionReason,
 } from './outlier-detector.ts';
-import type { PoolState } from './pool-state.ts';
+import type { PoolState } from '../data-plane/pool-state.ts';
 import {
   poolProbeOptions,
   probe as realProbe,

@@ -1,6 +1,6 @@
 // The facts behind an unfair or overloaded verdict, gathered from a pool's windows and the
 // config eras over them, turned into words by attributeCauses().
-import type { PoolRuntime } from '../runtime/snapshot.ts';
+import type { PoolRuntime } from '../data-plane/snapshot.ts';
 import { attributeCauses, type Cause } from './fairness.ts';
 import { isOut, type BackendStatsView, type PoolStatsView } from './pool-stats.ts';
 import { erasInWindow, RETRIED, REQ, SLOT_MS, type PoolTrack } from './pool-track.ts';

@@ -6,7 +6,7 @@
 // state and the monitor's last evaluation.
 import { readFileSync } from 'node:fs';
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
-import type { PoolRuntime, Snapshot } from '../runtime/snapshot.ts';
+import type { PoolRuntime, Snapshot } from '../data-plane/snapshot.ts';
 import type { AlertView } from './alerts.ts';
 
 /** Per-backend traffic counters, owned and incremented by the monitor. */

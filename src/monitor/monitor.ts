@@ -8,7 +8,7 @@ import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { Clock, TimerHandle } from '../core/clock.ts';
 import type { EventHub, HostStateChange, RequestOutcome, Topic } from '../core/events.ts';
-import type { Snapshot } from '../runtime/snapshot.ts';
+import type { Snapshot } from '../data-plane/snapshot.ts';
 import { AlertEngine, type AlertView, type RuleDef } from './alerts.ts';
 import { AuditGap } from './audit-gap.ts';
 import { backendCauses, type VersionInfo } from './backend-causes.ts';

@@ -2,8 +2,8 @@
 // rules see them: expected and observed shares, the fairness and capacity verdicts, errors
 // and latency per backend. Computed once per evaluation from the pool's rings.
 import { policyDescriptor } from '../balancer/registry.ts';
-import type { HostState } from '../health/host-state.ts';
-import type { PoolRuntime, Snapshot } from '../runtime/snapshot.ts';
+import type { HostState } from '../data-plane/host-state.ts';
+import type { PoolRuntime, Snapshot } from '../data-plane/snapshot.ts';
 import {
   DEFAULT_Z,
   judgeOverload,

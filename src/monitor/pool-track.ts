@@ -2,7 +2,7 @@
 // outcome subscriber, plus what the causes need to remember (health flips, reloads, the
 // config eras that shaped the window). Allocated when a snapshot brings a pool or backend,
 // never per request.
-import type { PoolRuntime, Snapshot } from '../runtime/snapshot.ts';
+import type { PoolRuntime, Snapshot } from '../data-plane/snapshot.ts';
 import type { OverloadVerdict } from './fairness.ts';
 import { WindowedTopKeys } from './hot-keys.ts';
 import { DURATION_BUCKETS_S, type TrafficCounters } from './metrics.ts';

@@ -5,8 +5,8 @@ import pino from 'pino';
 import { configSchema } from '../config/schema.ts';
 import type { FakeClock } from '../core/clock.ts';
 import { EventHub } from '../core/events.ts';
-import { HostRegistry } from '../health/host-state.ts';
-import { buildSnapshot, type Snapshot } from '../runtime/snapshot.ts';
+import { HostRegistry } from '../data-plane/host-state.ts';
+import { buildSnapshot, type Snapshot } from '../data-plane/snapshot.ts';
 
 /** A snapshot of `config` (raw, as written in YAML) with the real policies. */
 export function testSnapshot(

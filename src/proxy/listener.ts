@@ -13,7 +13,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { FulcrumError } from '../core/errors.ts';
 import { parseAddress } from '../core/units.ts';
-import type { ListenerRuntime, Snapshot } from '../runtime/snapshot.ts';
+import type { ListenerRuntime, Snapshot } from '../data-plane/snapshot.ts';
 import { ClientConnection, type ConnectionOwner } from './client-connection.ts';
 import type { ListenerContext } from './exchange.ts';
 import type { RequestHead } from './http1.ts';

@@ -12,7 +12,7 @@ import { systemClock } from '../core/clock.ts';
 import { isFulcrumError } from '../core/errors.ts';
 import { EventHub } from '../core/events.ts';
 import { HealthManager } from '../health/health-manager.ts';
-import { HostRegistry } from '../health/host-state.ts';
+import { HostRegistry } from '../data-plane/host-state.ts';
 import { ProxyServer } from '../proxy/proxy-server.ts';
 import { openSqliteStore } from '../store/sqlite-store.ts';
 import type { Store } from '../store/store.ts';

@@ -12,11 +12,11 @@ import type { Finding } from '../config/lint/types.ts';
 import { diffConfigs, type ConfigDiff } from '../config/diff.ts';
 import { FulcrumError, errorMessage, isFulcrumError } from '../core/errors.ts';
 import type { EventHub } from '../core/events.ts';
-import { HostRegistry } from '../health/host-state.ts';
+import { HostRegistry } from '../data-plane/host-state.ts';
 import type { ConfigVersion, CommitInput, Store, VersionSource } from '../store/store.ts';
 import { sha256 } from '../store/store.ts';
 import { ApplyLock } from './apply-lock.ts';
-import { buildSnapshot, type Snapshot } from './snapshot.ts';
+import { buildSnapshot, type Snapshot } from '../data-plane/snapshot.ts';
 
 /** Something that adopts a new snapshot (the proxy swaps to it; on failure it keeps the old one). */
 export interface SnapshotConsumer {

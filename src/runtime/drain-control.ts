@@ -7,9 +7,9 @@ import type { Logger } from 'pino';
 import { FulcrumError, errorMessage } from '../core/errors.ts';
 import type { Clock, TimerHandle } from '../core/clock.ts';
 import type { EventHub } from '../core/events.ts';
-import type { HostState, RuntimeDrain } from '../health/host-state.ts';
+import type { HostState, RuntimeDrain } from '../data-plane/host-state.ts';
 import type { Store } from '../store/store.ts';
-import type { Snapshot } from './snapshot.ts';
+import type { Snapshot } from '../data-plane/snapshot.ts';
 
 /** The longest `--for`: one timer (setTimeout's limit is about 24.8 days). */
 const MAX_DRAIN_MS = 24 * 24 * 3_600_000;

@@ -3,10 +3,10 @@
 import type { Config, ListenerConfig, PoolConfig } from '../config/schema.ts';
 import { createPolicy } from '../balancer/registry.ts';
 import { parseAddress } from '../core/units.ts';
-import type { HostRegistry } from '../health/host-state.ts';
-import { type HostState } from '../health/host-state.ts';
-import { PoolState } from '../health/pool-state.ts';
-import { compileRoutes, type Router } from '../proxy/router.ts';
+import type { HostRegistry } from './host-state.ts';
+import { type HostState } from './host-state.ts';
+import { PoolState } from './pool-state.ts';
+import { compileRoutes, type Router } from './router.ts';
 
 export interface ListenerRuntime {
   readonly name: string;
