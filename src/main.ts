@@ -3,6 +3,7 @@
 // startBalancer().
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
+import { mkdirSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import pino from 'pino';
@@ -23,6 +24,7 @@ import { attachAccessLog } from './proxy/access-log.ts';
 import { LogWriter } from './core/log-writer.ts';
 import { ProxyServer } from './proxy/proxy-server.ts';
 import { ConfigController, type ApplyResult } from './runtime/controller.ts';
+import { DrainControl } from './runtime/drain-control.ts';
 import { ApplyGuard } from './runtime/guard.ts';
 import { scheduleStoreCheck } from './runtime/store-check.ts';
 import { ADMIN_SOCKET, type HandoverReceiver } from './runtime/handover.ts';
@@ -33,7 +35,7 @@ import type { Store } from './store/store.ts';
 export interface StartOptions {
   configFile: string;
   env?: Record<string, string | undefined>;
-  /** Log destination (a file descriptor or path); default stdout. */
+  /** Log destination (a file descriptor or path); default log.file, else stdout. */
   logDestination?: number | string;
   /** Use an in-memory store instead of the config's store.sqlite (demo and tests). */
   memoryStore?: boolean;
@@ -56,6 +58,7 @@ export interface Balancer {
   readonly controller: ConfigController;
   readonly proxy: ProxyServer;
   readonly health: HealthManager;
+  readonly drains: DrainControl;
   readonly monitor: Monitor;
   readonly store: Store;
   readonly hub: EventHub;
@@ -67,8 +70,8 @@ export interface Balancer {
    * refused and the running config kept; changed certificate files are loaded.
    */
   reload(): Promise<ApplyResult>;
-  /** Open log files again by path, after logrotate moved them (SIGUSR1). */
-  reopenLogs(): void;
+  /** Reopen log.file (after logrotate renamed it); a no-op when logging to stdout. */
+  reopenLog(): void;
   /** The admin server (its socket is handed over too). */
   readonly adminServer: Server;
   /** Stop accepting, finish in-flight requests within graceMs, close everything. */
@@ -98,7 +101,11 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
   const loopback = isLoopbackHost(adminHp.host);
   assertAdminSecure(config, adminAddress);
 
-  const destination = new LogWriter(options.logDestination ?? 1);
+  // log.file is fixed at start, like admin.address; relative to the config file's directory.
+  const destination = openLog(
+    options.logDestination ??
+      (config.log.file === undefined ? 1 : resolve(dirname(configFile), config.log.file)),
+  );
   const logger = pino(
     { level: config.log.level, base: { service: 'fulcrum' }, redact: ['token', '*.token', 'authorization'] },
     destination,
@@ -133,8 +140,10 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
   });
   // Access lines have fixed fields and carry no secrets: formatted by hand, in pino's line
   // format, into the same writer (bench/RESULTS.md prices pino's generic path).
-  const stopAccessLog =
-    config.log.access && logger.isLevelEnabled('info') ? attachAccessLog(hub, destination) : undefined;
+  const accessLog =
+    config.log.access.enabled && logger.isLevelEnabled('info')
+      ? attachAccessLog(hub, destination, { format: config.log.access })
+      : undefined;
   // Alert annotations name the config version that introduced a skew, with its time and
   // author; the monitor asks synchronously, so keep a small cache of version summaries.
   const versionInfo = new Map<number, { version: number; createdAt: number; author: string }>();
@@ -144,6 +153,10 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
     logger,
     getSnapshot: current,
     configVersionInfo: (version) => versionInfo.get(version),
+    runtimeMetrics: {
+      listenerConnections: () => proxy.connectionStats(),
+      logLinesDropped: () => destination.dropped,
+    },
   });
   const health = new HealthManager({
     hub,
@@ -163,6 +176,7 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
     baseDir: dirname(configFile),
     onApply: (r) => monitor.recordApply(r),
   }));
+  const drains = new DrainControl({ health, getSnapshot: current, store, hub, logger, clock: systemClock });
   monitor.alertTransitions.subscribe((a) =>
     hub.notices.emit({ type: 'alert', at: Date.now(), data: { alert: a } }),
   );
@@ -224,6 +238,8 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
     if (v) versionInfo.set(v.version, { version: v.version, createdAt: v.createdAt, author: v.author });
     const cfg = running?.snapshot?.config;
     if (cfg) audit.schedule(cfg.audit);
+    // Fields and format follow applies; turning the access log on or off takes a restart.
+    if (cfg) accessLog?.configure(cfg.log.access);
   });
   for (const v of await store.listVersions({ limit: 500 })) {
     versionInfo.set(v.version, { version: v.version, createdAt: v.createdAt, author: v.author });
@@ -268,6 +284,7 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
       guard,
       audit,
       dashboard: createDashboardAssets(),
+      drains,
       listenersBound: () => {
         const s = controller.snapshot;
         return s !== undefined && [...s.listeners.keys()].every((l) => proxy.boundAddress(l) !== undefined);
@@ -283,6 +300,7 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
     await proxy.shutdown(0).catch(() => undefined);
     stopStoreCheck();
     health.stop();
+    drains.stop();
     monitor.stop();
     guard.stop();
     audit.stop();
@@ -310,6 +328,7 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
     controller,
     proxy,
     health,
+    drains,
     monitor,
     store,
     hub,
@@ -334,8 +353,14 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
         ...(options.force === true ? { force: true } : {}),
       });
     },
-    reopenLogs() {
-      destination.reopen();
+    reopenLog() {
+      try {
+        destination.reopen();
+      } catch (err) {
+        const e = logOpenError(err);
+        logger.error({ err: e, code: e.code }, e.message);
+        throw e;
+      }
     },
     adminServer: server,
     close(graceMs = 10_000, closeOptions = {}) {
@@ -344,10 +369,11 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
         await proxy.shutdown(graceMs, closeOptions);
         stopStoreCheck();
         health.stop();
+        drains.stop();
         monitor.stop();
         guard.stop();
         audit.stop();
-        stopAccessLog?.();
+        accessLog?.stop();
         server.closeAllConnections();
         await new Promise<void>((r) => server.close(() => r()));
         await store.close();
@@ -356,6 +382,20 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
       return closing;
     },
   };
+}
+
+/** The log writer; a log.file's directory is created like the store's. */
+function openLog(dest: number | string): LogWriter {
+  try {
+    if (typeof dest === 'string') mkdirSync(dirname(dest), { recursive: true });
+    return new LogWriter(dest);
+  } catch (err) {
+    throw logOpenError(err);
+  }
+}
+
+function logOpenError(err: unknown): FulcrumError {
+  return new FulcrumError('FULCRUM_ERR_LOG_OPEN', `cannot open the log file: ${(err as Error).message}`);
 }
 
 function listen(server: Server, host: string, port: number): Promise<void> {

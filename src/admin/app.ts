@@ -45,6 +45,15 @@ export interface GuardView {
   status(): unknown;
 }
 
+export interface DrainView {
+  drain(
+    pool: string,
+    backend: string,
+    req: { by: string; reason?: string | undefined; forMs?: number | undefined },
+  ): Promise<unknown>;
+  undrain(pool: string, backend: string, by: string): Promise<unknown>;
+}
+
 export interface DashboardAssets {
   /** Serve GET / and /assets/*; false when the path is not an asset. */
   serve(path: string, res: ServerResponse): boolean;
@@ -67,6 +76,7 @@ export interface AdminDeps {
   audit?: AuditView;
   guard?: GuardView;
   dashboard?: DashboardAssets;
+  drains?: DrainView;
 }
 
 type Handler = (
@@ -166,6 +176,11 @@ export class AdminApp {
         sendJson(res, 200, await deps.audit.runNow('api', checks));
       }),
       r('GET', /^\/api\/v1\/events$/, (q, res) => serveEvents(q, res, deps.hub)),
+      r('POST', DRAIN_PATH, (q, res, _u, p) => this.#drain(q, res, p)),
+      r('DELETE', DRAIN_PATH, async (q, res, _u, p) => {
+        const drains = this.#drainView();
+        sendJson(res, 200, await drains.undrain(p[0] as string, p[1] as string, this.#author(q)));
+      }),
     ];
   }
 
@@ -312,6 +327,38 @@ export class AdminApp {
     sendJson(res, 200, { ...result, ...(guard === undefined ? {} : { guard }) });
   }
 
+  /** Body (optional): `{ "for": "10m", "reason": "..." }`. */
+  async #drain(req: IncomingMessage, res: ServerResponse, p: string[]): Promise<void> {
+    const drains = this.#drainView();
+    const body = parseJsonBody(await readBody(req));
+    const forText = body['for'];
+    const reason = body['reason'];
+    if (forText !== undefined && typeof forText !== 'string')
+      throw new FulcrumError('FULCRUM_ERR_ADMIN_BAD_REQUEST', '"for" must be a duration like "10m"');
+    const forMs = forText === undefined ? undefined : parseDuration(forText);
+    if (forText !== undefined && (forMs === undefined || forMs <= 0))
+      throw new FulcrumError(
+        'FULCRUM_ERR_ADMIN_BAD_REQUEST',
+        `"for" must be a duration like "10m" (got "${forText}")`,
+      );
+    if (reason !== undefined && (typeof reason !== 'string' || reason.length > 500))
+      throw new FulcrumError(
+        'FULCRUM_ERR_ADMIN_BAD_REQUEST',
+        '"reason" must be a string of at most 500 characters',
+      );
+    sendJson(
+      res,
+      200,
+      await drains.drain(p[0] as string, p[1] as string, { by: this.#author(req), reason, forMs }),
+    );
+  }
+
+  #drainView(): DrainView {
+    const d = this.#deps.drains;
+    if (!d) throw new FulcrumError('FULCRUM_ERR_ADMIN_NOT_FOUND', 'runtime drain is not available');
+    return d;
+  }
+
   async #diffVersions(from: number, to: number): Promise<unknown> {
     const [a, b] = await Promise.all([this.#deps.store.getVersion(from), this.#deps.store.getVersion(to)]);
     for (const [n, v] of [
@@ -355,6 +402,9 @@ function mergePools(health: readonly PoolHealthView[], stats: readonly PoolStats
     };
   });
 }
+
+const DRAIN_PATH =
+  /^\/api\/v1\/pools\/([A-Za-z0-9][\w.-]{0,62})\/backends\/([A-Za-z0-9][\w.-]{0,62})\/drain$/;
 
 function intParam(url: URL, name: string): number | undefined {
   const v = url.searchParams.get(name);

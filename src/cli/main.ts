@@ -14,6 +14,7 @@ import { diffCommand } from './commands/diff.ts';
 import { alertsRulesCommand } from './commands/alerts.ts';
 import { auditCommand } from './commands/audit.ts';
 import { drillCommand } from './commands/drill.ts';
+import { drainCommand, undrainCommand } from './commands/drain.ts';
 import { storeCheckCommand } from './commands/store.ts';
 
 export async function main(argv: string[], io: CliIo = processIo): Promise<number> {
@@ -188,6 +189,30 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
       .option('--pool <name>', 'only this pool')
       .addOption(format(['text', 'json'])),
   ).action((o) => set(statusCommand({ ...o, ...target(o) }, io)));
+
+  adminOpts(
+    program
+      .command('drain')
+      .description('take a backend out of rotation at runtime (recorded; survives reloads that keep it)')
+      .argument('<pool>', 'pool name')
+      .argument('<backend>', 'backend name')
+      .option('--for <duration>', 'undrain by itself after this long (e.g. 30m); default: until undrained')
+      .option('--reason <text>', 'why (kept in the event log, shown by status)')
+      .addOption(format(['text', 'json'])),
+  ).action((pool: string, backend: string, o) =>
+    set(drainCommand(pool, backend, { ...o, ...target(o) }, io)),
+  );
+
+  adminOpts(
+    program
+      .command('undrain')
+      .description('put a backend drained at runtime back into rotation')
+      .argument('<pool>', 'pool name')
+      .argument('<backend>', 'backend name')
+      .addOption(format(['text', 'json'])),
+  ).action((pool: string, backend: string, o) =>
+    set(undrainCommand(pool, backend, { ...o, ...target(o) }, io)),
+  );
 
   try {
     await program.parseAsync(argv, { from: 'user' });

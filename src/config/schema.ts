@@ -333,9 +333,65 @@ const storeSchema = z.strictObject({
     .optional(),
 });
 
+/** Access-log fields, in their default order (src/proxy/access-log.ts writes them). */
+export const ACCESS_LOG_FIELDS = [
+  'listener',
+  'pool',
+  'backend',
+  'status',
+  'durationMs',
+  'requestId',
+  'method',
+  'path',
+  'client',
+  'host',
+  'userAgent',
+  'bytesIn',
+  'bytesOut',
+  'upstream',
+  'connectMs',
+  'firstByteMs',
+  'retries',
+  'error',
+] as const;
+export type AccessLogField = (typeof ACCESS_LOG_FIELDS)[number];
+
+const accessLogObject = z.strictObject({
+  enabled: z.boolean().default(true),
+  format: z.enum(['json', 'logfmt']).default('json'),
+  fields: z
+    .array(z.enum(ACCESS_LOG_FIELDS))
+    .min(1)
+    .default([...ACCESS_LOG_FIELDS]),
+  query: z.boolean().default(false),
+});
+
 const logSchema = z.strictObject({
   level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  access: z.boolean().default(true),
+  /** `true`/`false` is shorthand for `{ enabled: true|false }` with every other default. */
+  access: z
+    .union([
+      // The section first: on a typo inside it, validation reports that branch's issue.
+      accessLogObject,
+      z.boolean().transform((enabled) => ({ ...accessLogObject.parse({}), enabled })),
+    ])
+    .prefault(true),
+  file: z.string().min(1).optional(),
+});
+
+/** Per-rule lint suppressions: a reviewed exception, kept in the config with its reason. */
+const lintSchema = z.strictObject({
+  suppress: z
+    .array(
+      z.strictObject({
+        /** A lint rule id (checked against the catalog by the semantic checks). */
+        rule: z.string().min(1),
+        /** Dotted config path the suppression covers, with everything below it; unset = everywhere. */
+        path: z.string().min(1).optional(),
+        reason: z.string().trim().min(1),
+      }),
+    )
+    .default([]),
 });
 
 export const configSchema = z.strictObject({
@@ -351,6 +407,7 @@ export const configSchema = z.strictObject({
   admin: adminSchema.prefault({}),
   store: storeSchema.prefault({}),
   log: logSchema.prefault({}),
+  lint: lintSchema.prefault({}),
 });
 
 /** A validated, normalised configuration (durations ms, percentages 0..1, sizes bytes). */

@@ -177,6 +177,10 @@ export const ERRORS = {
     doc: 'A handover to a replacing process failed (it exited, or was not ready in time); the running process keeps serving.',
   },
   FULCRUM_ERR_TLS: { status: 500, doc: 'A listener TLS certificate or key could not be loaded.' },
+  FULCRUM_ERR_LOG_OPEN: {
+    status: 500,
+    doc: 'The `log.file` could not be opened (at start, or when reopened for logrotate: the old file is kept).',
+  },
   // audit and drill
   FULCRUM_ERR_AUDIT_UNKNOWN_CHECK: {
     status: 400,

@@ -29,6 +29,16 @@ export interface HostSpec {
   drain: boolean;
 }
 
+/** An operator's runtime drain (`fulcrum drain`): an override of the config, with who, when and why. */
+export interface RuntimeDrain {
+  readonly by: string;
+  readonly reason: string;
+  /** Wall-clock ms. */
+  readonly at: number;
+  /** Wall-clock ms when it ends by itself; undefined = until undrained. */
+  readonly until: number | undefined;
+}
+
 /** Told synchronously about request outcomes and lame-duck signals (the health manager). */
 export interface HostObserver {
   outcome(host: HostState, kind: OutcomeKind): void;
@@ -74,6 +84,9 @@ export class HostState implements BalancerHost {
   /** Lifetime counters (monotonic, never reset by reloads). */
   requests = 0;
   failures = 0;
+  /** Client bytes of the requests this backend answered: read from and sent to clients. */
+  bytesIn = 0;
+  bytesOut = 0;
 
   // Active checks.
   verdict: CheckVerdict = 'up';
@@ -118,6 +131,8 @@ export class HostState implements BalancerHost {
   lameDuck = false;
   /** Lower-cased response header that drains this backend (from the pool config), if any. */
   lameDuckHeader: string | undefined = undefined;
+  /** Set by `fulcrum drain` (the health manager writes it); kept across reloads like all host state. */
+  runtimeDrain: RuntimeDrain | undefined = undefined;
   /** Slow-start ramp factor in (0, 1]; 1 = full weight. */
   rampFactor = 1;
   rampStart = 0;
@@ -137,9 +152,9 @@ export class HostState implements BalancerHost {
     this.status = this.deriveStatus(0);
   }
 
-  /** Drained by config (`drain: true` or weight 0) or by a lame-duck answer. */
+  /** Drained by config (`drain: true` or weight 0), by a lame-duck answer or at runtime. */
   get draining(): boolean {
-    return this.drain || this.configuredWeight <= 0 || this.lameDuck;
+    return this.drain || this.configuredWeight <= 0 || this.lameDuck || this.runtimeDrain !== undefined;
   }
 
   /** Weight when in rotation: configured × slow-start ramp × drain. */

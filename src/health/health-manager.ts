@@ -10,7 +10,13 @@ import type { EventHub } from '../core/events.ts';
 import type { Snapshot } from '../data-plane/snapshot.ts';
 import { ActiveChecker, type CheckSchedule } from './active-checker.ts';
 import { recordFlip } from './flap-damper.ts';
-import type { HostObserver, HostState, HostStatus, OutcomeKind } from '../data-plane/host-state.ts';
+import type {
+  HostObserver,
+  HostState,
+  HostStatus,
+  OutcomeKind,
+  RuntimeDrain,
+} from '../data-plane/host-state.ts';
 import {
   countOutcome,
   maxEjected,
@@ -62,6 +68,8 @@ export interface BackendHealthView {
   /** Time left of a flap-dampening hold. */
   heldForMs: number;
   lameDuck: boolean;
+  /** An operator's runtime drain (`fulcrum drain`), null when none. */
+  drain: RuntimeDrain | null;
   latencyEwmaMs: number;
 }
 
@@ -308,11 +316,33 @@ export class HealthManager {
           flaps: h.flaps,
           heldForMs: Math.max(0, Math.round(h.heldUntil - now)),
           lameDuck: h.lameDuck,
+          drain: h.runtimeDrain ?? null,
           latencyEwmaMs: h.latencyEwmaMs,
         })),
       });
     }
     return out;
+  }
+
+  /**
+   * Set or clear a runtime drain of the named backend of the running pool and take it out of
+   * (or back into) rotation at once. Undefined when no such backend runs.
+   */
+  setRuntimeDrain(
+    pool: string,
+    backend: string,
+    drain: RuntimeDrain | undefined,
+    reason: string,
+  ): HostState | undefined {
+    const pe = this.#pools.get(pool);
+    if (pe === undefined) return undefined;
+    for (const he of pe.hosts.values()) {
+      if (he.host.name !== backend) continue;
+      he.host.runtimeDrain = drain;
+      if (this.#update(he, reason, this.#clock.now())) this.#commit(pe);
+      return he.host;
+    }
+    return undefined;
   }
 
   /** Reasons the balancer is not ready: a pool with no available backend, a pool in panic. Empty = ready. */

@@ -14,7 +14,13 @@ import { AuditGap } from './audit-gap.ts';
 import { backendCauses, type VersionInfo } from './backend-causes.ts';
 import { BURN_WINDOWS } from './burn-rate.ts';
 import type { Cause } from './fairness.ts';
-import { codeClassIndex, CODE_CLASSES, durationBucket, MonitorMetrics } from './metrics.ts';
+import {
+  codeClassIndex,
+  CODE_CLASSES,
+  durationBucket,
+  MonitorMetrics,
+  type RuntimeMetricsSource,
+} from './metrics.ts';
 import { createNotifier, type Notifier } from './notifiers/notifier.ts';
 import { poolStats, type PoolStatsView } from './pool-stats.ts';
 import {
@@ -49,6 +55,8 @@ export interface MonitorDeps {
   logger: Logger;
   getSnapshot: () => Snapshot | undefined;
   configVersionInfo?: (version: number) => ConfigVersionInfo | undefined;
+  /** Proxy and log-writer facts for /metrics (connections per listener, dropped log lines). */
+  runtimeMetrics?: RuntimeMetricsSource;
   /** The `instance` label of every alert this process raises (default host:pid). */
   instance?: string;
   /** Notifier queue options (tests use a short back-off). */
@@ -107,6 +115,7 @@ export class Monitor {
       jain: (pool) => this.#pools.get(pool)?.stats?.jain ?? null,
       firing: () => this.#engine.firing(),
       lastApplyOk: () => this.#lastApply?.ok,
+      runtime: deps.runtimeMetrics,
     });
     this.#unsub.push(
       deps.hub.requests.subscribe((o) => this.#onRequest(o)),
@@ -327,7 +336,8 @@ export class Monitor {
           address: h.address,
           status: h.status,
           available: h.available,
-          drain: h.drain,
+          // Drained on purpose, by config or `fulcrum drain`: the rules treat both alike.
+          drain: h.drain || h.runtimeDrain !== undefined,
           configuredWeight: h.configuredWeight,
           flips: b ? b.flips.filter((t) => now - t <= flapWindow).length : 0,
         };

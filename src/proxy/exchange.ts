@@ -73,6 +73,7 @@ export class Exchange implements UpstreamHandler, ClientExchange, RequestFacts {
   clientRequestId: string | undefined = undefined;
   explainHeader: string | undefined = undefined;
   auditHeader: string | undefined = undefined;
+  userAgent: string | undefined = undefined;
 
   pool: PoolRuntime | undefined;
   counters: PoolCounters | undefined;
@@ -84,6 +85,9 @@ export class Exchange implements UpstreamHandler, ClientExchange, RequestFacts {
   host: HostState | undefined;
   hostOpen = false;
   tryStartedAt = 0;
+  /** When the last try's connection was ready and its response head arrived (0 = not yet). */
+  connectedAt = 0;
+  headAt = 0;
   call: UpstreamCall | undefined;
   connected = false;
   timer: NodeJS.Timeout | undefined;
@@ -198,6 +202,8 @@ export class Exchange implements UpstreamHandler, ClientExchange, RequestFacts {
     host.requestStarted();
     this.hostOpen = true;
     this.tryStartedAt = performance.now();
+    this.connectedAt = 0;
+    this.headAt = 0;
     this.send(false, this.retries > 0);
   }
 
@@ -292,6 +298,7 @@ export class Exchange implements UpstreamHandler, ClientExchange, RequestFacts {
     this.connected = true;
     // From here the request may reach the backend: one that must not run twice is never sent again.
     if (!this.idempotent) this.replay = undefined;
+    this.connectedAt = performance.now();
     // The response timeout runs from the moment the whole request is sent.
     if (!this.hasBody || this.bodyEnded) this.arm(this.tryTimeoutMs);
     else this.disarm();
@@ -352,6 +359,7 @@ export class Exchange implements UpstreamHandler, ClientExchange, RequestFacts {
   }
 
   onUpstreamResponse(upHead: ResponseHead, framing: BodyFraming): void {
+    this.headAt = performance.now();
     // A body to come keeps the response timer, now as the longest pause between body bytes.
     if (framing === 'none') this.disarm();
     else this.timer?.refresh();
@@ -558,6 +566,13 @@ export class Exchange implements UpstreamHandler, ClientExchange, RequestFacts {
     let error: string | undefined = this.error;
     if (this.upBroken) error ??= 'FULCRUM_ERR_PROXY_UPSTREAM_RESET';
     const status = clientLeft && !this.upBroken && this.error === undefined ? CLIENT_CLOSED : conn.statusCode;
+    const bytesIn = this.head.headBytes + this.bodyBytes;
+    const answered = this.responding ? this.host : this.failedHost;
+    if (answered !== undefined) {
+      answered.bytesIn += bytesIn;
+      answered.bytesOut += conn.bytesOut;
+    }
+    const tried = this.host;
     this.core.hub.requests.emit({
       listener: this.listener.name,
       pool: this.pool?.name ?? '',
@@ -571,6 +586,16 @@ export class Exchange implements UpstreamHandler, ClientExchange, RequestFacts {
       hashKey: this.hashKey,
       retriedFrom: this.retriedFrom?.name,
       noBackend: this.noneAvailable,
+      path: this.head.url,
+      clientAddress: conn.remoteAddress,
+      host: this.hostHeader,
+      userAgent: this.userAgent,
+      bytesIn,
+      bytesOut: conn.bytesOut,
+      upstream: tried?.address,
+      connectMs:
+        tried === undefined || this.connectedAt === 0 ? undefined : this.connectedAt - this.tryStartedAt,
+      firstByteMs: tried === undefined || this.headAt === 0 ? undefined : this.headAt - this.tryStartedAt,
     });
     this.core.exchangeDone();
   }

@@ -43,6 +43,8 @@ export interface ListenerHost {
   onUpgrade(listener: Listener, conn: ClientConnection, head: RequestHead, rest: Buffer): void;
   /** A connection closed (requests and tunnels alike). */
   onConnectionClosed(): void;
+  /** A client connection was accepted (TLS: after the handshake). */
+  onConnectionAccepted(listener: string): void;
 }
 
 export class Listener implements ConnectionOwner, ListenerContext {
@@ -92,6 +94,7 @@ export class Listener implements ConnectionOwner, ListenerContext {
     this.configure(runtime, snapshot);
     const accept = (socket: net.Socket): void => {
       this.conns.add(new ClientConnection(socket, this));
+      host.onConnectionAccepted(this.name);
     };
     let tlsOptions: tls.TlsOptions | undefined;
     this.ticketKeys = lc.tls === undefined ? undefined : (ticketKeys ?? randomBytes(48));

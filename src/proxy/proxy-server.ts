@@ -63,6 +63,8 @@ export class ProxyServer implements ExchangeCore, ListenerHost {
   #inFlight = 0;
   /** Listeners still open: the current ones and those retiring after a reload. */
   readonly #live = new Set<Listener>();
+  /** Connections accepted per listener name, across re-binds (fulcrum_listener_connections_accepted_total). */
+  readonly #accepted = new Map<string, number>();
   #onIdle: (() => void) | undefined;
   #shuttingDown = false;
   #shutdown: Promise<void> | undefined;
@@ -148,6 +150,10 @@ export class ProxyServer implements ExchangeCore, ListenerHost {
     this.#checkIdle();
   }
 
+  onConnectionAccepted(listener: string): void {
+    this.#accepted.set(listener, (this.#accepted.get(listener) ?? 0) + 1);
+  }
+
   // --- public API -----------------------------------------------------------------------
 
   /**
@@ -211,6 +217,18 @@ export class ProxyServer implements ExchangeCore, ListenerHost {
     const targets = new Set<HostState>();
     for (const pool of snapshot.pools.values()) for (const h of pool.state.hosts) targets.add(h);
     this.upstream.retain(targets);
+  }
+
+  /** Open and accepted client connections per listener name (retiring listeners included). */
+  connectionStats(): { listener: string; open: number; accepted: number }[] {
+    const open = new Map<string, number>();
+    for (const l of this.#live) open.set(l.name, (open.get(l.name) ?? 0) + l.conns.size);
+    const names = new Set([...this.#listeners.keys(), ...open.keys(), ...this.#accepted.keys()]);
+    return [...names].map((listener) => ({
+      listener,
+      open: open.get(listener) ?? 0,
+      accepted: this.#accepted.get(listener) ?? 0,
+    }));
   }
 
   #holdsPort(address: string): boolean {

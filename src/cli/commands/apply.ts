@@ -16,7 +16,14 @@ interface ApplyAnswer {
   status: 'applied' | 'unchanged' | 'dry-run';
   version: number | null;
   previousVersion: number | null;
-  findings: { ruleId: string; severity: string; path: string; message: string; line?: number }[];
+  findings: {
+    ruleId: string;
+    severity: string;
+    path: string;
+    message: string;
+    line?: number;
+    suppressed?: { severity: string; reason: string };
+  }[];
   diff: ConfigDiff;
   guard?: unknown;
 }
@@ -125,7 +132,9 @@ export function guardProgress(g: GuardStatus, now: number): string {
 function printApply(a: ApplyAnswer, io: CliIo): void {
   if (a.status !== 'unchanged') io.out(renderDiffText(a.diff, { color: wantsColor(io) }));
   for (const f of a.findings) {
-    io.out(`${f.severity.padEnd(7)} ${f.path}: ${f.message} [${f.ruleId}]`);
+    const note =
+      f.suppressed === undefined ? '' : ` (suppressed ${f.suppressed.severity}: ${f.suppressed.reason})`;
+    io.out(`${f.severity.padEnd(7)} ${f.path}: ${f.message} [${f.ruleId}]${note}`);
   }
   const what =
     a.status === 'applied'

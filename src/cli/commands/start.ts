@@ -75,7 +75,7 @@ export async function startCommand(flags: StartFlags, io: CliIo): Promise<number
   // SIGUSR1 (logrotate's postrotate): log files are opened again by path.
   const reopen = (): void => {
     try {
-      balancer.reopenLogs();
+      balancer.reopenLog();
       logger.info({ signal: 'SIGUSR1' }, 'log files reopened');
     } catch (err) {
       logger.error({ signal: 'SIGUSR1', err: errorMessage(err) }, 'log files could not be reopened');

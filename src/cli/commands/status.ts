@@ -3,6 +3,7 @@
 import { adminCall, type AdminTarget } from '../admin-client.ts';
 import { EXIT, type CliIo } from '../io.ts';
 import { reportError } from '../report-error.ts';
+import { describeDrain } from './drain.ts';
 
 export interface StatusFlags extends AdminTarget {
   pool?: string;
@@ -16,6 +17,7 @@ interface BackendRow {
   configuredWeight: number;
   effectiveWeight: number;
   inFlight: number;
+  drain?: { by: string; reason: string; at: number; until?: number } | null;
   traffic?: {
     expectedShare?: number;
     observedShare?: number;
@@ -88,6 +90,7 @@ export async function statusCommand(flags: StatusFlags, io: CliIo): Promise<numb
       }
       for (const line of table(rows)) io.out(`  ${line}`);
       for (const b of p.backends) if (b.traffic?.note) io.out(`  ${b.name}: ${b.traffic.note}`);
+      for (const b of p.backends) if (b.drain) io.out(`  ${b.name}: ${describeDrain(b.drain)}`);
     }
     io.out('');
     if (firing.length === 0) io.out('no alerts firing');

@@ -77,18 +77,31 @@ export function lintConfig(loaded: LintSource, options: LintOptions = {}): Findi
     const params = mergeParams(rule, options.params?.[rule.id]);
     for (const hit of rule.check({ config: loaded.config, isExplicit, params, baseDir })) {
       const line = loaded.lineOf(hit.path) ?? nearestLine(loaded, hit.path);
+      const path = formatPath(hit.path);
+      const suppression = loaded.config.lint?.suppress.find(
+        (s) => s.rule === rule.id && covers(s.path, path),
+      );
       findings.push({
         ruleId: rule.id,
-        severity: rule.severity,
-        path: formatPath(hit.path),
+        severity: suppression === undefined ? rule.severity : 'info',
+        path,
         message: hit.message,
         remediation: rule.remediation,
         file: loaded.source,
         ...(line === undefined ? {} : { line }),
+        ...(suppression === undefined
+          ? {}
+          : { suppressed: { reason: suppression.reason, severity: rule.severity } }),
       });
     }
   }
   return findings.sort(compareFindings);
+}
+
+/** A suppression path covers itself and everything below it; no path covers every finding. */
+function covers(suppressed: string | undefined, path: string): boolean {
+  if (suppressed === undefined) return true;
+  return path === suppressed || path.startsWith(`${suppressed}.`) || path.startsWith(`${suppressed}[`);
 }
 
 /** A finding about a defaulted key points at the closest ancestor that is written in the file. */

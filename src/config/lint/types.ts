@@ -14,6 +14,7 @@ export type ConfigPath = readonly (string | number)[];
  * linter only needs this much, so tests and the audit can hand it any parsed config.
  */
 export interface LintSource {
+  /** `lint.suppress` is read from it; a config without a `lint` section suppresses nothing. */
   readonly config: Config;
   /** The document as written (before defaults), to tell an explicit key from a default. */
   readonly raw: unknown;
@@ -33,6 +34,11 @@ export interface Finding {
   readonly remediation: string;
   readonly file: string;
   readonly line?: number;
+  /**
+   * Set when a `lint.suppress` entry of the config covers the finding: it is then reported with
+   * severity info (so it fails nothing) and keeps the rule's severity and the reason here.
+   */
+  readonly suppressed?: { readonly reason: string; readonly severity: Severity };
 }
 
 /** What a check reports; the runner adds rule id, severity, remediation, file and line. */
