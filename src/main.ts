@@ -22,7 +22,9 @@ import { LogWriter } from './core/log-writer.ts';
 import { ProxyServer } from './proxy/proxy-server.ts';
 import { ConfigController } from './runtime/controller.ts';
 import { ApplyGuard } from './runtime/guard.ts';
+import { FleetAgent } from './fleet/fleet-agent.ts';
 import { openStore } from './store/open-store.ts';
+import { isEtcdStore } from './store/etcd-store.ts';
 import type { Store } from './store/store.ts';
 
 export interface StartOptions {
@@ -37,6 +39,8 @@ export interface StartOptions {
   author?: string;
   /** Start even when the config has lint errors. */
   force?: boolean;
+  /** Fleet: serve a listener address another instance on this host already serves. */
+  allowOverlap?: boolean;
 }
 
 export interface Balancer {
@@ -45,6 +49,8 @@ export interface Balancer {
   readonly health: HealthManager;
   readonly monitor: Monitor;
   readonly store: Store;
+  /** Set when the config has a `fleet` section. */
+  readonly fleet: FleetAgent | undefined;
   readonly hub: EventHub;
   readonly logger: pino.Logger;
   /** http://host:port of the admin server. */
@@ -199,16 +205,54 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
     versionInfo.set(v.version, { version: v.version, createdAt: v.createdAt, author: v.author });
   }
 
+  let fleet: FleetAgent | undefined;
+  if (config.fleet !== undefined) {
+    if (!isEtcdStore(store)) {
+      await store.close();
+      throw new FulcrumError(
+        'FULCRUM_ERR_FLEET_STORE',
+        'fleet needs store.etcd: a fleet shares its history through etcd',
+      );
+    }
+    fleet = new FleetAgent({
+      store,
+      controller,
+      fleet: config.fleet,
+      env,
+      logger,
+      listeners: () => {
+        const out: Record<string, string> = {};
+        for (const name of controller.snapshot?.listeners.keys() ?? []) {
+          const a = proxy.boundAddress(name);
+          if (a) out[name] = `${a.host}:${a.port}`;
+        }
+        return out;
+      },
+      degradedReasons: () => monitor.degradedReasons(),
+      snapshot: current,
+      raiseAlerts: (rule, active) => monitor.raiseExternal(rule, active),
+      ...(options.allowOverlap ? { allowOverlap: true } : {}),
+    });
+  }
+
   let adminServer: Server | undefined;
   try {
-    await controller.apply(text, {
-      source: 'file',
-      origin: configFile,
-      author: options.author ?? 'fulcrum start',
-      message: `started from ${configFile}`,
-      // Start-up refuses lint errors like apply does, unless forced or accepted before.
-      force: options.force === true || (await store.latestVersion())?.text === text,
-    });
+    // A fleet instance runs the fleet's latest version; its file only seeds an empty history.
+    const fleetLatest = fleet ? await store.latestVersion() : undefined;
+    if (fleet) {
+      await fleet.load();
+      fleet.checkOverlap(fleetLatest?.text ?? text);
+    }
+    if (fleetLatest) await controller.adopt(fleetLatest);
+    else
+      await controller.apply(text, {
+        source: 'file',
+        origin: configFile,
+        author: options.author ?? 'fulcrum start',
+        message: `started from ${configFile}`,
+        // Start-up refuses lint errors like apply does, unless forced or accepted before.
+        force: options.force === true || (await store.latestVersion())?.text === text,
+      });
     monitor.start();
     const app = new AdminApp({
       controller,
@@ -221,6 +265,7 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
       loopback,
       guard,
       audit,
+      ...(fleet ? { fleet } : {}),
       dashboard: createDashboardAssets(),
       listenersBound: () => {
         const s = controller.snapshot;
@@ -231,26 +276,33 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
     adminServer.headersTimeout = 10_000;
     adminServer.requestTimeout = 60_000;
     await listen(adminServer, adminHp.host, adminHp.port);
+    await fleet?.start(serverUrl(adminServer, adminAddress));
   } catch (err) {
     await proxy.shutdown(0).catch(() => undefined);
     health.stop();
     monitor.stop();
     guard.stop();
     audit.stop();
+    await fleet?.stop();
+    adminServer?.close();
     await store.close();
     throw err;
   }
-  const addr = adminServer.address();
-  const adminUrl =
-    typeof addr === 'object' && addr !== null
-      ? `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`
-      : `http://${adminAddress}`;
+  const adminUrl = serverUrl(adminServer, adminAddress);
   const listeners: Record<string, string> = {};
   for (const name of controller.snapshot?.listeners.keys() ?? []) {
     const a = proxy.boundAddress(name);
     if (a) listeners[name] = `${a.host}:${a.port}`;
   }
-  logger.info({ listeners, admin: adminUrl, version: controller.version?.version }, 'fulcrum started');
+  logger.info(
+    {
+      listeners,
+      admin: adminUrl,
+      version: controller.version?.version,
+      ...(fleet ? { instance: fleet.instance } : {}),
+    },
+    'fulcrum started',
+  );
 
   let closing: Promise<void> | undefined;
   const server = adminServer;
@@ -260,12 +312,15 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
     health,
     monitor,
     store,
+    fleet,
     hub,
     logger,
     adminUrl,
     close(graceMs = 10_000) {
       closing ??= (async () => {
         logger.info({ graceMs }, 'shutting down');
+        // Leave the fleet first, so the others see a clean stop rather than a lost instance.
+        await fleet?.stop();
         await proxy.shutdown(graceMs);
         health.stop();
         monitor.stop();
@@ -280,6 +335,13 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
       return closing;
     },
   };
+}
+
+function serverUrl(server: Server, fallback: string): string {
+  const addr = server.address();
+  return typeof addr === 'object' && addr !== null
+    ? `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`
+    : `http://${fallback}`;
 }
 
 function listen(server: Server, host: string, port: number): Promise<void> {

@@ -40,6 +40,14 @@ export interface GuardView {
   status(): unknown;
 }
 
+/** The fleet this instance belongs to (src/fleet). */
+export interface FleetAdminView {
+  view(): unknown;
+  /** Reasons that make /readyz "degraded" but still 200 (store unreachable: serving on). */
+  degradedReasons(): string[];
+  metrics(): Promise<string>;
+}
+
 export interface DashboardAssets {
   /** Serve GET / and /assets/*; false when the path is not an asset. */
   serve(path: string, res: ServerResponse): boolean;
@@ -61,6 +69,7 @@ export interface AdminDeps {
   listenersBound: () => boolean;
   audit?: AuditView;
   guard?: GuardView;
+  fleet?: FleetAdminView;
   dashboard?: DashboardAssets;
 }
 
@@ -95,7 +104,7 @@ export class AdminApp {
       r('GET', /^\/metrics$/, async (_q, res) => {
         const m = await deps.monitor.metrics();
         res.writeHead(200, { 'content-type': m.contentType });
-        res.end(m.body);
+        res.end(deps.fleet ? `${m.body}${await deps.fleet.metrics()}` : m.body);
       }),
       r('GET', /^\/api\/v1\/config$/, (_q, res) => this.#getConfig(res)),
       r('POST', /^\/api\/v1\/config$/, (q, res, url) => this.#postConfig(q, res, url)),
@@ -138,6 +147,11 @@ export class AdminApp {
       r('GET', /^\/api\/v1\/pools$/, (_q, res) => this.#pools(res)),
       r('GET', /^\/api\/v1\/alerts$/, (_q, res) => sendJson(res, 200, { alerts: deps.monitor.alerts() })),
       r('GET', /^\/api\/v1\/series$/, (_q, res) => sendJson(res, 200, deps.monitor.series())),
+      r('GET', /^\/api\/v1\/fleet$/, (_q, res) => {
+        if (!deps.fleet)
+          throw new FulcrumError('FULCRUM_ERR_ADMIN_NOT_FOUND', 'this instance is not in a fleet');
+        sendJson(res, 200, deps.fleet.view() ?? null);
+      }),
       r('GET', /^\/api\/v1\/guard$/, (_q, res) =>
         sendJson(res, 200, { guard: deps.guard?.status() ?? null }),
       ),
@@ -210,10 +224,13 @@ export class AdminApp {
     }
     const degraded = monitor.degradedReasons();
     const ready = reasons.length === 0 && degraded.length === 0;
+    // The store being away degrades the control plane only: still ready to serve.
+    const soft = this.#deps.fleet?.degradedReasons() ?? [];
     sendJson(res, ready ? 200 : 503, {
-      status: reasons.length > 0 ? 'not-ready' : degraded.length > 0 ? 'degraded' : 'ready',
+      status:
+        reasons.length > 0 ? 'not-ready' : degraded.length > 0 || soft.length > 0 ? 'degraded' : 'ready',
       configVersion: controller.version?.version ?? null,
-      reasons: [...reasons, ...degraded.map((d) => `degraded: ${d}`)],
+      reasons: [...reasons, ...[...degraded, ...soft].map((d) => `degraded: ${d}`)],
     });
   }
 

@@ -48,6 +48,8 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
     .option('--force', 'start even if the config has lint errors')
     .option('--memory-store', 'keep config history in memory instead of store.sqlite')
     .option('--grace <duration>', 'how long in-flight requests may finish on SIGTERM/SIGINT', '10s')
+    .option('--listen-admin <address>', "this instance's admin address (overrides admin.address)")
+    .option('--allow-overlap', 'fleet: serve a listener address another instance on this host already serves')
     .action((o) => set(startCommand(o, io)));
 
   program

@@ -283,6 +283,13 @@ const storeSchema = z.strictObject({
     .optional(),
 });
 
+// Instances sharing store.etcd and fleet.name form a fleet (docs/fleet.md).
+const fleetSchema = z.strictObject({
+  name,
+  instance: name.optional(),
+  report: duration('1s'),
+});
+
 const logSchema = z.strictObject({
   level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   access: z.boolean().default(true),
@@ -296,6 +303,7 @@ export const configSchema = z.strictObject({
   audit: auditSchema.prefault({}),
   admin: adminSchema.prefault({}),
   store: storeSchema.prefault({}),
+  fleet: fleetSchema.optional(),
   log: logSchema.prefault({}),
 });
 
@@ -314,3 +322,4 @@ export type MonitorConfig = Config['monitor'];
 export type AuditConfig = Config['audit'];
 export type AdminConfig = Config['admin'];
 export type StoreConfig = Config['store'];
+export type FleetConfig = NonNullable<Config['fleet']>;

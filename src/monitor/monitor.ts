@@ -288,6 +288,11 @@ export class Monitor {
     return this.#engine.views();
   }
 
+  /** Seam for rules judged outside the monitor (the fleet's): same engine, notifiers and views. */
+  raiseExternal(rule: RuleDef, active: readonly ActiveSample[]): void {
+    this.#engine.evaluate(rule, active, this.#d.clock.now(), this.#d.clock.wallNow());
+  }
+
   degradedReasons(): string[] {
     return this.#engine
       .firing()

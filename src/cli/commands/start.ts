@@ -12,6 +12,8 @@ export interface StartFlags {
   force?: boolean;
   memoryStore?: boolean;
   grace: string;
+  listenAdmin?: string;
+  allowOverlap?: boolean;
 }
 
 export async function startCommand(flags: StartFlags, io: CliIo): Promise<number> {
@@ -29,6 +31,8 @@ export async function startCommand(flags: StartFlags, io: CliIo): Promise<number
       env: io.env,
       ...(flags.memoryStore ? { memoryStore: true } : {}),
       ...(flags.force ? { force: true } : {}),
+      ...(flags.listenAdmin === undefined ? {} : { adminAddress: flags.listenAdmin }),
+      ...(flags.allowOverlap ? { allowOverlap: true } : {}),
       author: io.env['USER'] ?? 'fulcrum start',
     });
   } catch (err) {

@@ -1,0 +1,485 @@
+// One instance's part in a fleet (docs/fleet.md): it holds a lease carrying its membership
+// record and load report, follows the latest config version through the controller's adopt
+// path, and judges the fleet from what etcd holds. Everything here runs beside the data plane:
+// a slow or unreachable etcd delays the fleet view, never a request.
+import { hostname } from 'node:os';
+import type pino from 'pino';
+import type { Lease } from 'etcd3';
+import { Gauge, Registry } from 'prom-client';
+import { loadConfigText } from '../config/load.ts';
+import type { FleetConfig } from '../config/schema.ts';
+import { FulcrumError, errorMessage } from '../core/errors.ts';
+import { parseAddress } from '../core/units.ts';
+import type { ActiveSample, RuleDef } from '../monitor/alerts.ts';
+import type { ConfigController } from '../runtime/controller.ts';
+import type { Snapshot } from '../runtime/snapshot.ts';
+import type { EtcdStore } from '../store/etcd-store.ts';
+import type { ConfigVersion } from '../store/store.ts';
+import { FleetJudge, type FleetView } from './fleet-judge.ts';
+import {
+  LEASE_TTL_S,
+  fleetKeys,
+  type AdoptFailure,
+  type CanaryRecord,
+  type LoadReport,
+  type MemberRecord,
+} from './fleet-records.ts';
+
+/** Each etcd call of the fleet loop gives up after this, so one tick never stalls the next. */
+const CALL_DEADLINE_MS = 2000;
+/** An instance on another version than the latest for this long fires FleetConfigSkew. */
+export const CONFIG_SKEW_GRACE_MS = 10_000;
+
+export const FLEET_RULES = {
+  InstanceSkewed: {
+    name: 'InstanceSkewed',
+    severity: 'warning',
+    category: 'traffic',
+    forMs: 3000,
+    keepFiringForMs: 0,
+  },
+  FleetConfigSkew: {
+    name: 'FleetConfigSkew',
+    severity: 'warning',
+    category: 'config',
+    forMs: CONFIG_SKEW_GRACE_MS,
+    keepFiringForMs: 0,
+  },
+  FleetInstanceLost: {
+    name: 'FleetInstanceLost',
+    severity: 'warning',
+    category: 'health',
+    forMs: 0,
+    keepFiringForMs: 0,
+  },
+} as const satisfies Record<string, RuleDef>;
+
+export interface FleetAgentDeps {
+  store: EtcdStore;
+  controller: ConfigController;
+  fleet: FleetConfig;
+  /** Environment for `${env:}` when reading a version's listener addresses. */
+  env: Record<string, string | undefined>;
+  logger: pino.Logger;
+  /** Bound listener name → host:port. */
+  listeners: () => Record<string, string>;
+  /** Reasons this instance is degraded besides the store (the monitor's). */
+  degradedReasons: () => string[];
+  snapshot: () => Snapshot | undefined;
+  /** The alert seam: report a fleet rule's active samples to the monitor's engine. */
+  raiseAlerts?: (rule: RuleDef, active: ActiveSample[]) => void;
+  /** Share listener addresses with other instances on this host on purpose. */
+  allowOverlap?: boolean;
+  now?: () => number;
+}
+
+/** The instance id when `fleet.instance` is unset. */
+export function defaultInstanceId(): string {
+  return `${hostname()}-${process.pid}`;
+}
+
+function deadline<T>(p: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const t = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`${what}: no answer from etcd within ${CALL_DEADLINE_MS} ms`)),
+      CALL_DEADLINE_MS,
+    );
+  });
+  return Promise.race([p, t]).finally(() => clearTimeout(timer));
+}
+
+export class FleetAgent {
+  readonly instance: string;
+  readonly #d: FleetAgentDeps;
+  readonly #keys: ReturnType<typeof fleetKeys>;
+  readonly #now: () => number;
+  readonly #judge = new FleetJudge();
+  readonly #startedAt: number;
+  readonly #host = hostname();
+  readonly #registry = new Registry();
+  readonly #gInstances: Gauge;
+  readonly #gVersion: Gauge;
+  readonly #gShare: Gauge;
+  #admin = '';
+  #lease: Lease | undefined;
+  #lastMemberJson = '';
+  #members: MemberRecord[] = [];
+  #reports: LoadReport[] = [];
+  #latest: number | null = null;
+  #canary: CanaryRecord | undefined;
+  #reachable = true;
+  #failure: AdoptFailure | undefined;
+  #view: FleetView | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #stopWatch: (() => Promise<void>) | undefined;
+  #lastRevision = 0;
+  #follow: Promise<void> = Promise.resolve();
+  #stopped = false;
+  #ticking: Promise<void> | undefined;
+
+  constructor(deps: FleetAgentDeps) {
+    this.#d = deps;
+    this.instance = deps.fleet.instance ?? defaultInstanceId();
+    this.#keys = fleetKeys(deps.fleet.name);
+    this.#now = deps.now ?? Date.now;
+    this.#startedAt = this.#now();
+    const registry = this.#registry;
+    this.#gInstances = new Gauge({
+      name: 'fulcrum_fleet_instances',
+      help: 'Instances holding a membership lease in this fleet, as this instance sees it.',
+      registers: [registry],
+    });
+    this.#gVersion = new Gauge({
+      name: 'fulcrum_fleet_instance_config_version',
+      help: 'Config version each fleet instance runs.',
+      labelNames: ['instance'],
+      registers: [registry],
+    });
+    this.#gShare = new Gauge({
+      name: 'fulcrum_fleet_backend_share_ratio',
+      help: 'Fleet-wide observed share over expected share per backend (summed instance counters over the judge window).',
+      labelNames: ['pool', 'backend'],
+      registers: [registry],
+    });
+  }
+
+  /** Read the fleet's members once (before anything binds), so the overlap check has data. */
+  async load(): Promise<void> {
+    await this.#read();
+  }
+
+  /**
+   * Refuse a config whose listeners another instance of this store already serves on this
+   * host (unless overlap is allowed): two configs silently splitting one port via SO_REUSEPORT.
+   */
+  checkOverlap(text: string): void {
+    const problem = this.#overlap(text);
+    if (problem !== undefined) throw new FulcrumError('FULCRUM_ERR_FLEET_OVERLAP', problem);
+  }
+
+  /** Join: take the lease, publish, follow the latest version, judge every `fleet.report`. */
+  async start(adminUrl: string): Promise<void> {
+    this.#admin = adminUrl;
+    await this.#tick();
+    try {
+      this.#stopWatch = await deadline(
+        this.#d.store.watchVersions(
+          (v, revision) => {
+            this.#lastRevision = revision;
+            this.#followVersion(v);
+          },
+          this.#lastRevision > 0 ? { fromRevision: this.#lastRevision + 1 } : {},
+        ),
+        'watch versions',
+      );
+    } catch (err) {
+      // The periodic reconcile still follows, one report interval later.
+      this.#d.logger.warn({ err: errorMessage(err) }, 'fleet: cannot watch versions; following by polling');
+    }
+    this.#schedule();
+  }
+
+  /** The last computed fleet view (GET /api/v1/fleet). */
+  view(): FleetView | undefined {
+    return this.#view;
+  }
+
+  degradedReasons(): string[] {
+    return this.#reachable ? [] : ['store unreachable'];
+  }
+
+  get storeReachable(): boolean {
+    return this.#reachable;
+  }
+
+  /** The fleet's metrics in Prometheus text format (appended to /metrics). */
+  metrics(): Promise<string> {
+    return this.#registry.metrics();
+  }
+
+  /** Leave cleanly: say so, then revoke the lease (the records go at once). */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    await this.#ticking?.catch(() => undefined);
+    await this.#stopWatch?.().catch(() => undefined);
+    const lease = this.#lease;
+    if (lease && !lease.revoked()) {
+      try {
+        await deadline(
+          lease
+            .put(this.#keys.member(this.instance))
+            .value(JSON.stringify({ ...this.#record(), state: 'leaving' }))
+            .exec(),
+          'leave',
+        );
+        await deadline(lease.revoke(), 'revoke lease');
+      } catch {
+        lease.release();
+      }
+    }
+  }
+
+  #schedule(): void {
+    if (this.#stopped) return;
+    this.#timer = setTimeout(() => {
+      this.#ticking = this.#tick().finally(() => this.#schedule());
+    }, this.#d.fleet.report);
+    this.#timer.unref();
+  }
+
+  async #ensureLease(): Promise<Lease> {
+    if (this.#lease && !this.#lease.revoked()) return this.#lease;
+    this.#lease?.release();
+    const lease = this.#d.store.namespace.lease(LEASE_TTL_S);
+    this.#lease = lease;
+    // A new lease holds no keys yet: publish the record again.
+    this.#lastMemberJson = '';
+    await deadline(lease.grant(), 'grant lease');
+    return lease;
+  }
+
+  async #read(): Promise<void> {
+    const ns = this.#d.store.namespace;
+    const [all, latest] = await deadline(
+      Promise.all([ns.getAll().prefix(this.#keys.root).strings(), ns.get('latest').string()]),
+      'read fleet',
+    );
+    const members: MemberRecord[] = [];
+    const reports: LoadReport[] = [];
+    let canary: CanaryRecord | undefined;
+    for (const [key, value] of Object.entries(all)) {
+      try {
+        if (key.startsWith(this.#keys.members)) members.push(JSON.parse(value) as MemberRecord);
+        else if (key.startsWith(this.#keys.reports)) reports.push(JSON.parse(value) as LoadReport);
+        else if (key === this.#keys.canary) canary = JSON.parse(value) as CanaryRecord;
+      } catch {
+        // A record this version cannot read is skipped, not fatal.
+      }
+    }
+    this.#members = members;
+    this.#reports = reports;
+    this.#canary = canary;
+    this.#latest = latest === null ? null : Number(latest);
+  }
+
+  async #tick(): Promise<void> {
+    const now = this.#now();
+    try {
+      const lease = await this.#ensureLease();
+      const json = JSON.stringify(this.#record());
+      if (json !== this.#lastMemberJson) {
+        await deadline(lease.put(this.#keys.member(this.instance)).value(json).exec(), 'publish membership');
+        this.#lastMemberJson = json;
+      }
+      await deadline(
+        lease
+          .put(this.#keys.report(this.instance))
+          .value(JSON.stringify(this.#report(now)))
+          .exec(),
+        'publish report',
+      );
+      await this.#read();
+      if (!this.#reachable) this.#d.logger.info('fleet: store reachable again');
+      this.#reachable = true;
+    } catch (err) {
+      if (this.#reachable)
+        this.#d.logger.warn({ err: errorMessage(err) }, 'fleet: store unreachable; serving on');
+      this.#reachable = false;
+    }
+    this.#judgeNow(now);
+    if (this.#reachable) await this.#reconcile();
+  }
+
+  /** Catch up with the latest version if the watch missed it (etcd was away, say). */
+  async #reconcile(): Promise<void> {
+    const latest = this.#latest;
+    const running = this.#d.controller.version?.version;
+    if (latest === null || (running !== undefined && latest <= running)) return;
+    if (this.#failure?.version === latest || this.#held(latest)) return;
+    try {
+      const v = await deadline(this.#d.store.getVersion(latest), 'read version');
+      if (v) this.#followVersion(v);
+    } catch {
+      // Next tick.
+    }
+  }
+
+  #held(version: number): boolean {
+    const c = this.#canary;
+    return c !== undefined && c.version === version && !c.targets.includes(this.instance);
+  }
+
+  #followVersion(v: ConfigVersion): void {
+    this.#follow = this.#follow.then(async () => {
+      const running = this.#d.controller.version?.version;
+      if (running !== undefined && v.version <= running) return;
+      if (this.#failure?.version === v.version || this.#held(v.version)) return;
+      const overlap = this.#overlap(v.text);
+      try {
+        if (overlap !== undefined) throw new FulcrumError('FULCRUM_ERR_FLEET_OVERLAP', overlap);
+        await this.#d.controller.adopt(v);
+        this.#failure = undefined;
+      } catch (err) {
+        this.#failure = { version: v.version, message: errorMessage(err), at: this.#now() };
+        this.#d.logger.warn(
+          { version: v.version, err: this.#failure.message },
+          'fleet: cannot adopt version; running the last good one',
+        );
+      }
+    });
+  }
+
+  #overlap(text: string): string | undefined {
+    if (this.#d.allowOverlap === true) return undefined;
+    const loaded = loadConfigText(text, { source: 'fleet', env: this.#d.env });
+    if (!loaded.ok) return undefined;
+    for (const [name, l] of Object.entries(loaded.value.config.listeners)) {
+      const mine = parseAddress(l.address);
+      if (mine === undefined || mine.port === 0) continue;
+      for (const m of this.#members) {
+        if (m.instance === this.instance || m.host !== this.#host || m.state !== 'running') continue;
+        for (const [theirName, bound] of Object.entries(m.listeners)) {
+          const theirs = parseAddress(bound);
+          if (theirs === undefined || theirs.port !== mine.port) continue;
+          if (theirs.host === mine.host || wildcard(theirs.host) || wildcard(mine.host)) {
+            return `listener ${name} (${l.address}) is already served by fleet instance ${m.instance} (listener ${theirName} on ${bound}, pid ${m.pid}) on this host; start with --allow-overlap to share it on purpose`;
+          }
+        }
+      }
+    }
+    return undefined;
+  }
+
+  #record(): MemberRecord {
+    const v = this.#d.controller.version;
+    const reasons = [...this.#d.degradedReasons(), ...this.degradedReasons()];
+    if (this.#failure)
+      reasons.push(`cannot adopt version ${this.#failure.version}: ${this.#failure.message}`);
+    return {
+      fleet: this.#d.fleet.name,
+      instance: this.instance,
+      host: this.#host,
+      pid: process.pid,
+      admin: this.#admin,
+      startedAt: this.#startedAt,
+      version: v?.version ?? null,
+      sha256: v?.sha256 ?? null,
+      health: reasons.length === 0 ? 'ok' : 'degraded',
+      reasons,
+      listeners: this.#d.listeners(),
+      ...(this.#failure ? { adoptFailure: this.#failure } : {}),
+      state: 'running',
+    };
+  }
+
+  #report(now: number): LoadReport {
+    const snap = this.#d.snapshot();
+    const pools: LoadReport['pools'] = {};
+    for (const p of snap?.pools.values() ?? []) {
+      const backends: LoadReport['pools'][string] = {};
+      for (const h of p.state.hosts) {
+        backends[h.name] = {
+          requests: h.requests,
+          errors: h.failures,
+          latencyMs: Math.round(h.latencyEwmaMs * 100) / 100,
+          status: h.status,
+          weight: h.configuredWeight,
+        };
+      }
+      pools[p.name] = backends;
+    }
+    return { instance: this.instance, at: now, version: this.#d.controller.version?.version ?? null, pools };
+  }
+
+  #judgeNow(now: number): void {
+    const expected = new Map<string, Map<string, number>>();
+    for (const p of this.#d.snapshot()?.pools.values() ?? []) {
+      let total = 0;
+      for (const h of p.state.hosts) total += h.configuredWeight;
+      const m = new Map<string, number>();
+      for (const h of p.state.hosts) m.set(h.name, total > 0 ? h.configuredWeight / total : 0);
+      expected.set(p.name, m);
+    }
+    // While etcd is away, judge what was last read, with this instance's own record current.
+    const members = this.#members.filter((m) => m.instance !== this.instance);
+    members.push(this.#record());
+    const view = this.#judge.judge(
+      { members, reports: this.#reports, latestVersion: this.#latest, expected, now },
+      this.instance,
+      this.#d.fleet.name,
+      this.#reachable ? 'reachable' : 'unreachable',
+    );
+    view.canary = this.#canary ?? null;
+    this.#view = view;
+    this.#publishMetrics(view);
+    this.#raise(view);
+  }
+
+  #publishMetrics(view: FleetView): void {
+    this.#gInstances.set(view.instances.length);
+    this.#gVersion.reset();
+    for (const i of view.instances)
+      if (i.version !== null) this.#gVersion.set({ instance: i.instance }, i.version);
+    this.#gShare.reset();
+    for (const p of view.pools)
+      for (const b of p.backends)
+        if (b.shareRatio !== null) this.#gShare.set({ pool: p.pool, backend: b.backend }, b.shareRatio);
+  }
+
+  #raise(view: FleetView): void {
+    const raise = this.#d.raiseAlerts;
+    if (raise === undefined) return;
+    const fleet = view.fleet;
+    raise(
+      FLEET_RULES.InstanceSkewed,
+      view.skewed.map((s) => ({
+        labels: { fleet, instance: s.instance, pool: s.pool, backend: s.backend, cause: s.cause },
+        annotations: {
+          summary: `instance ${s.instance} sends ${pct(s.share)} of pool ${s.pool} to ${s.backend}, the rest of the fleet ${pct(s.fleetShare)}`,
+          description: s.detail,
+          command: 'fulcrum status --fleet',
+        },
+        value: Math.abs(s.share - s.fleetShare),
+      })),
+    );
+    // The grace is the rule's `for`: active whenever an instance is not on the latest version.
+    raise(
+      FLEET_RULES.FleetConfigSkew,
+      view.instances
+        .filter((i) => i.configSkewSince !== null)
+        .map((i) => ({
+          labels: { fleet, instance: i.instance },
+          annotations: {
+            summary: `instance ${i.instance} runs version ${i.version ?? 'none'}, the fleet's latest is ${view.latestVersion}`,
+            description: i.adoptFailure
+              ? `it cannot adopt version ${i.adoptFailure.version}: ${i.adoptFailure.message}`
+              : 'it has not adopted the latest version yet',
+            command: 'fulcrum status --fleet',
+          },
+          value: (view.latestVersion ?? 0) - (i.version ?? 0),
+        })),
+    );
+    raise(
+      FLEET_RULES.FleetInstanceLost,
+      view.lost.map((l) => ({
+        labels: { fleet, instance: l.instance },
+        annotations: {
+          summary: `instance ${l.instance} left the fleet without a clean stop (its lease expired)`,
+          description: `last seen on version ${l.lastVersion ?? 'none'}; it died or cannot reach etcd`,
+          command: 'fulcrum status --fleet',
+        },
+        value: 1,
+      })),
+    );
+  }
+}
+
+function wildcard(host: string): boolean {
+  return host === '0.0.0.0' || host === '::' || host === '[::]';
+}
+
+function pct(n: number): string {
+  return `${(n * 100).toFixed(1)}%`;
+}
