@@ -18,6 +18,7 @@ import type { ConfigVersion } from '../store/store.ts';
 import { FleetJudge, type FleetView } from './fleet-judge.ts';
 import {
   LEASE_TTL_S,
+  LEFT_TTL_S,
   fleetKeys,
   type AdoptFailure,
   type CanaryRecord,
@@ -106,6 +107,7 @@ export class FleetAgent {
   #lastMemberJson = '';
   #members: MemberRecord[] = [];
   #reports: LoadReport[] = [];
+  #left = new Set<string>();
   #latest: number | null = null;
   #canary: CanaryRecord | undefined;
   #reachable = true;
@@ -207,6 +209,13 @@ export class FleetAgent {
     const lease = this.#lease;
     if (lease && !lease.revoked()) {
       try {
+        // A key of its own that outlives the member record, so every judge reads "left", not "lost".
+        const bye = this.#d.store.namespace.lease(LEFT_TTL_S, { autoKeepAlive: false });
+        await deadline(
+          bye.put(`${this.#keys.left}${this.instance}`).value(String(this.#now())).exec(),
+          'leave',
+        );
+        bye.release();
         await deadline(
           lease
             .put(this.#keys.member(this.instance))
@@ -249,10 +258,12 @@ export class FleetAgent {
     const members: MemberRecord[] = [];
     const reports: LoadReport[] = [];
     let canary: CanaryRecord | undefined;
+    const left = new Set<string>();
     for (const [key, value] of Object.entries(all)) {
       try {
         if (key.startsWith(this.#keys.members)) members.push(JSON.parse(value) as MemberRecord);
         else if (key.startsWith(this.#keys.reports)) reports.push(JSON.parse(value) as LoadReport);
+        else if (key.startsWith(this.#keys.left)) left.add(key.slice(this.#keys.left.length));
         else if (key === this.#keys.canary) canary = JSON.parse(value) as CanaryRecord;
       } catch {
         // A record this version cannot read is skipped, not fatal.
@@ -260,6 +271,7 @@ export class FleetAgent {
     }
     this.#members = members;
     this.#reports = reports;
+    this.#left = left;
     this.#canary = canary;
     this.#latest = latest === null ? null : Number(latest);
   }
@@ -406,7 +418,7 @@ export class FleetAgent {
     const members = this.#members.filter((m) => m.instance !== this.instance);
     members.push(this.#record());
     const view = this.#judge.judge(
-      { members, reports: this.#reports, latestVersion: this.#latest, expected, now },
+      { members, reports: this.#reports, left: this.#left, latestVersion: this.#latest, expected, now },
       this.instance,
       this.#d.fleet.name,
       this.#reachable ? 'reachable' : 'unreachable',

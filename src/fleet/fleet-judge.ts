@@ -74,6 +74,8 @@ interface Sample {
 export interface JudgeInput {
   members: MemberRecord[];
   reports: LoadReport[];
+  /** Instances that stopped cleanly (left/ keys). */
+  left: ReadonlySet<string>;
   latestVersion: number | null;
   /** Pool → backend → intended share (this instance's running config). */
   expected: ReadonlyMap<string, ReadonlyMap<string, number>>;
@@ -97,7 +99,8 @@ export class FleetJudge {
     // Lost: seen running before, now gone without saying it was leaving.
     for (const [id, prev] of this.#seen) {
       if (members.has(id)) continue;
-      if (prev.state === 'running') this.#lost.set(id, { lostAt: now, lastVersion: prev.version });
+      if (prev.state === 'running' && !input.left.has(id))
+        this.#lost.set(id, { lostAt: now, lastVersion: prev.version });
       this.#seen.delete(id);
       this.#history.delete(id);
       this.#skewSince.delete(id);

@@ -1,11 +1,14 @@
 // What a fleet keeps in etcd, under the store prefix (docs/fleet.md):
 //   fleet/<name>/members/<instance>   MemberRecord, on the instance's lease
 //   fleet/<name>/reports/<instance>   LoadReport (cumulative counters), on the same lease
+//   fleet/<name>/left/<instance>      epoch ms of a clean stop, on a short lease of its own
 //   fleet/<name>/canary               CanaryRecord while a progressive apply holds a version back
 // Records on a lease vanish when the instance dies or is cut off for longer than the TTL.
 
 /** Lease TTL: a dead or partitioned instance leaves the fleet view within this. */
 export const LEASE_TTL_S = 5;
+/** How long a clean stop's left/ key lives: long enough for every instance to read it. */
+export const LEFT_TTL_S = 60;
 
 export interface AdoptFailure {
   version: number;
@@ -30,7 +33,7 @@ export interface MemberRecord {
   listeners: Record<string, string>;
   /** The newest version it could not adopt, while it still runs an older one. */
   adoptFailure?: AdoptFailure | undefined;
-  /** 'leaving' is written just before a clean stop, so the others do not call it lost. */
+  /** 'leaving' is written just before a clean stop (with a left/ key), so the others do not call it lost. */
   state: 'running' | 'leaving';
 }
 
@@ -70,6 +73,7 @@ export function fleetKeys(name: string): {
   reports: string;
   member(instance: string): string;
   report(instance: string): string;
+  left: string;
   canary: string;
 } {
   const root = `fleet/${name}/`;
@@ -79,6 +83,7 @@ export function fleetKeys(name: string): {
     reports: `${root}reports/`,
     member: (instance) => `${root}members/${instance}`,
     report: (instance) => `${root}reports/${instance}`,
+    left: `${root}left/`,
     canary: `${root}canary`,
   };
 }
