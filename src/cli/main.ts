@@ -160,6 +160,7 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
       .command('status')
       .description('pools, backends, health, share ratios and firing alerts')
       .option('--pool <name>', 'only this pool')
+      .option('--fleet', 'the fleet view: instances, versions, fleet-wide shares, skewed instances')
       .addOption(format(['text', 'json'])),
   ).action((o) => set(statusCommand({ ...o, ...target(o) }, io)));
 

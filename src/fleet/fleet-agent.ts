@@ -449,7 +449,7 @@ export class FleetAgent {
       view.skewed.map((s) => ({
         labels: { fleet, instance: s.instance, pool: s.pool, backend: s.backend, cause: s.cause },
         annotations: {
-          summary: `instance ${s.instance} sends ${pct(s.share)} of pool ${s.pool} to ${s.backend}, the rest of the fleet ${pct(s.fleetShare)}`,
+          summary: `instance ${s.instance} sends ${pct(s.share)} of pool ${s.pool} to ${s.backend}, the fleet's median ${pct(s.fleetShare)}`,
           description: s.detail,
           command: 'fulcrum status --fleet',
         },

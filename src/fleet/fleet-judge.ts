@@ -8,7 +8,7 @@ import type { BackendCounters, LoadReport, MemberRecord } from './fleet-records.
 export const JUDGE_WINDOW_MS = 10_000;
 /** Fewest requests (an instance's and the rest of the fleet's) before a pool's shares are compared. */
 export const MIN_REQUESTS = 50;
-/** An instance is skewed when one backend's share differs from the rest of the fleet's by this much. */
+/** An instance is skewed when one backend's share differs from the fleet's median share by this much. */
 export const SKEW_ABS = 0.15;
 /** A lost instance stays in the view (and FleetInstanceLost active) this long. */
 export const LOST_RETAIN_MS = 5 * 60_000;
@@ -19,7 +19,7 @@ export interface InstanceSkew {
   instance: string;
   pool: string;
   backend: string;
-  /** The backend's share of the pool on this instance, and on the rest of the fleet. */
+  /** The backend's share of the pool on this instance, and its median over the fleet's instances. */
   share: number;
   fleetShare: number;
   cause: SkewCause;
@@ -219,6 +219,10 @@ export class FleetJudge {
     return out;
   }
 
+  /**
+   * Each backend's share on each instance against the median over the instances with traffic:
+   * the median names the odd one out, where "the rest of the fleet" would include it.
+   */
   #skewed(
     deltas: Map<string, Map<string, Map<string, { requests: number; errors: number }>>>,
     pools: FleetPoolView[],
@@ -227,19 +231,26 @@ export class FleetJudge {
   ): InstanceSkew[] {
     const out: InstanceSkew[] = [];
     for (const pool of pools) {
+      const shares = new Map<string, Map<string, number>>();
       for (const [id, byPool] of deltas) {
         const mine = byPool.get(pool.pool);
         let t = 0;
         for (const d of mine?.values() ?? []) t += d.requests;
-        const rest = pool.requests - t;
-        if (t < MIN_REQUESTS || rest < MIN_REQUESTS) continue;
+        if (t < MIN_REQUESTS) continue;
+        const m = new Map<string, number>();
+        for (const b of pool.backends) m.set(b.backend, (mine?.get(b.backend)?.requests ?? 0) / t);
+        shares.set(id, m);
+      }
+      if (shares.size < 2) continue;
+      const medians = new Map<string, number>();
+      for (const b of pool.backends)
+        medians.set(b.backend, median([...shares.values()].map((m) => m.get(b.backend) ?? 0)));
+      for (const [id, m] of shares) {
         let worst: { backend: string; share: number; fleetShare: number } | undefined;
-        for (const b of pool.backends) {
-          const own = mine?.get(b.backend)?.requests ?? 0;
-          const share = own / t;
-          const fleetShare = (b.requests - own) / rest;
+        for (const [backend, share] of m) {
+          const fleetShare = medians.get(backend) ?? 0;
           if (worst === undefined || Math.abs(share - fleetShare) > Math.abs(worst.share - worst.fleetShare))
-            worst = { backend: b.backend, share, fleetShare };
+            worst = { backend, share, fleetShare };
         }
         if (worst === undefined || Math.abs(worst.share - worst.fleetShare) < SKEW_ABS) continue;
         out.push({
@@ -301,6 +312,12 @@ function delta(
   if (before === undefined || now.requests < before.requests)
     return { requests: now.requests, errors: now.errors };
   return { requests: now.requests - before.requests, errors: Math.max(0, now.errors - before.errors) };
+}
+
+function median(values: number[]): number {
+  const v = [...values].sort((x, y) => x - y);
+  const mid = Math.floor(v.length / 2);
+  return v.length % 2 === 1 ? (v[mid] as number) : ((v[mid - 1] as number) + (v[mid] as number)) / 2;
 }
 
 function up(status: string): boolean {

@@ -5,6 +5,7 @@ import { reportError } from '../report-error.ts';
 
 export interface StatusFlags extends AdminTarget {
   pool?: string;
+  fleet?: boolean;
   format: 'text' | 'json';
 }
 
@@ -37,6 +38,7 @@ interface AlertRow {
 }
 
 export async function statusCommand(flags: StatusFlags, io: CliIo): Promise<number> {
+  if (flags.fleet === true) return fleetStatus(flags, io);
   try {
     const [pools, alerts] = await Promise.all([
       adminCall<{ configVersion: number | null; pools: PoolRow[] }>(flags, 'api/v1/pools'),
@@ -91,6 +93,97 @@ export async function statusCommand(flags: StatusFlags, io: CliIo): Promise<numb
     for (const a of firing) {
       io.out(
         `FIRING ${a.labels['alertname']} ${a.labels['severity'] ?? ''} ${a.annotations['summary'] ?? ''}`,
+      );
+    }
+    return EXIT.OK;
+  } catch (err) {
+    return reportError(err, io);
+  }
+}
+
+interface FleetBody {
+  fleet: string;
+  self: string;
+  store: string;
+  latestVersion: number | null;
+  instances: {
+    instance: string;
+    host: string;
+    admin: string;
+    version: number | null;
+    health: string;
+    reasons: string[];
+    windowRequests: number;
+    configSkewSince: number | null;
+  }[];
+  lost: { instance: string; lostAt: number }[];
+  skewed: {
+    instance: string;
+    pool: string;
+    backend: string;
+    share: number;
+    fleetShare: number;
+    detail: string;
+  }[];
+  pools: {
+    pool: string;
+    requests: number;
+    backends: {
+      backend: string;
+      expectedShare: number | null;
+      observedShare: number | null;
+      shareRatio: number | null;
+    }[];
+  }[];
+  canary: { version: number; targets: string[]; endsAt: number } | null;
+}
+
+/** `fulcrum status --fleet`: the fleet as this instance's judge sees it. */
+async function fleetStatus(flags: StatusFlags, io: CliIo): Promise<number> {
+  try {
+    const f = await adminCall<FleetBody>(flags, 'api/v1/fleet');
+    if (flags.format === 'json') {
+      io.out(JSON.stringify(f, null, 2));
+      return EXIT.OK;
+    }
+    io.out(
+      `fleet ${f.fleet}  latest version ${f.latestVersion ?? 'none'}  store ${f.store}  (seen from ${f.self})`,
+    );
+    const rows = [['INSTANCE', 'HOST', 'ADMIN', 'VERSION', 'HEALTH', 'REQUESTS']];
+    for (const i of f.instances) {
+      const skew = i.configSkewSince === null ? '' : ` (behind ${f.latestVersion ?? '?'})`;
+      rows.push([
+        i.instance,
+        i.host,
+        i.admin,
+        `${i.version ?? '-'}${skew}`,
+        i.health,
+        String(i.windowRequests),
+      ]);
+    }
+    for (const line of table(rows)) io.out(`  ${line}`);
+    for (const i of f.instances) for (const r of i.reasons) io.out(`  ${i.instance}: ${r}`);
+    for (const l of f.lost) io.out(`  LOST ${l.instance} at ${new Date(l.lostAt).toISOString()}`);
+    for (const p of f.pools) {
+      io.out('');
+      io.out(`pool ${p.pool} (fleet-wide, ${p.requests} requests in the window)`);
+      const prow = [['BACKEND', 'EXPECTED', 'OBSERVED', 'RATIO']];
+      for (const b of p.backends) {
+        prow.push([
+          b.backend,
+          pct(b.expectedShare ?? undefined),
+          pct(b.observedShare ?? undefined),
+          b.shareRatio === null ? '-' : b.shareRatio.toFixed(2),
+        ]);
+      }
+      for (const line of table(prow)) io.out(`  ${line}`);
+    }
+    io.out('');
+    if (f.canary) io.out(`canary: version ${f.canary.version} on ${f.canary.targets.join(', ')}`);
+    if (f.skewed.length === 0) io.out('no instance skewed');
+    for (const s of f.skewed) {
+      io.out(
+        `SKEWED ${s.instance} ${s.pool}/${s.backend}: ${pct(s.share)} here, fleet median ${pct(s.fleetShare)}; ${s.detail}`,
       );
     }
     return EXIT.OK;
