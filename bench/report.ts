@@ -1,6 +1,7 @@
 // bench/RESULTS.md: the command, the machine, one table per round, and the targets of issue 2
 // judged per round and connection count. The hand-written notes between the NOTES markers
 // (profiling findings, before/after figures) are carried over from the previous file.
+import { keptCost } from './cost-report.ts';
 import { BODY } from './nginx.ts';
 import type { WrkResult } from './wrk.ts';
 
@@ -194,5 +195,7 @@ export function renderReport(input: ReportInput): string {
   out.push('');
   out.push(keptNotes(input.previous));
   out.push('');
+  const cost = keptCost(input.previous);
+  if (cost !== '') out.push(cost, '');
   return out.join('\n');
 }

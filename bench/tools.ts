@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 
 export const NGINX = '/usr/sbin/nginx';
+export const HAPROXY = '/usr/sbin/haproxy';
 
 function onPath(cmd: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
@@ -14,10 +15,12 @@ function run(cmd: string, args: string[]): void {
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (exit ${r.status})`);
 }
 
-/** Install nginx and wrk (and taskset's util-linux) with apt-get, through sudo when not root. */
+/** Install nginx, haproxy, openssl and wrk (and taskset's util-linux) with apt-get, through sudo when not root. */
 export function ensureTools(): void {
   const missing: string[] = [];
   if (!existsSync(NGINX)) missing.push('nginx');
+  if (!existsSync(HAPROXY)) missing.push('haproxy');
+  if (!onPath('openssl')) missing.push('openssl');
   if (!onPath('wrk')) missing.push('wrk');
   if (!onPath('taskset')) missing.push('util-linux');
   if (missing.length === 0) return;

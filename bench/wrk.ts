@@ -24,6 +24,8 @@ export interface WrkOptions {
   durationS: number;
   /** CPU list for taskset (e.g. "1"); undefined runs unpinned. */
   cpus: string | undefined;
+  /** More wrk arguments before the URL: `-H` headers, `-s` a Lua script. */
+  extra?: readonly string[];
 }
 
 const UNIT_MS: Record<string, number> = { us: 0.001, ms: 1, s: 1000, m: 60_000 };
@@ -68,6 +70,7 @@ export function runWrk(o: WrkOptions): Promise<WrkResult> {
     '--timeout',
     '5s',
     '--latency',
+    ...(o.extra ?? []),
     o.url,
   ];
   const [cmd, argv] = o.cpus === undefined ? ['wrk', args] : ['taskset', ['-c', o.cpus, 'wrk', ...args]];

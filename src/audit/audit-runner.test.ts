@@ -52,13 +52,21 @@ afterEach(() => {
   release?.();
 });
 
-async function setup(runningText: string, desiredText: string | undefined) {
+async function setup(runningText: string, desiredText: string | undefined, checks?: string[]) {
   const store = await openMemoryStore();
   const hub = new EventHub();
   const notices: { type: string; data: Record<string, unknown> }[] = [];
   hub.notices.subscribe((n) => notices.push(n));
   const recorded: { ok: boolean; at: number }[] = [];
-  const loaded = load(runningText);
+  const parsed = load(runningText);
+  // The schema accepts only the built-in check names; test checks are registered beside them.
+  const loaded =
+    checks === undefined
+      ? parsed
+      : ({
+          ...parsed,
+          config: { ...parsed.config, audit: { ...parsed.config.audit, checks } },
+        } as LoadedConfig);
   const snapshot = buildSnapshot(loaded.config, 4, new HostRegistry());
   const deps: AuditDeps = {
     store,
@@ -114,9 +122,9 @@ describe('AuditRunner', () => {
     const { runner } = await setup(clean, clean);
     const run = await runner.runNow('api', ['test-throws', 'drift']);
     expect(run.status).toBe('error');
-    expect((run.checks as CheckResult[]).map((c) => [c.name, c.status, c.reason])).toEqual([
-      ['test-throws', 'error', 'boom'],
-      ['drift', 'pass', undefined],
+    expect((run.checks as CheckResult[]).map((c) => [c.name, c.status, c.reason, c.code])).toEqual([
+      ['test-throws', 'error', 'boom', 'FULCRUM_ERR_AUDIT_FAILED'],
+      ['drift', 'pass', undefined, undefined],
     ]);
   });
 
@@ -156,11 +164,10 @@ describe('AuditRunner', () => {
 
   it('runs on a cron schedule, and counts ticks missed while a run is in progress', async () => {
     slowRuns = 0;
-    const { runner, store } = await setup(
-      text(1, "audit: { schedule: '* * * * * *', checks: [test-slow] }"),
-      undefined,
-    );
-    runner.schedule(load(text(1, "audit: { schedule: '* * * * * *', checks: [test-slow] }")).config.audit);
+    const { runner, store } = await setup(text(1, "audit: { schedule: '* * * * * *' }"), undefined, [
+      'test-slow',
+    ]);
+    runner.schedule(load(text(1, "audit: { schedule: '* * * * * *' }")).config.audit);
     expect(runner.stats().nextRunAt).toBeGreaterThan(Date.now() - 1);
     await vi.waitFor(() => expect(slowRuns).toBe(1), { timeout: 3000 });
     // Hold the run across at least one more second tick.

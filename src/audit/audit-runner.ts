@@ -175,6 +175,7 @@ export class AuditRunner {
         durationMs: 0,
         findings: [],
         reason: 'no running config',
+        code: 'FULCRUM_ERR_AUDIT_FAILED',
       }));
     } else {
       results = await runChecks(
@@ -229,7 +230,8 @@ export class AuditRunner {
       ms: record.endedAt - startedAt,
     };
     if (record.status === 'pass') d.logger.info(log, 'audit passed');
-    else d.logger.warn(log, `audit ${record.status === 'fail' ? 'failed' : 'could not run every check'}`);
+    else if (record.status === 'fail') d.logger.warn(log, 'audit failed');
+    else d.logger.warn({ ...log, code: 'FULCRUM_ERR_AUDIT_FAILED' }, 'audit could not run every check');
     return record;
   }
 }

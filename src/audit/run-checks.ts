@@ -35,6 +35,7 @@ export async function runChecks(
         durationMs: Math.round(now() - t0),
         findings: [],
         reason: message,
+        code: 'FULCRUM_ERR_AUDIT_FAILED',
       });
     }
   }

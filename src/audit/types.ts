@@ -29,6 +29,8 @@ export interface CheckResult {
   readonly findings: readonly AuditFinding[];
   /** Why the check was skipped or could not run. */
   readonly reason?: string;
+  /** Set when the check could not run (status `error`): always FULCRUM_ERR_AUDIT_FAILED. */
+  readonly code?: 'FULCRUM_ERR_AUDIT_FAILED';
   /** One line each of what was checked, for the reports (e.g. chi-square and p of each pool). */
   readonly notes?: readonly string[];
   /** Check-specific figures (per-pool distribution tables, probe results...). */

@@ -257,7 +257,7 @@ export const AUDIT_CHECKS = ['lint', 'drift', 'health', 'distribution'] as const
 const auditSchema = z.strictObject({
   /** Cron expression; empty string disables scheduled audits. */
   schedule: z.string().default('*/15 * * * *'),
-  checks: z.array(z.string().min(1)).default([...AUDIT_CHECKS]),
+  checks: z.array(z.enum(AUDIT_CHECKS)).default([...AUDIT_CHECKS]),
   retention: z.number().int().min(1).default(200),
   distribution: z
     .strictObject({
