@@ -231,6 +231,14 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
       degradedReasons: () => monitor.degradedReasons(),
       snapshot: current,
       raiseAlerts: (rule, active) => monitor.raiseExternal(rule, active),
+      fairnessAlerts: () =>
+        monitor
+          .alerts()
+          .filter((x) => x.state === 'firing' && x.category === 'fairness')
+          .map((x) => ({
+            name: `${x.alertname}${x.labels['backend'] === undefined ? '' : ` ${x.labels['backend']}`}`,
+            firedAt: x.firedAt ?? x.activeAt,
+          })),
       ...(options.allowOverlap ? { allowOverlap: true } : {}),
     });
   }

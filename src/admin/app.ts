@@ -46,6 +46,10 @@ export interface FleetAdminView {
   /** Reasons that make /readyz "degraded" but still 200 (store unreachable: serving on). */
   degradedReasons(): string[];
   metrics(): Promise<string>;
+  canaryApply(
+    text: string,
+    options: { instances: number; guardMs: number; author: string; message?: string; force?: boolean },
+  ): Promise<unknown>;
 }
 
 export interface DashboardAssets {
@@ -261,6 +265,27 @@ export class AdminApp {
       throw new FulcrumError('FULCRUM_ERR_ADMIN_BAD_REQUEST', 'guarded apply is not available');
     }
     const message = req.headers['x-fulcrum-message'];
+    const canaryInstances = url.searchParams.get('canaryInstances');
+    if (canaryInstances !== null || url.searchParams.get('canary') !== null) {
+      const fleet = this.#deps.fleet;
+      if (canaryInstances === null || !fleet) {
+        throw new FulcrumError(
+          'FULCRUM_ERR_FLEET_CANARY',
+          fleet
+            ? 'only canaryInstances=N is built; a traffic-slice canary (canary=10%) is not'
+            : 'a canary needs a fleet (fleet and store.etcd in the config)',
+        );
+      }
+      const answer = await fleet.canaryApply(text, {
+        instances: Number(canaryInstances),
+        guardMs: guardMs ?? 60_000,
+        author: authorOf(req),
+        ...(typeof message === 'string' ? { message: decodeURIComponent(message) } : {}),
+        force: flag(url, 'force'),
+      });
+      sendJson(res, 200, answer);
+      return;
+    }
     const baseVersion = this.#deps.controller.version?.version;
     const result = await this.#deps.controller.apply(text, {
       source: 'api',

@@ -135,6 +135,10 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
         '--guard <duration>',
         'watch errors, latency and shares for this long; roll back by itself on regression',
       )
+      .option(
+        '--canary-instances <n>',
+        'fleet: run it on n instances first (this one included); the guard compares them with the rest',
+      )
       .addOption(format(['text', 'json'])),
   ).action((file: string, o) => set(applyCommand(file, { ...o, ...target(o) }, io)));
 

@@ -11,10 +11,11 @@ import type { FleetConfig } from '../config/schema.ts';
 import { FulcrumError, errorMessage } from '../core/errors.ts';
 import { parseAddress } from '../core/units.ts';
 import type { ActiveSample, RuleDef } from '../monitor/alerts.ts';
-import type { ConfigController } from '../runtime/controller.ts';
+import type { ApplyResult, ConfigController } from '../runtime/controller.ts';
 import type { Snapshot } from '../runtime/snapshot.ts';
 import type { EtcdStore } from '../store/etcd-store.ts';
 import type { ConfigVersion } from '../store/store.ts';
+import { judgeCanary, type CanaryVerdict } from './fleet-canary.ts';
 import { FleetJudge, type FleetView } from './fleet-judge.ts';
 import {
   LEASE_TTL_S,
@@ -55,6 +56,27 @@ export const FLEET_RULES = {
   },
 } as const satisfies Record<string, RuleDef>;
 
+export interface CanaryOptions {
+  /** `canaryInstances`: how many instances run the version first (this one included). */
+  instances: number;
+  guardMs: number;
+  author: string;
+  message?: string;
+  force?: boolean;
+}
+
+export interface CanaryStatus {
+  state: 'watching' | 'promoted' | 'rolled-back';
+  version: number;
+  baseVersion: number | null;
+  targets: string[];
+  startedAt: number;
+  endsAt: number;
+  verdict: CanaryVerdict | null;
+  reason?: string;
+  rollbackVersion?: number;
+}
+
 export interface FleetAgentDeps {
   store: EtcdStore;
   controller: ConfigController;
@@ -69,6 +91,8 @@ export interface FleetAgentDeps {
   snapshot: () => Snapshot | undefined;
   /** The alert seam: report a fleet rule's active samples to the monitor's engine. */
   raiseAlerts?: (rule: RuleDef, active: ActiveSample[]) => void;
+  /** Fairness alerts firing on this instance now (one that fired during a canary is a regression). */
+  fairnessAlerts?: () => { name: string; firedAt: number }[];
   /** Share listener addresses with other instances on this host on purpose. */
   allowOverlap?: boolean;
   now?: () => number;
@@ -119,6 +143,7 @@ export class FleetAgent {
   #follow: Promise<void> = Promise.resolve();
   #stopped = false;
   #ticking: Promise<void> | undefined;
+  #guard: { status: CanaryStatus; start: Map<string, LoadReport> } | undefined;
 
   constructor(deps: FleetAgentDeps) {
     this.#d = deps;
@@ -301,7 +326,10 @@ export class FleetAgent {
       this.#reachable = false;
     }
     this.#judgeNow(now);
-    if (this.#reachable) await this.#reconcile();
+    if (this.#reachable) {
+      await this.#guardCanary(now);
+      await this.#reconcile();
+    }
   }
 
   /** Catch up with the latest version if the watch missed it (etcd was away, say). */
@@ -327,7 +355,15 @@ export class FleetAgent {
     this.#follow = this.#follow.then(async () => {
       const running = this.#d.controller.version?.version;
       if (running !== undefined && v.version <= running) return;
-      if (this.#failure?.version === v.version || this.#held(v.version)) return;
+      if (this.#failure?.version === v.version) return;
+      // The canary key is written before the version it names: read it fresh, not from the last tick.
+      try {
+        const c = await deadline(this.#d.store.namespace.get(this.#keys.canary).string(), 'read canary');
+        this.#canary = c === null ? undefined : (JSON.parse(c) as CanaryRecord);
+      } catch {
+        return; // Not knowing whether it is held back, wait for the next reconcile.
+      }
+      if (this.#held(v.version)) return;
       const overlap = this.#overlap(v.text);
       try {
         if (overlap !== undefined) throw new FulcrumError('FULCRUM_ERR_FLEET_OVERLAP', overlap);
@@ -418,15 +454,152 @@ export class FleetAgent {
     const members = this.#members.filter((m) => m.instance !== this.instance);
     members.push(this.#record());
     const view = this.#judge.judge(
-      { members, reports: this.#reports, left: this.#left, latestVersion: this.#latest, expected, now },
+      {
+        members,
+        reports: this.#reports,
+        left: this.#left,
+        latestVersion: this.#latest,
+        canary: this.#canary,
+        expected,
+        now,
+      },
       this.instance,
       this.#d.fleet.name,
       this.#reachable ? 'reachable' : 'unreachable',
     );
-    view.canary = this.#canary ?? null;
+    view.canary = this.#guard?.status ?? this.#canary ?? null;
     this.#view = view;
     this.#publishMetrics(view);
     this.#raise(view);
+  }
+
+  /**
+   * Progressive apply to `instances` instances (this one first): a canary key naming the next
+   * version and its targets is written BEFORE the version is committed, so the other instances
+   * hold it back; this instance's guard then compares the canaries with the others.
+   */
+  async canaryApply(
+    text: string,
+    o: CanaryOptions,
+  ): Promise<{ result: ApplyResult; canary: CanaryStatus | null }> {
+    const refuse = (message: string): never => {
+      throw new FulcrumError('FULCRUM_ERR_FLEET_CANARY', message);
+    };
+    if (!Number.isInteger(o.instances) || o.instances < 1)
+      refuse(`canaryInstances must be a whole number of instances, at least 1 (got ${o.instances})`);
+    if (!(o.guardMs > 0)) refuse('a canary needs a guard duration');
+    if (this.#guard?.status.state === 'watching' || this.#canary)
+      refuse(`a canary is already running (version ${this.#guard?.status.version ?? this.#canary?.version})`);
+    const others = this.#members
+      .filter((m) => m.instance !== this.instance && m.state === 'running')
+      .map((m) => m.instance)
+      .sort();
+    if (others.length < o.instances)
+      refuse(
+        `a canary on ${o.instances} instance(s) needs at least one more instance as its baseline; the fleet has ${others.length + 1}`,
+      );
+    const targets = [this.instance, ...others.slice(0, o.instances - 1)];
+    const ns = this.#d.store.namespace;
+    const base = (await this.#d.store.latestVersion())?.version ?? null;
+    const now = this.#now();
+    const record: CanaryRecord = {
+      version: (base ?? 0) + 1,
+      baseVersion: base,
+      targets,
+      startedAt: now,
+      endsAt: now + o.guardMs,
+      judge: this.instance,
+    };
+    const put = await ns
+      .if(this.#keys.canary, 'Create', '==', 0)
+      .then(ns.put(this.#keys.canary).value(JSON.stringify(record)))
+      .commit();
+    if (!put.succeeded) refuse('a canary is already running');
+    this.#canary = record;
+    let result: ApplyResult;
+    try {
+      result = await this.#d.controller.apply(text, {
+        source: 'api',
+        author: o.author,
+        message: o.message ?? `canary on ${targets.join(', ')}`,
+        ...(o.force ? { force: true } : {}),
+      });
+    } catch (err) {
+      await ns
+        .delete()
+        .key(this.#keys.canary)
+        .catch(() => undefined);
+      this.#canary = undefined;
+      throw err;
+    }
+    if (result.status !== 'applied' || result.version === undefined) {
+      await ns.delete().key(this.#keys.canary);
+      this.#canary = undefined;
+      return { result, canary: null };
+    }
+    if (result.version !== record.version) {
+      // Another commit slipped in between: name the version that was really committed.
+      record.version = result.version;
+      await ns.put(this.#keys.canary).value(JSON.stringify(record));
+    }
+    const start = new Map(this.#reports.map((r) => [r.instance, r]));
+    start.set(this.instance, this.#report(this.#now()));
+    const status: CanaryStatus = { state: 'watching', ...record, verdict: null };
+    this.#guard = { status, start };
+    this.#d.logger.info({ version: record.version, targets, guardMs: o.guardMs }, 'fleet: canary started');
+    return { result, canary: status };
+  }
+
+  async #guardCanary(now: number): Promise<void> {
+    const g = this.#guard;
+    if (g === undefined || g.status.state !== 'watching') return;
+    const s = g.status;
+    const verdict = judgeCanary(g.start, this.#reports, s.targets);
+    s.verdict = verdict;
+    const fairness = (this.#d.fairnessAlerts?.() ?? [])
+      .filter((a) => a.firedAt >= s.startedAt)
+      .map((a) => a.name);
+    const reason =
+      verdict.regression ??
+      (fairness.length > 0 ? `fairness alert on the canary: ${fairness.join(', ')}` : undefined);
+    const ns = this.#d.store.namespace;
+    try {
+      if (reason !== undefined) {
+        // Everywhere back to the base: a new latest with the base's text, which everyone follows.
+        if (s.baseVersion !== null) {
+          const r = await this.#d.controller.rollback(s.baseVersion, {
+            source: 'guard',
+            author: 'canary guard',
+            message: `canary version ${s.version} rolled back: ${reason}`,
+          });
+          if (r.version !== undefined) s.rollbackVersion = r.version;
+        }
+        await ns.delete().key(this.#keys.canary);
+        s.state = 'rolled-back';
+        s.reason = reason;
+        this.#d.logger.warn({ version: s.version, reason }, 'fleet: canary rolled back');
+        await this.#d.store.appendEvent({
+          at: now,
+          type: 'canary-rollback',
+          version: s.version,
+          data: { reason, targets: s.targets, verdict, rollbackVersion: s.rollbackVersion ?? null },
+        });
+      } else if (now >= s.endsAt) {
+        await ns.delete().key(this.#keys.canary);
+        s.state = 'promoted';
+        this.#d.logger.info({ version: s.version }, 'fleet: canary promoted; the fleet follows');
+        await this.#d.store.appendEvent({
+          at: now,
+          type: 'canary-promoted',
+          version: s.version,
+          data: { targets: s.targets, verdict },
+        });
+      }
+      if (s.state !== 'watching') this.#canary = undefined;
+    } catch (err) {
+      // Store away: the canary key stays and the others keep holding; try again next tick.
+      this.#d.logger.warn({ err: errorMessage(err) }, 'fleet: canary verdict not recorded yet');
+    }
   }
 
   #publishMetrics(view: FleetView): void {

@@ -77,6 +77,8 @@ export interface JudgeInput {
   /** Instances that stopped cleanly (left/ keys). */
   left: ReadonlySet<string>;
   latestVersion: number | null;
+  /** While a canary holds a version back, the instances outside it are expected on the base. */
+  canary?: { version: number; baseVersion: number | null; targets: readonly string[] } | undefined;
   /** Pool → backend → intended share (this instance's running config). */
   expected: ReadonlyMap<string, ReadonlyMap<string, number>>;
   now: number;
@@ -141,7 +143,12 @@ export class FleetJudge {
       .sort((a, b) => a.instance.localeCompare(b.instance))
       .map((m) => {
         let since: number | null = null;
-        if (input.latestVersion !== null && m.version !== input.latestVersion) {
+        const c = input.canary;
+        const want =
+          c && c.version === input.latestVersion && !c.targets.includes(m.instance)
+            ? c.baseVersion
+            : input.latestVersion;
+        if (want !== null && m.version !== want) {
           const prev = this.#skewSince.get(m.instance);
           since = prev && prev.version === m.version ? prev.since : now;
           this.#skewSince.set(m.instance, { version: m.version, since });
