@@ -1,5 +1,25 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import { importBoundaries } from './scripts/lint/import-boundaries.ts';
+
+// Which folders of src/ each folder may import from (docs/architecture.md, "Folders and
+// directions"). Files directly in src/ (main.ts, the composition root) may import anything;
+// nothing may import them but cli/ and drill/, which start a balancer in-process.
+const LAYERS = {
+  core: [],
+  balancer: ['core'],
+  config: ['core', 'balancer'],
+  store: ['core', 'config'],
+  health: ['core', 'balancer', 'config', 'runtime'],
+  proxy: ['core', 'balancer', 'config', 'health', 'runtime'],
+  runtime: ['core', 'balancer', 'config', 'health', 'proxy', 'store'],
+  monitor: ['core', 'balancer', 'config', 'health', 'runtime'],
+  audit: ['core', 'balancer', 'config', 'health', 'runtime', 'store'],
+  admin: ['core', 'config', 'health', 'monitor', 'runtime', 'store', 'audit'],
+  demo: ['core'],
+  drill: ['', 'core', 'config', 'monitor'],
+  cli: ['', 'core', 'config', 'store', 'runtime', 'monitor', 'audit', 'demo', 'drill'],
+};
 
 export default tseslint.config(
   { ignores: ['dist/', 'node_modules/', 'coverage/', 'src/admin/dashboard/vendor/', 'test-results/'] },
@@ -12,6 +32,11 @@ export default tseslint.config(
       '@typescript-eslint/consistent-type-imports': 'error',
       'no-console': 'off',
     },
+  },
+  {
+    files: ['src/**/*.ts'],
+    plugins: { fulcrum: { rules: { 'import-boundaries': importBoundaries } } },
+    rules: { 'fulcrum/import-boundaries': ['error', { layers: LAYERS }] },
   },
   {
     // Tests read JSON answers of the admin API; typing every shape there adds noise, not safety.

@@ -31,8 +31,6 @@ export interface PickTrace {
 
 export interface Policy<H extends BalancerHost = BalancerHost> {
   readonly name: string;
-  /** True when the policy uses weights; lint warns about weights on a policy that ignores them. */
-  readonly usesWeights: boolean;
   /**
    * Replace the candidate set: the available hosts with their effective weights.
    * Called off the request path whenever health, drain or slow start change a weight.
@@ -50,3 +48,26 @@ export interface PolicyOptions {
 }
 
 export type PolicyFactory = <H extends BalancerHost>(options: PolicyOptions) => Policy<H>;
+
+/**
+ * What the fairness judge compares across a pool's backends: request counts, or — for
+ * load-aware policies, which balance concurrency rather than counts — mean in-flight per unit of
+ * weight (least-requests) or in-flight × latency per unit of weight (p2c-ewma).
+ */
+export type FairnessMeasure = 'requests' | 'in-flight-per-weight' | 'in-flight-latency-per-weight';
+
+/**
+ * Everything the rest of fulcrum may ask about a policy, in one place (its own file): the
+ * registry, the config schema's names, lint, diff, the monitor and audits read these facts
+ * instead of comparing policy names.
+ */
+export interface PolicyDescriptor<N extends string = string> {
+  /** The config name; equals the policy's file name. */
+  readonly name: N;
+  /** False when every available backend gets an equal turn whatever its weight. */
+  readonly usesWeights: boolean;
+  readonly fairnessMeasure: FairnessMeasure;
+  /** True when picks follow a hash key (the pool's `hash` settings apply). */
+  readonly hashKeyed: boolean;
+  readonly create: PolicyFactory;
+}

@@ -1,33 +1,44 @@
-// Policies by config name. The file name of each policy equals its config name.
+// Policies by config name: one descriptor per policy file (definePolicy), listed once here.
+// The config schema's policy names and every "what kind of policy" question derive from it.
 import { FulcrumError } from '../core/errors.ts';
-import type { BalancerHost, Policy, PolicyFactory, PolicyOptions } from './policy.ts';
-import { consistentHash } from './policies/consistent-hash.ts';
-import { leastRequests } from './policies/least-requests.ts';
-import { p2cEwma } from './policies/p2c-ewma.ts';
-import { random } from './policies/random.ts';
-import { roundRobin } from './policies/round-robin.ts';
-import { weightedRoundRobin } from './policies/weighted-round-robin.ts';
+import type { BalancerHost, Policy, PolicyDescriptor, PolicyOptions } from './policy.ts';
+import { consistentHashPolicy } from './policies/consistent-hash.ts';
+import { leastRequestsPolicy } from './policies/least-requests.ts';
+import { p2cEwmaPolicy } from './policies/p2c-ewma.ts';
+import { randomPolicy } from './policies/random.ts';
+import { roundRobinPolicy } from './policies/round-robin.ts';
+import { weightedRoundRobinPolicy } from './policies/weighted-round-robin.ts';
 
-const POLICIES: Readonly<Record<string, PolicyFactory>> = {
-  'round-robin': roundRobin,
-  'weighted-round-robin': weightedRoundRobin,
-  'least-requests': leastRequests,
-  'p2c-ewma': p2cEwma,
-  'consistent-hash': consistentHash,
-  random,
-};
+export const POLICIES = [
+  roundRobinPolicy,
+  weightedRoundRobinPolicy,
+  leastRequestsPolicy,
+  p2cEwmaPolicy,
+  consistentHashPolicy,
+  randomPolicy,
+] as const;
+
+export type PolicyName = (typeof POLICIES)[number]['name'];
+
+export const POLICY_NAMES = POLICIES.map((p) => p.name) as unknown as readonly [PolicyName, ...PolicyName[]];
+
+const BY_NAME: ReadonlyMap<string, PolicyDescriptor> = new Map(POLICIES.map((p) => [p.name, p]));
 
 export function policyNames(): string[] {
-  return Object.keys(POLICIES);
+  return [...POLICY_NAMES];
 }
 
-export function createPolicy<H extends BalancerHost>(name: string, options: PolicyOptions): Policy<H> {
-  const factory = POLICIES[name];
-  // Validated configs only name known policies; this guards programmatic callers.
-  if (factory === undefined) {
+/** The descriptor of a policy; validated configs only name known policies, this guards the rest. */
+export function policyDescriptor(name: string): PolicyDescriptor {
+  const d = BY_NAME.get(name);
+  if (d === undefined) {
     throw new FulcrumError('FULCRUM_ERR_CONFIG_INVALID', `unknown policy "${name}"`, {
       known: policyNames(),
     });
   }
-  return factory<H>(options);
+  return d;
+}
+
+export function createPolicy<H extends BalancerHost>(name: string, options: PolicyOptions): Policy<H> {
+  return policyDescriptor(name).create<H>(options);
 }

@@ -1,6 +1,13 @@
 // One problem found in a configuration, wherever it was found (parse, env, schema, semantics).
 import type { ErrorCode } from '../core/errors.ts';
-import type { DocPath, Position } from './parse.ts';
+
+/** A path into the config document: keys and list indexes. */
+export type DocPath = readonly (string | number)[];
+
+export interface Position {
+  line: number;
+  column: number;
+}
 
 export interface ConfigIssue {
   /** Dotted path as formatPath() writes it: `pools.app.backends[1].weight` ('' = the whole document). */

@@ -323,7 +323,8 @@ pools:
   it('hash on a pool that does not use consistent-hash; consistent-hash without hash is fine', () => {
     expect(firstIssue(minimal('', '    hash: { key: path }\n'))?.path).toBe('pools.app.hash');
     const v = ok(loadConfigText(minimal('', '    policy: consistent-hash\n')));
-    expect(v.config.pools.app?.hash).toBeUndefined();
+    // Left out, it takes the schema's defaults.
+    expect(v.config.pools.app?.hash).toEqual({ key: 'source-ip', balanceFactor: 1.25 });
   });
 
   it('health check timeout must be > 0', () => {

@@ -57,7 +57,7 @@ export function loadConfigText(text: string, options: LoadOptions = {}): LoadRes
     return { ok: false, issues: sortIssues([...parsed.issues, ...(schema.ok ? [] : schema.issues)]) };
   }
 
-  const semantic = semanticIssues(schema.config, parsed.positionOf);
+  const semantic = semanticIssues(schema.config, parsed.positionOf, parsed.raw);
   if (semantic.length > 0) return { ok: false, issues: sortIssues(semantic) };
 
   return {

@@ -5,16 +5,9 @@
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument } from 'yaml';
 import type { Document, Node } from 'yaml';
 import { formatPath } from './issue.ts';
-import type { ConfigIssue } from './issue.ts';
+import type { ConfigIssue, DocPath, Position } from './issue.ts';
 
 export type Env = Record<string, string | undefined>;
-export type DocPath = readonly (string | number)[];
-
-export interface Position {
-  line: number;
-  column: number;
-}
-
 export interface ParsedText {
   /** The document as plain data after substitution; undefined when parsing failed. */
   raw: unknown;

@@ -3,6 +3,7 @@
 // left out is `.prefault({})`, which fills it from its keys' defaults. Parsed values are
 // normalised: durations in milliseconds, percentages as fractions (0..1), sizes in bytes.
 // docs/config.md and schema/fulcrum.schema.json are derived from this file.
+import { POLICY_NAMES } from '../balancer/registry.ts';
 import { z } from 'zod';
 import { parseAddress, parseDuration, parsePercent, parseSize } from '../core/units.ts';
 
@@ -73,16 +74,6 @@ function addressProblem(a: string): string {
 const name = z
   .string()
   .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, 'must be 1-63 letters, digits, ".", "_" or "-"');
-
-export const POLICY_NAMES = [
-  'round-robin',
-  'weighted-round-robin',
-  'least-requests',
-  'p2c-ewma',
-  'consistent-hash',
-  'random',
-] as const;
-export type PolicyName = (typeof POLICY_NAMES)[number];
 
 export const RETRY_ON = ['connect-failure', 'reset', 'timeout', '5xx', '502', '503', '504'] as const;
 export type RetryOn = (typeof RETRY_ON)[number];
@@ -211,6 +202,7 @@ const timeoutsSchema = z.strictObject({
 
 const poolSchema = z.strictObject({
   policy: z.enum(POLICY_NAMES).default('round-robin'),
+  /** Used by hash-keyed policies (consistent-hash); its defaults apply when it is left out. */
   hash: z
     .strictObject({
       key: z
@@ -221,7 +213,7 @@ const poolSchema = z.strictObject({
         .default('source-ip'),
       balanceFactor: z.number().min(1, 'must be ≥ 1').default(1.25),
     })
-    .optional(),
+    .prefault({}),
   backends: z.array(backendSchema).min(1),
   healthCheck: healthCheckSchema.optional(),
   outlierDetection: outlierSchema.optional(),

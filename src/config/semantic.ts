@@ -2,23 +2,28 @@
 // document. Each problem is a FULCRUM_ERR_CONFIG_INVALID issue at the path a reader
 // would fix.
 import { Cron } from 'croner';
+import { policyDescriptor } from '../balancer/registry.ts';
 import { parseAddress } from '../core/units.ts';
 import { didYouMean } from './did-you-mean.ts';
 import { formatPath, invalidIssuePusher } from './issue.ts';
+import { hasRawPath } from './lint/raw-path.ts';
 import type { ConfigIssue } from './issue.ts';
-import type { DocPath, Position } from './parse.ts';
+import type { DocPath, Position } from './issue.ts';
 import type { Config } from './schema.ts';
 
 export function semanticIssues(
   config: Config,
   positionOf: (path: DocPath) => Position | undefined,
+  /** The document as written (before defaults), to tell written keys from filled-in ones. */
+  raw: unknown,
 ): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   const push = invalidIssuePusher(issues, positionOf);
 
   checkRoutes(config, push);
   checkListenAddresses(config, push);
-  for (const [poolName, pool] of Object.entries(config.pools)) checkPool(poolName, pool, push);
+  for (const [poolName, pool] of Object.entries(config.pools))
+    checkPool(poolName, pool, push, (path) => hasRawPath(raw, path));
   checkSchedule(config.audit.schedule, push);
   return issues;
 }
@@ -76,7 +81,12 @@ function checkListenAddresses(config: Config, push: Push): void {
   claim(['admin', 'address'], config.admin.address);
 }
 
-function checkPool(poolName: string, pool: Config['pools'][string], push: Push): void {
+function checkPool(
+  poolName: string,
+  pool: Config['pools'][string],
+  push: Push,
+  written: (path: DocPath) => boolean,
+): void {
   const at = (...rest: (string | number)[]): DocPath => ['pools', poolName, ...rest];
 
   const names = new Map<string, number>();
@@ -104,7 +114,8 @@ function checkPool(poolName: string, pool: Config['pools'][string], push: Push):
     push(at('backends'), 'every backend has weight 0, so the pool can never take traffic');
   }
 
-  if (pool.hash !== undefined && pool.policy !== 'consistent-hash') {
+  // The schema fills `hash` in for every pool; only a written one can be misplaced.
+  if (written(at('hash')) && !policyDescriptor(pool.policy).hashKeyed) {
     push(
       at('hash'),
       `hash is only used by policy consistent-hash (this pool uses ${pool.policy})`,

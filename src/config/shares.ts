@@ -1,6 +1,7 @@
 // Expected share of each backend as configured: what the balancer is meant to do when every
 // backend is healthy. The monitor judges observed shares against the same numbers.
 import type { PoolConfig } from './schema.ts';
+import { policyDescriptor } from '../balancer/registry.ts';
 
 export interface PredictedShare {
   readonly backend: string;
@@ -10,11 +11,9 @@ export interface PredictedShare {
   readonly expectedShare: number;
 }
 
-/** Policies that give every available backend an equal turn whatever its weight. */
-const WEIGHT_BLIND_POLICIES: ReadonlySet<string> = new Set(['round-robin']);
-
+/** False when the policy gives every available backend an equal turn whatever its weight. */
 export function policyUsesWeights(policy: string): boolean {
-  return !WEIGHT_BLIND_POLICIES.has(policy);
+  return policyDescriptor(policy).usesWeights;
 }
 
 export function predictShares(pool: PoolConfig): PredictedShare[] {

@@ -5,7 +5,7 @@ import type { z } from 'zod';
 import { didYouMean } from './did-you-mean.ts';
 import { invalidIssuePusher } from './issue.ts';
 import type { ConfigIssue } from './issue.ts';
-import type { DocPath, Position } from './parse.ts';
+import type { DocPath, Position } from './issue.ts';
 import { configSchema } from './schema.ts';
 import type { Config } from './schema.ts';
 import { allowedKeysAt, allowedValuesAt } from './schema-walk.ts';

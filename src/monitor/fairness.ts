@@ -6,11 +6,14 @@
 // and attributeCauses() turns the facts the monitor gathered into words for a person.
 // docs/monitoring.md explains the maths; keep the two in step.
 
+import type { FairnessMeasure } from '../balancer/policy.ts';
+
 /**
- * What a share is measured in. Load-aware policies are judged on what they balance, not on
- * request counts: least-requests on concurrency, p2c-ewma on concurrency × latency.
+ * What a share is measured in (each policy's descriptor names its measure). Load-aware
+ * policies are judged on what they balance, not on request counts: least-requests on
+ * concurrency, p2c-ewma on concurrency × latency.
  */
-export type FairnessMeasure = 'requests' | 'in-flight-per-weight' | 'in-flight-latency-per-weight';
+export type { FairnessMeasure };
 
 /**
  * 'slow': under a load-aware policy, a backend whose latency stands out among its peers and

@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import { Cron } from 'croner';
 import type { Clock, TimerHandle } from '../core/clock.ts';
 import type { EventHub, HostStateChange, RequestOutcome, Topic } from '../core/events.ts';
+import { policyDescriptor } from '../balancer/registry.ts';
 import type { HostState } from '../health/host-state.ts';
 import type { PoolRuntime, Snapshot } from '../runtime/snapshot.ts';
 import { AlertEngine, type ActiveSample, type AlertView } from './alerts.ts';
@@ -791,7 +792,7 @@ export class Monitor {
     // Expected shares now, written into the current slot so the window's expected share is
     // the traffic-weighted average of what the config asked for second by second.
     const cand = new Set<HostState>(state.candidates);
-    const uses = state.policy.usesWeights;
+    const uses = policyDescriptor(state.policy.name).usesWeights;
     const weights = state.hosts.map((h) =>
       cand.has(h) ? (uses ? (state.panic ? h.configuredWeight : h.effectiveWeight) : 1) : 0,
     );

@@ -10,7 +10,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { loadConfigText } from '../../config/load.ts';
 import type { PoolConfig, RouteConfig } from '../../config/schema.ts';
-import { policyUsesWeights } from '../../config/shares.ts';
+import { policyDescriptor } from '../../balancer/registry.ts';
 import type { ListenerRuntime, PoolRuntime } from '../../runtime/snapshot.ts';
 import { chiSquare } from '../chi-square.ts';
 import type { AuditCheck, AuditFinding, CheckContext } from '../types.ts';
@@ -86,7 +86,7 @@ export interface PairResult {
  * config; health, slow start and drain come from the runtime (effective / configured weight).
  */
 export function expectedShares(pool: PoolRuntime, intent: PoolConfig | undefined): Map<string, number> {
-  const weighted = policyUsesWeights(intent?.policy ?? pool.config.policy);
+  const weighted = policyDescriptor(intent?.policy ?? pool.config.policy).usesWeights;
   const ws = pool.state.hosts.map((h) => {
     if (h.effectiveWeight <= 0) return 0;
     if (!weighted) return 1;
@@ -172,8 +172,7 @@ async function probePair(
     maxShareRatio: 0,
     minShareRatio: 0,
   };
-  const hashSpec =
-    pool.config.policy === 'consistent-hash' ? (pool.config.hash?.key ?? 'source-ip') : undefined;
+  const hashSpec = policyDescriptor(pool.config.policy).hashKeyed ? pool.config.hash.key : undefined;
   if (hashSpec !== undefined && varyHashKey(hashSpec, base, 0) === undefined) {
     result.skipped = `consistent-hash on ${hashSpec}: every probe comes from one address, so probes cannot spread like users`;
     return result;

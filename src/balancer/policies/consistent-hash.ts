@@ -13,6 +13,7 @@
 //
 // Without a key (header or cookie missing) the pick is a weighted random draw.
 import type { BalancerHost, PickRequest, PickTrace, Policy, PolicyOptions } from '../policy.ts';
+import { definePolicy } from '../define-policy.ts';
 import { WeightedSampler } from '../weighted-sampler.ts';
 import { buildRing, hash32, ringFind, type Ring } from '../hash-ring.ts';
 
@@ -37,7 +38,6 @@ export function consistentHash<H extends BalancerHost>(options: PolicyOptions): 
 
   return {
     name: 'consistent-hash',
-    usesWeights: true,
     setHosts(hosts) {
       sampler.set(hosts);
       const members = sampler.hosts.map((h, i) => ({ name: h.name, weight: sampler.weights[i] as number }));
@@ -116,3 +116,11 @@ export function consistentHash<H extends BalancerHost>(options: PolicyOptions): 
     },
   };
 }
+
+export const consistentHashPolicy = definePolicy({
+  name: 'consistent-hash',
+  usesWeights: true,
+  fairnessMeasure: 'requests',
+  hashKeyed: true,
+  create: consistentHash,
+});

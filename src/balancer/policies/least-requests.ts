@@ -16,13 +16,13 @@
 // integer in-flight counts then pull shares off the weights (54.7% instead of 60% at 8
 // concurrent, 6σ). Weights are the contract; a slow host is outlier detection's job.
 import type { BalancerHost, PickRequest, PickTrace, Policy, PolicyOptions } from '../policy.ts';
+import { definePolicy } from '../define-policy.ts';
 import { WeightedSampler } from '../weighted-sampler.ts';
 
 export function leastRequests<H extends BalancerHost>(options: PolicyOptions): Policy<H> {
   const sampler = new WeightedSampler<H>(options.random);
   return {
     name: 'least-requests',
-    usesWeights: true,
     setHosts(hosts) {
       sampler.set(hosts);
     },
@@ -44,3 +44,11 @@ export function leastRequests<H extends BalancerHost>(options: PolicyOptions): P
     },
   };
 }
+
+export const leastRequestsPolicy = definePolicy({
+  name: 'least-requests',
+  usesWeights: true,
+  fairnessMeasure: 'in-flight-per-weight',
+  hashKeyed: false,
+  create: leastRequests,
+});

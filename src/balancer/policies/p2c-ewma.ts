@@ -20,6 +20,7 @@
 //   host three times slower wins only a quarter of its pairings, far less under
 //   concurrency where its in-flight grows too.
 import type { BalancerHost, PickRequest, PickTrace, Policy, PolicyOptions } from '../policy.ts';
+import { definePolicy } from '../define-policy.ts';
 import { WeightedSampler } from '../weighted-sampler.ts';
 
 /** A twice-drawn host yields to another only when that one scores this many times better. */
@@ -35,7 +36,6 @@ export function p2cEwma<H extends BalancerHost>(options: PolicyOptions): Policy<
   const sampler = new WeightedSampler<H>(random);
   return {
     name: 'p2c-ewma',
-    usesWeights: true,
     setHosts(hosts) {
       sampler.set(hosts);
     },
@@ -85,3 +85,11 @@ export function p2cEwma<H extends BalancerHost>(options: PolicyOptions): Policy<
     },
   };
 }
+
+export const p2cEwmaPolicy = definePolicy({
+  name: 'p2c-ewma',
+  usesWeights: true,
+  fairnessMeasure: 'in-flight-latency-per-weight',
+  hashKeyed: false,
+  create: p2cEwma,
+});

@@ -1,12 +1,12 @@
 // random: each pick an independent weighted draw (alias method, O(1)).
 import type { BalancerHost, PickRequest, PickTrace, Policy, PolicyOptions } from '../policy.ts';
+import { definePolicy } from '../define-policy.ts';
 import { WeightedSampler } from '../weighted-sampler.ts';
 
 export function random<H extends BalancerHost>(options: PolicyOptions): Policy<H> {
   const sampler = new WeightedSampler<H>(options.random);
   return {
     name: 'random',
-    usesWeights: true,
     setHosts(hosts) {
       sampler.set(hosts);
     },
@@ -24,3 +24,11 @@ export function random<H extends BalancerHost>(options: PolicyOptions): Policy<H
     },
   };
 }
+
+export const randomPolicy = definePolicy({
+  name: 'random',
+  usesWeights: true,
+  fairnessMeasure: 'requests',
+  hashKeyed: false,
+  create: random,
+});

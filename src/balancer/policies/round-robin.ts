@@ -1,5 +1,6 @@
 // round-robin: each host in turn, ignoring weights. O(1) per pick (O(k) with k excluded).
 import type { BalancerHost, PickRequest, PickTrace, Policy, PolicyOptions } from '../policy.ts';
+import { definePolicy } from '../define-policy.ts';
 
 export function roundRobin<H extends BalancerHost>(options: PolicyOptions): Policy<H> {
   let hosts: readonly H[] = [];
@@ -7,7 +8,6 @@ export function roundRobin<H extends BalancerHost>(options: PolicyOptions): Poli
   let next = Math.floor(options.random() * 1024);
   return {
     name: 'round-robin',
-    usesWeights: false,
     setHosts(h) {
       hosts = h;
     },
@@ -29,3 +29,11 @@ export function roundRobin<H extends BalancerHost>(options: PolicyOptions): Poli
     },
   };
 }
+
+export const roundRobinPolicy = definePolicy({
+  name: 'round-robin',
+  usesWeights: false,
+  fairnessMeasure: 'requests',
+  hashKeyed: false,
+  create: roundRobin,
+});

@@ -10,6 +10,7 @@
 // a's in a row), and two instances with different seeds start at different points of the
 // cycle instead of marching in step.
 import type { BalancerHost, PickRequest, PickTrace, Policy, PolicyOptions } from '../policy.ts';
+import { definePolicy } from '../define-policy.ts';
 
 const GOLDEN = 0.6180339887498949;
 /** Past this virtual time, deadlines are shifted back to keep float precision. */
@@ -87,7 +88,6 @@ export function weightedRoundRobin<H extends BalancerHost>(options: PolicyOption
 
   return {
     name: 'weighted-round-robin',
-    usesWeights: true,
     setHosts(hosts) {
       const next = new Map<H, Entry<H>>();
       const entries: Entry<H>[] = [];
@@ -154,3 +154,11 @@ export function weightedRoundRobin<H extends BalancerHost>(options: PolicyOption
     },
   };
 }
+
+export const weightedRoundRobinPolicy = definePolicy({
+  name: 'weighted-round-robin',
+  usesWeights: true,
+  fairnessMeasure: 'requests',
+  hashKeyed: false,
+  create: weightedRoundRobin,
+});

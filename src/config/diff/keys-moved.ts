@@ -2,6 +2,7 @@
 // changes, measured on the very ring the policy builds (src/balancer/hash-ring.ts).
 import { keysMoved, type RingMember } from '../../balancer/hash-ring.ts';
 import type { PoolConfig } from '../schema.ts';
+import { policyDescriptor } from '../../balancer/registry.ts';
 
 /** The ring's members as configured: drained backends own no points. */
 function members(pool: PoolConfig): RingMember[] {
@@ -13,7 +14,8 @@ function members(pool: PoolConfig): RingMember[] {
  * both pools use consistent-hash. A changed hash key source moves every key.
  */
 export function estimateKeysMoved(before: PoolConfig | undefined, after: PoolConfig): number | undefined {
-  if (before?.policy !== 'consistent-hash' || after.policy !== 'consistent-hash') return undefined;
-  if ((before.hash?.key ?? 'source-ip') !== (after.hash?.key ?? 'source-ip')) return 1;
+  if (before === undefined || !policyDescriptor(before.policy).hashKeyed) return undefined;
+  if (!policyDescriptor(after.policy).hashKeyed) return undefined;
+  if (before.hash.key !== after.hash.key) return 1;
   return keysMoved(members(before), members(after));
 }

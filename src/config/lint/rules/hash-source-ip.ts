@@ -1,4 +1,5 @@
 import { defineRule } from '../types.ts';
+import { policyDescriptor } from '../../../balancer/registry.ts';
 
 export const hashSourceIp = defineRule({
   id: 'hash-source-ip',
@@ -13,9 +14,7 @@ export const hashSourceIp = defineRule({
   check({ config, isExplicit }) {
     const hits = [];
     for (const [name, pool] of Object.entries(config.pools)) {
-      if (pool.policy !== 'consistent-hash') continue;
-      const key = pool.hash?.key ?? 'source-ip';
-      if (key !== 'source-ip') continue;
+      if (!policyDescriptor(pool.policy).hashKeyed || pool.hash.key !== 'source-ip') continue;
       const explicit = isExplicit(['pools', name, 'hash', 'key']);
       hits.push({
         path: explicit ? ['pools', name, 'hash', 'key'] : ['pools', name, 'policy'],

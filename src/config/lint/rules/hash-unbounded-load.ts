@@ -1,4 +1,5 @@
 import { defineRule } from '../types.ts';
+import { policyDescriptor } from '../../../balancer/registry.ts';
 
 export const hashUnboundedLoad = defineRule({
   id: 'hash-unbounded-load',
@@ -13,7 +14,7 @@ export const hashUnboundedLoad = defineRule({
   check({ config, params }) {
     const hits = [];
     for (const [name, pool] of Object.entries(config.pools)) {
-      if (pool.policy !== 'consistent-hash' || pool.hash === undefined) continue;
+      if (!policyDescriptor(pool.policy).hashKeyed) continue;
       const f = pool.hash.balanceFactor;
       if (f <= params.maxBalanceFactor) continue;
       hits.push({
