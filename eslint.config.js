@@ -16,6 +16,7 @@ const LAYERS = {
   monitor: ['core', 'balancer', 'config', 'health', 'runtime'],
   audit: ['core', 'balancer', 'config', 'health', 'runtime', 'store'],
   admin: ['core', 'config', 'health', 'monitor', 'runtime', 'store', 'audit'],
+  fleet: ['core', 'config', 'monitor', 'runtime', 'store'],
   demo: ['core'],
   drill: ['', 'core', 'config', 'monitor'],
   cli: ['', 'core', 'config', 'store', 'runtime', 'monitor', 'audit', 'demo', 'drill'],
