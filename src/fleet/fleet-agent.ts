@@ -31,6 +31,8 @@ import {
 const CALL_DEADLINE_MS = 2000;
 /** An instance on another version than the latest for this long fires FleetConfigSkew. */
 export const CONFIG_SKEW_GRACE_MS = 10_000;
+/** A canary still held this long after its guard should have ended lost its judge: roll it back. */
+export const ORPHAN_CANARY_GRACE_MS = 30_000;
 
 export const FLEET_RULES = {
   InstanceSkewed: {
@@ -552,7 +554,10 @@ export class FleetAgent {
 
   async #guardCanary(now: number): Promise<void> {
     const g = this.#guard;
-    if (g === undefined || g.status.state !== 'watching') return;
+    if (g === undefined || g.status.state !== 'watching') {
+      await this.#orphanedCanary(now);
+      return;
+    }
     const s = g.status;
     const verdict = judgeCanary(g.start, this.#reports, s.targets);
     s.verdict = verdict;
@@ -599,6 +604,42 @@ export class FleetAgent {
     } catch (err) {
       // Store away: the canary key stays and the others keep holding; try again next tick.
       this.#d.logger.warn({ err: errorMessage(err) }, 'fleet: canary verdict not recorded yet');
+    }
+  }
+
+  /**
+   * The judging instance died (or restarted) mid-canary: the instance with the lowest id rolls
+   * the fleet back by committing the base text itself, which every instance, canaries included, follows.
+   */
+  async #orphanedCanary(now: number): Promise<void> {
+    const c = this.#canary;
+    if (c === undefined || now < c.endsAt + ORPHAN_CANARY_GRACE_MS) return;
+    const lowest = this.#members
+      .filter((m) => m.state === 'running')
+      .map((m) => m.instance)
+      .sort()[0];
+    if (lowest !== this.instance) return;
+    const { store } = this.#d;
+    const reason = `canary judge ${c.judge} did not finish the guard (ended ${new Date(c.endsAt).toISOString()})`;
+    try {
+      const base = c.baseVersion === null ? undefined : await store.getVersion(c.baseVersion);
+      const latest = (await store.latestVersion())?.version ?? null;
+      if (base && latest === c.version) {
+        await store.commitVersion({
+          text: base.text,
+          author: 'canary guard',
+          message: `canary version ${c.version} rolled back: ${reason}`,
+          source: 'guard',
+          expectedLatest: latest,
+          parent: base.version,
+        });
+      }
+      await store.namespace.delete().key(this.#keys.canary);
+      this.#canary = undefined;
+      await store.appendEvent({ at: now, type: 'canary-rollback', version: c.version, data: { reason } });
+      this.#d.logger.warn({ version: c.version, reason }, 'fleet: orphaned canary rolled back');
+    } catch (err) {
+      this.#d.logger.warn({ err: errorMessage(err) }, 'fleet: orphaned canary not rolled back yet');
     }
   }
 

@@ -4,6 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hasEtcd, startEtcdCluster, type EtcdCluster } from '../../src/store/testing/etcd-server.ts';
 import { startFakeBackends, type FakeBackend } from '../helpers/fake-backend.ts';
+import { runCli } from '../helpers/cli.ts';
 import { startLoad } from '../helpers/load.ts';
 import {
   fleetConfig,
@@ -103,6 +104,9 @@ describe.skipIf(!hasEtcd())('fleet: etcd trouble (3 etcd members, 3 instances)',
       expect(ready.body.status).toBe('degraded');
       expect((await fleetView(inst)).store).toBe('unreachable');
     }
+    const status = await runCli(['status', '--admin', (fleet[0] as FleetInstance).adminUrl]);
+    expect(status.code, status.stderr).toBe(0);
+    expect(status.stdout).toContain('degraded: store unreachable');
     // Serve a while longer on the running version with etcd away.
     await new Promise((r) => setTimeout(r, 3000));
     for (const inst of fleet) expect(await runningVersion(inst)).toBe(2);

@@ -40,9 +40,11 @@ interface AlertRow {
 export async function statusCommand(flags: StatusFlags, io: CliIo): Promise<number> {
   if (flags.fleet === true) return fleetStatus(flags, io);
   try {
-    const [pools, alerts] = await Promise.all([
+    const [pools, alerts, fleet] = await Promise.all([
       adminCall<{ configVersion: number | null; pools: PoolRow[] }>(flags, 'api/v1/pools'),
       adminCall<{ alerts: AlertRow[] }>(flags, 'api/v1/alerts'),
+      // Only instances in a fleet answer; the others say 404.
+      adminCall<{ store: string } | null>(flags, 'api/v1/fleet').catch(() => null),
     ]);
     const shown = pools.pools.filter((p) => flags.pool === undefined || p.name === flags.pool);
     const firing = alerts.alerts.filter(
@@ -53,6 +55,8 @@ export async function statusCommand(flags: StatusFlags, io: CliIo): Promise<numb
       return EXIT.OK;
     }
     io.out(`config version ${pools.configVersion ?? 'none'}`);
+    if (fleet?.store === 'unreachable')
+      io.out('degraded: store unreachable (serving on the running version)');
     for (const p of shown) {
       io.out('');
       io.out(`pool ${p.name} (${p.policy})${p.panic ? '  PANIC: balancing across all backends' : ''}`);
