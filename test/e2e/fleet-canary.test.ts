@@ -142,4 +142,30 @@ describe.skipIf(!hasEtcd())('fleet: canary instances', () => {
       expect(adopted).toEqual([1, 2, 4]);
     }
   }, 80_000);
+
+  it('rolls back a canary whose judging instance died, once its guard should have ended', async () => {
+    const [a, b, c] = fleet as [FleetInstance, FleetInstance, FleetInstance];
+    const file = writeConfig(doc([3, 2, 2]));
+    const cli = runCli(['apply', file, '--canary-instances', '1', '--guard', '2s', '--admin', a.adminUrl]);
+    await until(async () => ((await runningVersion(a)) === 5 ? true : undefined), 10_000, 'a on version 5');
+    await a.stop('SIGKILL');
+    await cli;
+    // Guard end + 30 s grace: b (the lowest id left) commits the base text as version 6.
+    await until(
+      async () => ((await Promise.all([b, c].map(runningVersion))).every((v) => v === 6) ? true : undefined),
+      60_000,
+      'b and c on version 6',
+    );
+    const v6 = await getJson<{ parent: number; source: string; message: string }>(
+      `${c.adminUrl}/api/v1/config/versions/6`,
+    );
+    expect(v6.body).toMatchObject({ parent: 4, source: 'guard' });
+    expect(v6.body.message).toContain('canary judge a did not finish the guard');
+    for (const inst of [b, c]) {
+      const adopted = [...inst.output().matchAll(/"version":(\d+)[^\n]*"msg":"config version adopted"/g)].map(
+        (m) => Number(m[1]),
+      );
+      expect(adopted).not.toContain(5);
+    }
+  }, 80_000);
 });
