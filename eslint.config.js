@@ -18,7 +18,7 @@ const LAYERS = {
   admin: ['core', 'config', 'health', 'monitor', 'runtime', 'store', 'audit'],
   fleet: ['core', 'config', 'monitor', 'runtime', 'store'],
   demo: ['core'],
-  drill: ['', 'core', 'config', 'monitor'],
+  drill: ['', 'core', 'config', 'monitor', 'store'],
   cli: ['', 'core', 'config', 'store', 'runtime', 'monitor', 'audit', 'demo', 'drill'],
 };
 
