@@ -151,11 +151,8 @@ export class AdminApp {
       r('GET', /^\/api\/v1\/pools$/, (_q, res) => this.#pools(res)),
       r('GET', /^\/api\/v1\/alerts$/, (_q, res) => sendJson(res, 200, { alerts: deps.monitor.alerts() })),
       r('GET', /^\/api\/v1\/series$/, (_q, res) => sendJson(res, 200, deps.monitor.series())),
-      r('GET', /^\/api\/v1\/fleet$/, (_q, res) => {
-        if (!deps.fleet)
-          throw new FulcrumError('FULCRUM_ERR_ADMIN_NOT_FOUND', 'this instance is not in a fleet');
-        sendJson(res, 200, deps.fleet.view() ?? null);
-      }),
+      // null when this instance runs alone (no fleet section), so the dashboard can ask freely.
+      r('GET', /^\/api\/v1\/fleet$/, (_q, res) => sendJson(res, 200, deps.fleet?.view() ?? null)),
       r('GET', /^\/api\/v1\/guard$/, (_q, res) =>
         sendJson(res, 200, { guard: deps.guard?.status() ?? null }),
       ),

@@ -1,4 +1,5 @@
 // `fulcrum status`: pools, backends, state, share ratio and firing alerts as a table.
+import { FulcrumError } from '../../core/errors.ts';
 import { adminCall, type AdminTarget } from '../admin-client.ts';
 import { EXIT, type CliIo } from '../io.ts';
 import { reportError } from '../report-error.ts';
@@ -43,8 +44,8 @@ export async function statusCommand(flags: StatusFlags, io: CliIo): Promise<numb
     const [pools, alerts, fleet] = await Promise.all([
       adminCall<{ configVersion: number | null; pools: PoolRow[] }>(flags, 'api/v1/pools'),
       adminCall<{ alerts: AlertRow[] }>(flags, 'api/v1/alerts'),
-      // Only instances in a fleet answer; the others say 404.
-      adminCall<{ store: string } | null>(flags, 'api/v1/fleet').catch(() => null),
+      // null unless the instance is in a fleet.
+      adminCall<{ store: string } | null>(flags, 'api/v1/fleet'),
     ]);
     const shown = pools.pools.filter((p) => flags.pool === undefined || p.name === flags.pool);
     const firing = alerts.alerts.filter(
@@ -145,7 +146,13 @@ interface FleetBody {
 /** `fulcrum status --fleet`: the fleet as this instance's judge sees it. */
 async function fleetStatus(flags: StatusFlags, io: CliIo): Promise<number> {
   try {
-    const f = await adminCall<FleetBody>(flags, 'api/v1/fleet');
+    const f = await adminCall<FleetBody | null>(flags, 'api/v1/fleet');
+    if (f === null) {
+      throw new FulcrumError(
+        'FULCRUM_ERR_ADMIN_NOT_FOUND',
+        'this instance is not in a fleet (its config has no fleet section)',
+      );
+    }
     if (flags.format === 'json') {
       io.out(JSON.stringify(f, null, 2));
       return EXIT.OK;

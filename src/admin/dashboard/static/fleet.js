@@ -1,25 +1,15 @@
 /* global document */
-// The fleet panel: shown only when this instance is in a fleet (GET /api/v1/fleet answers).
+// The fleet panel: shown only when this instance is in a fleet (GET /api/v1/fleet is not null).
 // One row per instance (version, health, skew) and the fleet-wide share per backend.
-import { ApiError, get } from './api.js';
+import { get } from './api.js';
 import { h, mount, pct } from './dom.js';
 
 /** Fetch and render the fleet view; hides the panel when the instance runs alone. */
 export async function refreshFleet() {
+  const view = await get('/api/v1/fleet');
   const section = document.getElementById('fleet');
-  let view;
-  try {
-    view = await get('/api/v1/fleet');
-  } catch (err) {
-    if (err instanceof ApiError && err.status === 404) {
-      section.hidden = true;
-      return;
-    }
-    throw err;
-  }
-  section.hidden = false;
-  if (!view) return;
-  mount('fleet-view', renderFleet(view));
+  section.hidden = view === null;
+  if (view !== null) mount('fleet-view', renderFleet(view));
 }
 
 export function renderFleet(view) {
