@@ -118,7 +118,7 @@ export const ERRORS = {
   },
   FULCRUM_ERR_FLEET_OVERLAP: {
     status: 409,
-    doc: 'Another instance of the same store already serves this listener address on this host; start with `--allow-overlap` to share it on purpose.',
+    doc: 'Another instance of the same store already serves this listener address on this host (start with `--allow-overlap` to share it on purpose), or already holds this `fleet.instance` id.',
   },
   FULCRUM_ERR_FLEET_CANARY: {
     status: 400,

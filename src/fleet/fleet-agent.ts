@@ -176,6 +176,19 @@ export class FleetAgent {
   /** Read the fleet's members once (before anything binds), so the overlap check has data. */
   async load(): Promise<void> {
     await this.#read();
+    // Two processes with one id would overwrite each other's records.
+    const twin = this.#members.find(
+      (m) =>
+        m.instance === this.instance &&
+        m.state === 'running' &&
+        (m.host !== this.#host || m.pid !== process.pid),
+    );
+    if (twin !== undefined) {
+      throw new FulcrumError(
+        'FULCRUM_ERR_FLEET_OVERLAP',
+        `fleet instance id ${this.instance} is already held by pid ${twin.pid} on ${twin.host}; give each instance its own fleet.instance (a dead instance's record goes within ${LEASE_TTL_S} s)`,
+      );
+    }
   }
 
   /**

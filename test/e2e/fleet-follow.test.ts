@@ -189,6 +189,17 @@ describe.skipIf(!hasEtcd())('fleet: membership and follow (3 etcd members, 3 ins
     expect(refused.code).not.toBe(0);
     expect(refused.stderr + refused.stdout).toContain('FULCRUM_ERR_FLEET_OVERLAP');
     expect(refused.stderr + refused.stdout).toContain('instance a');
+    const twin = await runCli(
+      ['start', '-c', configFile, '--listen-admin', `127.0.0.1:${await freePort()}`],
+      {
+        FLEET_INSTANCE: 'a',
+        WEB_ADDR: `127.0.0.1:${await freePort()}`,
+        EXTRA_ADDR: `127.0.0.1:${await freePort()}`,
+      },
+      30_000,
+    );
+    expect(twin.code).not.toBe(0);
+    expect(twin.stderr + twin.stdout).toContain('fleet instance id a is already held by pid');
     const overlapping = await startInstance(
       'd',
       configFile,
@@ -202,7 +213,7 @@ describe.skipIf(!hasEtcd())('fleet: membership and follow (3 etcd members, 3 ins
     }
   });
 
-  it('drops a killed instance from the fleet view within its lease TTL and fires FleetInstanceLost', async () => {
+  it('drops a killed instance from the fleet view once its lease expires (TTL 5 s) and fires FleetInstanceLost', async () => {
     await b.stop('SIGKILL');
     const t0 = Date.now();
     await until(
