@@ -3,7 +3,7 @@
 // startBalancer().
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import pino from 'pino';
 import { AdminApp } from './admin/app.ts';
@@ -15,13 +15,16 @@ import { FulcrumError } from './core/errors.ts';
 import { EventHub } from './core/events.ts';
 import { isLoopbackHost, parseAddress } from './core/units.ts';
 import { HealthManager } from './health/health-manager.ts';
-import { HostRegistry } from './health/host-state.ts';
+import { HostRegistry } from './data-plane/host-state.ts';
 import { Monitor } from './monitor/monitor.ts';
 import { attachAccessLog } from './proxy/access-log.ts';
 import { LogWriter } from './core/log-writer.ts';
 import { ProxyServer } from './proxy/proxy-server.ts';
 import { ConfigController } from './runtime/controller.ts';
 import { ApplyGuard } from './runtime/guard.ts';
+import { scheduleStoreCheck } from './runtime/store-check.ts';
+import { ADMIN_SOCKET, type HandoverReceiver } from './runtime/handover.ts';
+import { chooseStartText, type StartPreference } from './runtime/start-rule.ts';
 import { FleetAgent } from './fleet/fleet-agent.ts';
 import { openStore } from './store/open-store.ts';
 import { isEtcdStore } from './store/etcd-store.ts';
@@ -39,8 +42,14 @@ export interface StartOptions {
   author?: string;
   /** Start even when the config has lint errors. */
   force?: boolean;
-  /** Fleet: serve a listener address another instance on this host already serves. */
-  allowOverlap?: boolean;
+  /** When the store's latest version differs from the file (default `newer`; docs/config-management.md). */
+  prefer?: StartPreference;
+  /** Period of the store's scheduled integrity check (default STORE_CHECK_INTERVAL_MS). */
+  storeCheckIntervalMs?: number;
+  /** Sockets handed over by the process this one replaces (runtime/handover.ts). */
+  inherited?: HandoverReceiver;
+  /** Listen on addresses another process holds too (SO_REUSEPORT overlap on purpose). */
+  shareAddresses?: boolean;
 }
 
 export interface Balancer {
@@ -55,16 +64,20 @@ export interface Balancer {
   readonly logger: pino.Logger;
   /** http://host:port of the admin server. */
   readonly adminUrl: string;
+  /** The admin server (its socket is handed over too). */
+  readonly adminServer: Server;
   /** Stop accepting, finish in-flight requests within graceMs, close everything. */
-  close(graceMs?: number): Promise<void>;
+  close(graceMs?: number, options?: { handover?: boolean }): Promise<void>;
 }
 
 export async function startBalancer(options: StartOptions): Promise<Balancer> {
   const env = options.env ?? process.env;
   const configFile = resolve(options.configFile);
   let text: string;
+  let fileMtimeMs: number;
   try {
     text = await readFile(configFile, 'utf8');
+    fileMtimeMs = (await stat(configFile)).mtimeMs;
   } catch (err) {
     throw new FulcrumError('FULCRUM_ERR_CONFIG_READ', `cannot read ${configFile}: ${(err as Error).message}`);
   }
@@ -108,6 +121,13 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
     logger,
     explainToken: token,
     auditSecret: () => auditSecret,
+    ...(options.shareAddresses === true ? { shareAddresses: true } : {}),
+    inherited: (address) => {
+      const from = options.inherited;
+      const has = from?.has(address);
+      if (from === undefined || has === undefined) return undefined;
+      return { ticketKeys: has.ticketKeys, take: (adopt) => from.take(address, adopt) };
+    },
   });
   // Access lines have fixed fields and carry no secrets: formatted by hand, in pino's line
   // format, into the same writer (bench/RESULTS.md prices pino's generic path).
@@ -239,27 +259,44 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
             name: `${x.alertname}${x.labels['backend'] === undefined ? '' : ` ${x.labels['backend']}`}`,
             firedAt: x.firedAt ?? x.activeAt,
           })),
-      ...(options.allowOverlap ? { allowOverlap: true } : {}),
+      // The same flag that allows a local overlap allows it against fleet members.
+      ...(options.shareAddresses === true ? { allowOverlap: true } : {}),
     });
   }
 
+  const stopStoreCheck = scheduleStoreCheck({
+    store,
+    logger,
+    hub,
+    ...(options.storeCheckIntervalMs === undefined ? {} : { intervalMs: options.storeCheckIntervalMs }),
+  });
   let adminServer: Server | undefined;
   try {
+    const latest = await store.latestVersion();
     // A fleet instance runs the fleet's latest version; its file only seeds an empty history.
-    const fleetLatest = fleet ? await store.latestVersion() : undefined;
     if (fleet) {
       await fleet.load();
-      fleet.checkOverlap(fleetLatest?.text ?? text);
+      fleet.checkOverlap(latest?.text ?? text);
     }
-    if (fleetLatest) await controller.adopt(fleetLatest);
+    const start = chooseStartText({
+      file: configFile,
+      fileText: text,
+      fileMtimeMs,
+      latest,
+      prefer: options.prefer ?? 'newer',
+    });
+    if (start.warning !== undefined && !(fleet && latest))
+      logger.warn({ storeVersion: latest?.version }, start.warning);
+    if (fleet && latest) await controller.adopt(latest);
     else
-      await controller.apply(text, {
+      await controller.apply(start.text, {
         source: 'file',
-        origin: configFile,
+        origin: start.resume === undefined ? configFile : `store version ${start.resume.version}`,
         author: options.author ?? 'fulcrum start',
         message: `started from ${configFile}`,
         // Start-up refuses lint errors like apply does, unless forced or accepted before.
-        force: options.force === true || (await store.latestVersion())?.text === text,
+        force: options.force === true || start.resume !== undefined,
+        ...(start.resume === undefined ? {} : { resume: start.resume }),
       });
     monitor.start();
     const app = new AdminApp({
@@ -283,10 +320,13 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
     adminServer = createServer(app.handle);
     adminServer.headersTimeout = 10_000;
     adminServer.requestTimeout = 60_000;
-    await listen(adminServer, adminHp.host, adminHp.port);
+    const admin = adminServer;
+    if (options.inherited?.has(ADMIN_SOCKET) === undefined) await listen(admin, adminHp.host, adminHp.port);
+    else await options.inherited.take(ADMIN_SOCKET, (from) => admin.listen(from));
     await fleet?.start(serverUrl(adminServer, adminAddress));
   } catch (err) {
     await proxy.shutdown(0).catch(() => undefined);
+    stopStoreCheck();
     health.stop();
     monitor.stop();
     guard.stop();
@@ -324,12 +364,14 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
     hub,
     logger,
     adminUrl,
-    close(graceMs = 10_000) {
+    adminServer: server,
+    close(graceMs = 10_000, closeOptions = {}) {
       closing ??= (async () => {
-        logger.info({ graceMs }, 'shutting down');
+        logger.info({ graceMs, handover: closeOptions.handover === true }, 'shutting down');
         // Leave the fleet first, so the others see a clean stop rather than a lost instance.
         await fleet?.stop();
-        await proxy.shutdown(graceMs);
+        await proxy.shutdown(graceMs, closeOptions);
+        stopStoreCheck();
         health.stop();
         monitor.stop();
         guard.stop();

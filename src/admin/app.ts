@@ -7,7 +7,7 @@ import { FulcrumError } from '../core/errors.ts';
 import type { EventHub } from '../core/events.ts';
 import { parseDuration } from '../core/units.ts';
 import type { ConfigController } from '../runtime/controller.ts';
-import type { Snapshot } from '../runtime/snapshot.ts';
+import type { Snapshot } from '../data-plane/snapshot.ts';
 import type { ConfigVersion, Store } from '../store/store.ts';
 import { diffConfigs } from '../config/diff.ts';
 import { loadConfigText } from '../config/load.ts';
@@ -104,7 +104,7 @@ export class AdminApp {
     });
     this.#routes = [
       r('GET', /^\/healthz$/, (_q, res) => sendJson(res, 200, { status: 'ok' })),
-      r('GET', /^\/readyz$/, (_q, res) => this.#readyz(res)),
+      r('GET', /^\/readyz$/, (_q, res, url) => this.#readyz(res, url.searchParams.get('strict') === '1')),
       r('GET', /^\/metrics$/, async (_q, res) => {
         const m = await deps.monitor.metrics();
         res.writeHead(200, { 'content-type': m.contentType });
@@ -214,24 +214,33 @@ export class AdminApp {
     }
   }
 
-  #readyz(res: ServerResponse): void {
+  /**
+   * 503 only when this instance cannot serve (no config, listeners not bound, no pool with an
+   * available backend): a backend incident must not take every balancer out of a load
+   * balancer's rotation at once. Degraded states answer 200 with their reasons; `?strict=1`
+   * fails on those too (docs/health.md).
+   */
+  #readyz(res: ServerResponse, strict: boolean): void {
     const { controller, health, monitor, listenersBound } = this.#deps;
     const snapshot = controller.snapshot;
     const reasons: string[] = [];
+    const degraded: string[] = [];
     if (!snapshot) reasons.push('no config loaded');
     else {
       if (!listenersBound()) reasons.push('listeners not bound');
-      reasons.push(...health.readinessReasons(snapshot));
+      const pools = [...snapshot.pools.values()];
+      if (!pools.some((p) => p.state.hosts.some((h) => h.available)))
+        reasons.push('no pool has an available backend');
+      degraded.push(...health.readinessReasons(snapshot));
     }
-    const degraded = monitor.degradedReasons();
-    const ready = reasons.length === 0 && degraded.length === 0;
-    // The store being away degrades the control plane only: still ready to serve.
-    const soft = this.#deps.fleet?.degradedReasons() ?? [];
-    sendJson(res, ready ? 200 : 503, {
-      status:
-        reasons.length > 0 ? 'not-ready' : degraded.length > 0 || soft.length > 0 ? 'degraded' : 'ready',
+    // The store being away (fleet) degrades the control plane only: still ready to serve.
+    degraded.push(...monitor.degradedReasons(), ...(this.#deps.fleet?.degradedReasons() ?? []));
+    const status = reasons.length > 0 ? 'not-ready' : degraded.length > 0 ? 'degraded' : 'ready';
+    sendJson(res, status === 'ready' || (status === 'degraded' && !strict) ? 200 : 503, {
+      status,
+      strict,
       configVersion: controller.version?.version ?? null,
-      reasons: [...reasons, ...[...degraded, ...soft].map((d) => `degraded: ${d}`)],
+      reasons: [...reasons, ...degraded.map((d) => `degraded: ${d}`)],
     });
   }
 

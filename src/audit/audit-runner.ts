@@ -13,7 +13,7 @@ import type { Clock } from '../core/clock.ts';
 import { errorMessage } from '../core/errors.ts';
 import type { EventHub } from '../core/events.ts';
 import type { PoolHealthView } from '../health/health-manager.ts';
-import type { Snapshot } from '../runtime/snapshot.ts';
+import type { Snapshot } from '../data-plane/snapshot.ts';
 import type { AuditRunRecord, Store } from '../store/store.ts';
 import { resolveChecks } from './check-registry.ts';
 import { runChecks, runStatus } from './run-checks.ts';

@@ -4,7 +4,7 @@ import type pino from 'pino';
 import type { AuditConfig } from '../config/schema.ts';
 import type { LoadedConfig } from '../config/load.ts';
 import type { PoolHealthView } from '../health/health-manager.ts';
-import type { Snapshot } from '../runtime/snapshot.ts';
+import type { Snapshot } from '../data-plane/snapshot.ts';
 
 export type FindingSeverity = 'error' | 'warning' | 'info';
 

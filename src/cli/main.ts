@@ -14,6 +14,7 @@ import { diffCommand } from './commands/diff.ts';
 import { alertsRulesCommand } from './commands/alerts.ts';
 import { auditCommand } from './commands/audit.ts';
 import { drillCommand } from './commands/drill.ts';
+import { storeCheckCommand } from './commands/store.ts';
 
 export async function main(argv: string[], io: CliIo = processIo): Promise<number> {
   let code: number = EXIT.OK;
@@ -47,9 +48,20 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
     .option('--watch', 'apply edits of the config file as they are saved (bad edits are refused and logged)')
     .option('--force', 'start even if the config has lint errors')
     .option('--memory-store', 'keep config history in memory instead of store.sqlite')
+    .option(
+      '--share-address',
+      'listen even where another process already listens (SO_REUSEPORT overlap on purpose)',
+    )
+    .addOption(
+      new Option(
+        '--prefer <which>',
+        "when the store's latest version differs from the file: run the one changed last, the file, the store's, or refuse",
+      )
+        .choices(['newer', 'file', 'store', 'none'])
+        .default('newer'),
+    )
     .option('--grace <duration>', 'how long in-flight requests may finish on SIGTERM/SIGINT', '10s')
     .option('--listen-admin <address>', "this instance's admin address (overrides admin.address)")
-    .option('--allow-overlap', 'fleet: serve a listener address another instance on this host already serves')
     .action((o) => set(startCommand(o, io)));
 
   program
@@ -58,6 +70,18 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
     .option('--port <port>', 'balancer listener port', '8080')
     .option('--admin-port <port>', 'admin API port', '9901')
     .action((o) => set(demoCommand(o, io)));
+
+  program
+    .command('store')
+    .description('offline care of a SQLite store file')
+    .command('check')
+    .description('run the store integrity check and name the newest version that reads back intact')
+    .argument('<file>', 'the SQLite store file (store.sqlite of the config)')
+    .option(
+      '--export <file>',
+      "write that version's config text to this file (to start again on a new store)",
+    )
+    .action((file: string, o) => set(storeCheckCommand(file, o, io)));
 
   program
     .command('validate')

@@ -114,6 +114,18 @@ const listenerSchema = z.strictObject({
       request: duration('300s'),
     })
     .prefault({}),
+  /** Upgrade protocols tunnelled for this listener; other Upgrade requests are plain requests. */
+  upgrades: z
+    .array(
+      z
+        .string()
+        .regex(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/, 'must be a protocol name (a token)')
+        .refine(
+          (s) => s.toLowerCase() !== 'h2c',
+          'h2c is never tunnelled: requests inside it would pass routing unseen',
+        ),
+    )
+    .default(['websocket']),
 });
 
 const backendSchema = z.strictObject({

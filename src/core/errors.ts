@@ -27,6 +27,14 @@ export const ERRORS = {
     status: 422,
     doc: 'The config has lint findings of severity error; apply refuses it unless forced.',
   },
+  FULCRUM_ERR_CONFIG_WARM: {
+    status: 422,
+    doc: 'Every backend a serving pool would keep failed its first health check during warm-up; the apply is refused (nothing changes) unless forced.',
+  },
+  FULCRUM_ERR_START_HISTORY_DIFFERS: {
+    status: 409,
+    doc: "`start`'s config file differs from the store's latest version (an API apply or a newer history); choose with `--prefer file` or `--prefer store`.",
+  },
   FULCRUM_ERR_CONFIG_CONFLICT: {
     status: 409,
     doc: 'Another apply landed first (the expected version is stale); re-read and retry.',
@@ -60,7 +68,7 @@ export const ERRORS = {
   },
   FULCRUM_ERR_PROXY_UNSUPPORTED_CODING: {
     status: 501,
-    doc: 'The request uses a transfer coding other than `chunked`, which the proxy cannot forward byte for byte.',
+    doc: 'The request uses a transfer coding other than `chunked`, the only one the proxy re-frames.',
   },
   FULCRUM_ERR_PROXY_HEADERS_TOO_LARGE: {
     status: 431,
@@ -73,6 +81,26 @@ export const ERRORS = {
   FULCRUM_ERR_PROXY_CLIENT_TIMEOUT: {
     status: 408,
     doc: 'The client was too slow to send its request headers or body.',
+  },
+  FULCRUM_ERR_PROXY_BAD_CHUNK: {
+    status: 400,
+    doc: 'The chunked request body is malformed: a size with leading zeros or whitespace, a bad or overlong chunk extension, or a trailer that is not a valid field or names a framing field.',
+  },
+  FULCRUM_ERR_PROXY_BAD_TARGET: {
+    status: 400,
+    doc: 'The request target is refused: userinfo in an absolute-form target, a bad authority, or `*` for a method other than OPTIONS.',
+  },
+  FULCRUM_ERR_PROXY_METHOD_NOT_ALLOWED: {
+    status: 405,
+    doc: '`CONNECT` is refused: fulcrum is a reverse proxy, not a tunnel to arbitrary hosts.',
+  },
+  FULCRUM_ERR_PROXY_HTTP2_PREFACE: {
+    status: 400,
+    doc: 'The client sent the HTTP/2 connection preface (`PRI * HTTP/2.0`) to an HTTP/1.1 listener.',
+  },
+  FULCRUM_ERR_PROXY_UPGRADE_BODY: {
+    status: 400,
+    doc: 'An upgrade request (for a protocol the listener tunnels) carries a body; a tunnel request must have none.',
   },
   FULCRUM_ERR_PROXY_SHUTTING_DOWN: {
     status: 503,
@@ -107,6 +135,10 @@ export const ERRORS = {
     status: 500,
     doc: 'A write to the store failed; nothing was committed and the running config is unchanged.',
   },
+  FULCRUM_ERR_STORE_CORRUPT: {
+    status: 500,
+    doc: 'The SQLite store failed its integrity check; serving continues on the running version. Recover with `fulcrum store check` and docs/store.md.',
+  },
   FULCRUM_ERR_STORE_READ: {
     status: 503,
     doc: 'A read from the store failed (etcd unreachable or timed out, SQLite file unreadable); retry when the store is back.',
@@ -118,7 +150,7 @@ export const ERRORS = {
   },
   FULCRUM_ERR_FLEET_OVERLAP: {
     status: 409,
-    doc: 'Another instance of the same store already serves this listener address on this host (start with `--allow-overlap` to share it on purpose), or already holds this `fleet.instance` id.',
+    doc: 'Another instance of the same store already serves this listener address on this host (start with `--share-address` to share it on purpose), or already holds this `fleet.instance` id.',
   },
   FULCRUM_ERR_FLEET_CANARY: {
     status: 400,
@@ -127,7 +159,15 @@ export const ERRORS = {
   // listeners and start-up
   FULCRUM_ERR_LISTEN: {
     status: 500,
-    doc: 'An address could not be bound (in use, permission denied, not local).',
+    doc: 'An address could not be bound (permission denied, not a local address, taken by another process between the check and the bind).',
+  },
+  FULCRUM_ERR_LISTEN_IN_USE: {
+    status: 500,
+    doc: 'Another process already listens on the address; refused so two balancers never share it by accident (replace a running one by handover, docs/operations.md).',
+  },
+  FULCRUM_ERR_HANDOVER: {
+    status: 500,
+    doc: 'A handover to a replacing process failed (it exited, or was not ready in time); the running process keeps serving.',
   },
   FULCRUM_ERR_TLS: { status: 500, doc: 'A listener TLS certificate or key could not be loaded.' },
   // audit and drill

@@ -87,8 +87,35 @@ export function renderDrillText(r: DrillResult): string {
     );
   }
   if (r.detection?.cause) lines.push('', `Cause as the alert named it: ${r.detection.cause}`);
+  const unseen = r.expected.filter((e) => !e.seen);
+  if (unseen.length > 0) {
+    lines.push('', 'MISSED: alerts that never fired naming their cause:');
+    for (const e of unseen) lines.push(`  ${e.alertname} on ${e.backend} (${e.causeKind})`);
+  }
+  if (r.misnamed.length > 0) {
+    lines.push('', 'MISSED: alerts that misnamed the incident:');
+    for (const m of r.misnamed) lines.push(`  ${m.alertname}: ${m.why} (${m.summary})`);
+  }
   lines.push('', `${r.verdict.passed ? 'PASS' : 'FAIL'}: ${r.scenario}`);
   return `${lines.join('\n')}\n`;
+}
+
+/** The closing line of a run over several scenarios: which missed, and what each missed. */
+export function drillSummaryLine(results: readonly DrillResult[]): string {
+  const missed = results.filter((r) => !r.verdict.passed);
+  const passed = results.filter((r) => r.verdict.passed).map((r) => r.scenario);
+  if (missed.length === 0) return `all ${results.length} drills passed: ${passed.join(', ')}`;
+  const what = (r: DrillResult): string => {
+    const v = r.verdict;
+    const parts = [
+      v.detected ? '' : 'detection',
+      v.recovered ? '' : 'recovery',
+      v.failures ? '' : 'failed share',
+      v.named ? '' : 'cause named',
+    ].filter((x) => x !== '');
+    return `${r.scenario} (${parts.join(', ')})`;
+  };
+  return `${missed.length} of ${results.length} drills missed: ${missed.map(what).join(', ')}${passed.length > 0 ? `; passed: ${passed.join(', ')}` : ''}`;
 }
 
 /** One line, rewritten in place on a terminal. */

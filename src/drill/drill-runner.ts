@@ -57,11 +57,15 @@ export interface DrillResult {
   /** First alert naming the cause in any state (pending included): visible in /api/v1/alerts and the dashboard. */
   firstNamed: { afterMs: number; alertname: string; state: 'pending' | 'firing'; summary: string } | null;
   recovery: { afterMs: number; how: string } | null;
+  /** Alerts seen during the drill that misname the incident (the scenario says why). */
+  misnamed: { alertname: string; labels: Record<string, string>; summary: string; why: string }[];
+  /** Alerts the scenario requires (Scenario.mustName), and whether each fired naming its cause. */
+  expected: { alertname: string; backend: string; causeKind: string; seen: boolean }[];
   requests: { total: LoadSummary; before: LoadSummary; incident: LoadSummary; after: LoadSummary };
-  /** backend-slowdown: the same slow backend under each policy. */
+  /** The incident before and after recovery, under the scenario's labels (Scenario.compare). */
   policies?: Record<string, LoadSummary>;
   budgets: Budgets;
-  verdict: { detected: boolean; recovered: boolean; failures: boolean; passed: boolean };
+  verdict: { detected: boolean; recovered: boolean; failures: boolean; named: boolean; passed: boolean };
 }
 
 const SERVICE_MS = 100;
@@ -263,6 +267,8 @@ export async function runDrill(scenario: Scenario, options: DrillOptions = {}): 
     let firstNamed: DrillResult['firstNamed'] = null;
     let recoveryEvent: { at: number; how: string } | undefined;
     const pendingSeen = new Set<string>();
+    const misnamed = new Map<string, DrillResult['misnamed'][number]>();
+    const expected = (scenario.mustName?.(env) ?? []).map((e) => ({ ...e, seen: false }));
     let guardSeen = '';
     let lastGuardPoll = 0;
     let lastCulprit = 0;
@@ -279,6 +285,24 @@ export async function runDrill(scenario: Scenario, options: DrillOptions = {}): 
         culprit = scenario.culprit(env, traffic);
       }
       for (const a of balancer.monitor.alerts() as AlertView[]) {
+        if (a.state === 'firing')
+          for (const e of expected)
+            if (
+              a.alertname === e.alertname &&
+              a.labels['backend'] === e.backend &&
+              a.annotations['cause_kind'] === e.causeKind
+            )
+              e.seen = true;
+        const why = a.state === 'resolved' ? undefined : scenario.misnames?.(a, culprit);
+        if (why !== undefined && !misnamed.has(a.fingerprint)) {
+          misnamed.set(a.fingerprint, {
+            alertname: a.alertname,
+            labels: { ...a.labels },
+            summary: a.annotations['summary'] ?? '',
+            why,
+          });
+          timeline.push({ atMs: now, kind: 'info', text: `misnamed: ${a.alertname}: ${why}` });
+        }
         if (
           detection !== null ||
           !scenario.namesCause(a, culprit) ||
@@ -375,8 +399,9 @@ export async function runDrill(scenario: Scenario, options: DrillOptions = {}): 
         detected: detection !== null,
         recovered: recoveryEvent !== undefined,
       });
+      // Recovery is measured over SUSTAINED_WINDOWS seconds after its event: observe at least that long.
       const doneAt = Math.max(
-        recoveryEvent?.at ?? Infinity,
+        recoveryEvent ? recoveryEvent.at + SUSTAINED_WINDOWS * 1000 : Infinity,
         detection ? faultAt + detection.afterMs : Infinity,
       );
       if (since >= t.observeMs || now - doneAt >= t.settleMs) break;
@@ -437,6 +462,8 @@ export async function runDrill(scenario: Scenario, options: DrillOptions = {}): 
       detection,
       firstNamed,
       recovery,
+      misnamed: [...misnamed.values()],
+      expected,
       requests: {
         total: summarize(records),
         before,
@@ -444,19 +471,21 @@ export async function runDrill(scenario: Scenario, options: DrillOptions = {}): 
         after: summarize(records, incidentEnd, end),
       },
       budgets: scenario.budgets,
-      verdict: { detected: false, recovered: false, failures: false, passed: false },
+      verdict: { detected: false, recovered: false, failures: false, named: false, passed: false },
     };
-    if (scenario.name === 'backend-slowdown' && recoveryEvent !== undefined) {
+    if (scenario.compare !== undefined && recoveryEvent !== undefined) {
+      const [before, after] = scenario.compare;
       result.policies = {
-        'round-robin': summarize(records, faultAt, recoveryEvent.at),
-        'p2c-ewma': summarize(records, recoveryEvent.at + 1000, end),
+        [before]: summarize(records, faultAt, recoveryEvent.at),
+        [after]: summarize(records, recoveryEvent.at + 1000, end),
       };
     }
     const v = result.verdict;
     v.detected = detection !== null && detection.afterMs <= scenario.budgets.detectMs;
     v.recovered = recovery !== null && recovery.afterMs <= scenario.budgets.recoverMs;
     v.failures = result.requests.total.failedShare < scenario.budgets.failedShare;
-    v.passed = v.detected && v.recovered && v.failures;
+    v.named = result.misnamed.length === 0 && expected.every((e) => e.seen);
+    v.passed = v.detected && v.recovered && v.failures && v.named;
     // Times relative to the fault, for the timeline.
     result.timeline = result.timeline.map((e) => ({ ...e, atMs: Math.round(e.atMs - faultAt) }));
     return result;

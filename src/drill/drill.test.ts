@@ -2,7 +2,7 @@ import http from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfigText } from '../config/load.ts';
 import { DrillBackend } from './drill-backend.ts';
-import { POSTMORTEM, progressLine, renderDrillText } from './drill-report.ts';
+import { drillSummaryLine, POSTMORTEM, progressLine, renderDrillText } from './drill-report.ts';
 import { settledAt, type DrillResult } from './drill-runner.ts';
 import { LoadGenerator, summarize, type LoadRecord } from './load-generator.ts';
 import { drillConfig } from './scenario.ts';
@@ -142,6 +142,8 @@ describe('drill report', () => {
       summary: 'backend b1 overloaded',
     },
     recovery: { afterMs: 1200, how: 'the guard rolled back by itself' },
+    misnamed: [],
+    expected: [{ alertname: 'BackendOverloaded', backend: 'b1', causeKind: 'weight-skew', seen: true }],
     requests: {
       total: { requests: 1000, failed: 20, failedShare: 0.02, p99Ms: 120 },
       before: { requests: 600, failed: 0, failedShare: 0, p99Ms: 110 },
@@ -149,7 +151,7 @@ describe('drill report', () => {
       after: { requests: 300, failed: 0, failedShare: 0, p99Ms: 110 },
     },
     budgets: { detectMs: 15_000, recoverMs: 60_000, failedShare: 0.05 },
-    verdict: { detected: true, recovered: true, failures: true, passed: true },
+    verdict: { detected: true, recovered: true, failures: true, named: true, passed: true },
   };
 
   it('prints the timeline in the postmortem style and a table beside its figures', () => {
@@ -176,6 +178,48 @@ describe('drill report', () => {
         verdict: { ...result.verdict, detected: false, passed: false },
       }),
     ).toMatch(/not detected .* MISSED[\s\S]*FAIL: weight-skew/);
+  });
+
+  it('fails a drill whose alerts misnamed the incident, and says which and why', () => {
+    const text = renderDrillText({
+      ...result,
+      misnamed: [
+        {
+          alertname: 'NoBackendAvailable',
+          labels: { pool: 'app' },
+          summary: 'pool app has no backend available: clients get 503',
+          why: 'NoBackendAvailable while two backends serve',
+        },
+      ],
+      verdict: { ...result.verdict, named: false, passed: false },
+    });
+    expect(text).toContain(
+      'MISSED: alerts that misnamed the incident:\n  NoBackendAvailable: NoBackendAvailable while two backends serve (pool app has no backend available: clients get 503)',
+    );
+    expect(text.trimEnd().endsWith('FAIL: weight-skew')).toBe(true);
+    const unseen = renderDrillText({
+      ...result,
+      expected: [{ alertname: 'BackendOverfed', backend: 'b1', causeKind: 'retries', seen: false }],
+      verdict: { ...result.verdict, named: false, passed: false },
+    });
+    expect(unseen).toContain(
+      'MISSED: alerts that never fired naming their cause:\n  BackendOverfed on b1 (retries)',
+    );
+  });
+
+  it('sums up several drills in one line naming each that missed, and what it missed', () => {
+    const missed: DrillResult = {
+      ...result,
+      scenario: 'backend-crash',
+      recovery: null,
+      verdict: { detected: true, recovered: false, failures: true, named: false, passed: false },
+    };
+    expect(drillSummaryLine([result, missed])).toBe(
+      '1 of 2 drills missed: backend-crash (recovery, cause named); passed: weight-skew',
+    );
+    expect(drillSummaryLine([result, { ...result, scenario: 'hash-hotspot' }])).toBe(
+      'all 2 drills passed: weight-skew, hash-hotspot',
+    );
   });
 
   it('has a one-line progress', () => {

@@ -43,8 +43,29 @@ export interface Scenario {
   culprit(env: ScenarioEnv, traffic: ReadonlyMap<string, number>): string | undefined;
   /** True when this alert names the cause. */
   namesCause(alert: AlertView, culprit: string | undefined): boolean;
+  /**
+   * Why this alert misnames the incident (a wrong alert, or a wrong cause), or undefined when
+   * it does not. Any misnamed alert seen during the drill fails it.
+   */
+  misnames?(alert: AlertView, culprit: string | undefined): string | undefined;
+  /**
+   * Alerts that must fire during the drill, each with the cause it must name (cause_kind);
+   * one that never does fails the drill like a misnamed one.
+   */
+  mustName?(env: ScenarioEnv): readonly ExpectedAlert[];
+  /**
+   * Labels for the incident before and after recovery, when the recovery changes what is
+   * compared (the policy in force before the guard's rollback, and after it).
+   */
+  readonly compare?: readonly [before: string, after: string];
   /** How recovery happens: the guard rolls the bad config back, or health removes a backend. */
   readonly recovery: 'guard-rollback' | 'health-removal';
+}
+
+export interface ExpectedAlert {
+  readonly alertname: string;
+  readonly backend: string;
+  readonly causeKind: string;
 }
 
 export interface DrillConfigOptions {
@@ -53,6 +74,10 @@ export interface DrillConfigOptions {
   hash?: { key: string; balanceFactor: number };
   healthPath?: string;
   outlier?: boolean;
+  /** Below this share of its backends healthy the pool panics (default 25%). */
+  panicThreshold?: string;
+  /** The pool's `retries` block (YAML flow), when the scenario sets it. */
+  retries?: string;
   short: boolean;
 }
 
@@ -70,8 +95,9 @@ export function drillConfig(env: ScenarioEnv, o: DrillConfigOptions): string {
     `    policy: ${o.policy ?? 'weighted-round-robin'}`,
     ...(o.hash ? [`    hash: { key: "${o.hash.key}", balanceFactor: ${o.hash.balanceFactor} }`] : []),
     // Panic only when three quarters are gone: one survivor of three still carries everything.
-    '    panicThreshold: 25%',
+    `    panicThreshold: ${o.panicThreshold ?? '25%'}`,
     `    healthCheck: { path: ${o.healthPath ?? '/healthz'}, interval: 500ms, timeout: 400ms, healthyThreshold: 2, unhealthyThreshold: 2 }`,
+    ...(o.retries ? [`    retries: ${o.retries}`] : []),
     ...(o.outlier
       ? ['    outlierDetection: { consecutiveErrors: 5, baseEjectionTime: 30s, maxEjectionPercent: 50% }']
       : []),
@@ -91,6 +117,11 @@ export function drillConfig(env: ScenarioEnv, o: DrillConfigOptions): string {
     '',
   ];
   return lines.join('\n');
+}
+
+/** Alerts that misname any incident: "likely a bug" is never what a drill injects. */
+export function misnamedAsBug(alert: AlertView): string | undefined {
+  return alert.annotations['cause_kind'] === 'bug' ? `${alert.alertname} blames a bug` : undefined;
 }
 
 /** An alert about this backend (labels.backend). */

@@ -12,7 +12,7 @@ import { FulcrumError, errorMessage } from '../core/errors.ts';
 import { parseAddress } from '../core/units.ts';
 import type { ActiveSample, RuleDef } from '../monitor/alerts.ts';
 import type { ApplyResult, ConfigController } from '../runtime/controller.ts';
-import type { Snapshot } from '../runtime/snapshot.ts';
+import type { Snapshot } from '../data-plane/snapshot.ts';
 import type { EtcdStore } from '../store/etcd-store.ts';
 import type { ConfigVersion } from '../store/store.ts';
 import { judgeCanary, type CanaryVerdict } from './fleet-canary.ts';
@@ -407,7 +407,7 @@ export class FleetAgent {
           const theirs = parseAddress(bound);
           if (theirs === undefined || theirs.port !== mine.port) continue;
           if (theirs.host === mine.host || wildcard(theirs.host) || wildcard(mine.host)) {
-            return `listener ${name} (${l.address}) is already served by fleet instance ${m.instance} (listener ${theirName} on ${bound}, pid ${m.pid}) on this host; start with --allow-overlap to share it on purpose`;
+            return `listener ${name} (${l.address}) is already served by fleet instance ${m.instance} (listener ${theirName} on ${bound}, pid ${m.pid}) on this host; start with --share-address to share it on purpose`;
           }
         }
       }

@@ -1,7 +1,7 @@
 // Flap dampening, as a pure function over host state: a backend whose health flips `flips`
 // times within `window` is held out of rotation for holdTime, doubling for each repeat up to
 // maxHoldTime (a repeat is a hold starting within `window` of the previous hold's end).
-import type { HostState } from './host-state.ts';
+import type { HostState } from '../data-plane/host-state.ts';
 
 export interface FlapOptions {
   flips: number;

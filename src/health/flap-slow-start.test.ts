@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { recordFlip, type FlapOptions } from './flap-damper.ts';
-import { HostState } from './host-state.ts';
+import { HostState } from '../data-plane/host-state.ts';
 import { rampFactor, rampTick } from './slow-start.ts';
 
 const mk = () =>

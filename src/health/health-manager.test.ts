@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { FakeClock } from '../core/clock.ts';
 import { EventHub, type HostStateChange } from '../core/events.ts';
-import type { Snapshot } from '../runtime/snapshot.ts';
+import type { Snapshot } from '../data-plane/snapshot.ts';
 import { HealthManager, LAME_DUCK_HOLD_MS } from './health-manager.ts';
-import { HostRegistry, type HostState } from './host-state.ts';
+import { HostRegistry, type HostState } from '../data-plane/host-state.ts';
 import { advance, captureLogger, ScriptedProbe, settle, snapshotWith } from './test-kit.ts';
 
 const A = '127.0.0.1:9001';

@@ -7,10 +7,10 @@ import type { Logger } from 'pino';
 import type { PoolConfig } from '../config/schema.ts';
 import type { Clock, TimerHandle } from '../core/clock.ts';
 import type { EventHub } from '../core/events.ts';
-import type { Snapshot } from '../runtime/snapshot.ts';
+import type { Snapshot } from '../data-plane/snapshot.ts';
 import { ActiveChecker, type CheckSchedule } from './active-checker.ts';
 import { recordFlip } from './flap-damper.ts';
-import type { HostObserver, HostState, HostStatus, OutcomeKind } from './host-state.ts';
+import type { HostObserver, HostState, HostStatus, OutcomeKind } from '../data-plane/host-state.ts';
 import {
   countOutcome,
   maxEjected,
@@ -18,7 +18,7 @@ import {
   successRateOutliers,
   type EjectionReason,
 } from './outlier-detector.ts';
-import type { PoolState } from './pool-state.ts';
+import type { PoolState } from '../data-plane/pool-state.ts';
 import {
   poolProbeOptions,
   probe as realProbe,
@@ -79,7 +79,8 @@ export const LAME_DUCK_HOLD_MS = 30_000;
 
 interface HostEntry {
   readonly host: HostState;
-  readonly pool: PoolEntry;
+  /** A staged entry until its apply commits, then the running pool's. */
+  pool: PoolEntry;
   checker: ActiveChecker | undefined;
   ejectTimer: TimerHandle | undefined;
   holdTimer: TimerHandle | undefined;
@@ -106,6 +107,30 @@ interface PoolEntry {
   readonly observer: HostObserver;
   sweepTimer: TimerHandle | undefined;
   rampTimer: TimerHandle | undefined;
+  /** Staged by prepare(): holds the apply's new hosts, merged into `target` (if any) on commit. */
+  staged: boolean;
+  target: PoolEntry | undefined;
+  /** On a running entry: the PoolState of an apply being prepared, refreshed before the running ones. */
+  pending: PoolState | undefined;
+}
+
+/** What prepare() staged for one snapshot; hand it to commit() or discard(). */
+export interface HealthPreparation {
+  readonly snapshot: Snapshot;
+}
+
+interface Preparation extends HealthPreparation {
+  /** Pool name → staged entry. */
+  readonly staged: Map<string, PoolEntry>;
+}
+
+/** The backend config a committed snapshot gives a host (kept off running hosts until then). */
+function adoptBackendConfig(h: HostState, b: PoolConfig['backends'][number] | undefined): void {
+  if (b === undefined) return;
+  h.name = b.name;
+  h.configuredWeight = b.weight;
+  h.maxRequests = b.maxRequests;
+  h.drain = b.drain;
 }
 
 export class HealthManager {
@@ -127,63 +152,46 @@ export class HealthManager {
   }
 
   /**
-   * Adopt a snapshot: start checkers for new hosts, keep checkers (and state) of hosts that
-   * stay, stop those removed. Resolves when every NEW host of a pool with active checks has
-   * had its first check (warm) or warmTimeoutMs passed (default: the longest check timeout
-   * plus one second, so the first check normally decides).
+   * Adopt a snapshot at once: prepare then commit (tests and callers without a proxy swap).
+   * Resolves when every NEW host of a pool with active checks has had its first check (warm)
+   * or warmTimeoutMs passed (default: the longest check timeout plus one second).
    */
   async activate(snapshot: Snapshot, options: { warmTimeoutMs?: number } = {}): Promise<void> {
+    this.commit(await this.prepare(snapshot, options));
+  }
+
+  /**
+   * First phase of an apply: stage what `snapshot` adds (new pools, new hosts with their
+   * checkers) and warm it, without touching a running host, check or pool — so a refused
+   * apply, discarded, leaves the running balancer exactly as it was. The running pools' new
+   * PoolStates are kept fresh from here on, so the proxy may swap to `snapshot` before commit.
+   */
+  async prepare(snapshot: Snapshot, options: { warmTimeoutMs?: number } = {}): Promise<HealthPreparation> {
     const now = this.#clock.now();
+    const staged = new Map<string, PoolEntry>();
+    const prep: Preparation = { snapshot, staged };
     const warm: Promise<void>[] = [];
     let longestTimeout = 0;
     for (const [name, pr] of snapshot.pools) {
-      let pe = this.#pools.get(name);
-      const newPool = pe === undefined;
-      if (pe === undefined) {
-        const entry: PoolEntry = {
-          name,
-          config: pr.config,
-          probe: undefined,
-          schedule: { interval: 1000, jitter: 0 },
-          hosts: new Map(),
-          states: [],
-          panic: false,
-          observer: {
-            outcome: (h, kind) => this.#onOutcome(entry, h, kind),
-            lameDuck: (h) => this.#onLameDuck(entry, h),
-          },
-          sweepTimer: undefined,
-          rampTimer: undefined,
-        };
-        pe = entry;
-        this.#pools.set(name, pe);
-      }
-      this.#configurePool(pe, pr.config);
-      const previous = pe.states[pe.states.length - 1];
-      pe.states = previous === undefined || previous === pr.state ? [pr.state] : [previous, pr.state];
-
-      const keep = new Set(pr.state.hosts);
-      for (const [h, he] of pe.hosts) if (!keep.has(h)) this.#dropHost(he);
+      const running = this.#pools.get(name);
+      const st = this.#newPoolEntry(name, pr.config, running);
+      st.states = [pr.state];
+      this.#configurePool(st, pr.config);
+      staged.set(name, st);
+      if (running !== undefined) running.pending = pr.state;
       const hc = pr.config.healthCheck;
       if (hc !== undefined) longestTimeout = Math.max(longestTimeout, hc.timeout);
       for (const h of pr.state.hosts) {
-        h.observer = pe.observer;
+        if (running?.hosts.has(h) === true) continue;
+        h.observer = st.observer;
         h.lameDuckHeader = pr.config.lameDuckHeader?.toLowerCase();
-        let he = pe.hosts.get(h);
-        const added = he === undefined;
-        if (he === undefined) {
-          he = this.#addHost(pe, h, newPool);
-          if (hc !== undefined)
-            warm.push(new Promise<void>((resolve) => ((he as HostEntry).warmed = resolve)));
-        }
-        this.#reconcileHost(he, now, added ? 'added by config' : 'config applied');
+        const he = this.#addHost(st, h, running === undefined);
+        if (hc !== undefined) warm.push(new Promise<void>((resolve) => (he.warmed = resolve)));
+        this.#reconcileHost(he, now, 'added by config');
       }
-      this.#startSweep(pe);
-      this.#commit(pe);
+      this.#commit(st);
     }
-    for (const [name, pe] of this.#pools) if (!snapshot.pools.has(name)) this.#dropPool(pe);
-
-    if (warm.length === 0) return;
+    if (warm.length === 0) return prep;
     const timeoutMs = options.warmTimeoutMs ?? longestTimeout + 1000;
     let timer: TimerHandle | undefined;
     await Promise.race([
@@ -194,6 +202,64 @@ export class HealthManager {
       }),
     ]);
     if (timer !== undefined) this.#clock.clearTimeout(timer);
+    return prep;
+  }
+
+  /**
+   * Second phase, after the proxy swapped and the store committed: the running pools take
+   * the new config (backend weights, drain, checks), adopt the staged hosts, and drop the
+   * hosts and pools the snapshot no longer has.
+   */
+  commit(preparation: HealthPreparation): void {
+    const { snapshot, staged } = preparation as Preparation;
+    const now = this.#clock.now();
+    for (const [name, st] of staged) {
+      const pr = snapshot.pools.get(name);
+      if (pr === undefined) continue;
+      pr.state.hosts.forEach((h, i) => adoptBackendConfig(h, pr.config.backends[i]));
+      let pe = st.target;
+      if (pe === undefined) {
+        pe = st;
+        this.#pools.set(name, st);
+      } else {
+        pe.pending = undefined;
+        this.#configurePool(pe, pr.config);
+        const previous = pe.states[pe.states.length - 1];
+        pe.states = previous === undefined || previous === pr.state ? [pr.state] : [previous, pr.state];
+        const keep = new Set(pr.state.hosts);
+        for (const [h, he] of pe.hosts) if (!keep.has(h)) this.#dropHost(he);
+        for (const [h, he] of st.hosts) {
+          he.pool = pe;
+          pe.hosts.set(h, he);
+        }
+        this.#stopPoolTimers(st);
+      }
+      pe.staged = false;
+      for (const h of pr.state.hosts) {
+        h.observer = pe.observer;
+        h.lameDuckHeader = pr.config.lameDuckHeader?.toLowerCase();
+        const he = pe.hosts.get(h);
+        if (he !== undefined) this.#reconcileHost(he, now, 'config applied');
+        if (h.rampFactor < 1) this.#ensureRamp(pe);
+      }
+      this.#startSweep(pe);
+      this.#commit(pe);
+    }
+    for (const [name, pe] of this.#pools) if (!snapshot.pools.has(name)) this.#dropPool(pe);
+  }
+
+  /** A refused apply: stop what prepare() staged; the running pools are refreshed as they were. */
+  discard(preparation: HealthPreparation): void {
+    for (const st of (preparation as Preparation).staged.values()) {
+      for (const he of [...st.hosts.values()]) this.#dropHost(he);
+      this.#stopPoolTimers(st);
+      const running = st.target;
+      if (running === undefined) continue;
+      running.pending = undefined;
+      // Building the snapshot's PoolState numbered the shared hosts in its own order.
+      running.states[running.states.length - 1]?.hosts.forEach((h, i) => (h.index = i));
+      this.#commit(running);
+    }
   }
 
   stop(): void {
@@ -261,6 +327,28 @@ export class HealthManager {
 
   // ---- configuration ----
 
+  #newPoolEntry(name: string, config: PoolConfig, target: PoolEntry | undefined): PoolEntry {
+    const entry: PoolEntry = {
+      name,
+      config,
+      probe: undefined,
+      schedule: { interval: 1000, jitter: 0 },
+      hosts: new Map(),
+      states: [],
+      panic: false,
+      observer: {
+        outcome: (h, kind) => this.#onOutcome(entry, h, kind),
+        lameDuck: (h) => this.#onLameDuck(entry, h),
+      },
+      sweepTimer: undefined,
+      rampTimer: undefined,
+      staged: true,
+      target,
+      pending: undefined,
+    };
+    return entry;
+  }
+
   #configurePool(pe: PoolEntry, config: PoolConfig): void {
     pe.config = config;
     const hc = config.healthCheck;
@@ -299,7 +387,7 @@ export class HealthManager {
         clock: this.#clock,
         random: this.#random,
         probe: this.#probe,
-        options: () => ({ probe: pe.probe as ProbeOptions, schedule: pe.schedule }),
+        options: () => ({ probe: he.pool.probe as ProbeOptions, schedule: he.pool.schedule }),
         onResult: (r) => this.#onCheck(he, r),
         onError: (err) =>
           this.#logger.error({ err, pool: pe.name, backend: h.name }, 'health check handler failed'),
@@ -333,11 +421,15 @@ export class HealthManager {
 
   #dropPool(pe: PoolEntry): void {
     for (const he of [...pe.hosts.values()]) this.#dropHost(he);
+    this.#stopPoolTimers(pe);
+    this.#pools.delete(pe.name);
+  }
+
+  #stopPoolTimers(pe: PoolEntry): void {
     if (pe.sweepTimer !== undefined) this.#clock.clearTimeout(pe.sweepTimer);
     if (pe.rampTimer !== undefined) this.#clock.clearTimeout(pe.rampTimer);
     pe.sweepTimer = undefined;
     pe.rampTimer = undefined;
-    this.#pools.delete(pe.name);
   }
 
   // ---- inputs ----
@@ -574,9 +666,15 @@ export class HealthManager {
 
   /** Refresh the pool's candidate sets and announce panic changes loudly. */
   #commit(pe: PoolEntry): void {
+    if (pe.target !== undefined && pe.staged) {
+      this.#commit(pe.target);
+      return;
+    }
+    // Hosts are shared: the running states refresh last, so their effective weights stand.
+    pe.pending?.refresh();
     for (const s of pe.states) s.refresh();
     const cur = pe.states[pe.states.length - 1];
-    if (cur === undefined || cur.panic === pe.panic) return;
+    if (pe.staged || cur === undefined || cur.panic === pe.panic) return;
     pe.panic = cur.panic;
     const data = {
       pool: pe.name,

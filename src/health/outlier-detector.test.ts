@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { HostState } from './host-state.ts';
+import { HostState } from '../data-plane/host-state.ts';
 import {
   countOutcome,
   maxEjected,

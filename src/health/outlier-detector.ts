@@ -1,7 +1,7 @@
 // Passive outlier detection, as pure functions over host state: consecutive errors and
 // consecutive local failures (counted apart), success-rate outliers, ejection time and the
 // maxEjectionPercent cap. The health manager applies the verdicts.
-import type { HostState, OutcomeKind } from './host-state.ts';
+import type { HostState, OutcomeKind } from '../data-plane/host-state.ts';
 
 export interface OutlierOptions {
   /** 5xx answers and gateway errors in a row that eject (0 = off). */

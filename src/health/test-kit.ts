@@ -3,8 +3,8 @@
 import pino, { type Logger } from 'pino';
 import { configSchema, type Config } from '../config/schema.ts';
 import type { FakeClock } from '../core/clock.ts';
-import { buildSnapshot, type Snapshot } from '../runtime/snapshot.ts';
-import type { HostRegistry } from './host-state.ts';
+import { buildSnapshot, type Snapshot } from '../data-plane/snapshot.ts';
+import type { HostRegistry } from '../data-plane/host-state.ts';
 import type { Probe, ProbeResult } from './probe.ts';
 
 /** Parse a config whose only listener routes to the first pool given. */

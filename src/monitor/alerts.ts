@@ -29,7 +29,7 @@ export interface AlertView {
   readonly alertname: string;
   readonly severity: Severity;
   readonly category: AlertCategory;
-  /** Identity of the alert: alertname, severity and the rule's labels. */
+  /** Identity of the alert: alertname, severity, the engine's labels (instance) and the rule's. */
   readonly labels: Readonly<Record<string, string>>;
   readonly annotations: Readonly<Record<string, string>>;
   readonly state: AlertState;
@@ -77,9 +77,12 @@ export class AlertEngine {
   readonly #instances = new Map<string, Instance>();
   /** How long resolved alerts stay listed. */
   readonly #retainResolvedMs: number;
+  /** Labels every alert of this engine carries (the raising instance). */
+  readonly #labels: Readonly<Record<string, string>>;
 
-  constructor(options: { retainResolvedMs?: number } = {}) {
+  constructor(options: { retainResolvedMs?: number; labels?: Readonly<Record<string, string>> } = {}) {
     this.#retainResolvedMs = options.retainResolvedMs ?? 15 * 60_000;
+    this.#labels = options.labels ?? {};
   }
 
   /**
@@ -89,7 +92,7 @@ export class AlertEngine {
   evaluate(rule: RuleDef, active: readonly ActiveSample[], now: number, wall: number): void {
     const seen = new Set<string>();
     for (const a of active) {
-      const labels = { alertname: rule.name, severity: rule.severity, ...a.labels };
+      const labels = { alertname: rule.name, severity: rule.severity, ...this.#labels, ...a.labels };
       const fp = fingerprint(labels);
       seen.add(fp);
       let inst = this.#instances.get(fp);

@@ -313,12 +313,42 @@ describe('fairness maths', () => {
       expect(c[0]?.text).toContain('"user-42" (header:x-user-id) carries 70%');
     });
 
-    it('falls back to hash affinity, flapping, reloads, and finally a bug', () => {
+    it('falls back to hash affinity, flapping, reloads, and finally says nothing known explains it', () => {
       expect(attributeCauses({ ...facts, hotKey: undefined })[0]?.kind).toBe('hash-affinity');
       const rr = { ...facts, policy: 'round-robin', hotKey: undefined };
       expect(attributeCauses({ ...rr, flips: 3 })[0]?.kind).toBe('flapping-health');
       expect(attributeCauses({ ...rr, reloads: 2 })[0]?.kind).toBe('per-process-state');
-      expect(attributeCauses(rr)[0]?.kind).toBe('bug');
+      const none = attributeCauses(rr);
+      expect(none.map((c) => c.kind)).toEqual(['unexplained']);
+      expect(none[0]?.text).not.toContain('bug');
+    });
+
+    it('calls it a bug only when the pick sequence provably deviates', () => {
+      const rr = { ...facts, policy: 'round-robin', hotKey: undefined };
+      const within = { expected: 300, observed: 340, slack: 50 };
+      expect(attributeCauses({ ...rr, pickDeviation: within })[0]?.kind).toBe('unexplained');
+      const beyond = { expected: 300, observed: 400, slack: 50 };
+      const c = attributeCauses({ ...rr, pickDeviation: beyond });
+      expect(c.map((x) => x.kind)).toEqual(['bug']);
+      expect(c[0]?.text).toBe(
+        'round-robin does not follow its weights: app-2 got 400 requests where its pick sequence gives 300 ± 50, with no health change, retry, reload or panic in the window (likely a bug)',
+      );
+    });
+
+    it('names retries away from a dead peer, and panic, before anything else', () => {
+      const rr = { ...facts, policy: 'weighted-round-robin', hotKey: undefined, backend: 'b1' };
+      const retried = { from: ['b3'], to: ['b1', 'b2'] };
+      const c = attributeCauses({ ...rr, retries: retried, panic: true, peerFlips: 2 });
+      expect(c.map((x) => x.kind)).toEqual(['retries', 'panic', 'flapping-health']);
+      expect(c[0]?.text).toBe('b3 down: its traffic was retried to b1, b2');
+      expect(c.some((x) => x.kind === 'bug')).toBe(false);
+      // Retries that went elsewhere do not explain this backend's share.
+      const elsewhere = attributeCauses({ ...rr, retries: { from: ['b3'], to: ['b2'] } });
+      expect(elsewhere.map((x) => x.kind)).toEqual(['unexplained']);
+      // Before health names the dead peer, the retries are still named.
+      expect(attributeCauses({ ...rr, retries: { from: [], to: ['b1'] } })[0]?.text).toBe(
+        'requests that failed on a peer were retried to b1',
+      );
     });
 
     it('names weight skew with the version, time and author that introduced it', () => {
@@ -386,7 +416,7 @@ describe('fairness maths', () => {
         policy: 'round-robin',
         hotKey: undefined,
       };
-      expect(attributeCauses(rr)[0]?.kind).toBe('bug');
+      expect(attributeCauses(rr)[0]?.kind).toBe('unexplained');
       const c = attributeCauses({ ...rr, reloads: 1, ownState: 'is unhealthy' });
       expect(c.map((x) => x.kind)).toEqual(['health-state']);
       expect(c[0]?.text).toBe(

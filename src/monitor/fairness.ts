@@ -380,6 +380,9 @@ export type CauseKind =
   | 'over-capacity'
   | 'slow-backend'
   | 'health-state'
+  | 'retries'
+  | 'panic'
+  | 'unexplained'
   | 'bug';
 
 export interface Cause {
@@ -424,6 +427,20 @@ export interface CauseFacts {
     | undefined;
   /** Peers that are (or were during the window) not taking traffic, with their status. */
   readonly peersDown: readonly string[];
+  /**
+   * Retries within the window: the backends that answered retried requests, and the peers
+   * health took out (whose failed tries were retried) now or within the window.
+   */
+  readonly retries?: { readonly from: readonly string[]; readonly to: readonly string[] } | undefined;
+  /** The pool was in panic now or within the window. */
+  readonly panic?: boolean | undefined;
+  /**
+   * Set only for a window in which nothing else moved the shares (one config, a
+   * deterministic policy, no health change, retry or panic): the backend's request count
+   * against what the policy's pick sequence gives it, and the slack it is allowed.
+   */
+  readonly pickDeviation?:
+    { readonly expected: number; readonly observed: number; readonly slack: number } | undefined;
 }
 
 /** Hot-key share of the pool's requests from which a single key counts as the cause. */
@@ -447,7 +464,8 @@ function skewText(f: CauseFacts): string {
 
 /**
  * The likely causes, most likely first. Never empty: when nothing the monitor knows
- * explains an unfair share, the policy itself is suspect (a bug).
+ * explains an unfair share it says so ('unexplained'); the policy is called a bug only when
+ * its own pick sequence provably deviates (pickDeviation beyond its slack).
  */
 export function attributeCauses(f: CauseFacts): Cause[] {
   const out: Cause[] = [];
@@ -458,6 +476,23 @@ export function attributeCauses(f: CauseFacts): Cause[] {
     out.push({
       kind: 'health-state',
       text: `${f.backend} ${f.ownState}: health checking takes it out, and its expected share is 0 while it is out`,
+    });
+  }
+  // Tries that failed on a dead peer were retried here: more than the weights ask for, by design.
+  const r = f.retries;
+  if (f.verdict !== 'starved' && r !== undefined && r.to.includes(f.backend)) {
+    out.push({
+      kind: 'retries',
+      text:
+        r.from.length > 0
+          ? `${r.from.join(', ')} down: ${r.from.length === 1 ? 'its' : 'their'} traffic was retried to ${r.to.join(', ')}`
+          : `requests that failed on a peer were retried to ${r.to.join(', ')}`,
+    });
+  }
+  if (f.panic === true) {
+    out.push({
+      kind: 'panic',
+      text: 'the pool is in panic: every backend takes traffic, unhealthy ones included, and shares are judged against configured weights',
     });
   }
   if (hashed && hk && hk.share >= HOT_KEY_SHARE) {
@@ -515,17 +550,23 @@ export function attributeCauses(f: CauseFacts): Cause[] {
     });
   }
   if (out.length === 0) {
-    out.push(
-      f.verdict === 'overloaded'
-        ? {
-            kind: 'over-capacity',
-            text: `its share of traffic exceeds its share of capacity under ${f.policy}`,
-          }
-        : {
-            kind: 'bug',
-            text: `nothing known explains it: ${f.policy} does not follow its weights (likely a bug)`,
-          },
-    );
+    const d = f.pickDeviation;
+    if (f.verdict === 'overloaded') {
+      out.push({
+        kind: 'over-capacity',
+        text: `its share of traffic exceeds its share of capacity under ${f.policy}`,
+      });
+    } else if (d !== undefined && Math.abs(d.observed - d.expected) > d.slack) {
+      out.push({
+        kind: 'bug',
+        text: `${f.policy} does not follow its weights: ${f.backend} got ${Math.round(d.observed)} requests where its pick sequence gives ${Math.round(d.expected)} ± ${Math.round(d.slack)}, with no health change, retry, reload or panic in the window (likely a bug)`,
+      });
+    } else {
+      out.push({
+        kind: 'unexplained',
+        text: `no known cause: no health change, retry, reload, panic or hot key in the window explains it under ${f.policy}`,
+      });
+    }
   }
   return out;
 }

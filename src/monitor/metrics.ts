@@ -5,7 +5,7 @@
 // are turned into series only at scrape time, like the gauges, which are read from host
 // state and the monitor's last evaluation.
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
-import type { PoolRuntime, Snapshot } from '../runtime/snapshot.ts';
+import type { PoolRuntime, Snapshot } from '../data-plane/snapshot.ts';
 import type { AlertView } from './alerts.ts';
 
 /** Per-backend traffic counters, owned and incremented by the monitor. */

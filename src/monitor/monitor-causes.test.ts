@@ -3,11 +3,12 @@
 // load-aware policy over one slow backend, and for a backend that crashed and was taken
 // out by health checking. Real policies pick the backends where the test is about the
 // balancer; the traffic is driven through an EventHub on a FakeClock.
+import { hostname } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { FakeClock } from '../core/clock.ts';
 import { EventHub } from '../core/events.ts';
-import { HostRegistry } from '../health/host-state.ts';
-import type { Snapshot } from '../runtime/snapshot.ts';
+import { HostRegistry } from '../data-plane/host-state.ts';
+import type { Snapshot } from '../data-plane/snapshot.ts';
 import type { AlertView } from './alerts.ts';
 import { Monitor } from './monitor.ts';
 import { drive, seeded, silentLogger, testSnapshot } from './testing.ts';
@@ -213,5 +214,102 @@ describe('monitor causes', () => {
     crashed = false;
     drive({ ...t, pool: 'app', seconds: 12, rps: 100, shot });
     expect(t.monitor.poolStats()[0]?.backends.find((b) => b.backend === 'app-2')?.verdict).toBe('ok');
+  });
+
+  it('a backend killed under load with retries on: BackendDown names it, the retries explain its peers, no NoBackendAvailable', async () => {
+    // Panic below 90% available: with one of three down the pool spreads over all three, so
+    // its peers are judged against configured weights and the retries overfeed them.
+    const snap = testSnapshot(
+      config({ policy: 'weighted-round-robin', panicThreshold: '90%' }, [1, 1, 1]),
+      1,
+    );
+    const t = setup(snap);
+    const state = snap.pools.get('app')?.state;
+    const dead = state?.hosts[2];
+    let crashed = false;
+    let refused = 0;
+    // As the proxy does: a try on the dead backend fails to connect and is retried on another
+    // backend; one in ten retries is refused by the budget and answered 502 naming no backend.
+    const shot = () => {
+      const first = state?.pick(undefined);
+      if (!crashed || first !== dead) return { backend: first?.name, status: 200, durationMs: 10 };
+      if (refused++ % 10 === 0)
+        return {
+          backend: undefined,
+          status: 502,
+          durationMs: 1,
+          error: 'FULCRUM_ERR_PROXY_UPSTREAM_CONNECT',
+        };
+      const tried = new Set(first ? [first] : []);
+      return { backend: state?.pick(undefined, tried)?.name, status: 200, durationMs: 12, retries: 1 };
+    };
+    drive({ ...t, pool: 'app', seconds: 10, rps: 100, shot });
+    crashed = true;
+    drive({ ...t, pool: 'app', seconds: 2, rps: 100, shot });
+    if (dead) dead.status = 'unhealthy';
+    state?.refresh();
+    expect(state?.panic).toBe(true);
+    t.hub.hostState.emit({
+      pool: 'app',
+      backend: 'app-3',
+      address: '127.0.0.1:9003',
+      from: 'healthy',
+      to: 'unhealthy',
+      reason: 'connect ECONNREFUSED',
+      at: Date.now(),
+    });
+    drive({ ...t, pool: 'app', seconds: 15, rps: 100, shot });
+    expect(t.fired.filter((a) => a.alertname === 'BackendDown').map((a) => a.labels['backend'])).toEqual([
+      'app-3',
+    ]);
+    expect(firedOn(t.fired, 'NoBackendAvailable')).toBe(false);
+    const overfed = t.fired.filter((a) => a.alertname === 'BackendOverfed');
+    expect(overfed.map((a) => a.labels['backend']).sort()).toEqual(['app-1', 'app-2']);
+    for (const a of overfed) {
+      expect(a.annotations['cause_kind']).toBe('retries');
+      expect(a.annotations['cause']).toMatch(
+        /^app-3 down: its traffic was retried to app-[12](, app-[12])?$/,
+      );
+      expect(a.annotations['cause']).toContain(a.labels['backend']);
+      expect(a.annotations['description']).toContain('the pool is in panic');
+      expect(a.annotations['description']).not.toContain('bug');
+      expect(a.annotations['description']).not.toContain('flapping');
+    }
+    expect(t.monitor.alerts().filter((a) => a.annotations['cause_kind'] === 'bug')).toEqual([]);
+    // The refused retries are 502 connect failures, not answers that found no backend.
+    const { body } = await t.monitor.metrics();
+    expect(body).toContain('fulcrum_no_backend_total{pool="app"} 0');
+    expect(body).toMatch(
+      /fulcrum_requests_total\{listener="web",pool="app",backend="",code_class="5xx"\} [1-9]/,
+    );
+  });
+
+  it('every alert carries the instance label of the process that raised it', () => {
+    const snap = testSnapshot(config({ policy: 'round-robin' }), 1);
+    const hub = new EventHub();
+    const clock = new FakeClock();
+    const named = new Monitor({
+      hub,
+      clock,
+      logger: silentLogger,
+      getSnapshot: () => snap,
+      instance: 'lb-a:9901',
+    });
+    const dflt = new Monitor({ hub, clock, logger: silentLogger, getSnapshot: () => snap });
+    named.start();
+    dflt.start();
+    const h = snap.pools.get('app')?.state.hosts[0];
+    if (h) h.status = 'unhealthy';
+    snap.pools.get('app')?.state.refresh();
+    clock.advance(12_000);
+    expect(named.alerts().map((a) => [a.alertname, a.labels['instance']])).toEqual([
+      ['BackendDown', 'lb-a:9901'],
+    ]);
+    expect(dflt.instance).toBe(`${hostname()}:${process.pid}`);
+    expect(dflt.alerts()[0]?.labels['instance']).toBe(dflt.instance);
+    // Two instances raising the same alert are two alerts (Alertmanager never dedupes them).
+    expect(dflt.alerts()[0]?.fingerprint).not.toBe(named.alerts()[0]?.fingerprint);
+    named.stop();
+    dflt.stop();
   });
 });

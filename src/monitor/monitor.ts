@@ -1,49 +1,47 @@
 // The monitor: subscribes to request outcomes and host-state changes, keeps sliding
-// windows per backend, judges fairness, runs the alert rules once a second and feeds
+// windows per backend (pool-track.ts), and once a second gathers the facts of every pool
+// into a RuleContext that each alert rule of the catalog (rules/*.ts) evaluates; it feeds
 // notifiers, /metrics, /api/v1/pools, /api/v1/alerts, /readyz and the dashboard.
 // It is never in the request path: the outcome subscriber does O(1) work into
 // preallocated rings and cached metric children, with no await.
+import { hostname } from 'node:os';
 import type { Logger } from 'pino';
-import { Cron } from 'croner';
 import type { Clock, TimerHandle } from '../core/clock.ts';
 import type { EventHub, HostStateChange, RequestOutcome, Topic } from '../core/events.ts';
-import { policyDescriptor } from '../balancer/registry.ts';
-import type { HostState } from '../health/host-state.ts';
-import type { PoolRuntime, Snapshot } from '../runtime/snapshot.ts';
-import { AlertEngine, type ActiveSample, type AlertView } from './alerts.ts';
-import { BURN_MIN_REQUESTS, BURN_WINDOWS, burnRate } from './burn-rate.ts';
-import {
-  attributeCauses,
-  DEFAULT_Z,
-  judgeOverload,
-  judgePool,
-  measureFor,
-  type BackendSample,
-  type Cause,
-  type FairnessMeasure,
-  type LoadSample,
-  type OverloadVerdict,
-  type Verdict,
-} from './fairness.ts';
-import { WindowedTopKeys } from './hot-keys.ts';
-import {
-  codeClassIndex,
-  CODE_CLASSES,
-  DURATION_BUCKETS_S,
-  durationBucket,
-  MonitorMetrics,
-  type TrafficCounters,
-} from './metrics.ts';
+import type { Snapshot } from '../data-plane/snapshot.ts';
+import { AlertEngine, type ActiveSample, type AlertView, type RuleDef } from './alerts.ts';
+import { AuditGap } from './audit-gap.ts';
+import { backendCauses, type VersionInfo } from './backend-causes.ts';
+import { BURN_WINDOWS } from './burn-rate.ts';
+import type { Cause } from './fairness.ts';
+import { codeClassIndex, CODE_CLASSES, durationBucket, MonitorMetrics } from './metrics.ts';
 import { createNotifier, type Notifier } from './notifiers/notifier.ts';
-import { histogramQuantile, LATENCY_BOUNDS_MS, latencyBucket, Ring } from './ring.ts';
-import { builtinRules, DEGRADED_FRACTION, NO_BACKEND_SPAN_MS, type RuleName } from './rules.ts';
-import type { RuleDef } from './alerts.ts';
+import { poolStats, type PoolStatsView } from './pool-stats.ts';
+import {
+  BUSY,
+  ERR,
+  FLIP_MEMORY,
+  HIST,
+  newPoolTrack,
+  P_ERR,
+  P_NOBACKEND,
+  P_TOTAL,
+  REQ,
+  RETRIED,
+  SHORT_SLOTS,
+  SLOT_MS,
+  syncPoolTrack,
+  type PoolTrack,
+} from './pool-track.ts';
+import { latencyBucket } from './ring.ts';
+import { ALERT_RULES } from './rules/catalog.ts';
+import { NO_BACKEND_SPAN_MS } from './rules/no-backend-available.ts';
+import type { BackendCauses, PoolFacts, RuleContext } from './rules/rule-context.ts';
+import { series, type SeriesView } from './series.ts';
 
-export interface ConfigVersionInfo {
-  version: number;
-  createdAt: number;
-  author?: string;
-}
+export type { BackendStatsView, PoolStatsView } from './pool-stats.ts';
+export type { SeriesView } from './series.ts';
+export type ConfigVersionInfo = VersionInfo;
 
 export interface MonitorDeps {
   hub: EventHub;
@@ -51,162 +49,31 @@ export interface MonitorDeps {
   logger: Logger;
   getSnapshot: () => Snapshot | undefined;
   configVersionInfo?: (version: number) => ConfigVersionInfo | undefined;
+  /** The `instance` label of every alert this process raises (default host:pid). */
+  instance?: string;
   /** Notifier queue options (tests use a short back-off). */
   notifierQueue?: { capacity?: number; maxAttempts?: number; baseBackoffMs?: number; timeoutMs?: number };
 }
 
-export interface BackendStatsView {
-  backend: string;
-  address: string;
-  status: string;
-  available: boolean;
-  configuredWeight: number;
-  effectiveWeight: number;
-  inFlight: number;
-  capacity: number;
-  expectedShare: number;
-  observedShare: number;
-  /** observed / expected; null without traffic or when nothing is expected. */
-  shareRatio: number | null;
-  z: number;
-  verdict: Verdict;
-  requests: number;
-  rps: number;
-  errors: number;
-  errorRatio: number;
-  p50Ms: number | null;
-  p99Ms: number | null;
-  capacityShare: number;
-  overloaded: boolean;
-  /** Mean latency over the window against its peers' (request-weighted); null without data. */
-  latencyFactor: number | null;
-  /** The verdict in words when it is 'slow' or 'down' (no alert: the balancer does its job). */
-  note: string | undefined;
-}
-
-export interface PoolStatsView {
-  pool: string;
-  policy: string;
-  measure: FairnessMeasure;
-  windowMs: number;
-  requests: number;
-  rps: number;
-  errorRatio: number;
-  /** Jain's index over share ratios; null without data. */
-  jain: number | null;
-  panic: boolean;
-  /** Why no fairness verdict is given yet, when none is. */
-  note: string | undefined;
-  hotKey: { key: string; share: number; backend: string | undefined } | undefined;
-  configVersion: number;
-  /** The share-ratio bands this pool is judged against (monitor.fairness). */
-  fairness: { overfed: number; starved: number };
-  backends: BackendStatsView[];
-}
-
-export interface SeriesView {
-  slotMs: number;
-  /** Wall time (ms) of the newest slot's start; slots are oldest first. */
-  end: number;
-  pools: {
-    pool: string;
-    backends: { backend: string; requests: number[]; errors: number[]; shareRatio: (number | null)[] }[];
-  }[];
-}
-
-// Fields of a backend's 1 s ring; the latency histogram follows them.
-const REQ = 0;
-const ERR = 1;
-const BUSY = 2;
-const EXP = 3;
-const EXPSET = 4;
-const HIST = 5;
-// Fields of a pool's availability rings.
-const P_TOTAL = 0;
-const P_ERR = 1;
-const P_NOBACKEND = 2;
-
-const SLOT_MS = 1000;
-const SHORT_SLOTS = 300; // 5 min of 1 s slots
-const LONG_SLOT_MS = 10_000;
-const LONG_SLOTS = 2160; // 6 h of 10 s slots
-const FLIP_MEMORY = 64;
 const RESEND_MS = 60_000;
 
-interface BackendTrack extends TrafficCounters {
-  readonly name: string;
-  readonly ring: Ring;
-  readonly flips: number[];
-  lastUnavailable: number;
-  /** Last evaluation that saw it unhealthy or ejected, and in which status. */
-  lastDown: number;
-  lastDownStatus: string;
-  readonly codes: Map<string, Float64Array>;
-  readonly durationBuckets: Float64Array;
-  durationSum: number;
-}
-
-/**
- * A config as it was in force for a pool over a stretch of time. Causes are attributed from
- * the eras that overlap the window, not from the config in force at evaluation: after a
- * rollback the window still holds the traffic the bad config shaped.
- */
-interface ConfigEra {
-  /** Monotonic start; `to` is +Infinity while in force. */
-  readonly from: number;
-  to: number;
-  readonly version: number;
-  readonly policy: string;
-  readonly hashKey: string | undefined;
-  /** Configured weights (0 when draining), by backend. */
-  readonly weights: ReadonlyMap<string, number>;
-  readonly weightsSig: string;
-  /** The version that introduced these weights, and whether that is known exactly. */
-  readonly weightsSince: number;
-  readonly weightsExact: boolean;
-}
-
-interface PoolTrack {
-  name: string;
-  backends: Map<string, BackendTrack>;
-  /** In the snapshot's host order. */
-  list: BackendTrack[];
-  /** Outcomes that reached no backend (or one no longer configured): backend "". */
-  none: {
-    pool: string;
-    backend: string;
-    codes: Map<string, Float64Array>;
-    durationBuckets: undefined;
-    durationSum: 0;
-  };
-  short: Ring;
-  long: Ring;
-  topKeys: WindowedTopKeys;
-  noBackend: number;
-  retries: number;
-  hadTraffic: boolean;
-  weightsSig: string;
-  weightsSince: number;
-  /** True once the weights were seen to change (or the first version seen is 1). */
-  weightsExact: boolean;
-  eras: ConfigEra[];
-  reloads: number[];
-  stats: PoolStatsView | undefined;
-  /** The last capacity judgement, in host order (latency against peers for causes). */
-  overload: OverloadVerdict[];
-  causes: Map<string, Cause[]>;
+/** The default `instance` label: unique per process on a host, stable for its lifetime. */
+export function defaultInstance(): string {
+  return `${hostname()}:${process.pid}`;
 }
 
 export class Monitor {
   readonly alertTransitions: Topic<AlertView>;
+  readonly instance: string;
   readonly #d: MonitorDeps;
   readonly #metrics: MonitorMetrics;
-  readonly #engine = new AlertEngine();
+  readonly #engine: AlertEngine;
   readonly #pools = new Map<string, PoolTrack>();
   readonly #unsub: (() => void)[] = [];
+  readonly #auditGap = new AuditGap();
   #snap: Snapshot | undefined;
   #windowMs = 60_000;
-  #rules: Record<RuleName, RuleDef> | undefined;
+  #rules: RuleDef[] = [];
   #timer: TimerHandle | undefined;
   #notifiers: Notifier[] = [];
   #notifySig = '';
@@ -216,10 +83,11 @@ export class Monitor {
   #lastAudit: { ok: boolean; at: number } | undefined;
   #lastAuditOkMono: number | undefined;
   readonly #startedMono: number;
-  #auditGap: { schedule: string; ms: number | undefined } = { schedule: '', ms: undefined };
 
   constructor(deps: MonitorDeps) {
     this.#d = deps;
+    this.instance = deps.instance ?? defaultInstance();
+    this.#engine = new AlertEngine({ labels: { instance: this.instance } });
     this.#startedMono = deps.clock.now();
     this.alertTransitions = this.#engine.transitions;
     const pools = this.#pools;
@@ -322,37 +190,7 @@ export class Monitor {
   }
 
   series(): SeriesView {
-    const now = this.#d.clock.now();
-    const slots = Math.max(1, Math.round(this.#windowMs / SLOT_MS));
-    const pools: SeriesView['pools'] = [];
-    for (const p of this.#pools.values()) {
-      for (const b of p.list) b.ring.advance(now);
-      const totals: number[] = [];
-      for (let age = slots - 1; age >= 0; age--) {
-        let n = 0;
-        for (const b of p.list) n += b.ring.at(age, REQ);
-        totals.push(n);
-      }
-      pools.push({
-        pool: p.name,
-        backends: p.list.map((b) => {
-          const requests: number[] = [];
-          const errors: number[] = [];
-          const shareRatio: (number | null)[] = [];
-          for (let age = slots - 1; age >= 0; age--) {
-            const r = b.ring.at(age, REQ);
-            const n = totals[slots - 1 - age] as number;
-            const exp = b.ring.at(age, EXPSET) > 0 ? b.ring.at(age, EXP) : 0;
-            requests.push(r);
-            errors.push(b.ring.at(age, ERR));
-            shareRatio.push(n > 0 && exp > 0 ? r / n / exp : null);
-          }
-          return { backend: b.name, requests, errors, shareRatio };
-        }),
-      });
-    }
-    const wall = this.#d.clock.wallNow();
-    return { slotMs: SLOT_MS, end: wall - (wall % SLOT_MS), pools };
+    return series(this.#pools.values(), this.#d.clock.now(), this.#d.clock.wallNow(), this.#windowMs);
   }
 
   /** Notifiers built from config.monitor.notify (for tests and shutdown). */
@@ -378,13 +216,15 @@ export class Monitor {
       p.long.add(now, P_ERR, 1);
     }
     p.retries += o.retries;
+    // Only a request for which no backend could be picked is a no-backend answer; a connect
+    // failure picked one that failed (named once the outcome carries it).
+    if (o.error === 'FULCRUM_ERR_PROXY_NO_BACKEND') {
+      p.noBackend++;
+      p.short.add(now, P_NOBACKEND, 1);
+    }
     const b = o.backend === undefined ? undefined : p.backends.get(o.backend);
     if (b === undefined) {
       bump(countsFor(p.none.codes, o.listener), codeClassIndex(o.status));
-      if (o.backend === undefined) {
-        p.noBackend++;
-        p.short.add(now, P_NOBACKEND, 1);
-      }
       return;
     }
     bump(countsFor(b.codes, o.listener), codeClassIndex(o.status));
@@ -393,6 +233,7 @@ export class Monitor {
     const r = b.ring;
     r.add(now, REQ, 1);
     if (isErr) r.add(now, ERR, 1);
+    if (o.retries > 0) r.add(now, RETRIED, 1);
     r.add(now, BUSY, o.durationMs);
     r.add(now, HIST + latencyBucket(o.durationMs), 1);
     if (o.hashKey !== undefined) p.topKeys.add(now, o.hashKey, b.name);
@@ -419,91 +260,17 @@ export class Monitor {
     const m = snap.config.monitor;
     const windowChanged = m.window !== this.#windowMs;
     this.#windowMs = m.window;
-    this.#rules = builtinRules(m);
+    this.#rules = ALERT_RULES.map((r) => r.def(m));
     if (windowChanged) this.#pools.clear();
     for (const name of [...this.#pools.keys()]) if (!snap.pools.has(name)) this.#pools.delete(name);
     for (const [name, pr] of snap.pools) {
       let p = this.#pools.get(name);
+      const known = p !== undefined;
       if (p === undefined) {
-        p = {
-          name,
-          backends: new Map(),
-          list: [],
-          none: { pool: name, backend: '', codes: new Map(), durationBuckets: undefined, durationSum: 0 },
-          short: new Ring(SLOT_MS, SHORT_SLOTS, 3),
-          long: new Ring(LONG_SLOT_MS, LONG_SLOTS, 2),
-          topKeys: new WindowedTopKeys(m.window),
-          noBackend: 0,
-          retries: 0,
-          hadTraffic: false,
-          weightsSig: '',
-          weightsSince: snap.version,
-          weightsExact: snap.version <= 1,
-          eras: [],
-          reloads: [],
-          stats: undefined,
-          overload: [],
-          causes: new Map(),
-        };
+        p = newPoolTrack(name, snap, m.window);
         this.#pools.set(name, p);
-      } else if (prev !== undefined && prev.version !== snap.version) {
-        p.reloads.push(now);
-        if (p.reloads.length > FLIP_MEMORY) p.reloads.shift();
       }
-      const list: BackendTrack[] = [];
-      for (const h of pr.state.hosts) {
-        let b = p.backends.get(h.name);
-        if (b === undefined) {
-          b = {
-            name: h.name,
-            pool: name,
-            backend: h.name,
-            ring: new Ring(
-              SLOT_MS,
-              Math.max(1, Math.round(m.window / SLOT_MS)),
-              HIST + LATENCY_BOUNDS_MS.length,
-            ),
-            flips: [],
-            lastUnavailable: Number.NEGATIVE_INFINITY,
-            lastDown: Number.NEGATIVE_INFINITY,
-            lastDownStatus: '',
-            codes: new Map(),
-            durationBuckets: new Float64Array(DURATION_BUCKETS_S.length + 1),
-            durationSum: 0,
-          };
-        }
-        list.push(b);
-      }
-      p.list = list;
-      p.backends.clear();
-      for (const b of list) p.backends.set(b.name, b);
-      const sig = pr.config.backends.map((b) => `${b.name}=${b.drain ? 0 : b.weight}`).join(',');
-      if (sig !== p.weightsSig) {
-        if (p.weightsSig !== '') {
-          p.weightsSince = snap.version;
-          p.weightsExact = true;
-        }
-        p.weightsSig = sig;
-      }
-      const last = p.eras[p.eras.length - 1];
-      if (last === undefined || last.version !== snap.version) {
-        if (last !== undefined) last.to = now;
-        p.eras.push({
-          from: now,
-          to: Number.POSITIVE_INFINITY,
-          version: snap.version,
-          policy: pr.config.policy,
-          hashKey: pr.config.hash?.key,
-          weights: new Map(pr.config.backends.map((b) => [b.name, b.drain ? 0 : b.weight])),
-          weightsSig: sig,
-          weightsSince: p.weightsSince,
-          weightsExact: p.weightsExact,
-        });
-        // Keep what overlaps the window (and a bounded count).
-        const from = now - this.#windowMs;
-        while (p.eras.length > 1 && ((p.eras[0] as ConfigEra).to < from || p.eras.length > FLIP_MEMORY))
-          p.eras.shift();
-      }
+      syncPoolTrack(p, pr, snap, known ? prev?.version : undefined, now, m.window);
     }
     const notifySig = JSON.stringify([m.notify, snap.config.admin.address]);
     if (notifySig !== this.#notifySig) {
@@ -527,246 +294,94 @@ export class Monitor {
   evaluate(): void {
     this.#sync();
     const snap = this.#snap;
-    const rules = this.#rules;
-    if (snap === undefined || rules === undefined) return;
+    if (snap === undefined) return;
     const now = this.#d.clock.now();
     const wall = this.#d.clock.wallNow();
+    const ctx = this.#context(snap, now);
+    ALERT_RULES.forEach((rule, i) => {
+      this.#engine.evaluate(this.#rules[i] as RuleDef, rule.evaluate(ctx), now, wall);
+    });
+    this.#flush(now, wall);
+  }
+
+  /** The facts every rule reads, gathered from the windows and the running snapshot. */
+  #context(snap: Snapshot, now: number): RuleContext {
     const m = snap.config.monitor;
-    const active: Record<RuleName, ActiveSample[]> = {
-      ServiceUnavailableBurn: [],
-      BackendDown: [],
-      PoolDegraded: [],
-      PoolPanic: [],
-      NoBackendAvailable: [],
-      HealthFlapping: [],
-      BackendOverfed: [],
-      BackendStarved: [],
-      BackendOverloaded: [],
-      ConfigApplyFailed: [],
-      NoTraffic: [],
-      AuditFailing: [],
-      AuditsNotRunning: [],
-    };
-    const version = this.#versionText(snap.version);
+    const windowMs = this.#windowMs;
+    const pools: PoolFacts[] = [];
     for (const [name, pr] of snap.pools) {
       const p = this.#pools.get(name);
       if (p === undefined) continue;
-      const stats = this.#poolStats(p, pr, snap, now);
+      const stats = poolStats(p, pr, snap, now, windowMs);
       p.stats = stats;
-      const cmd = `fulcrum status --pool ${name}`;
       const state = pr.state;
-
-      // Availability: burn rate per window pair.
-      const target = m.slo.target;
-      for (const w of BURN_WINDOWS) {
-        const longRing = w.longMs <= SHORT_SLOTS * SLOT_MS ? p.short : p.long;
-        const shortRing = w.shortMs <= SHORT_SLOTS * SLOT_MS ? p.short : p.long;
-        const sTotal = shortRing.sum(now, P_TOTAL, w.shortMs);
-        if (sTotal < BURN_MIN_REQUESTS) continue;
-        const sBurn = burnRate(shortRing.sum(now, P_ERR, w.shortMs), sTotal, target);
-        const lBurn = burnRate(
-          longRing.sum(now, P_ERR, w.longMs),
-          longRing.sum(now, P_TOTAL, w.longMs),
-          target,
-        );
-        if (sBurn > w.factor && lBurn > w.factor) {
-          const ratio = (sBurn * (1 - target) * 100).toFixed(1);
-          active.ServiceUnavailableBurn.push({
-            labels: { pool: name },
-            value: sBurn,
-            annotations: {
-              summary: `pool ${name} answers ${ratio}% 5xx, burning its error budget ${sBurn.toFixed(1)}× too fast`,
-              description:
-                `Pool ${name} (policy ${pr.config.policy}) answered ${ratio}% of requests with 5xx over the last ` +
-                `${fmtMs(w.shortMs)} and burned the ${pct(target)} SLO's budget at ${lBurn.toFixed(1)}× over ` +
-                `${fmtMs(w.longMs)} (window pair ${w.name}, threshold ${w.factor}×). ${worstBackendText(stats)}` +
-                `Config version in force: ${version}. See more: ${cmd}`,
-              window: w.name,
-              command: cmd,
-            },
-          });
-          break;
-        }
-      }
-
-      // Health and availability of hosts.
-      const weighted = state.hosts.filter((h) => h.configuredWeight > 0 && !h.drain);
-      const available = weighted.filter((h) => h.available);
-      for (const h of state.hosts) {
+      if (state.panic) p.lastPanic = now;
+      if (stats.requests >= m.fairness.minRequestsPerBackend) p.hadTraffic = true;
+      const flapWindow = pr.config.flapDampening.window;
+      const hosts = state.hosts.map((h) => {
         const b = p.backends.get(h.name);
         if (b && !h.available) b.lastUnavailable = now;
-        if (!h.drain && (h.status === 'unhealthy' || h.status === 'ejected')) {
-          active.BackendDown.push({
-            labels: { pool: name, backend: h.name },
-            value: 1,
-            annotations: {
-              summary: `backend ${h.name} of pool ${name} is ${h.status}`,
-              description: `Backend ${h.name} (${h.address}) in pool ${name} is ${h.status} and takes no traffic; ${available.length} of ${weighted.length} backends remain available. Config version in force: ${version}. See more: ${cmd}`,
-              command: cmd,
-            },
-          });
-        }
-        const flapWindow = pr.config.flapDampening.window;
-        const flips = b ? b.flips.filter((t) => now - t <= flapWindow).length : 0;
-        if (flips >= pr.config.flapDampening.flips) {
-          active.HealthFlapping.push({
-            labels: { pool: name, backend: h.name },
-            value: flips,
-            annotations: {
-              summary: `backend ${h.name} of pool ${name} changed health ${flips} times in ${fmtMs(flapWindow)}`,
-              description: `Backend ${h.name} (${h.address}) flips between states (now ${h.status}); its traffic share swings with it. Check the backend and the health check (path, timeout, thresholds). See more: ${cmd}`,
-              command: cmd,
-            },
-          });
-        }
-      }
-      if (weighted.length > 0 && available.length / weighted.length < DEGRADED_FRACTION) {
-        active.PoolDegraded.push({
-          labels: { pool: name },
-          value: available.length / weighted.length,
-          annotations: {
-            summary: `pool ${name} has ${available.length} of ${weighted.length} backends available`,
-            description: `Pool ${name} runs on ${available.length} of ${weighted.length} backends (${weighted
-              .filter((h) => !h.available)
-              .map((h) => `${h.name} ${h.status}`)
-              .join(
-                ', ',
-              )}); the rest carry their load. Config version in force: ${version}. See more: ${cmd}`,
-            command: cmd,
-          },
-        });
-      }
-      if (state.panic) {
-        active.PoolPanic.push({
-          labels: { pool: name },
-          value: 1,
-          annotations: {
-            summary: `pool ${name} is in panic: balancing across unhealthy backends`,
-            description: `Fewer than ${pct(pr.config.panicThreshold)} of pool ${name}'s backends are healthy (${available.length} of ${weighted.length}), so it sends traffic to all of them, unhealthy ones included. Fix the backends or the health check. See more: ${cmd}`,
-            command: cmd,
-          },
-        });
-      }
-      const noBackend = p.short.sum(now, P_NOBACKEND, NO_BACKEND_SPAN_MS);
-      if ((weighted.length > 0 && state.candidates.length === 0) || noBackend > 0) {
-        active.NoBackendAvailable.push({
-          labels: { pool: name },
-          value: noBackend,
-          annotations: {
-            summary: `pool ${name} has no backend available: clients get 503`,
-            description: `Pool ${name} answered ${noBackend} request(s) with 503 FULCRUM_ERR_PROXY_NO_BACKEND in the last ${fmtMs(NO_BACKEND_SPAN_MS)}; ${available.length} of ${weighted.length} backends are available. Config version in force: ${version}. See more: ${cmd}`,
-            command: cmd,
-          },
-        });
-      }
-
-      // Fairness: the balancer against the config, then the config against capacity.
-      p.causes.clear();
+        return {
+          name: h.name,
+          address: h.address,
+          status: h.status,
+          available: h.available,
+          drain: h.drain,
+          configuredWeight: h.configuredWeight,
+          flips: b ? b.flips.filter((t) => now - t <= flapWindow).length : 0,
+        };
+      });
+      const causes: Record<string, BackendCauses> = {};
       for (const b of stats.backends) {
+        const c: { fairness?: Cause[]; overload?: Cause[] } = {};
+        const why = (v: 'overfed' | 'starved' | 'overloaded') =>
+          backendCauses(p, pr, stats, b, v, now, windowMs, this.#d.configVersionInfo);
         if (b.verdict === 'overfed' || b.verdict === 'starved') {
-          const causes = this.#causes(p, pr, stats, b, b.verdict, now);
-          p.causes.set(b.backend, causes);
-          const over = b.verdict === 'overfed';
-          const ratio = b.shareRatio === null ? '∞' : b.shareRatio.toFixed(2);
-          (over ? active.BackendOverfed : active.BackendStarved).push({
-            labels: { pool: name, backend: b.backend },
-            value: b.shareRatio ?? Number.POSITIVE_INFINITY,
-            annotations: {
-              summary: `backend ${b.backend} of pool ${name} gets ${ratio}× its expected share (${causes[0]?.kind ?? 'unknown'})`,
-              description:
-                `Backend ${b.backend} in pool ${name} (policy ${stats.policy}, measured by ${stats.measure}) got ` +
-                `${pct(b.observedShare)} of the pool's ${stats.requests} requests over the last ${fmtMs(stats.windowMs)}; ` +
-                `its effective weight entitles it to ${pct(b.expectedShare)} (share ratio ${ratio}, z=${b.z.toFixed(1)}). ` +
-                `Likely cause: ${causes.map((c) => c.text).join('; ')}. Config version in force: ${version}. See more: ${cmd}`,
-              cause: causes[0]?.text ?? '',
-              cause_kind: causes[0]?.kind ?? '',
-              command: cmd,
-            },
-          });
+          c.fairness = why(b.verdict);
         }
-        if (b.overloaded) {
-          const causes = this.#causes(p, pr, stats, b, 'overloaded', now);
-          // Request shares (a load-aware pool's observedShare is in its own measure).
-          const o = p.overload.find((x) => x.name === b.backend);
-          const share = o?.share ?? b.observedShare;
-          const load =
-            o === undefined || o.overCapacity
-              ? `${pct(share)} of traffic for ${pct(b.capacityShare)} of capacity`
-              : o.overSlow
-                ? `${pct(share)} of traffic for ${pct(o.throughputShare)} of the pool's throughput at its latency`
-                : `${pct(share)} of traffic, failing and ${(o.meanLatencyMs / Math.max(1, o.peerMeanLatencyMs)).toFixed(1)}× slower than its peers`;
-          active.BackendOverloaded.push({
-            labels: { pool: name, backend: b.backend },
-            value: b.capacityShare > 0 ? share / b.capacityShare : 0,
-            annotations: {
-              summary: `backend ${b.backend} of pool ${name} is overloaded: ${load}, ${pct(b.errorRatio)} errors (${causes[0]?.kind ?? 'unknown'})`,
-              description:
-                `Backend ${b.backend} in pool ${name} (policy ${stats.policy}) takes ${load} over the last ` +
-                `${fmtMs(stats.windowMs)} and answers ${pct(b.errorRatio)} 5xx (p99 ${fmtLatency(b.p99Ms)}) while ` +
-                `its peers do better. Likely cause: ${causes.map((c) => c.text).join('; ')}. ` +
-                `Config version in force: ${version}. See more: ${cmd}`,
-              cause: causes[0]?.text ?? '',
-              cause_kind: causes[0]?.kind ?? '',
-              command: cmd,
-            },
-          });
-        }
+        if (b.overloaded) c.overload = why('overloaded');
+        if (c.fairness || c.overload) causes[b.backend] = c;
       }
-
-      // Traffic that stopped.
-      if (stats.requests >= m.fairness.minRequestsPerBackend) p.hadTraffic = true;
-      if (p.hadTraffic && stats.requests === 0) {
-        active.NoTraffic.push({
-          labels: { pool: name },
-          value: 0,
-          annotations: {
-            summary: `pool ${name} had traffic and has received none for ${fmtMs(stats.windowMs)}`,
-            description: `Pool ${name} served requests earlier but none in the last ${fmtMs(stats.windowMs)}. Check the routes that lead to it (config version in force: ${version}), DNS, and whatever sends it traffic. See more: ${cmd}`,
-            command: cmd,
-          },
-        });
-      }
-    }
-
-    if (this.#lastApply && !this.#lastApply.ok) {
-      active.ConfigApplyFailed.push({
-        labels: {},
-        value: 1,
-        annotations: {
-          summary: `the last config apply failed; version ${snap.version} is still running`,
-          description: `The config apply at ${new Date(this.#lastApply.at).toISOString()} failed: ${this.#lastApply.error ?? 'unknown error'}. The running config (version ${version}) was kept. Run \`fulcrum validate\` and \`fulcrum lint\` on the file, then apply again; \`fulcrum history\` lists versions.`,
-          command: 'fulcrum history',
-        },
+      pools.push({
+        name,
+        policy: pr.config.policy,
+        panic: state.panic,
+        panicThreshold: pr.config.panicThreshold,
+        flapDampening: { flips: pr.config.flapDampening.flips, window: flapWindow },
+        hosts,
+        candidates: state.candidates.length,
+        stats,
+        burn: BURN_WINDOWS.map((w) => {
+          const longRing = w.longMs <= SHORT_SLOTS * SLOT_MS ? p.short : p.long;
+          const shortRing = w.shortMs <= SHORT_SLOTS * SLOT_MS ? p.short : p.long;
+          return {
+            window: w,
+            shortTotal: shortRing.sum(now, P_TOTAL, w.shortMs),
+            shortErrors: shortRing.sum(now, P_ERR, w.shortMs),
+            longTotal: longRing.sum(now, P_TOTAL, w.longMs),
+            longErrors: longRing.sum(now, P_ERR, w.longMs),
+          };
+        }),
+        noBackend: p.short.sum(now, P_NOBACKEND, NO_BACKEND_SPAN_MS),
+        hadTraffic: p.hadTraffic,
+        causes,
+        overload: p.overload,
       });
     }
-    if (this.#lastAudit && !this.#lastAudit.ok) {
-      active.AuditFailing.push({
-        labels: {},
-        value: 1,
-        annotations: {
-          summary: 'the last scheduled audit found problems',
-          description: `The audit run at ${new Date(this.#lastAudit.at).toISOString()} failed. Run \`fulcrum audit\` to see the findings.`,
-          command: 'fulcrum audit',
-        },
-      });
-    }
-    const gap = this.#auditGapMs(snap.config.audit.schedule);
-    if (gap !== undefined && now - (this.#lastAuditOkMono ?? this.#startedMono) > gap) {
-      active.AuditsNotRunning.push({
-        labels: {},
-        value: 1,
-        annotations: {
-          summary: `no successful audit for more than ${fmtMs(gap)}`,
-          description: `Audits are scheduled "${snap.config.audit.schedule}" but none passed in ${fmtMs(gap)}. Check the logs for the audit scheduler and run \`fulcrum audit\`.`,
-          command: 'fulcrum audit',
-        },
-      });
-    }
-
-    for (const name of Object.keys(active) as RuleName[]) {
-      this.#engine.evaluate(rules[name], active[name], now, wall);
-    }
-    this.#flush(now, wall);
+    const schedule = snap.config.audit.schedule;
+    return {
+      monitor: m,
+      version: this.#versionText(snap.version),
+      runningVersion: snap.version,
+      pools,
+      lastApply: this.#lastApply,
+      lastAudit: this.#lastAudit,
+      audit: {
+        schedule,
+        gapMs: this.#auditGap.ms(schedule),
+        sinceLastPassMs: now - (this.#lastAuditOkMono ?? this.#startedMono),
+      },
+    };
   }
 
   #flush(now: number, wall: number): void {
@@ -785,272 +400,11 @@ export class Monitor {
     }
   }
 
-  #poolStats(p: PoolTrack, pr: PoolRuntime, snap: Snapshot, now: number): PoolStatsView {
-    const state = pr.state;
-    const windowMs = this.#windowMs;
-    const slots = Math.max(1, Math.round(windowMs / SLOT_MS));
-    // Expected shares now, written into the current slot so the window's expected share is
-    // the traffic-weighted average of what the config asked for second by second.
-    const cand = new Set<HostState>(state.candidates);
-    const uses = policyDescriptor(state.policy.name).usesWeights;
-    const weights = state.hosts.map((h) =>
-      cand.has(h) ? (uses ? (state.panic ? h.configuredWeight : h.effectiveWeight) : 1) : 0,
-    );
-    let wsum = 0;
-    for (const w of weights) wsum += w;
-    const currentExp = weights.map((w) => (wsum > 0 ? w / wsum : 0));
-    for (let i = 0; i < p.list.length; i++) {
-      const r = (p.list[i] as BackendTrack).ring;
-      r.set(now, EXP, currentExp[i] as number);
-      r.set(now, EXPSET, 1);
-    }
-    const perSlot: number[] = new Array<number>(slots).fill(0);
-    for (const b of p.list)
-      for (let age = 0; age < slots; age++) perSlot[age] = (perSlot[age] as number) + b.ring.at(age, REQ);
-    let total = 0;
-    for (const n of perSlot) total += n;
-    const capacities = new Map(pr.config.backends.map((b) => [b.name, b.capacity ?? 1]));
-    const samples: BackendSample[] = [];
-    const loads: LoadSample[] = [];
-    const hists: Float64Array[] = [];
-    const errs: number[] = [];
-    const sums = new Float64Array(3);
-    p.list.forEach((b, i) => {
-      const h = state.hosts[i];
-      if (h !== undefined && isOut(h.status)) {
-        b.lastDown = now;
-        b.lastDownStatus = h.status;
-      }
-      sums.fill(0);
-      b.ring.accumulate(REQ, slots, sums);
-      const req = sums[REQ] as number;
-      const err = sums[ERR] as number;
-      const busy = sums[BUSY] as number;
-      let expCount = 0;
-      for (let age = 0; age < slots; age++) {
-        const n = perSlot[age] as number;
-        if (n === 0) continue;
-        const e = b.ring.at(age, EXPSET) > 0 ? b.ring.at(age, EXP) : (currentExp[i] as number);
-        expCount += n * e;
-      }
-      const hist = new Float64Array(LATENCY_BOUNDS_MS.length);
-      b.ring.accumulate(HIST, slots, hist);
-      const expectedShare = total > 0 ? expCount / total : (currentExp[i] as number);
-      samples.push({
-        name: b.name,
-        expectedShare,
-        requests: req,
-        busyMs: busy,
-        down: now - b.lastDown <= windowMs,
-      });
-      loads.push({
-        name: b.name,
-        requests: req,
-        errors: err,
-        busyMs: busy,
-        capacity: capacities.get(b.name) ?? 1,
-      });
-      hists.push(hist);
-      errs.push(err);
-    });
-    const f = snap.config.monitor.fairness;
-    const opts = {
-      overfed: f.overfed,
-      starved: f.starved,
-      minRequestsPerBackend: f.minRequestsPerBackend,
-      zThreshold: DEFAULT_Z,
-    };
-    const verdict = judgePool(samples, measureFor(pr.config.policy), windowMs, opts);
-    const overload = judgeOverload(loads, opts);
-    p.overload = overload;
-    const seconds = windowMs / 1000;
-    let poolErr = 0;
-    for (const e of errs) poolErr += e;
-    // Hot keys matter while any config over the window hashed (a rollback does not undo them).
-    const hot = this.#erasInWindow(p, now).some((e) => e.policy === 'consistent-hash')
-      ? p.topKeys.hottest(now)
-      : undefined;
-    return {
-      pool: p.name,
-      policy: pr.config.policy,
-      measure: verdict.measure,
-      windowMs,
-      requests: total,
-      rps: total / seconds,
-      errorRatio: total > 0 ? poolErr / total : 0,
-      jain: verdict.jain,
-      panic: state.panic,
-      note: verdict.note,
-      hotKey: hot && { key: hot.key, share: hot.share, backend: hot.backend },
-      configVersion: snap.version,
-      fairness: { overfed: f.overfed, starved: f.starved },
-      backends: state.hosts.map((h, i): BackendStatsView => {
-        const v = verdict.backends[i];
-        const o = overload[i];
-        const req = samples[i]?.requests ?? 0;
-        const err = errs[i] ?? 0;
-        const hist = hists[i] ?? new Float64Array(0);
-        return {
-          backend: h.name,
-          address: h.address,
-          status: h.status,
-          available: h.available,
-          configuredWeight: h.configuredWeight,
-          effectiveWeight: h.effectiveWeight,
-          inFlight: h.inFlight,
-          capacity: capacities.get(h.name) ?? 1,
-          expectedShare: v?.expectedShare ?? 0,
-          observedShare: v?.observedShare ?? 0,
-          shareRatio: total > 0 ? (v?.shareRatio ?? null) : null,
-          z: v?.z ?? 0,
-          verdict: v?.verdict ?? 'insufficient-data',
-          requests: req,
-          rps: req / seconds,
-          errors: err,
-          errorRatio: req > 0 ? err / req : 0,
-          p50Ms: histogramQuantile(hist, 0.5),
-          p99Ms: histogramQuantile(hist, 0.99),
-          capacityShare: o?.capacityShare ?? 0,
-          overloaded: o?.overloaded ?? false,
-          latencyFactor: v?.latencyFactor ?? null,
-          note: verdictNote(h.name, h.status, pr.config.policy, v?.verdict, v?.latencyFactor ?? null),
-        };
-      }),
-    };
-  }
-
-  #erasInWindow(p: PoolTrack, now: number): ConfigEra[] {
-    const from = now - this.#windowMs;
-    return p.eras.filter((e) => e.to >= from);
-  }
-
-  #causes(
-    p: PoolTrack,
-    pr: PoolRuntime,
-    stats: PoolStatsView,
-    b: BackendStatsView,
-    verdict: 'overfed' | 'starved' | 'overloaded',
-    now: number,
-  ): Cause[] {
-    const windowMs = this.#windowMs;
-    const peers = pr.state.hosts.filter((h) => h.name !== b.backend);
-    let peerFlips = 0;
-    for (const h of peers)
-      peerFlips += p.backends.get(h.name)?.flips.filter((t) => now - t <= windowMs).length ?? 0;
-    // The configs that shaped the window's traffic, not just the one in force now: the era
-    // whose weights favoured this backend most explains an overfed or overloaded share (the
-    // one that favoured it least a starved share), and a hashing era explains a hot key.
-    const eras = this.#erasInWindow(p, now);
-    let era = eras[eras.length - 1];
-    let weight = b.configuredWeight;
-    let peerWeight = medianPeerWeight(era?.weights, b.backend) ?? 0;
-    let best: number | undefined;
-    for (const e of eras) {
-      const w = e.weights.get(b.backend) ?? 0;
-      const pw = medianPeerWeight(e.weights, b.backend) ?? 0;
-      const r = pw > 0 ? w / pw : w > 0 ? Number.POSITIVE_INFINITY : 0;
-      if (best === undefined || (verdict === 'starved' ? r < best : r > best)) {
-        best = r;
-        era = e;
-        weight = w;
-        peerWeight = pw;
-      }
-    }
-    const hashEra = eras.findLast((e) => e.policy === 'consistent-hash');
-    const info = era ? this.#d.configVersionInfo?.(era.weightsSince) : undefined;
-    const track = p.backends.get(b.backend);
-    let ownState: string | undefined;
-    if (isOut(b.status)) ownState = `is ${b.status}`;
-    else if (track && now - track.lastDown <= windowMs)
-      ownState = `was ${track.lastDownStatus} within the last ${fmtMs(windowMs)} (now ${b.status})`;
-    const lat = p.overload.find((x) => x.name === b.backend);
-    // The skewed weights' end, when a later config replaced them (a rollback).
-    const until = era ? eras.find((e) => e.from > era.from && e.weightsSig !== era.weightsSig) : undefined;
-    return attributeCauses({
-      verdict,
-      policy: hashEra?.policy ?? pr.config.policy,
-      backend: b.backend,
-      hotKey: stats.hotKey,
-      hashKeySource: hashEra ? hashEra.hashKey : pr.config.hash?.key,
-      flips: track?.flips.filter((t) => now - t <= windowMs).length ?? 0,
-      peerFlips,
-      reloads: p.reloads.filter((t) => now - t <= windowMs).length,
-      weight,
-      peerWeight,
-      weightsSince: era && {
-        version: era.weightsSince,
-        exact: era.weightsExact,
-        ...(info ? { createdAt: info.createdAt } : {}),
-        ...(info?.author ? { author: info.author } : {}),
-        ...(until ? { until: until.version } : {}),
-      },
-      ownState,
-      slow:
-        lat && (lat.latencyOutlier || lat.overSlow)
-          ? { meanMs: lat.meanLatencyMs, peerMeanMs: lat.peerMeanLatencyMs }
-          : undefined,
-      peersDown: peers
-        .filter(
-          (h) => !h.available || now - (p.backends.get(h.name)?.lastUnavailable ?? -Infinity) <= windowMs,
-        )
-        .map((h) => `${h.name} (${h.status})`),
-    });
-  }
-
   #versionText(v: number): string {
     const info = this.#d.configVersionInfo?.(v);
     if (!info) return String(v);
     return `${v} (applied ${new Date(info.createdAt).toISOString()}${info.author ? ` by ${info.author}` : ''})`;
   }
-
-  /** Longest acceptable time without a passing audit: two schedule periods plus slack. */
-  #auditGapMs(schedule: string): number | undefined {
-    if (schedule !== this.#auditGap.schedule) {
-      let ms: number | undefined;
-      if (schedule.trim() !== '') {
-        try {
-          const [a, b] = new Cron(schedule, { paused: true }).nextRuns(2);
-          if (a && b) ms = 2 * (b.getTime() - a.getTime()) + 5 * 60_000;
-        } catch {
-          ms = undefined;
-        }
-      }
-      this.#auditGap = { schedule, ms };
-    }
-    return this.#auditGap.ms;
-  }
-}
-
-function verdictNote(
-  name: string,
-  status: string,
-  policy: string,
-  verdict: Verdict | undefined,
-  latencyFactor: number | null,
-): string | undefined {
-  if (verdict === 'slow' && latencyFactor !== null)
-    return `${name} is slow (latency ${latencyFactor.toFixed(1)}× its peers): ${policy} steers around it`;
-  if (verdict === 'down')
-    return `${name} is ${isOut(status) ? status : `back (${status}) after being out`}: expected share 0 while out, never starved`;
-  return undefined;
-}
-
-/** Health took it out of rotation (drain and slow start are not "out"). */
-function isOut(status: string): boolean {
-  return status === 'unhealthy' || status === 'ejected';
-}
-
-/** Median weight of the other backends in a weight map; undefined without peers. */
-function medianPeerWeight(
-  weights: ReadonlyMap<string, number> | undefined,
-  backend: string,
-): number | undefined {
-  if (weights === undefined) return undefined;
-  const peers: number[] = [];
-  for (const [name, w] of weights) if (name !== backend) peers.push(w);
-  if (peers.length === 0) return undefined;
-  peers.sort((x, y) => x - y);
-  return peers[Math.floor((peers.length - 1) / 2)];
 }
 
 function bump(a: Float64Array, i: number): void {
@@ -1071,27 +425,4 @@ function countsFor(codes: Map<string, Float64Array>, listener: string): Float64A
 function reasonToken(reason: string): string {
   const t = /^[A-Za-z0-9_-]+/.exec(reason.trim())?.[0]?.toLowerCase() ?? 'unknown';
   return t.slice(0, 32);
-}
-
-function pct(f: number): string {
-  const v = f * 100;
-  return `${v >= 10 || v === 0 ? v.toFixed(0) : v.toFixed(1)}%`;
-}
-
-function fmtMs(ms: number): string {
-  if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
-  if (ms % 60_000 === 0) return `${ms / 60_000}m`;
-  return `${Math.round(ms / 1000)}s`;
-}
-
-function fmtLatency(ms: number | null): string {
-  return ms === null ? 'n/a' : ms >= 1000 ? `${(ms / 1000).toFixed(2)}s` : `${Math.round(ms)}ms`;
-}
-
-function worstBackendText(stats: PoolStatsView): string {
-  let worst: BackendStatsView | undefined;
-  for (const b of stats.backends)
-    if (b.requests > 0 && (!worst || b.errorRatio > worst.errorRatio)) worst = b;
-  if (!worst || worst.errors === 0) return '';
-  return `Worst backend: ${worst.backend} with ${pct(worst.errorRatio)} 5xx over ${worst.requests} requests (share ${pct(worst.observedShare)}). `;
 }

@@ -5,8 +5,8 @@ import pino from 'pino';
 import { configSchema } from '../config/schema.ts';
 import type { FakeClock } from '../core/clock.ts';
 import { EventHub } from '../core/events.ts';
-import { HostRegistry } from '../health/host-state.ts';
-import { buildSnapshot, type Snapshot } from '../runtime/snapshot.ts';
+import { HostRegistry } from '../data-plane/host-state.ts';
+import { buildSnapshot, type Snapshot } from '../data-plane/snapshot.ts';
 
 /** A snapshot of `config` (raw, as written in YAML) with the real policies. */
 export function testSnapshot(
@@ -29,6 +29,10 @@ export interface Shot {
   status: number;
   durationMs: number;
   hashKey?: string;
+  /** Retries made before this answer (default 0). */
+  retries?: number;
+  /** Error code of an answer fulcrum gave (default: no-backend when no backend is named). */
+  error?: string;
 }
 
 /**
@@ -57,8 +61,8 @@ export function drive(opts: {
         backend: shot.backend,
         status: shot.status,
         durationMs: shot.durationMs,
-        error: shot.backend === undefined ? 'FULCRUM_ERR_PROXY_NO_BACKEND' : undefined,
-        retries: 0,
+        error: shot.error ?? (shot.backend === undefined ? 'FULCRUM_ERR_PROXY_NO_BACKEND' : undefined),
+        retries: shot.retries ?? 0,
         requestId: String(i),
         method: 'GET',
         hashKey: shot.hashKey,

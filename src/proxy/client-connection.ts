@@ -10,9 +10,13 @@ import { rawErrorResponse } from './answers.ts';
 import {
   ChunkedScanner,
   MALFORMED,
+  NEED_MORE,
   parseRequestHead,
+  encodeChunk,
   encodeHead,
+  encodeLastChunk,
   type ChunkSink,
+  type HeadError,
   type RequestHead,
 } from './http1.ts';
 import type { BodyFraming } from './upstream.ts';
@@ -24,6 +28,9 @@ export interface ConnectionOwner {
   /** 0 = none. */
   readonly requestTimeout: number;
   readonly idleTimeout: number;
+  readonly maxBodySize: number;
+  /** Upgrade protocols that may be tunnelled (lower case; `h2c` never). */
+  readonly upgrades: readonly string[];
   /** The listener is closing: answer with `connection: close` and take no further request. */
   readonly closing: boolean;
   /** A request head arrived: create its exchange (conn.exchange) and start it. */
@@ -41,6 +48,8 @@ export interface ClientExchange {
   onClientDrain(): void;
   /** The request deadline passed while the body was still arriving. */
   clientTimedOut(): void;
+  /** The request body turned out malformed after the head went on: refuse and close. */
+  clientFailed(code: ErrorCode): void;
   /** The response was written in full, or the connection closed first. Called once. */
   finish(): void;
 }
@@ -61,6 +70,29 @@ type ConnSocket = Socket & { conn: ClientConnection };
 
 const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
 
+/** The answer to each way a request head can be refused. */
+const HEAD_ERRORS: Record<HeadError, ErrorCode> = {
+  'too-large': 'FULCRUM_ERR_PROXY_HEADERS_TOO_LARGE',
+  'bad-request': 'FULCRUM_ERR_PROXY_BAD_REQUEST',
+  'not-implemented': 'FULCRUM_ERR_PROXY_UNSUPPORTED_CODING',
+  'bad-target': 'FULCRUM_ERR_PROXY_BAD_TARGET',
+  connect: 'FULCRUM_ERR_PROXY_METHOD_NOT_ALLOWED',
+  preface: 'FULCRUM_ERR_PROXY_HTTP2_PREFACE',
+};
+
+/** Every protocol an Upgrade field offers is on the listener's list (`websocket/13` is `websocket`). */
+function upgradeAllowed(value: string, allowed: readonly string[]): boolean {
+  let any = false;
+  for (const part of value.split(',')) {
+    const t = part.trim().toLowerCase();
+    if (t === '') continue;
+    const slash = t.indexOf('/');
+    if (!allowed.includes(slash < 0 ? t : t.slice(0, slash))) return false;
+    any = true;
+  }
+  return any;
+}
+
 export class ClientConnection implements ChunkSink {
   readonly socket: ConnSocket;
   readonly owner: ConnectionOwner;
@@ -77,6 +109,10 @@ export class ClientConnection implements ChunkSink {
   #versionMinor = 1;
   /** The client closed its sending side: answer what was asked, then close. */
   #clientEnded = false;
+  /** A chunked request's head, parsed, waiting in the buffer for its first chunk-size line. */
+  #waiting: RequestHead | undefined;
+  /** The request said `TE: trailers` (and is HTTP/1.1): response trailers are forwarded. */
+  #teTrailers = false;
 
   // The response in progress.
   headersSent = false;
@@ -87,8 +123,8 @@ export class ClientConnection implements ChunkSink {
   /** The response head not written yet (it goes out with the first body bytes). */
   #pendingHead: string[] | undefined;
   #phrase = '';
-  /** Decode a chunked upstream body for an HTTP/1.0 client. */
-  #decoder: ChunkedScanner | undefined;
+  /** The response body goes out in chunks fulcrum frames (the exchange hands over payload). */
+  #chunked = false;
 
   deadline = 0;
   #deadlineKind = NONE;
@@ -158,14 +194,21 @@ export class ClientConnection implements ChunkSink {
       const buf = this.#buf;
       if (buf === undefined) return;
       const owner = this.owner;
-      const head = parseRequestHead(buf, 0, buf.length, owner.maxHeaderSize);
+      const head = this.#waiting ?? parseRequestHead(buf, 0, buf.length, owner.maxHeaderSize);
       if (head === undefined) return;
-      if (head === 'too-large') return this.reject('FULCRUM_ERR_PROXY_HEADERS_TOO_LARGE');
-      if (head === 'bad-request') return this.reject('FULCRUM_ERR_PROXY_BAD_REQUEST');
-      if (head === 'not-implemented') return this.reject('FULCRUM_ERR_PROXY_UNSUPPORTED_CODING');
+      if (typeof head === 'string') return this.reject(HEAD_ERRORS[head]);
       const rest = head.headBytes < buf.length ? buf.subarray(head.headBytes) : undefined;
+      const tunnel =
+        head.upgrade !== undefined && head.connectionUpgrade && upgradeAllowed(head.upgrade, owner.upgrades);
+      // A tunnel has no request body: the backend would wait for it until the 101 never came.
+      if (tunnel && (head.chunked || head.contentLength > 0))
+        return this.reject('FULCRUM_ERR_PROXY_UPGRADE_BODY');
+      if (head.chunked && !this.#chunkedStartOk(head, rest)) return;
       this.#buf = undefined;
-      if (head.upgrade !== undefined && head.connectionUpgrade) {
+      // A head that waited got its `100 Continue` then.
+      const continued = this.#waiting !== undefined;
+      this.#waiting = undefined;
+      if (tunnel) {
         this.#phase = CLOSED;
         this.#setDeadline(NONE, 0);
         this.#detachSocket();
@@ -174,6 +217,7 @@ export class ClientConnection implements ChunkSink {
       }
       this.#versionMinor = head.versionMinor;
       this.#requestKeepAlive = head.versionMinor === 1 ? !head.close : head.keepAlive && !head.close;
+      this.#teTrailers = head.teTrailers && head.versionMinor === 1;
       this.#resetResponse();
       const hasBody = head.chunked || head.contentLength > 0;
       if (hasBody) {
@@ -182,7 +226,8 @@ export class ClientConnection implements ChunkSink {
         this.#bodyLeft = head.contentLength;
         this.#scanner = head.chunked ? new ChunkedScanner() : undefined;
         this.#setDeadline(REQUEST, owner.requestTimeout);
-        if (head.expectContinue && head.versionMinor === 1) this.socket.write(CONTINUE, 'latin1');
+        if (head.expectContinue && head.versionMinor === 1 && !continued)
+          this.socket.write(CONTINUE, 'latin1');
       } else {
         this.#phase = AWAIT;
         this.#setDeadline(NONE, 0);
@@ -192,6 +237,32 @@ export class ClientConnection implements ChunkSink {
       else if (rest !== undefined)
         this.#buf = this.#buf === undefined ? rest : Buffer.concat([rest, this.#buf]);
     }
+  }
+
+  /**
+   * A chunked request's head goes upstream only once its first chunk-size line is read and good
+   * and what is buffered of the body is well-formed and within the body limit, so a malformed
+   * or oversized body is refused before anything is forwarded. False: refused, or waiting for
+   * more bytes with the head left in the buffer (kept parsed in #waiting; bounded by the
+   * size-line limits and the header deadline).
+   */
+  #chunkedStartOk(head: RequestHead, rest: Buffer | undefined): boolean {
+    const check = new ChunkedScanner();
+    const r = rest === undefined ? NEED_MORE : check.feed(rest, 0, rest.length);
+    if (r === MALFORMED) {
+      this.reject('FULCRUM_ERR_PROXY_BAD_CHUNK');
+      return false;
+    }
+    if (check.declared > this.owner.maxBodySize) {
+      this.reject('FULCRUM_ERR_PROXY_BODY_TOO_LARGE');
+      return false;
+    }
+    if (check.sizeLines > 0) return true;
+    if (this.#waiting === undefined) {
+      this.#waiting = head;
+      if (head.expectContinue && head.versionMinor === 1) this.socket.write(CONTINUE, 'latin1');
+    }
+    return false;
   }
 
   #body(chunk: Buffer): void {
@@ -204,22 +275,27 @@ export class ClientConnection implements ChunkSink {
         done = true;
       }
       this.#bodyLeft -= end;
+      const ex = this.exchange;
+      if (end > 0 && ex !== undefined && !this.#discard) {
+        ex.onClientData(end === chunk.length ? chunk : chunk.subarray(0, end));
+      }
     } else {
-      const r = scanner.feed(chunk, 0, end);
+      // The payload goes on in canonical chunks (onChunkData): no received framing byte does.
+      const r = scanner.feed(chunk, 0, end, this);
       if (r === MALFORMED) {
+        const ex = this.exchange;
         this.#phase = CLOSED;
-        if (this.exchange === undefined || this.headersSent) this.socket.destroy();
-        else this.reject('FULCRUM_ERR_PROXY_BAD_REQUEST');
+        if (ex !== undefined && !this.#discard) ex.clientFailed('FULCRUM_ERR_PROXY_BAD_CHUNK');
+        else this.socket.destroy();
         return;
       }
+      if (this.#phase !== BODY) return;
       if (r >= 0) {
         end = r;
         done = true;
+        const ex = this.exchange;
+        if (ex !== undefined && !this.#discard) ex.onClientData(encodeLastChunk(scanner.trailers));
       }
-    }
-    const ex = this.exchange;
-    if (end > 0 && ex !== undefined && !this.#discard) {
-      ex.onClientData(end === chunk.length ? chunk : chunk.subarray(0, end));
     }
     if (!done) return;
     this.#scanner = undefined;
@@ -275,23 +351,25 @@ export class ClientConnection implements ChunkSink {
     this.responseEnded = false;
     this.statusCode = 0;
     this.#pendingHead = undefined;
-    this.#decoder = undefined;
+    this.#chunked = false;
   }
 
   /**
    * Start the response. `headers` carry the end-to-end fields (Content-Length included when
    * framing is 'length' or 'none'); Transfer-Encoding and Connection are added here, from the
    * framing and the client's keep-alive wish. The head goes out with the first body bytes.
+   * With 'chunked' framing write() takes payload, which goes out in chunks fulcrum frames.
    */
   writeHead(status: number, reason: string, headers: string[], framing: BodyFraming, close = false): void {
     this.statusCode = status;
     this.headersSent = true;
     let keepAlive = this.#requestKeepAlive && !close && !this.owner.closing && framing !== 'close';
     if (framing === 'chunked') {
-      if (this.#versionMinor === 1) headers.push('transfer-encoding', 'chunked');
-      else {
-        // An HTTP/1.0 client cannot read chunked framing: strip it, end the body by closing.
-        this.#decoder = new ChunkedScanner();
+      if (this.#versionMinor === 1) {
+        headers.push('transfer-encoding', 'chunked');
+        this.#chunked = true;
+      } else {
+        // An HTTP/1.0 client cannot read chunked framing: the payload as is, ended by closing.
         keepAlive = false;
       }
     }
@@ -310,16 +388,26 @@ export class ClientConnection implements ChunkSink {
   }
 
   /**
-   * Response body bytes (as framed by writeHead), borrowed: they are copied before the call
-   * returns (upstream reads reuse one buffer). False: wait for onClientDrain.
+   * An interim (1xx) answer of the backend, relayed to an HTTP/1.1 client before the final one
+   * (RFC 9110 §15.2); an HTTP/1.0 client cannot take one.
+   */
+  writeInformational(status: number, reason: string, headers: readonly string[]): void {
+    if (this.#versionMinor !== 1 || this.headersSent) return;
+    const phrase = reason !== '' ? reason : (STATUS_CODES[status] ?? '');
+    this.socket.write(encodeHead('HTTP/1.1 ', `${status}`, ' ', phrase, headers));
+  }
+
+  /**
+   * Response body bytes (payload, framed here as writeHead said), borrowed: they are copied
+   * before the call returns (upstream reads reuse one buffer). False: wait for onClientDrain.
    */
   write(chunk: Buffer): boolean {
     const socket = this.socket;
     const pending = this.#pendingHead !== undefined;
-    if (this.#decoder !== undefined) {
-      if (pending) socket.write(this.#takeHead());
-      this.#decoder.feed(chunk, 0, chunk.length, this);
-      return !socket.writableNeedDrain;
+    if (this.#chunked) {
+      if (chunk.length === 0) return !socket.writableNeedDrain;
+      const framed = encodeChunk(chunk, 0, chunk.length);
+      return socket.write(pending ? this.#takeHead(framed) : framed);
     }
     // Head and first bytes in one buffer, one write: cheaper than cork + writev, and most
     // answers fit in it whole.
@@ -327,15 +415,24 @@ export class ClientConnection implements ChunkSink {
     return socket.write(Buffer.from(chunk));
   }
 
+  /** Payload of a chunked request body: on to the exchange in canonical chunks. */
   onChunkData(buf: Buffer, start: number, end: number): void {
-    this.socket.write(Buffer.from(buf.subarray(start, end)));
+    const ex = this.exchange;
+    if (ex !== undefined && !this.#discard && this.#phase === BODY)
+      ex.onClientData(encodeChunk(buf, start, end));
   }
 
-  /** The response is complete. */
-  end(body?: Buffer): void {
+  /**
+   * The response is complete. `trailers`: of a chunked backend body, forwarded when the client
+   * asked for them with `TE: trailers`, otherwise dropped (RFC 9110 §6.5.1 lets a recipient).
+   */
+  end(body?: Buffer, trailers?: readonly string[]): void {
     if (this.responseEnded) return;
     if (body !== undefined) this.write(body);
-    else if (this.#pendingHead !== undefined) this.socket.write(this.#takeHead());
+    if (this.#chunked) {
+      const last = encodeLastChunk(this.#teTrailers ? trailers : undefined);
+      this.socket.write(this.#pendingHead !== undefined ? this.#takeHead(last) : last);
+    } else if (this.#pendingHead !== undefined) this.socket.write(this.#takeHead());
     this.responseEnded = true;
     const ex = this.exchange;
     this.exchange = undefined;
@@ -355,6 +452,8 @@ export class ClientConnection implements ChunkSink {
   /** Ready for the next request on this connection. */
   #next(): void {
     this.#phase = HEAD;
+    // The previous answer is out: a refusal from here on writes its own status line.
+    this.#resetResponse();
     this.#setDeadline(IDLE, this.owner.idleTimeout);
     if (this.owner.closing) {
       this.socket.destroy();
@@ -390,6 +489,7 @@ export class ClientConnection implements ChunkSink {
   reject(code: ErrorCode): void {
     this.#phase = CLOSED;
     this.#buf = undefined;
+    this.#waiting = undefined;
     this.#setDeadline(NONE, 0);
     if (this.headersSent || !this.socket.writable) {
       this.socket.destroy();

@@ -5,9 +5,9 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { ERRORS, type ErrorCode } from '../core/errors.ts';
 import type { EventHub } from '../core/events.ts';
 import type { PickTrace } from '../balancer/policy.ts';
-import type { HostState, OutcomeKind } from '../health/host-state.ts';
-import type { PoolRuntime, Snapshot } from '../runtime/snapshot.ts';
-import type { Router } from './router.ts';
+import type { HostState, OutcomeKind } from '../data-plane/host-state.ts';
+import type { PoolRuntime, Snapshot } from '../data-plane/snapshot.ts';
+import type { Router } from '../data-plane/router.ts';
 import { errorBody } from './answers.ts';
 import type { ClientConnection, ClientExchange } from './client-connection.ts';
 import { hashKeyOf } from './hash-key.ts';
@@ -69,8 +69,6 @@ export class Exchange implements UpstreamHandler, ClientExchange, RequestFacts {
 
   // RequestFacts, filled while the upstream header list is built.
   hostHeader: string | undefined = undefined;
-  contentLength: string | undefined = undefined;
-  transferEncoding: string | undefined = undefined;
   clientRequestId: string | undefined = undefined;
   explainHeader: string | undefined = undefined;
   auditHeader: string | undefined = undefined;
@@ -125,7 +123,7 @@ export class Exchange implements UpstreamHandler, ClientExchange, RequestFacts {
   start(snapshot: Snapshot, router: Router): void {
     const head = this.head;
     const url = head.url;
-    const headers = forwardRequestHeaders(head.rawHeaders, this, {
+    const headers = forwardRequestHeaders(head, this, {
       clientIp: this.conn.remoteAddress,
       proto: this.listener.proto,
       upgrade: false,
@@ -362,9 +360,19 @@ export class Exchange implements UpstreamHandler, ClientExchange, RequestFacts {
     this.conn.writeHead(
       status,
       upHead.reason,
-      forwardResponseHeaders(upHead.rawHeaders, this.responseExtras()),
+      // A 204 has no length to state; HEAD and 304 answers keep the length they announce.
+      forwardResponseHeaders(
+        upHead.rawHeaders,
+        this.responseExtras(),
+        status === 204 ? undefined : upHead.contentLengthText,
+      ),
       framing,
     );
+  }
+
+  onUpstreamInformational(upHead: ResponseHead): void {
+    this.timer?.refresh();
+    this.conn.writeInformational(upHead.status, upHead.reason, forwardResponseHeaders(upHead.rawHeaders, []));
   }
 
   onUpstreamData(chunk: Buffer): boolean {
@@ -376,10 +384,10 @@ export class Exchange implements UpstreamHandler, ClientExchange, RequestFacts {
     return false;
   }
 
-  onUpstreamEnd(): void {
+  onUpstreamEnd(trailers?: readonly string[]): void {
     this.upComplete = true;
     this.call = undefined;
-    this.conn.end();
+    this.conn.end(undefined, trailers);
   }
 
   private responseExtras(): string[] {
@@ -459,6 +467,13 @@ export class Exchange implements UpstreamHandler, ClientExchange, RequestFacts {
     this.fail('FULCRUM_ERR_PROXY_CLIENT_TIMEOUT');
   }
 
+  /** The client's chunked body turned out malformed mid-way: the backend never gets its end. */
+  clientFailed(code: ErrorCode): void {
+    this.abandonCall();
+    this.finishTry('success');
+    this.fail(code);
+  }
+
   /** Answer on the backend's behalf (or cut the response if its headers already went out). */
   fail(code: ErrorCode): void {
     this.error = code;
@@ -479,7 +494,10 @@ export class Exchange implements UpstreamHandler, ClientExchange, RequestFacts {
       this.requestId,
     ];
     // A client still sending a refused or overdue body should not keep the connection.
-    const close = code === 'FULCRUM_ERR_PROXY_BODY_TOO_LARGE' || code === 'FULCRUM_ERR_PROXY_CLIENT_TIMEOUT';
+    const close =
+      code === 'FULCRUM_ERR_PROXY_BODY_TOO_LARGE' ||
+      code === 'FULCRUM_ERR_PROXY_CLIENT_TIMEOUT' ||
+      code === 'FULCRUM_ERR_PROXY_BAD_CHUNK';
     conn.writeHead(ERRORS[code].status, '', headers, 'length', close);
     conn.end(body);
   }

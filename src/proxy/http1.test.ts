@@ -3,6 +3,8 @@ import { describe, expect, it } from 'vitest';
 import {
   ChunkedScanner,
   MALFORMED,
+  encodeChunk,
+  encodeLastChunk,
   NEED_MORE,
   parseRequestHead,
   parseResponseHead,
@@ -164,11 +166,47 @@ describe('parseRequestHead: request line', () => {
 
   it.each([
     ['OPTIONS * HTTP/1.1', 'OPTIONS', '*'],
-    ['GET http://a.example/x?y HTTP/1.1', 'GET', 'http://a.example/x?y'],
-    ['CONNECT a.example:443 HTTP/1.1', 'CONNECT', 'a.example:443'],
     ['M-SEARCH / HTTP/1.1', 'M-SEARCH', '/'],
   ])('accepts %j', (line, method, url) => {
-    expect(request(`${line}\r\nHost: a\r\n\r\n`)).toMatchObject({ method, url });
+    expect(request(`${line}\r\nHost: a\r\n\r\n`)).toMatchObject({ method, url, host: 'a' });
+  });
+
+  // RFC 9112 §3.2.2: the authority of an absolute-form target replaces Host.
+  it.each([
+    ['GET http://a.example/x?y HTTP/1.1', '/x?y', 'a.example'],
+    ['GET HTTP://B.example:8080 HTTP/1.1', '/', 'B.example:8080'],
+    ['GET https://c.example?q=1 HTTP/1.1', '/?q=1', 'c.example'],
+    ['GET http://[::1]:81/p HTTP/1.1', '/p', '[::1]:81'],
+  ])('rewrites %j to origin-form, routed by its authority', (line, url, host) => {
+    expect(request(`${line}\r\nHost: other.example\r\n\r\n`)).toMatchObject({ url, host });
+  });
+
+  it.each([
+    ['userinfo', 'GET http://user:pw@a.example/ HTTP/1.1'],
+    ['userinfo without password', 'GET http://u@a.example/ HTTP/1.1'],
+    ['an empty authority', 'GET http:///x HTTP/1.1'],
+    ['another scheme', 'GET ftp://a.example/ HTTP/1.1'],
+    ['a bad authority', 'GET http://a"b/ HTTP/1.1'],
+    ['asterisk-form for GET', 'GET * HTTP/1.1'],
+    ['authority-form for GET', 'GET a.example:443 HTTP/1.1'],
+  ])('refuses %s as a bad target', (_what, line) => {
+    expect(parseReq(`${line}\r\nHost: a\r\n\r\n`)).toBe('bad-target');
+  });
+
+  it('refuses CONNECT and the HTTP/2 preface with their own reasons', () => {
+    expect(parseReq('CONNECT a.example:443 HTTP/1.1\r\nHost: a\r\n\r\n')).toBe('connect');
+    expect(parseReq('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n')).toBe('preface');
+    expect(parseReq('PRI * HTTP/1.1\r\nHost: a\r\n\r\n')).toBe('preface');
+  });
+
+  it('keeps identical Content-Length repeats as one length and reads TE: trailers', () => {
+    expect(
+      request('POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\n'),
+    ).toMatchObject({
+      contentLength: 3,
+    });
+    expect(request('GET / HTTP/1.1\r\nHost: a\r\nTE: gzip, trailers\r\n\r\n').teTrailers).toBe(true);
+    expect(request('GET / HTTP/1.1\r\nHost: a\r\n\r\n').teTrailers).toBe(false);
   });
 });
 
@@ -477,17 +515,40 @@ describe('ChunkedScanner', () => {
 
   it.each([
     ['extensions', '5;a=b;c\r\nhello\r\n0;last="x;y"\r\n\r\n', 'hello'],
-    ['BWS before an extension', '5 ;a=b\r\nhello\r\n0\t;z\r\n\r\n', 'hello'],
+    ['quoted extension values with escapes', '5;a="x\\"y";b=1\r\nhello\r\n0\r\n\r\n', 'hello'],
     ['trailers', '5\r\nhello\r\n0\r\nX-A: 1\r\nX-B: caf\xe9\r\n\r\n', 'hello'],
     [
       'upper-case hex',
       `1F\r\n${'a'.repeat(31)}\r\nA\r\n${'b'.repeat(10)}\r\n0\r\n\r\n`,
       'a'.repeat(31) + 'b'.repeat(10),
     ],
-    ['leading zeros (13 digits)', '0000000000005\r\nhello\r\n0\r\n\r\n', 'hello'],
+    ['a zero-payload body', '0\r\n\r\n', ''],
     ['a chunk of CRLFs', '4\r\n\r\n\r\n\r\n0\r\n\r\n', '\r\n\r\n'],
   ])('accepts %s', (_what, s, payload) => {
     expect(scan(s)).toEqual({ end: s.length, payload: payload.length, text: payload });
+  });
+
+  it('keeps the trailer fields it read', () => {
+    const sc = new ChunkedScanner();
+    const buf = bytes('2\r\nhi\r\n0\r\nX-Sum: 9\r\nx-b:\t caf\xe9 \r\n\r\n');
+    expect(sc.feed(buf, 0, buf.length)).toBe(buf.length);
+    expect(sc.trailers).toEqual(['X-Sum', '9', 'x-b', 'caf\xe9']);
+    expect(encodeLastChunk(sc.trailers).toString('latin1')).toBe('0\r\nX-Sum: 9\r\nx-b: caf\xe9\r\n\r\n');
+    expect(encodeLastChunk(undefined).toString('latin1')).toBe('0\r\n\r\n');
+  });
+
+  it('encodes chunks canonically: lower-case hex size, no extension', () => {
+    const data = Buffer.from(`xx${'a'.repeat(300)}yy`, 'latin1');
+    expect(encodeChunk(data, 2, 302).toString('latin1')).toBe(`12c\r\n${'a'.repeat(300)}\r\n`);
+  });
+
+  it('counts declared payload and size lines as they are read', () => {
+    const sc = new ChunkedScanner();
+    const buf = bytes('a\r\n01234');
+    expect(sc.feed(buf, 0, 2)).toBe(NEED_MORE);
+    expect([sc.sizeLines, sc.declared]).toEqual([0, 0]);
+    expect(sc.feed(buf, 2, buf.length)).toBe(NEED_MORE);
+    expect([sc.sizeLines, sc.declared, sc.payload]).toEqual([1, 10, 5]);
   });
 
   it('counts payload bytes as they arrive', () => {
@@ -515,8 +576,30 @@ describe('ChunkedScanner', () => {
     ['CR without LF after size', '5\r\rhello\r\n0\r\n\r\n'],
     ['bare LF in an extension', '5;a\nhello\r\n0\r\n\r\n'],
     ['NUL in an extension', '5;a\x00\r\nhello\r\n0\r\n\r\n'],
-    ['an extension over 4 KiB', `5;${'e'.repeat(5000)}\r\nhello\r\n0\r\n\r\n`],
-    ['14 hex digits', '00000000000005\r\nhello\r\n0\r\n\r\n'],
+    ['an extension over 1 KiB', `5;${'e'.repeat(1100)}\r\nhello\r\n0\r\n\r\n`],
+    ['13 hex digits', '1000000000000\r\nhello\r\n0\r\n\r\n'],
+    // What strict parsers disagree on (issue 11): each is refused, never forwarded.
+    ['leading zeros', '05\r\nhello\r\n0\r\n\r\n'],
+    ['a last chunk of zeros', '5\r\nhello\r\n00\r\n\r\n'],
+    ['whitespace after the size', '5 \r\nhello\r\n0\r\n\r\n'],
+    ['BWS before an extension', '5 ;a=b\r\nhello\r\n0\r\n\r\n'],
+    ['an empty extension', '2;\r\nhi\r\n0\r\n\r\n'],
+    ['an extension with no name', '2;=x\r\nhi\r\n0\r\n\r\n'],
+    ['an extension with an empty value', '2;a=\r\nhi\r\n0\r\n\r\n'],
+    ['a control byte in an extension', '2;a\x01\r\nhi\r\n0\r\n\r\n'],
+    ['a request line as an extension', '0;GET /x HTTP/1.1\r\n\r\n'],
+    ['an unterminated quoted extension', '2;a="x\r\nhi\r\n0\r\n\r\n'],
+    ['a request line as a trailer', '0\r\nGET /x HTTP/1.1\r\n\r\n'],
+    ['a trailer with no colon', '0\r\nX-A 1\r\n\r\n'],
+    ['a trailer with an empty name', '0\r\n: 1\r\n\r\n'],
+    ['Content-Length as a trailer', '0\r\nContent-Length: 5\r\n\r\n'],
+    ['Transfer-Encoding as a trailer', '0\r\nTransfer-Encoding: chunked\r\n\r\n'],
+    ['Host as a trailer', '0\r\nhost: evil\r\n\r\n'],
+    ['Content_Length as a trailer', '0\r\nContent_Length: 5\r\n\r\n'],
+    ['X-Forwarded-For as a trailer', '0\r\nX-Forwarded-For: 6.6.6.6\r\n\r\n'],
+    ['Proxy-Authorization as a trailer', '0\r\nProxy-Authorization: x\r\n\r\n'],
+    ['an obs-folded trailer', '0\r\nX-A: 1\r\n b\r\n\r\n'],
+    ['a control byte in a trailer value', '0\r\nX-A: a\x01b\r\n\r\n'],
     ['bare LF ending the body', '0\r\n\n'],
     ['CR CR ending the body', '0\r\n\r\r'],
     ['bare LF as a trailer line', '0\r\nX-A: 1\r\n\n'],

@@ -1,11 +1,12 @@
 // HTTP/1.1 message framing for the data plane (RFC 9112), on raw bytes: request and response
-// heads parsed from a buffer in one pass, and a scanner that finds where a chunked body ends.
-// The proxy forwards bodies as the bytes it received, so it only needs to know their framing.
+// heads parsed from a buffer in one pass, and a scanner that follows a chunked body. What the
+// proxy forwards is framed by the proxy from what it parsed (headers.ts re-emits the framing
+// fields, chunked bodies are re-encoded), never from leftovers of the received bytes.
 //
 // Strict where ambiguity lets a request be read two ways (request smuggling): one framing per
 // message (Content-Length and Transfer-Encoding together are refused), digits-only lengths,
 // `chunked` as the only transfer coding of a request, CRLF line ends, no obs-fold, token-only
-// header names, no control characters in values.
+// header names, no control characters in values, strict chunk-size lines and trailers.
 
 /** What the head of a message says about the connection and the body that follows it. */
 export interface MessageHead {
@@ -15,6 +16,8 @@ export interface MessageHead {
   rawHeaders: string[];
   /** The Content-Length, or -1 when there is none. */
   contentLength: number;
+  /** The same as forwarded: the received digits, canonical (no leading zeros). */
+  contentLengthText: string | undefined;
   chunked: boolean;
   /** Connection tokens. */
   close: boolean;
@@ -28,9 +31,13 @@ export interface MessageHead {
 
 export interface RequestHead extends MessageHead {
   method: string;
+  /** The target in origin-form (an absolute-form target is rewritten, RFC 9112 §3.2.2). */
   url: string;
+  /** The Host field, or the authority of an absolute-form target (which replaces Host). */
   host: string | undefined;
   expectContinue: boolean;
+  /** `TE: trailers`: the client takes trailer fields in a chunked response. */
+  teTrailers: boolean;
 }
 
 export interface ResponseHead extends MessageHead {
@@ -38,8 +45,13 @@ export interface ResponseHead extends MessageHead {
   reason: string;
 }
 
-/** Why a head was refused: 400, 431 or 501 for a request; 502 for a response. */
-export type HeadError = 'bad-request' | 'too-large' | 'not-implemented';
+/**
+ * Why a head was refused: for a request 400, 431, 501, a bad target (userinfo, a bad
+ * authority, `*` for another method than OPTIONS), `CONNECT` (405) or the HTTP/2 preface
+ * (`PRI * HTTP/2.0`); any of them means 502 for a response.
+ */
+export type HeadError =
+  'bad-request' | 'too-large' | 'not-implemented' | 'bad-target' | 'connect' | 'preface';
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** Field values: visible ASCII, SP, HTAB and obs-text; no other control characters. */
@@ -106,6 +118,7 @@ function parseFields(
   const raw = head.rawHeaders;
   let te: string | undefined;
   let sawHost = false;
+  let sawLength = false;
   // The text ends with CRLFCRLF: every field line ends with CRLF and the last line is empty.
   while (pos < text.length - 2) {
     const eol = text.indexOf('\r\n', pos);
@@ -118,15 +131,22 @@ function parseFields(
     raw.push(name, value);
     pos = eol + 2;
     const n = name.length;
-    if (n !== 4 && n !== 6 && n !== 7 && n !== 10 && n !== 14 && n !== 17) continue;
+    if (n !== 2 && n !== 4 && n !== 6 && n !== 7 && n !== 10 && n !== 14 && n !== 17) continue;
     switch (name.toLowerCase()) {
       case 'content-length': {
+        // Identical repeats are one length (forwarded once, re-emitted by fulcrum).
         if (!DIGITS.test(value)) return 'bad-request';
         const len = Number(value);
-        if (head.contentLength >= 0 && head.contentLength !== len) return 'bad-request';
+        if (sawLength && head.contentLength !== len) return 'bad-request';
+        sawLength = true;
         head.contentLength = len;
+        // The received string, not String(len): no number-to-string cache entry per length.
+        head.contentLengthText = value.length > 1 && value.charCodeAt(0) === 48 ? String(len) : value;
         break;
       }
+      case 'te':
+        if (isRequest && tokens(value).includes('trailers')) (head as RequestHead).teTrailers = true;
+        break;
       case 'transfer-encoding':
         // Several Transfer-Encoding fields are one comma-joined list.
         te = te === undefined ? value : `${te}, ${value}`;
@@ -182,6 +202,7 @@ function emptyHead(versionMinor: number, headBytes: number): MessageHead {
     versionMinor,
     rawHeaders: [],
     contentLength: -1,
+    contentLengthText: undefined,
     chunked: false,
     close: false,
     keepAlive: false,
@@ -216,17 +237,45 @@ export function parseRequestHead(
   const sp2 = sp1 < 0 ? -1 : text.indexOf(' ', sp1 + 1);
   if (sp1 <= 0 || sp2 < 0 || sp2 > lineEnd) return 'bad-request';
   const method = text.slice(0, sp1);
-  const url = text.slice(sp1 + 1, sp2);
+  let url = text.slice(sp1 + 1, sp2);
+  // An HTTP/2 client's preface (`PRI * HTTP/2.0`), whatever version it claims.
+  if (method === 'PRI') return 'preface';
   const versionMinor = versionOf(text.slice(sp2 + 1, lineEnd));
   if (versionMinor < 0 || !TOKEN.test(method) || !TARGET.test(url)) return 'bad-request';
+  if (method === 'CONNECT') return 'connect';
+  let authority: string | undefined;
+  if (url.charCodeAt(0) !== 47 /* / */) {
+    if (url === '*') {
+      if (method !== 'OPTIONS') return 'bad-target';
+    } else {
+      // absolute-form: the authority replaces Host, the rest is the origin-form target.
+      const scheme = url.startsWith('http://') ? 7 : url.startsWith('https://') ? 8 : absoluteScheme(url);
+      if (scheme < 0) return 'bad-target';
+      let end = scheme;
+      while (end < url.length && url[end] !== '/' && url[end] !== '?') end++;
+      authority = url.slice(scheme, end);
+      if (authority === '' || authority.includes('@') || !HOST.test(authority)) return 'bad-target';
+      url = end === url.length ? '/' : url[end] === '?' ? `/${url.slice(end)}` : url.slice(end);
+    }
+  }
   const head: RequestHead = {
     ...emptyHead(versionMinor, stop - start),
     method,
     url,
     host: undefined,
     expectContinue: false,
+    teTrailers: false,
   };
-  return parseFields(text, lineEnd + 2, head, true) ?? head;
+  const bad = parseFields(text, lineEnd + 2, head, true);
+  if (bad !== undefined) return bad;
+  if (authority !== undefined) head.host = authority;
+  return head;
+}
+
+/** Where the authority starts in an `http://` or `https://` target of any case, or -1. */
+function absoluteScheme(url: string): number {
+  const lower = url.slice(0, 8).toLowerCase();
+  return lower.startsWith('http://') ? 7 : lower === 'https://' ? 8 : -1;
 }
 
 /** Parse a response head from buf[start, end); as parseRequestHead. */
@@ -236,9 +285,11 @@ export function parseResponseHead(
   end: number,
   maxBytes: number,
 ): ResponseHead | HeadError | undefined {
-  const stop = headEnd(buf, start, start, end, maxBytes);
+  // Empty lines before a status line are skipped as before a request line (RFC 9112 §2.2).
+  const from = skipEmptyLines(buf, start, end);
+  const stop = headEnd(buf, from, start, end, maxBytes);
   if (typeof stop !== 'number') return stop;
-  const text = buf.toString('latin1', start, stop);
+  const text = buf.toString('latin1', from, stop);
   const lineEnd = text.indexOf('\r\n');
   // HTTP/1.x SP 3DIGIT [SP reason]
   const versionMinor = versionOf(text.slice(0, 8));
@@ -299,37 +350,88 @@ export interface ChunkSink {
 
 // Scanner states.
 const SIZE = 0;
-const EXT = 1;
-const SIZE_LF = 2;
-const DATA = 3;
-const DATA_CR = 4;
-const DATA_LF = 5;
-const TRAILER_START = 6;
-const TRAILER = 7;
-const TRAILER_LF = 8;
-const END_LF = 9;
-const SIZE_WS = 10;
+const SIZE_LF = 1;
+const DATA = 2;
+const DATA_CR = 3;
+const DATA_LF = 4;
+const TRAILER_START = 5;
+const TRAILER = 6;
+const TRAILER_LF = 7;
+const END_LF = 8;
+const EXT_NAME_START = 9;
+const EXT_NAME = 10;
+const EXT_VALUE_START = 11;
+const EXT_TOKEN = 12;
+const EXT_QUOTED = 13;
+const EXT_QUOTED_PAIR = 14;
+const EXT_AFTER_QUOTE = 15;
 
-/** Limits on the bytes that are not payload: a chunk-size line and the trailer section. */
-const MAX_LINE = 4096;
+/** Limits on the bytes that are not payload: the extensions of a chunk-size line, the trailers. */
+const MAX_EXTENSIONS = 1024;
 const MAX_TRAILERS = 16_384;
+
+/** tchar (RFC 9110 §5.6.2), indexed by byte. */
+const TCHAR = new Uint8Array(256);
+for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+  TCHAR[c.charCodeAt(0)] = 1;
+
+/**
+ * Fields a trailer may not carry (RFC 9110 §6.5.1): framing, routing, connection control, what
+ * decides how the content is read, and the forwarding and fulcrum fields a backend that merges
+ * trailers into headers would trust. A trailer section naming one is refused.
+ */
+const FORBIDDEN_TRAILERS = new Set([
+  'forwarded',
+  'x-forwarded-for',
+  'x-forwarded-proto',
+  'x-forwarded-host',
+  'x-request-id',
+  'x-fulcrum-explain',
+  'x-fulcrum-audit',
+  'content-length',
+  'transfer-encoding',
+  'host',
+  'connection',
+  'keep-alive',
+  'te',
+  'trailer',
+  'upgrade',
+  'expect',
+  'content-type',
+  'content-encoding',
+  'content-range',
+  'authorization',
+  'cookie',
+  'set-cookie',
+]);
 
 /** `ChunkedScanner.feed` results besides an end index. */
 export const NEED_MORE = -1;
 export const MALFORMED = -2;
 
 /**
- * Follows a chunked body byte by byte across reads, to find where it ends (and, with a sink,
- * to hand out its payload). Counts payload bytes for body-size limits.
+ * Follows a chunked body byte by byte across reads, to find where it ends and (with a sink) to
+ * hand out its payload. Strict where parsers disagree: no leading zeros in a size, nothing but
+ * `;` extensions after it (no whitespace), extensions as `name[=token|quoted-string]` within
+ * 1 KiB, and every trailer line a valid field that is not a framing or routing one. The
+ * trailers it read are in `trailers` once the body ended; fulcrum re-encodes what it forwards
+ * (`encodeChunk`, `encodeLastChunk`), so no received framing byte ever reaches a peer.
  */
 export class ChunkedScanner {
   #state = SIZE;
   #size = 0;
   #digits = 0;
-  #line = 0;
+  #ext = 0;
   #trailerBytes = 0;
+  #line = '';
   /** Payload bytes seen so far. */
   payload = 0;
+  /** Payload bytes announced by the size lines read so far. */
+  declared = 0;
+  /** Size lines read in full. */
+  sizeLines = 0;
+  /** The trailer fields, [name, value, ...], once read (undefined when there were none). */
+  trailers: string[] | undefined;
 
   /**
    * Consume buf[start, end). Returns the index just past the end of the body when it ends in
@@ -353,15 +455,15 @@ export class ChunkedScanner {
         case SIZE: {
           const d = hexValue(c);
           if (d >= 0) {
-            if (++this.#digits > 13) return MALFORMED;
+            // A leading zero: `0` alone is the last chunk, `05` is refused.
+            if (this.#digits === 1 && this.#size === 0) return MALFORMED;
+            if (++this.#digits > 12) return MALFORMED;
             this.#size = this.#size * 16 + d;
           } else if (this.#digits === 0) {
             return MALFORMED;
           } else if (c === 59 /* ; */) {
-            this.#state = EXT;
-            this.#line = 0;
-          } else if (c === 32 || c === 9) {
-            this.#state = SIZE_WS;
+            this.#state = EXT_NAME_START;
+            this.#ext = 0;
           } else if (c === 13) {
             this.#state = SIZE_LF;
           } else {
@@ -369,21 +471,45 @@ export class ChunkedScanner {
           }
           break;
         }
-        case SIZE_WS:
-          // Whitespace after the size is allowed only before an extension (BWS ";").
-          if (c === 59) {
-            this.#state = EXT;
-            this.#line = 0;
-          } else if (c === 13) this.#state = SIZE_LF;
-          else if (c !== 32 && c !== 9) return MALFORMED;
+        case EXT_NAME_START:
+          if (TCHAR[c] !== 1 || ++this.#ext > MAX_EXTENSIONS) return MALFORMED;
+          this.#state = EXT_NAME;
           break;
-        case EXT:
-          if (c === 13) this.#state = SIZE_LF;
-          else if (c === 10 || c === 0 || ++this.#line > MAX_LINE) return MALFORMED;
+        case EXT_NAME:
+        case EXT_TOKEN:
+          if (++this.#ext > MAX_EXTENSIONS) return MALFORMED;
+          if (TCHAR[c] === 1) break;
+          if (c === 59) this.#state = EXT_NAME_START;
+          else if (c === 61 /* = */ && state === EXT_NAME) this.#state = EXT_VALUE_START;
+          else if (c === 13) this.#state = SIZE_LF;
+          else return MALFORMED;
+          break;
+        case EXT_VALUE_START:
+          if (++this.#ext > MAX_EXTENSIONS) return MALFORMED;
+          if (c === 34 /* " */) this.#state = EXT_QUOTED;
+          else if (TCHAR[c] === 1) this.#state = EXT_TOKEN;
+          else return MALFORMED;
+          break;
+        case EXT_QUOTED:
+          if (++this.#ext > MAX_EXTENSIONS) return MALFORMED;
+          if (c === 34) this.#state = EXT_AFTER_QUOTE;
+          else if (c === 92 /* \ */) this.#state = EXT_QUOTED_PAIR;
+          else if (!isFieldChar(c)) return MALFORMED;
+          break;
+        case EXT_QUOTED_PAIR:
+          if (++this.#ext > MAX_EXTENSIONS || !isFieldChar(c)) return MALFORMED;
+          this.#state = EXT_QUOTED;
+          break;
+        case EXT_AFTER_QUOTE:
+          if (c === 59) this.#state = EXT_NAME_START;
+          else if (c === 13) this.#state = SIZE_LF;
+          else return MALFORMED;
           break;
         case SIZE_LF:
           if (c !== 10) return MALFORMED;
           this.#digits = 0;
+          this.sizeLines++;
+          this.declared += this.#size;
           if (this.#size === 0) this.#state = TRAILER_START;
           else this.#state = DATA;
           break;
@@ -396,19 +522,19 @@ export class ChunkedScanner {
           this.#state = SIZE;
           break;
         case TRAILER_START:
-          if (c === 13) this.#state = END_LF;
-          else if (c === 10 || c === 0) return MALFORMED;
-          else {
-            this.#state = TRAILER;
-            if (++this.#trailerBytes > MAX_TRAILERS) return MALFORMED;
+          if (c === 13) {
+            this.#state = END_LF;
+            break;
           }
+          this.#state = TRAILER;
+          this.#line = '';
+          if (!this.#trailerByte(c)) return MALFORMED;
           break;
         case TRAILER:
-          if (c === 13) this.#state = TRAILER_LF;
-          else if (c === 10 || c === 0 || ++this.#trailerBytes > MAX_TRAILERS) return MALFORMED;
+          if (!this.#trailerByte(c)) return MALFORMED;
           break;
         case TRAILER_LF:
-          if (c !== 10) return MALFORMED;
+          if (c !== 10 || !this.#trailerLine(this.#line)) return MALFORMED;
           this.#state = TRAILER_START;
           break;
         case END_LF:
@@ -421,6 +547,35 @@ export class ChunkedScanner {
     }
     return NEED_MORE;
   }
+
+  /** A byte of a trailer line (CR ends it); false when it cannot be one. */
+  #trailerByte(c: number): boolean {
+    if (c === 13) this.#state = TRAILER_LF;
+    else if (c === 10 || ++this.#trailerBytes > MAX_TRAILERS) return false;
+    // Trailers are rare: a string per line is cheap enough here.
+    else this.#line += String.fromCharCode(c);
+    return true;
+  }
+
+  /** One trailer line as a header field; false when it is not one or may not be a trailer. */
+  #trailerLine(line: string): boolean {
+    const colon = line.indexOf(':');
+    if (colon <= 0) return false;
+    const name = line.slice(0, colon);
+    if (!TOKEN.test(name)) return false;
+    const lower = name.toLowerCase();
+    const dashed = lower.replaceAll('_', '-');
+    if (FORBIDDEN_TRAILERS.has(dashed) || dashed.startsWith('proxy-')) return false;
+    const value = trimOws(line.slice(colon + 1));
+    if (BAD_VALUE.test(value)) return false;
+    (this.trailers ??= []).push(name, value);
+    return true;
+  }
+}
+
+/** HTAB, SP, visible ASCII and obs-text: what a quoted string or field value may hold. */
+function isFieldChar(c: number): boolean {
+  return c === 9 || (c >= 32 && c !== 127);
 }
 
 function hexValue(c: number): number {
@@ -428,4 +583,29 @@ function hexValue(c: number): number {
   if (c >= 97 && c <= 102) return c - 87;
   if (c >= 65 && c <= 70) return c - 55;
   return -1;
+}
+
+const CRLF = Buffer.from('\r\n', 'latin1');
+
+/** One chunk of canonical framing around buf[start, end) (lower-case hex, no extension). */
+export function encodeChunk(buf: Buffer, start: number, end: number): Buffer {
+  const n = end - start;
+  const size = n.toString(16);
+  const out = Buffer.allocUnsafe(size.length + n + 4);
+  let at = out.write(size, 0, 'latin1');
+  out[at++] = 13;
+  out[at++] = 10;
+  at += buf.copy(out, at, start, end);
+  CRLF.copy(out, at);
+  return out;
+}
+
+const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
+
+/** `0 CRLF`, the trailer fields (when given), `CRLF`. */
+export function encodeLastChunk(trailers: readonly string[] | undefined): Buffer {
+  if (trailers === undefined || trailers.length === 0) return LAST_CHUNK;
+  let text = '0\r\n';
+  for (let i = 0; i < trailers.length; i += 2) text += `${trailers[i]}: ${trailers[i + 1]}\r\n`;
+  return Buffer.from(`${text}\r\n`, 'latin1');
 }

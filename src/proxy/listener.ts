@@ -13,13 +13,28 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { FulcrumError } from '../core/errors.ts';
 import { parseAddress } from '../core/units.ts';
-import type { ListenerRuntime, Snapshot } from '../runtime/snapshot.ts';
+import type { ListenerRuntime, Snapshot } from '../data-plane/snapshot.ts';
 import { ClientConnection, type ConnectionOwner } from './client-connection.ts';
 import type { ListenerContext } from './exchange.ts';
 import type { RequestHead } from './http1.ts';
 
 /** Listening sockets per listener address (connections accepted per loop turn). */
 const ACCEPT_SOCKETS = 16;
+
+/** Listening sockets handed over by the process this one replaces (docs/operations.md). */
+export interface InheritedSockets {
+  /** The TLS session-ticket key the old process used, so sessions keep resuming. */
+  readonly ticketKeys: Buffer | undefined;
+  /** Ask for the sockets; `adopt` must take each one synchronously as it arrives. */
+  take(adopt: (server: net.Server, index: number) => void): Promise<void>;
+}
+
+export interface ListenOptions {
+  /** Accept from these sockets instead of binding new ones. */
+  inherited?: InheritedSockets;
+  /** Bind with SO_REUSEPORT even when another process holds the address. */
+  share?: boolean;
+}
 
 /** What a listener hands to the proxy server. */
 export interface ListenerHost {
@@ -40,6 +55,7 @@ export class Listener implements ConnectionOwner, ListenerContext {
   snapshot: Snapshot;
   readonly proto: 'http' | 'https';
   maxBodySize = 0;
+  upgrades: readonly string[] = [];
   maxHeaderSize = 0;
   headerTimeout = 0;
   requestTimeout = 0;
@@ -48,11 +64,21 @@ export class Listener implements ConnectionOwner, ListenerContext {
   /** The listening sockets of the one address; the first one's address is the listener's. */
   readonly servers: net.Server[] = [];
   readonly conns = new Set<ClientConnection>();
+  /** TLS session-ticket key of all the address's sockets (handed over with them). */
+  readonly ticketKeys: Buffer | undefined;
   readonly #host: ListenerHost;
+  readonly #newServer: () => net.Server;
   #sweeper: NodeJS.Timeout | undefined;
   #closed: Promise<void> | undefined;
 
-  constructor(name: string, runtime: ListenerRuntime, key: string, snapshot: Snapshot, host: ListenerHost) {
+  constructor(
+    name: string,
+    runtime: ListenerRuntime,
+    key: string,
+    snapshot: Snapshot,
+    host: ListenerHost,
+    ticketKeys?: Buffer,
+  ) {
     this.name = name;
     this.key = key;
     this.boundKey = key;
@@ -66,6 +92,7 @@ export class Listener implements ConnectionOwner, ListenerContext {
       this.conns.add(new ClientConnection(socket, this));
     };
     let tlsOptions: tls.TlsOptions | undefined;
+    this.ticketKeys = lc.tls === undefined ? undefined : (ticketKeys ?? randomBytes(48));
     if (lc.tls !== undefined) {
       try {
         tlsOptions = {
@@ -75,7 +102,7 @@ export class Listener implements ConnectionOwner, ListenerContext {
           allowHalfOpen: true,
           // One ticket key for all the address's sockets, so a client resumes its TLS session
           // whichever socket the kernel hands its next connection to.
-          ticketKeys: randomBytes(48),
+          ticketKeys: this.ticketKeys,
         };
         // Fails here, not at bind time, on a key that does not match or cannot be parsed.
         tls.createSecureContext(tlsOptions);
@@ -88,16 +115,16 @@ export class Listener implements ConnectionOwner, ListenerContext {
         );
       }
     }
-    for (let i = 0; i < ACCEPT_SOCKETS; i++) {
+    this.#newServer = () => {
       if (tlsOptions !== undefined) {
         const server = tls.createServer(tlsOptions, accept);
         server.on('tlsClientError', (_err: Error, socket: net.Socket) => socket.destroy());
-        this.servers.push(server);
-      } else {
-        // Half-open: a client that shuts its sending side after a request still gets the answer.
-        this.servers.push(net.createServer({ allowHalfOpen: true }, accept));
+        return server;
       }
-    }
+      // Half-open: a client that shuts its sending side after a request still gets the answer.
+      return net.createServer({ allowHalfOpen: true }, accept);
+    };
+    for (let i = 0; i < ACCEPT_SOCKETS; i++) this.servers.push(this.#newServer());
   }
 
   /** Take the limits and timeouts of a (new) snapshot's listener config. */
@@ -106,6 +133,7 @@ export class Listener implements ConnectionOwner, ListenerContext {
     this.runtime = runtime;
     this.snapshot = snapshot;
     this.maxBodySize = lc.limits.maxBodySize;
+    this.upgrades = lc.upgrades.map((u) => u.toLowerCase());
     this.maxHeaderSize = lc.limits.maxHeaderSize;
     this.headerTimeout = lc.timeouts.header;
     this.requestTimeout = lc.timeouts.request;
@@ -129,15 +157,43 @@ export class Listener implements ConnectionOwner, ListenerContext {
 
   // --- lifecycle ------------------------------------------------------------------------
 
-  /** Bind every listening socket: the first on `address`, the others on the port it got. */
-  async listen(address: string): Promise<void> {
+  /**
+   * Bind every listening socket: the first on `address`, the others on the port it got — or
+   * accept from sockets handed over by the process this one replaces. An address another
+   * process holds is refused (FULCRUM_ERR_LISTEN_IN_USE) unless `share` is set.
+   */
+  async listen(address: string, options: ListenOptions = {}): Promise<void> {
     const hp = parseAddress(address);
     const name = this.name;
     if (hp === undefined) {
       throw new FulcrumError('FULCRUM_ERR_LISTEN', `listeners.${name}: bad address ${address}`);
     }
+    const inherited = options.inherited;
+    if (
+      inherited === undefined &&
+      options.share !== true &&
+      hp.port !== 0 &&
+      (await heldElsewhere(hp.host, hp.port))
+    ) {
+      throw new FulcrumError(
+        'FULCRUM_ERR_LISTEN_IN_USE',
+        `listeners.${name}: another process listens on ${address}; to replace a running fulcrum use a handover (kill -USR2 <pid>, docs/operations.md), or start with --share-address to overlap on purpose`,
+        { listener: name, address },
+      );
+    }
     const [first, ...rest] = this.servers as [net.Server, ...net.Server[]];
     try {
+      if (inherited !== undefined) {
+        // The same kernel sockets: connections queued in them are not lost by the replacement.
+        await inherited.take((from, i) => {
+          let server = this.servers[i];
+          if (server === undefined) this.servers.push((server = this.#newServer()));
+          // Synchronous: the received socket must have its handler before the loop polls again.
+          server.listen(from);
+        });
+        this.#startSweep();
+        return;
+      }
       await bind(first, hp.host, hp.port);
       const port = (first.address() as net.AddressInfo).port;
       await Promise.all(rest.map((server) => bind(server, hp.host, port)));
@@ -194,6 +250,18 @@ export class Listener implements ConnectionOwner, ListenerContext {
     }, every);
     this.#sweeper.unref();
   }
+}
+
+/**
+ * Whether another process listens on host:port: a probe bound without SO_REUSEPORT fails with
+ * EADDRINUSE if any socket holds the address (SO_REUSEPORT would let a second balancer in).
+ */
+function heldElsewhere(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = net.createServer();
+    probe.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'EADDRINUSE'));
+    probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve(false)));
+  });
 }
 
 /**

@@ -3,18 +3,18 @@
 // unchanged; each request runs to its end on the snapshot it started with.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { Socket } from 'node:net';
+import type { Server, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { EventHub } from '../core/events.ts';
 import { FulcrumError } from '../core/errors.ts';
 import type { ListenerConfig } from '../config/schema.ts';
-import type { HostState } from '../health/host-state.ts';
-import type { ListenerRuntime, Snapshot } from '../runtime/snapshot.ts';
+import type { HostState } from '../data-plane/host-state.ts';
+import type { ListenerRuntime, Snapshot } from '../data-plane/snapshot.ts';
 import { rawErrorResponse } from './answers.ts';
 import type { ClientConnection } from './client-connection.ts';
 import { Exchange, type ExchangeCore, type PoolCounters } from './exchange.ts';
 import type { RequestHead } from './http1.ts';
-import { Listener, type ListenerHost } from './listener.ts';
+import { Listener, type InheritedSockets, type ListenerHost } from './listener.ts';
 import { tunnel } from './tunnel.ts';
 import { WireUpstream } from './upstream.ts';
 
@@ -25,7 +25,21 @@ export interface ProxyDeps {
   explainToken?: () => string | undefined;
   /** Audit secret; a request carrying `x-fulcrum-audit: <secret>` gets `x-fulcrum-backend: <backend name>`. */
   auditSecret?: () => string | undefined;
+  /** Listening sockets handed over by the process this one replaces, by listener address (taken once). */
+  inherited?: (address: string) => InheritedSockets | undefined;
+  /** Bind addresses other processes hold too (SO_REUSEPORT overlap on purpose). */
+  shareAddresses?: boolean;
 }
+
+/** One listener's sockets, as a handover passes them to the replacing process. */
+export interface HandoverListener {
+  readonly address: string;
+  readonly servers: readonly Server[];
+  readonly ticketKeys: Buffer | undefined;
+}
+
+/** In a handover drain, a connection idle this long is closed (busy ones close after their answer). */
+const HANDOVER_IDLE_CLOSE_MS = 500;
 
 /** How long a listener removed by a reload may keep serving its running requests. */
 const REMOVED_LISTENER_GRACE_MS = 30_000;
@@ -160,9 +174,15 @@ export class ProxyServer implements ExchangeCore, ListenerHost {
           next.set(name, old);
           continue;
         }
-        const listener = new Listener(name, runtime, key, snapshot, this);
+        const address = runtime.config.address;
+        const inherited = this.#deps.inherited?.(address);
+        const listener = new Listener(name, runtime, key, snapshot, this, inherited?.ticketKeys);
         added.push(listener);
-        await listener.listen(runtime.config.address);
+        await listener.listen(address, {
+          ...(inherited === undefined ? {} : { inherited }),
+          // A reload re-binding an address this process holds overlaps with itself on purpose.
+          share: this.#deps.shareAddresses === true || this.#holdsPort(address),
+        });
         this.#live.add(listener);
         listener.boundKey = boundKey(listener);
         next.set(name, listener);
@@ -189,6 +209,21 @@ export class ProxyServer implements ExchangeCore, ListenerHost {
     this.upstream.retain(targets);
   }
 
+  #holdsPort(address: string): boolean {
+    const port = Number(address.slice(address.lastIndexOf(':') + 1));
+    for (const l of this.#live) if (l.address()?.port === port) return true;
+    return false;
+  }
+
+  /** The current listeners' sockets, for a handover to a replacing process. */
+  handoverListeners(): HandoverListener[] {
+    return [...this.#listeners.values()].map((l) => ({
+      address: l.runtime.config.address,
+      servers: l.servers,
+      ticketKeys: l.ticketKeys,
+    }));
+  }
+
   boundAddress(listener: string): { host: string; port: number } | undefined {
     const a = this.#listeners.get(listener)?.address();
     return a === undefined ? undefined : { host: a.host, port: a.port };
@@ -199,8 +234,8 @@ export class ProxyServer implements ExchangeCore, ListenerHost {
    * closed at once, busy ones after their response with `connection: close`), then destroy
    * what is left.
    */
-  shutdown(graceMs: number): Promise<void> {
-    this.#shutdown ??= this.#drain(graceMs);
+  shutdown(graceMs: number, options: { handover?: boolean } = {}): Promise<void> {
+    this.#shutdown ??= this.#drain(graceMs, options.handover === true);
     return this.#shutdown;
   }
 
@@ -220,13 +255,16 @@ export class ProxyServer implements ExchangeCore, ListenerHost {
     if (this.#onIdle !== undefined && this.#drained()) this.#onIdle();
   }
 
-  async #drain(graceMs: number): Promise<void> {
+  async #drain(graceMs: number, handover: boolean): Promise<void> {
     this.#shuttingDown = true;
     const listeners = [...this.#live];
     for (const l of listeners) {
       void l.close();
-      l.closeIdle();
+      // Handed over, a keep-alive client gets its next answer with `connection: close`; only
+      // connections that stay idle are closed (a client may be writing into one right now).
+      if (!handover) l.closeIdle();
     }
+    const idleSweep = handover ? this.#closeLingeringIdle(listeners) : undefined;
     if (!this.#drained()) {
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, graceMs);
@@ -237,9 +275,30 @@ export class ProxyServer implements ExchangeCore, ListenerHost {
       });
       this.#onIdle = undefined;
     }
+    if (idleSweep !== undefined) clearInterval(idleSweep);
     for (const l of listeners) l.closeAll();
     for (const s of this.#tunnels) s.destroy();
     this.upstream.close();
+  }
+
+  /** Every 100 ms, close the connections seen idle for HANDOVER_IDLE_CLOSE_MS. */
+  #closeLingeringIdle(listeners: readonly Listener[]): NodeJS.Timeout {
+    const idleSince = new WeakMap<ClientConnection, number>();
+    const t = setInterval(() => {
+      const now = performance.now();
+      for (const l of listeners) {
+        for (const conn of l.conns) {
+          if (!conn.idle) idleSince.delete(conn);
+          else {
+            const since = idleSince.get(conn);
+            if (since === undefined) idleSince.set(conn, now);
+            else if (now - since >= HANDOVER_IDLE_CLOSE_MS) conn.destroy();
+          }
+        }
+      }
+    }, 100);
+    t.unref();
+    return t;
   }
 
   /** Close a listener removed by a reload: stop accepting, finish running requests, then cut. */

@@ -7,8 +7,8 @@ import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { EventHub } from '../core/events.ts';
 import { ERRORS, type ErrorCode } from '../core/errors.ts';
-import type { HostState, OutcomeKind } from '../health/host-state.ts';
-import type { Snapshot } from '../runtime/snapshot.ts';
+import type { HostState, OutcomeKind } from '../data-plane/host-state.ts';
+import type { Snapshot } from '../data-plane/snapshot.ts';
 import { rawErrorResponse } from './answers.ts';
 import { hashKeyOf } from './hash-key.ts';
 import {
@@ -18,7 +18,7 @@ import {
   type RequestFacts,
 } from './headers.ts';
 import type { RequestHead } from './http1.ts';
-import type { Router } from './router.ts';
+import type { Router } from '../data-plane/router.ts';
 
 export interface TunnelContext {
   hub: EventHub;
@@ -49,13 +49,11 @@ export function tunnel(
   const started = performance.now();
   const facts: RequestFacts = {
     hostHeader: undefined,
-    contentLength: undefined,
-    transferEncoding: undefined,
     clientRequestId: undefined,
     explainHeader: undefined,
     auditHeader: undefined,
   };
-  const headers = forwardRequestHeaders(req.rawHeaders, facts, {
+  const headers = forwardRequestHeaders(req, facts, {
     clientIp,
     proto: ctx.proto,
     upgrade: true,

@@ -5,10 +5,17 @@
 // One pool per backend, at most `maxRequests` connections (requests beyond wait in FIFO order),
 // the most recently used idle connection first so surplus ones age out, idle connections closed
 // after the pool's idle timeout (below the usual 5 s keep-alive of backends). Response bodies
-// are handed over as the bytes received, chunked framing included: the exchange forwards them
-// as they are.
+// are handed over as payload: a chunked body is de-chunked here (strictly, trailers parsed)
+// and the client connection frames what it forwards itself.
 import net from 'node:net';
-import { MALFORMED, ChunkedScanner, encodeHead, parseResponseHead, type ResponseHead } from './http1.ts';
+import {
+  MALFORMED,
+  ChunkedScanner,
+  encodeHead,
+  parseResponseHead,
+  type ChunkSink,
+  type ResponseHead,
+} from './http1.ts';
 
 /** What the upstream needs to know about a backend. */
 export interface UpstreamTarget {
@@ -19,7 +26,7 @@ export interface UpstreamTarget {
 
 /**
  * How the response body is delimited: none (HEAD, 204, 304, Content-Length 0), a length, chunked
- * framing (forwarded as is), or the end of the connection.
+ * framing (payload handed over de-chunked), or the end of the connection.
  */
 export type BodyFraming = 'none' | 'length' | 'chunked' | 'close';
 
@@ -29,15 +36,17 @@ export type UpstreamErrorStage = 'connect' | 'stale' | 'sent';
 export interface UpstreamHandler {
   /** The connection is established (not called for a reused one: see UpstreamCall.connected). */
   onUpstreamConnected(): void;
-  /** The final response head (1xx answers are skipped). */
+  /** An interim answer (1xx other than 101); the final one follows. */
+  onUpstreamInformational(head: ResponseHead): void;
+  /** The final response head. */
   onUpstreamResponse(head: ResponseHead, framing: BodyFraming): void;
   /**
-   * Body bytes as received; false asks for a pause until UpstreamCall.resume(). The bytes are
+   * Body payload (de-chunked); false asks for a pause until UpstreamCall.resume(). The bytes are
    * only valid during the call (the read buffer is reused): copy what is kept.
    */
   onUpstreamData(chunk: Buffer): boolean;
-  /** The body is complete. */
-  onUpstreamEnd(): void;
+  /** The body is complete; `trailers` of a chunked body, when it had any. */
+  onUpstreamEnd(trailers?: readonly string[]): void;
   /**
    * The try failed. `connect`: no connection (refused, unreachable); `stale`: a reused
    * keep-alive connection the backend had closed before reading the request; `sent`: the
@@ -158,7 +167,7 @@ class WireCall implements UpstreamCall {
 
 type ConnSocket = net.Socket & { conn: UpConn };
 
-class UpConn {
+class UpConn implements ChunkSink {
   readonly socket: ConnSocket;
   readonly pool: HostPool;
   call: WireCall | undefined;
@@ -174,6 +183,8 @@ class UpConn {
   remaining = 0;
   scanner: ChunkedScanner | undefined;
   reusable = false;
+  /** A chunk sink call of this read asked for a pause. */
+  stall = false;
   error: (Error & { code?: string }) | undefined;
 
   constructor(pool: HostPool) {
@@ -235,10 +246,17 @@ class UpConn {
       if (typeof head === 'string') return this.fail(new ProtocolError(`malformed response head (${head})`));
       at += head.headBytes;
       if (head.status < 200) {
-        // 100 Continue, 103 Early Hints: informational, the final answer follows.
+        // 100 Continue, 103 Early Hints: informational, relayed; the final answer follows.
         if (head.status === 101) return this.fail(new ProtocolError('unexpected 101 on a pooled connection'));
-        if (at >= buf.length) return;
+        call.handler?.onUpstreamInformational(head);
+        if (this.call !== call || at >= buf.length) return;
         continue;
+      }
+      // A chunked body is checked as far as this read goes before the head is handed on, so a
+      // malformed one that came with it is a 502, not a cut after the head went out.
+      if (head.chunked && at < buf.length && !call.isHead && head.status !== 204 && head.status !== 304) {
+        if (new ChunkedScanner().feed(buf, at, buf.length) === MALFORMED)
+          return this.fail(new ProtocolError('malformed chunked body'));
       }
       this.begin(call, head, at < buf.length);
       if (this.call !== call) return;
@@ -280,12 +298,13 @@ class UpConn {
       }
       this.remaining -= end;
     } else if (framing === 'chunked') {
-      const r = (this.scanner as ChunkedScanner).feed(buf, 0, end);
+      // The payload goes to the handler through onChunkData.
+      this.stall = false;
+      const r = (this.scanner as ChunkedScanner).feed(buf, 0, end, this);
       if (r === MALFORMED) return this.fail(new ProtocolError('malformed chunked body'));
-      if (r >= 0) {
-        end = r;
-        done = true;
-      }
+      if (this.stall) this.socket.pause();
+      if (r >= 0 && this.call === call) this.complete(call, r < buf.length);
+      return;
     }
     const h = call.handler;
     if (h !== undefined && end > 0 && !h.onUpstreamData(end === buf.length ? buf : buf.subarray(0, end))) {
@@ -294,14 +313,20 @@ class UpConn {
     if (done && this.call === call) this.complete(call, end < buf.length);
   }
 
+  onChunkData(buf: Buffer, start: number, end: number): void {
+    const h = this.call?.handler;
+    if (h !== undefined && !h.onUpstreamData(buf.subarray(start, end))) this.stall = true;
+  }
+
   complete(call: WireCall, extraBytes: boolean): void {
     const h = call.handler;
     call.handler = undefined;
     call.conn = undefined;
     this.call = undefined;
+    const trailers = this.scanner?.trailers;
     this.scanner = undefined;
     this.state = HEAD;
-    h?.onUpstreamEnd();
+    h?.onUpstreamEnd(trailers);
     // Bytes still queued for the backend would precede the next request.
     const socket = this.socket;
     if (extraBytes || !this.reusable || socket.writableLength > 0 || socket.destroyed) {

@@ -1,7 +1,9 @@
 // The one path every config change takes, whatever its source (start-up file, admin API,
 // CLI apply, rollback, file watch, guard):
 //   parse → validate → lint → build snapshot → warm (health) → swap (proxy) → commit (store)
-// A failure at any step leaves the running snapshot in place. Rollback is apply(version N).
+// A failure at any step leaves the running snapshot in place, and changes nothing of it: health
+// is prepared (new hosts staged and warmed) beside the running pools and committed only after
+// the swap and the store commit. Rollback is apply(version N).
 import type pino from 'pino';
 import type { LoadedConfig } from '../config/load.ts';
 import { configIssuesError, loadConfigText } from '../config/load.ts';
@@ -10,21 +12,28 @@ import type { Finding } from '../config/lint/types.ts';
 import { diffConfigs, type ConfigDiff } from '../config/diff.ts';
 import { FulcrumError, errorMessage, isFulcrumError } from '../core/errors.ts';
 import type { EventHub } from '../core/events.ts';
-import { HostRegistry } from '../health/host-state.ts';
-import type { ConfigVersion, Store, VersionSource } from '../store/store.ts';
+import { HostRegistry } from '../data-plane/host-state.ts';
+import type { ConfigVersion, CommitInput, Store, VersionSource } from '../store/store.ts';
 import { sha256 } from '../store/store.ts';
 import { ApplyLock } from './apply-lock.ts';
-import { buildSnapshot, type Snapshot } from './snapshot.ts';
+import { buildSnapshot, type Snapshot } from '../data-plane/snapshot.ts';
 
-/** Something that adopts a new snapshot (health warms it, the proxy swaps to it). */
+/** Something that adopts a new snapshot (the proxy swaps to it; on failure it keeps the old one). */
 export interface SnapshotConsumer {
   activate(snapshot: Snapshot): Promise<void>;
+}
+
+/** Two-phase health activation (HealthManager): prepare beside the running pools, then commit or discard. */
+export interface HealthActivation<P = unknown> {
+  prepare(snapshot: Snapshot): Promise<P>;
+  commit(preparation: P): void;
+  discard(preparation: P): void;
 }
 
 export interface ControllerDeps {
   store: Store;
   registry: HostRegistry;
-  health: SnapshotConsumer;
+  health: HealthActivation;
   proxy: SnapshotConsumer;
   hub: EventHub;
   logger: pino.Logger;
@@ -48,6 +57,8 @@ export interface ApplyOptions {
   parent?: number;
   /** Where the text came from, for messages (file path or "<api>"). */
   origin?: string;
+  /** Start-up: the text is this stored version; run it without committing a new one. */
+  resume?: ConfigVersion;
 }
 
 export interface ApplyResult {
@@ -135,12 +146,17 @@ export class ConfigController {
         const previousVersion = this.#version?.version;
         // Same text under a new number (a rollback to what runs): only the number moves.
         if (this.#version?.sha256 !== version.sha256 || this.#snapshot === undefined) {
-          const snapshot = buildSnapshot(loaded.config, version.version, this.#deps.registry);
-          await this.#activate(snapshot, this.#snapshot);
-          const keep = new Set<string>();
-          for (const p of snapshot.pools.values())
-            for (const h of p.state.hosts) keep.add(HostRegistry.key(p.name, h.address));
-          this.#deps.registry.retain(keep);
+          const snapshot = buildSnapshot(loaded.config, version.version, this.#deps.registry, {
+            staged: true,
+          });
+          // `version` as the resumed record: warm → swap with no store commit (it is stored already).
+          await this.#activate(snapshot, false, version, {
+            text: version.text,
+            author: version.author,
+            message: version.message,
+            source: version.source,
+            expectedLatest: null,
+          });
         }
         this.#loaded = loaded;
         this.#version = version;
@@ -199,33 +215,18 @@ export class ConfigController {
       }
 
       const latest = await store.latestVersion();
-      const nextVersion = (latest?.version ?? 0) + 1;
-      const snapshot = buildSnapshot(loaded.config, nextVersion, this.#deps.registry);
-      const previous = this.#snapshot;
-      await this.#activate(snapshot, previous);
-      let committed: ConfigVersion;
-      try {
-        committed = await store.commitVersion({
-          text,
-          author: o.author ?? 'unknown',
-          message: o.message ?? '',
-          source: o.source,
-          expectedLatest: latest?.version ?? null,
-          ...(o.parent === undefined ? {} : { parent: o.parent }),
-        });
-      } catch (err) {
-        // The store is the record of what runs: without a committed version, swap back.
-        if (previous) await this.#activate(previous, snapshot);
-        throw err;
-      }
-      this.#snapshot = snapshot;
+      const nextVersion = o.resume?.version ?? (latest?.version ?? 0) + 1;
+      const snapshot = buildSnapshot(loaded.config, nextVersion, this.#deps.registry, { staged: true });
+      const committed = await this.#activate(snapshot, o.force === true, o.resume, {
+        text,
+        author: o.author ?? 'unknown',
+        message: o.message ?? '',
+        source: o.source,
+        expectedLatest: latest?.version ?? null,
+        ...(o.parent === undefined ? {} : { parent: o.parent }),
+      });
       this.#loaded = loaded;
       this.#version = committed;
-      // Forget backends the new config dropped; requests still running on them keep their object.
-      const keep = new Set<string>();
-      for (const p of snapshot.pools.values())
-        for (const h of p.state.hosts) keep.add(HostRegistry.key(p.name, h.address));
-      this.#deps.registry.retain(keep);
       logger.info(
         { version: committed.version, previousVersion, source: o.source, author: committed.author },
         'config applied',
@@ -263,20 +264,97 @@ export class ConfigController {
     return result.value;
   }
 
-  /** Warm then swap; on failure re-adopt the previous snapshot so nothing half-applied runs. */
-  async #activate(next: Snapshot, previous: Snapshot | undefined): Promise<void> {
-    const { health, proxy } = this.#deps;
+  /**
+   * Warm (prepare) → swap (proxy) → commit (store) → commit (health). A refusal before the
+   * store commit discards what was prepared; the running pools were never touched.
+   */
+  async #activate(
+    next: Snapshot,
+    force: boolean,
+    resume: ConfigVersion | undefined,
+    record: CommitInput,
+  ): Promise<ConfigVersion> {
+    const { health, proxy, store, registry, logger } = this.#deps;
+    const previous = this.#snapshot;
+    const prep = await health.prepare(next);
+    const refuse = (err: unknown): never => {
+      health.discard(prep);
+      // New backends were registered by the build; only the running ones stay.
+      registry.retain(hostKeys(previous));
+      throw err;
+    };
+    const dark = force ? undefined : darkenedPool(previous, next);
+    if (dark !== undefined) {
+      return refuse(
+        new FulcrumError(
+          'FULCRUM_ERR_CONFIG_WARM',
+          `pool ${dark.pool} serves now but would have no available backend: ${dark.backends}; nothing changed (apply with --force to run it anyway)`,
+          { pool: dark.pool },
+        ),
+      );
+    }
     try {
-      await health.activate(next);
+      // On a bind failure the proxy keeps the previous snapshot.
       await proxy.activate(next);
-      this.#snapshot = next;
     } catch (err) {
-      if (previous) {
-        await health.activate(previous).catch(() => undefined);
-        await proxy.activate(previous).catch(() => undefined);
-        this.#snapshot = previous;
+      return refuse(err);
+    }
+    let committed: ConfigVersion;
+    try {
+      committed = resume ?? (await store.commitVersion(record));
+    } catch (err) {
+      // The store is the record of what runs: without a committed version, swap back.
+      let swappedBack = previous !== undefined;
+      if (previous !== undefined) {
+        await proxy.activate(previous).catch((swapErr: unknown) => {
+          swappedBack = false;
+          logger.error({ err: errorMessage(swapErr) }, 'cannot swap back after a failed commit');
+        });
       }
+      if (swappedBack || previous === undefined) return refuse(err);
+      // The proxy still runs `next`: its hosts must be health-managed.
+      health.commit(prep);
+      this.#snapshot = next;
+      registry.retain(hostKeys(next));
       throw err;
     }
+    health.commit(prep);
+    this.#snapshot = next;
+    // Forget backends the new config dropped; requests still running on them keep their object.
+    registry.retain(hostKeys(next));
+    return committed;
   }
+}
+
+function hostKeys(snapshot: Snapshot | undefined): Set<string> {
+  const keys = new Set<string>();
+  for (const p of snapshot?.pools.values() ?? [])
+    for (const h of p.state.hosts) keys.add(HostRegistry.key(p.name, h.address));
+  return keys;
+}
+
+/**
+ * The first pool that serves in `previous` but would have no available backend in `next` once
+ * warm-up is done (its new backends failed their first check, the rest drained): applying
+ * that would turn every request to the pool into a 503.
+ */
+function darkenedPool(
+  previous: Snapshot | undefined,
+  next: Snapshot,
+): { pool: string; backends: string } | undefined {
+  for (const [name, pr] of next.pools) {
+    const before = previous?.pools.get(name)?.state;
+    if (before === undefined || before.availableCount === 0) continue;
+    const serving = pr.state.hosts.some((h, i) => {
+      const b = pr.config.backends[i];
+      const drained = b === undefined || b.drain || b.weight <= 0 || h.lameDuck;
+      return !drained && (h.status === 'healthy' || h.status === 'slow-start');
+    });
+    if (serving) continue;
+    const backends = pr.state.hosts
+      .map((h) => `${h.name} ${h.status}${h.lastCheck === null ? '' : ` (${h.lastCheck.detail})`}`)
+      .join(', ');
+    return { pool: name, backends };
+  }
+  return undefined;
 }

@@ -33,6 +33,41 @@ export interface SqliteStoreOptions {
   now?: () => number;
   /** How many of the newest events to keep (default EVENT_RETENTION). */
   eventRetention?: number;
+  /** Open a file that fails its integrity check anyway (`fulcrum store check` reports on it). */
+  skipIntegrityCheck?: boolean;
+}
+
+/** At most this many problems are read from an integrity check. */
+const INTEGRITY_PROBLEMS = 20;
+
+/**
+ * SQLite's own check of the file: `quick_check` (b-tree structure and page linkage, O(size),
+ * milliseconds for a store) or the full `integrity_check` (also indexes against tables).
+ * Returns the problems found; empty means ok. A file too damaged to read is a problem too.
+ */
+export function integrityProblems(db: DatabaseSync, full = false): string[] {
+  try {
+    const rows = db
+      .prepare(`PRAGMA ${full ? 'integrity_check' : 'quick_check'}(${INTEGRITY_PROBLEMS})`)
+      .all() as Record<string, unknown>[];
+    const problems = rows.map((r) => String(Object.values(r)[0]));
+    return problems.length === 1 && problems[0] === 'ok' ? [] : problems;
+  } catch (err) {
+    return [errorMessage(err)];
+  }
+}
+
+/** SQLite reports damage as SQLITE_CORRUPT ("malformed"); a file that is no database at all (SQLITE_NOTADB) stays STORE_OPEN. */
+function isCorruption(err: unknown): boolean {
+  return /malformed|corrupt/i.test(errorMessage(err));
+}
+
+export function corruptError(file: string, problems: readonly string[]): FulcrumError {
+  return new FulcrumError(
+    'FULCRUM_ERR_STORE_CORRUPT',
+    `store ${file} failed its integrity check (${problems.slice(0, 3).join('; ')}); run \`fulcrum store check --file ${file}\` and see docs/store.md`,
+    { file, problems: [...problems] },
+  );
 }
 
 /**
@@ -234,22 +269,27 @@ export async function openSqliteStore(file: string, options: SqliteStoreOptions 
       { cause: err },
     );
   let db: DatabaseSync;
+  let Database: typeof DatabaseSync;
   try {
-    const { DatabaseSync } = await loadSqlite();
+    Database = (await loadSqlite()).DatabaseSync;
     if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
-    db = new DatabaseSync(file, { timeout: busyTimeoutMs });
+    db = new Database(file, { timeout: busyTimeoutMs });
   } catch (err) {
-    throw openError(err);
+    throw isCorruption(err) ? corruptError(file, [errorMessage(err)]) : openError(err);
   }
   try {
     // Also set by the constructor's timeout option, which Node before 22.16 ignores.
     db.exec(`PRAGMA busy_timeout = ${Math.max(0, Math.floor(busyTimeoutMs))}`);
     db.exec('PRAGMA journal_mode = WAL');
     db.exec('PRAGMA synchronous = FULL');
+    // Before any migration writes into a damaged file.
+    const problems = options.skipIntegrityCheck === true ? [] : integrityProblems(db);
+    if (problems.length > 0) throw corruptError(file, problems);
     migrate(db);
   } catch (err) {
     db.close();
-    throw openError(err);
+    if (isFulcrumError(err)) throw err;
+    throw isCorruption(err) ? corruptError(file, [errorMessage(err)]) : openError(err);
   }
 
   const q = {
@@ -280,12 +320,19 @@ export async function openSqliteStore(file: string, options: SqliteStoreOptions 
   };
 
   let closed = false;
+  /** Problems a check found while running: no more writes into the damaged file. */
+  let corrupt: string[] | undefined;
   /** Writes: a FulcrumError passes through (conflict), anything else is a STORE_WRITE. */
   const write = <T>(what: string, fn: () => T): T => {
+    if (corrupt !== undefined) throw corruptError(file, corrupt);
     try {
       return transaction(db, fn);
     } catch (err) {
       if (isFulcrumError(err)) throw err;
+      if (isCorruption(err)) {
+        corrupt = [errorMessage(err)];
+        throw corruptError(file, corrupt);
+      }
       throw storeError('write', what, err, { file });
     }
   };
@@ -375,6 +422,22 @@ export async function openSqliteStore(file: string, options: SqliteStoreOptions 
     async getAuditRun(id) {
       const r = read('get audit run', () => q.getRun.get(id)) as AuditRow | undefined;
       return r && toRun(r);
+    },
+    async checkIntegrity() {
+      if (file === ':memory:') return { ok: true, problems: [] };
+      // A connection of its own, so pages cached by the serving one cannot hide damage on disk.
+      let probe: DatabaseSync | undefined;
+      let problems: string[];
+      try {
+        probe = new Database(file, { timeout: busyTimeoutMs });
+        problems = integrityProblems(probe);
+      } catch (err) {
+        problems = [errorMessage(err)];
+      } finally {
+        probe?.close();
+      }
+      if (problems.length > 0) corrupt = problems;
+      return { ok: problems.length === 0, problems };
     },
     async close() {
       if (closed) return;

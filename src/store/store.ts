@@ -71,6 +71,11 @@ export interface Store {
   /** Newest first (by startedAt). */
   listAuditRuns(options?: { limit?: number }): Promise<AuditRunRecord[]>;
   getAuditRun(id: string): Promise<AuditRunRecord | undefined>;
+  /**
+   * The store's own integrity check (SQLite: `PRAGMA quick_check` on a fresh connection). After
+   * a failed check, writes are refused with FULCRUM_ERR_STORE_CORRUPT. Stores without one omit it.
+   */
+  checkIntegrity?(): Promise<{ ok: boolean; problems: string[] }>;
   close(): Promise<void>;
 }
 

@@ -204,7 +204,7 @@ describe.skipIf(!hasEtcd())('fleet: membership and follow (3 etcd members, 3 ins
       'd',
       configFile,
       { WEB_ADDR: a.webAddress, EXTRA_ADDR: `127.0.0.1:${await freePort()}` },
-      ['--allow-overlap'],
+      ['--share-address'],
     );
     try {
       expect(await runningVersion(overlapping)).toBe(4);

@@ -6,10 +6,10 @@ import { afterEach } from 'vitest';
 import { systemClock } from '../../src/core/clock.ts';
 import { EventHub, type HostStateChange } from '../../src/core/events.ts';
 import { HealthManager } from '../../src/health/health-manager.ts';
-import { HostRegistry, type HostState, type OutcomeKind } from '../../src/health/host-state.ts';
-import type { PoolState } from '../../src/health/pool-state.ts';
+import { HostRegistry, type HostState, type OutcomeKind } from '../../src/data-plane/host-state.ts';
+import type { PoolState } from '../../src/data-plane/pool-state.ts';
 import { captureLogger, snapshotWith } from '../../src/health/test-kit.ts';
-import type { Snapshot } from '../../src/runtime/snapshot.ts';
+import type { Snapshot } from '../../src/data-plane/snapshot.ts';
 import { startFakeBackend, type FakeBackend } from '../helpers/fake-backend.ts';
 
 export interface Rig {

@@ -5,9 +5,9 @@ import { afterEach, expect, it } from 'vitest';
 import { systemClock } from '../../src/core/clock.ts';
 import { EventHub } from '../../src/core/events.ts';
 import { HealthManager } from '../../src/health/health-manager.ts';
-import { HostRegistry, type HostState } from '../../src/health/host-state.ts';
+import { HostRegistry, type HostState } from '../../src/data-plane/host-state.ts';
 import { captureLogger, snapshotWith } from '../../src/health/test-kit.ts';
-import type { Snapshot } from '../../src/runtime/snapshot.ts';
+import type { Snapshot } from '../../src/data-plane/snapshot.ts';
 import { startFakeBackend, type FakeBackend } from '../helpers/fake-backend.ts';
 import { forward } from './health-kit.ts';
 

@@ -185,6 +185,8 @@ describe('monitor availability alerting (e2e)', () => {
       const fa = (firing['alerts'] as Record<string, unknown>[])[0] as Record<string, unknown>;
       expect(fa).toMatchObject({ status: 'firing', endsAt: '0001-01-01T00:00:00Z' });
       expect(typeof (fa['annotations'] as Record<string, string>)['summary']).toBe('string');
+      // Every alert names the instance that raised it (host:pid by default).
+      expect((fa['labels'] as Record<string, string>)['instance']).toBe(monitor.instance);
       const ra = (resolved['alerts'] as Record<string, unknown>[])[0] as Record<string, unknown>;
       expect(ra['status']).toBe('resolved');
       expect(Date.parse(ra['endsAt'] as string)).toBeGreaterThan(Date.parse(ra['startsAt'] as string));
@@ -197,6 +199,7 @@ describe('monitor availability alerting (e2e)', () => {
         .filter((a) => (a['labels'] as Record<string, string>)['alertname'] === 'ServiceUnavailableBurn');
       expect(amBurn.length).toBeGreaterThanOrEqual(2);
       const first = amBurn[0] as Record<string, string>;
+      expect((amBurn[0] as { labels: Record<string, string> }).labels['instance']).toBe(monitor.instance);
       const last = amBurn[amBurn.length - 1] as Record<string, string>;
       expect(Object.keys(first).sort()).toEqual([
         'annotations',

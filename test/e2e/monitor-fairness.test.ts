@@ -4,11 +4,11 @@
 import { describe, expect, it } from 'vitest';
 import { FakeClock } from '../../src/core/clock.ts';
 import { EventHub } from '../../src/core/events.ts';
-import { HostRegistry } from '../../src/health/host-state.ts';
+import { HostRegistry } from '../../src/data-plane/host-state.ts';
 import type { AlertView } from '../../src/monitor/alerts.ts';
 import { Monitor } from '../../src/monitor/monitor.ts';
 import { drive, seeded, silentLogger, testSnapshot } from '../../src/monitor/testing.ts';
-import type { Snapshot } from '../../src/runtime/snapshot.ts';
+import type { Snapshot } from '../../src/data-plane/snapshot.ts';
 
 const backends = (weights: number[], extra: Record<string, unknown> = {}) =>
   weights.map((weight, i) => ({ name: `app-${i + 1}`, address: `127.0.0.1:${9001 + i}`, weight, ...extra }));

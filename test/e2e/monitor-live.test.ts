@@ -7,12 +7,12 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { configSchema } from '../../src/config/schema.ts';
 import { FakeClock } from '../../src/core/clock.ts';
 import { EventHub } from '../../src/core/events.ts';
-import { HostRegistry } from '../../src/health/host-state.ts';
+import { HostRegistry } from '../../src/data-plane/host-state.ts';
 import type { AlertView } from '../../src/monitor/alerts.ts';
 import { Monitor } from '../../src/monitor/monitor.ts';
 import { seeded, silentLogger } from '../../src/monitor/testing.ts';
 import { ProxyServer } from '../../src/proxy/proxy-server.ts';
-import { buildSnapshot, type Snapshot } from '../../src/runtime/snapshot.ts';
+import { buildSnapshot, type Snapshot } from '../../src/data-plane/snapshot.ts';
 import { startFakeBackend, type FakeBackend } from '../helpers/fake-backend.ts';
 import { httpRequest } from '../helpers/http-client.ts';
 

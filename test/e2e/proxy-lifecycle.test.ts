@@ -70,14 +70,14 @@ describe('proxy', () => {
       expect((await httpRequest({ port: webPort })).status).toBe(200);
     });
 
-    it('a failed bind throws FULCRUM_ERR_LISTEN and leaves the previous snapshot serving', async () => {
+    it('an address held elsewhere throws FULCRUM_ERR_LISTEN_IN_USE and leaves the previous snapshot serving', async () => {
       backends = await startFakeBackends(2);
       const [a, b] = backends as [FakeBackend, FakeBackend];
       harness = await startProxy(simpleConfig([a]));
       const port = harness.port();
       const busy = await takenPort();
       const cfg = twoListeners([b], `127.0.0.1:${port}`, `127.0.0.1:${busy}`);
-      await expect(harness.apply(cfg)).rejects.toMatchObject({ code: 'FULCRUM_ERR_LISTEN' });
+      await expect(harness.apply(cfg)).rejects.toMatchObject({ code: 'FULCRUM_ERR_LISTEN_IN_USE' });
       const r = await httpRequest({ port });
       expect(r.headers['x-backend']).toBe('b0');
       expect(harness.proxy.boundAddress('other')).toBeUndefined();

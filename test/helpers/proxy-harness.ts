@@ -2,9 +2,9 @@
 import pino from 'pino';
 import { configSchema, type Config } from '../../src/config/schema.ts';
 import { EventHub, type RequestOutcome } from '../../src/core/events.ts';
-import { HostRegistry } from '../../src/health/host-state.ts';
+import { HostRegistry } from '../../src/data-plane/host-state.ts';
 import { ProxyServer, type ProxyDeps } from '../../src/proxy/proxy-server.ts';
-import { buildSnapshot } from '../../src/runtime/snapshot.ts';
+import { buildSnapshot } from '../../src/data-plane/snapshot.ts';
 import type { FakeBackend } from './fake-backend.ts';
 
 // Policies start at offset 0 so tests can tell which backend gets the first try.

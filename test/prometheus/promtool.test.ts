@@ -11,7 +11,7 @@ import type { CliIo } from '../../src/cli/io.ts';
 import { FakeClock } from '../../src/core/clock.ts';
 import { EventHub } from '../../src/core/events.ts';
 import { Monitor } from '../../src/monitor/monitor.ts';
-import { RULE_NAMES } from '../../src/monitor/rules.ts';
+import { RULE_NAMES } from '../../src/monitor/rules/catalog.ts';
 import { drive, silentLogger, testSnapshot } from '../../src/monitor/testing.ts';
 
 function capture(): CliIo & { text: () => string } {

@@ -3,8 +3,8 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { LoadedConfig } from '../../config/load.ts';
 import { loadOrThrow } from '../../config/testing.ts';
-import { HostRegistry } from '../../health/host-state.ts';
-import { buildSnapshot, type Snapshot } from '../../runtime/snapshot.ts';
+import { HostRegistry } from '../../data-plane/host-state.ts';
+import { buildSnapshot, type Snapshot } from '../../data-plane/snapshot.ts';
 import { startFakeBackend, type FakeBackend } from '../../../test/helpers/fake-backend.ts';
 import type { CheckContext } from '../types.ts';
 import {

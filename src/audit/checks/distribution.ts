@@ -11,7 +11,7 @@ import https from 'node:https';
 import { loadConfigText } from '../../config/load.ts';
 import type { PoolConfig, RouteConfig } from '../../config/schema.ts';
 import { policyDescriptor } from '../../balancer/registry.ts';
-import type { ListenerRuntime, PoolRuntime } from '../../runtime/snapshot.ts';
+import type { ListenerRuntime, PoolRuntime } from '../../data-plane/snapshot.ts';
 import { chiSquare } from '../chi-square.ts';
 import type { AuditCheck, AuditFinding, CheckContext } from '../types.ts';
 

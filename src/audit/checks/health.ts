@@ -3,7 +3,7 @@
 // calls down must really fail. A disagreement means the checks test the wrong thing (the
 // postmortem's bad-health-check) or the state is stale.
 import type { PoolConfig } from '../../config/schema.ts';
-import type { HostStatus } from '../../health/host-state.ts';
+import type { HostStatus } from '../../data-plane/host-state.ts';
 import { poolProbeOptions, probe, type ProbeOptions, type ProbeResult } from '../../health/probe.ts';
 import { parseAddress } from '../../core/units.ts';
 import type { AuditCheck, AuditFinding } from '../types.ts';

@@ -1,8 +1,8 @@
 // `fulcrum drill [SCENARIO] [--format text|json] [--short]`: replays an incident on local
 // processes (backends, balancer, load) and measures detection and recovery. Without a
-// scenario every scenario runs. Exit 0 all budgets met, 2 a scenario missed one, 1 could
-// not run.
-import { renderDrillText, progressLine } from '../../drill/drill-report.ts';
+// scenario every scenario runs, and a last line names the scenarios that missed. Exit 0 all
+// budgets met, 2 a scenario missed one, 1 could not run.
+import { drillSummaryLine, renderDrillText, progressLine } from '../../drill/drill-report.ts';
 import {
   runDrills,
   unknownScenario,
@@ -71,7 +71,11 @@ export async function drillCommand(
       : await runDrills(chosen, drillOptions);
     if (write) write('');
     if (format === 'json') io.out(JSON.stringify(results.length === 1 ? results[0] : results, null, 2));
-    else io.out(results.map(renderDrillText).join('\n'));
+    else {
+      io.out(results.map(renderDrillText).join('\n'));
+      // Several scenarios: the last line says which missed (each report ends with its own verdict).
+      if (results.length > 1) io.out(`\n${drillSummaryLine(results)}\n`);
+    }
     return results.every((r) => r.verdict.passed) ? EXIT.OK : EXIT.PROBLEMS;
   } catch (err) {
     if (isFulcrumError(err)) {

@@ -1,8 +1,16 @@
 // `fulcrum start -c FILE`: run the balancer until SIGTERM/SIGINT, then drain and exit 0.
 import { startBalancer, type Balancer } from '../../main.ts';
-import { FulcrumError } from '../../core/errors.ts';
+import { FulcrumError, errorMessage } from '../../core/errors.ts';
 import { parseDuration } from '../../core/units.ts';
 import { watchConfigFile } from '../../runtime/file-watcher.ts';
+import type { StartPreference } from '../../runtime/start-rule.ts';
+import {
+  handOver,
+  receiveHandover,
+  reportReady,
+  startedByHandover,
+  type HandoverReceiver,
+} from '../../runtime/handover.ts';
 import { EXIT, type CliIo } from '../io.ts';
 import { reportError } from '../report-error.ts';
 
@@ -11,9 +19,10 @@ export interface StartFlags {
   watch?: boolean;
   force?: boolean;
   memoryStore?: boolean;
+  prefer?: StartPreference;
+  shareAddress?: boolean;
   grace: string;
   listenAdmin?: string;
-  allowOverlap?: boolean;
 }
 
 export async function startCommand(flags: StartFlags, io: CliIo): Promise<number> {
@@ -25,28 +34,59 @@ export async function startCommand(flags: StartFlags, io: CliIo): Promise<number
     );
   }
   let balancer: Balancer;
+  let inherited: HandoverReceiver | undefined;
   try {
+    if (startedByHandover()) inherited = await receiveHandover();
     balancer = await startBalancer({
+      ...(inherited === undefined ? {} : { inherited }),
+      ...(flags.shareAddress ? { shareAddresses: true } : {}),
       configFile: flags.config,
       env: io.env,
       ...(flags.memoryStore ? { memoryStore: true } : {}),
       ...(flags.force ? { force: true } : {}),
+      ...(flags.prefer === undefined ? {} : { prefer: flags.prefer }),
       ...(flags.listenAdmin === undefined ? {} : { adminAddress: flags.listenAdmin }),
-      ...(flags.allowOverlap ? { allowOverlap: true } : {}),
       author: io.env['USER'] ?? 'fulcrum start',
     });
   } catch (err) {
     return reportError(err, io);
   }
+  if (inherited !== undefined) {
+    balancer.logger.info({ pid: process.pid }, 'handover: serving on the inherited sockets');
+    reportReady();
+  }
   const stopWatch = flags.watch ? watchConfigFile(flags.config, balancer) : () => {};
   await new Promise<void>((resolve) => {
-    const stop = (signal: string): void => {
+    let stopping = false;
+    let handing = false;
+    const stop = (signal: string, handover = false): void => {
+      if (stopping) return;
+      stopping = true;
       balancer.logger.info({ signal }, 'signal received');
       stopWatch();
-      void balancer.close(graceMs).then(resolve);
+      void balancer.close(graceMs, { handover }).then(resolve);
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
+    // Replace this process (docs/operations.md): the new one takes the sockets, this one drains.
+    process.on('SIGUSR2', () => {
+      if (handing || stopping) return;
+      handing = true;
+      const { logger, proxy, adminServer } = balancer;
+      handOver({ listeners: proxy.handoverListeners(), admin: adminServer, logger }).then(
+        (newPid) => {
+          logger.info({ pid: process.pid, newPid }, 'handover: replacement serving; draining this process');
+          stop('SIGUSR2', true);
+        },
+        (err: unknown) => {
+          handing = false;
+          logger.error(
+            { err: errorMessage(err), code: 'FULCRUM_ERR_HANDOVER' },
+            'handover failed; still serving',
+          );
+        },
+      );
+    });
   });
   return EXIT.OK;
 }

@@ -1,6 +1,6 @@
 // A health-check path that only one backend answers: the others are marked down and the one
 // left carries everything, beyond its capacity.
-import { drillConfig, type Scenario } from '../scenario.ts';
+import { drillConfig, misnamedAsBug, type Scenario } from '../scenario.ts';
 
 export const badHealthCheck: Scenario = {
   name: 'bad-health-check',
@@ -20,4 +20,5 @@ export const badHealthCheck: Scenario = {
     (alert.alertname === 'BackendDown' &&
       alert.labels['backend'] !== undefined &&
       alert.labels['backend'] !== culprit),
+  misnames: (alert) => misnamedAsBug(alert),
 };

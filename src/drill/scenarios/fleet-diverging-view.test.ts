@@ -11,7 +11,8 @@ describe.skipIf(!hasEtcd())('fulcrum drill fleet-diverging-view', () => {
     console.log(renderDrillText(r));
     expect(r.detection?.alertname).toBe('InstanceSkewed');
     expect(r.detection?.cause).toContain('app/b3 is unhealthy here, healthy on the others');
-    expect(r.verdict).toEqual({ detected: true, recovered: true, failures: true, passed: true });
+    expect(r.verdict).toEqual({ detected: true, recovered: true, failures: true, named: true, passed: true });
+    expect(r.misnamed).toEqual([]);
     expect(r.requests.total.requests).toBeGreaterThan(1000);
     expect(r.requests.total.failedShare).toBeLessThan(0.01);
   }, 85_000);

@@ -162,6 +162,20 @@ export async function runFleetDrill(options: DrillOptions = {}): Promise<DrillRe
     const faultAt = clock.elapsed();
     await path.cut();
     timeline.push({ atMs: 0, kind: 'fault', text: 'instance c can no longer reach b3 (a and b still can)' });
+    const misnamed = new Map<string, DrillResult['misnamed'][number]>();
+    // An instance named skewed that is not c misnames the incident.
+    const noteMisnamed = (): void => {
+      for (const a of judge.monitor.alerts()) {
+        if (a.alertname !== 'InstanceSkewed' || a.labels['instance'] === 'c' || misnamed.has(a.fingerprint))
+          continue;
+        misnamed.set(a.fingerprint, {
+          alertname: a.alertname,
+          labels: { ...a.labels },
+          summary: a.annotations['summary'] ?? '',
+          why: `instance ${a.labels['instance'] ?? '?'} still reaches b3; only c's view diverged`,
+        });
+      }
+    };
     let detection: DrillResult['detection'] = null;
     let firstNamed: DrillResult['firstNamed'] = null;
     while (detection === null && clock.elapsed() - faultAt < observeMs) {
@@ -194,6 +208,7 @@ export async function runFleetDrill(options: DrillOptions = {}): Promise<DrillRe
           });
         }
       }
+      noteMisnamed();
       progress('incident', { sinceFaultMs: since, sent: sent(), detected: detection !== null });
       await sleep(100);
     }
@@ -212,6 +227,7 @@ export async function runFleetDrill(options: DrillOptions = {}): Promise<DrillRe
         };
         timeline.push({ atMs: since, kind: 'recover', text: recovery.how });
       }
+      noteMisnamed();
       progress('settling', {
         sinceFaultMs: since,
         sent: sent(),
@@ -228,6 +244,7 @@ export async function runFleetDrill(options: DrillOptions = {}): Promise<DrillRe
     const detected = detection !== null && detection.afterMs <= BUDGETS.detectMs;
     const recovered = recovery !== null && recovery.afterMs - restoreAt <= BUDGETS.recoverMs;
     const failures = total.failedShare <= BUDGETS.failedShare;
+    const named = misnamed.size === 0;
     return {
       scenario: FLEET_SCENARIO,
       title: TITLE,
@@ -247,6 +264,10 @@ export async function runFleetDrill(options: DrillOptions = {}): Promise<DrillRe
       detection,
       firstNamed,
       recovery,
+      misnamed: [...misnamed.values()],
+      expected: [
+        { alertname: 'InstanceSkewed', backend: 'b3', causeKind: 'health-view', seen: detection !== null },
+      ],
       requests: {
         total,
         before: summarize(records, 0, faultAt),
@@ -254,7 +275,7 @@ export async function runFleetDrill(options: DrillOptions = {}): Promise<DrillRe
         after: summarize(records, recoverAbs),
       },
       budgets: BUDGETS,
-      verdict: { detected, recovered, failures, passed: detected && recovered && failures },
+      verdict: { detected, recovered, failures, named, passed: detected && recovered && failures && named },
     };
   } finally {
     await Promise.all(loads.map((l) => l.stop()));

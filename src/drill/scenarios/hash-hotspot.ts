@@ -1,5 +1,5 @@
 // Consistent hashing on a key most traffic shares: the backend owning the hot key drowns.
-import { drillConfig, type Scenario } from '../scenario.ts';
+import { drillConfig, misnamedAsBug, type Scenario } from '../scenario.ts';
 
 export const HOT_KEY = 'tenant-big';
 /** Share of requests carrying the hot key. */
@@ -32,4 +32,12 @@ export const hashHotspot: Scenario = {
     alert.annotations['cause_kind'] === 'hot-hash-key' ||
     (alert.annotations['cause'] ?? '').includes(HOT_KEY) ||
     (culprit !== undefined && alert.labels['backend'] === culprit && alert.category === 'fairness'),
+  // Whatever backend the key lands on, its overfeeding is the hot key, also after the
+  // rollback to weighted-round-robin (it used to turn into "per-process-state").
+  misnames(alert) {
+    const kind = alert.annotations['cause_kind'];
+    if (alert.alertname === 'BackendOverfed' && kind !== 'hot-hash-key')
+      return `BackendOverfed on ${alert.labels['backend'] ?? '?'} blamed on ${kind ?? 'nothing'}, not the hot key`;
+    return misnamedAsBug(alert);
+  },
 };

@@ -1,5 +1,5 @@
 // The postmortem itself: one backend weighted far above the others overloads and answers 503.
-import { aboutBackend, drillConfig, type Scenario } from '../scenario.ts';
+import { aboutBackend, drillConfig, misnamedAsBug, type Scenario } from '../scenario.ts';
 
 export const weightSkew: Scenario = {
   name: 'weight-skew',
@@ -13,4 +13,12 @@ export const weightSkew: Scenario = {
   badConfig: (env) => drillConfig(env, { short: env.short, weights: [10, 1, 1] }),
   culprit: (env) => env.backends[0]?.name,
   namesCause: (alert, culprit) => aboutBackend(alert, culprit),
+  misnames(alert, culprit) {
+    // The skew shaped the window, also after the guard rolled it back (not "over-capacity").
+    const kind = alert.annotations['cause_kind'];
+    if (alert.alertname === 'BackendOverloaded' && aboutBackend(alert, culprit) && kind !== 'weight-skew')
+      return `${alert.alertname} on ${culprit ?? '?'} blamed on ${kind ?? 'nothing'}, not the weights`;
+    if (kind === 'over-capacity') return `${alert.alertname} blames capacity, not the weights`;
+    return misnamedAsBug(alert);
+  },
 };

@@ -3,10 +3,10 @@
 import type { Config, ListenerConfig, PoolConfig } from '../config/schema.ts';
 import { createPolicy } from '../balancer/registry.ts';
 import { parseAddress } from '../core/units.ts';
-import type { HostRegistry } from '../health/host-state.ts';
-import { type HostState } from '../health/host-state.ts';
-import { PoolState } from '../health/pool-state.ts';
-import { compileRoutes, type Router } from '../proxy/router.ts';
+import type { HostRegistry } from './host-state.ts';
+import { type HostState } from './host-state.ts';
+import { PoolState } from './pool-state.ts';
+import { compileRoutes, type Router } from './router.ts';
 
 export interface ListenerRuntime {
   readonly name: string;
@@ -29,6 +29,12 @@ export interface Snapshot {
 
 export interface BuildOptions {
   random?: () => number;
+  /**
+   * Leave the hosts a running snapshot already uses as they are: their new backend config
+   * (weight, drain, maxRequests, name) is adopted when the health manager commits the apply,
+   * so building a snapshot that is then refused changes nothing that runs.
+   */
+  staged?: boolean;
 }
 
 export function buildSnapshot(
@@ -43,16 +49,20 @@ export function buildSnapshot(
     const hosts: HostState[] = pc.backends.map((b) => {
       const hp = parseAddress(b.address);
       if (hp === undefined) throw new Error(`pools.${name}: bad backend address ${b.address}`);
-      return registry.acquire({
-        pool: name,
-        name: b.name,
-        address: b.address,
-        hostname: hp.host,
-        port: hp.port,
-        weight: b.weight,
-        maxRequests: b.maxRequests,
-        drain: b.drain,
-      });
+      const running = options.staged === true ? registry.get(name, b.address) : undefined;
+      return (
+        running ??
+        registry.acquire({
+          pool: name,
+          name: b.name,
+          address: b.address,
+          hostname: hp.host,
+          port: hp.port,
+          weight: b.weight,
+          maxRequests: b.maxRequests,
+          drain: b.drain,
+        })
+      );
     });
     const policy = createPolicy<HostState>(pc.policy, {
       random,

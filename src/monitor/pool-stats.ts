@@ -1,0 +1,189 @@
+// A pool's stats over the monitor window, as /api/v1/pools, the dashboard and the alert
+// rules see them: expected and observed shares, the fairness and capacity verdicts, errors
+// and latency per backend. Computed once per evaluation from the pool's rings.
+import { policyDescriptor } from '../balancer/registry.ts';
+import type { HostState } from '../data-plane/host-state.ts';
+import type { PoolRuntime, Snapshot } from '../data-plane/snapshot.ts';
+import {
+  DEFAULT_Z,
+  judgeOverload,
+  judgePool,
+  measureFor,
+  type BackendSample,
+  type LoadSample,
+  type Verdict,
+} from './fairness.ts';
+import {
+  BUSY,
+  ERR,
+  erasInWindow,
+  EXP,
+  EXPSET,
+  HIST,
+  REQ,
+  SLOT_MS,
+  type BackendTrack,
+  type PoolTrack,
+} from './pool-track.ts';
+import type { BackendStatsView, PoolStatsView } from './pool-stats-view.ts';
+import { histogramQuantile, LATENCY_BOUNDS_MS } from './ring.ts';
+
+export type { BackendStatsView, PoolStatsView } from './pool-stats-view.ts';
+
+export function poolStats(
+  p: PoolTrack,
+  pr: PoolRuntime,
+  snap: Snapshot,
+  now: number,
+  windowMs: number,
+): PoolStatsView {
+  const state = pr.state;
+  const slots = Math.max(1, Math.round(windowMs / SLOT_MS));
+  // Expected shares now, written into the current slot so the window's expected share is
+  // the traffic-weighted average of what the config asked for second by second.
+  const cand = new Set<HostState>(state.candidates);
+  const uses = policyDescriptor(state.policy.name).usesWeights;
+  const weights = state.hosts.map((h) =>
+    cand.has(h) ? (uses ? (state.panic ? h.configuredWeight : h.effectiveWeight) : 1) : 0,
+  );
+  let wsum = 0;
+  for (const w of weights) wsum += w;
+  const currentExp = weights.map((w) => (wsum > 0 ? w / wsum : 0));
+  for (let i = 0; i < p.list.length; i++) {
+    const r = (p.list[i] as BackendTrack).ring;
+    r.set(now, EXP, currentExp[i] as number);
+    r.set(now, EXPSET, 1);
+  }
+  const perSlot: number[] = new Array<number>(slots).fill(0);
+  for (const b of p.list)
+    for (let age = 0; age < slots; age++) perSlot[age] = (perSlot[age] as number) + b.ring.at(age, REQ);
+  let total = 0;
+  for (const n of perSlot) total += n;
+  const capacities = new Map(pr.config.backends.map((b) => [b.name, b.capacity ?? 1]));
+  const samples: BackendSample[] = [];
+  const loads: LoadSample[] = [];
+  const hists: Float64Array[] = [];
+  const errs: number[] = [];
+  const sums = new Float64Array(3);
+  p.list.forEach((b, i) => {
+    const h = state.hosts[i];
+    if (h !== undefined && isOut(h.status)) {
+      b.lastDown = now;
+      b.lastDownStatus = h.status;
+    }
+    sums.fill(0);
+    b.ring.accumulate(REQ, slots, sums);
+    const req = sums[REQ] as number;
+    const err = sums[ERR] as number;
+    const busy = sums[BUSY] as number;
+    let expCount = 0;
+    for (let age = 0; age < slots; age++) {
+      const n = perSlot[age] as number;
+      if (n === 0) continue;
+      const e = b.ring.at(age, EXPSET) > 0 ? b.ring.at(age, EXP) : (currentExp[i] as number);
+      expCount += n * e;
+    }
+    const hist = new Float64Array(LATENCY_BOUNDS_MS.length);
+    b.ring.accumulate(HIST, slots, hist);
+    const expectedShare = total > 0 ? expCount / total : (currentExp[i] as number);
+    samples.push({
+      name: b.name,
+      expectedShare,
+      requests: req,
+      busyMs: busy,
+      down: now - b.lastDown <= windowMs,
+    });
+    loads.push({
+      name: b.name,
+      requests: req,
+      errors: err,
+      busyMs: busy,
+      capacity: capacities.get(b.name) ?? 1,
+    });
+    hists.push(hist);
+    errs.push(err);
+  });
+  const f = snap.config.monitor.fairness;
+  const opts = {
+    overfed: f.overfed,
+    starved: f.starved,
+    minRequestsPerBackend: f.minRequestsPerBackend,
+    zThreshold: DEFAULT_Z,
+  };
+  const verdict = judgePool(samples, measureFor(pr.config.policy), windowMs, opts);
+  const overload = judgeOverload(loads, opts);
+  p.overload = overload;
+  const seconds = windowMs / 1000;
+  let poolErr = 0;
+  for (const e of errs) poolErr += e;
+  // Hot keys matter while any config over the window hashed (a rollback does not undo them).
+  const hot = erasInWindow(p, now, windowMs).some((e) => e.policy === 'consistent-hash')
+    ? p.topKeys.hottest(now)
+    : undefined;
+  return {
+    pool: p.name,
+    policy: pr.config.policy,
+    measure: verdict.measure,
+    windowMs,
+    requests: total,
+    rps: total / seconds,
+    errorRatio: total > 0 ? poolErr / total : 0,
+    jain: verdict.jain,
+    panic: state.panic,
+    note: verdict.note,
+    hotKey: hot && { key: hot.key, share: hot.share, backend: hot.backend },
+    configVersion: snap.version,
+    fairness: { overfed: f.overfed, starved: f.starved },
+    backends: state.hosts.map((h, i): BackendStatsView => {
+      const v = verdict.backends[i];
+      const o = overload[i];
+      const req = samples[i]?.requests ?? 0;
+      const err = errs[i] ?? 0;
+      const hist = hists[i] ?? new Float64Array(0);
+      return {
+        backend: h.name,
+        address: h.address,
+        status: h.status,
+        available: h.available,
+        configuredWeight: h.configuredWeight,
+        effectiveWeight: h.effectiveWeight,
+        inFlight: h.inFlight,
+        capacity: capacities.get(h.name) ?? 1,
+        expectedShare: v?.expectedShare ?? 0,
+        observedShare: v?.observedShare ?? 0,
+        shareRatio: total > 0 ? (v?.shareRatio ?? null) : null,
+        z: v?.z ?? 0,
+        verdict: v?.verdict ?? 'insufficient-data',
+        requests: req,
+        rps: req / seconds,
+        errors: err,
+        errorRatio: req > 0 ? err / req : 0,
+        p50Ms: histogramQuantile(hist, 0.5),
+        p99Ms: histogramQuantile(hist, 0.99),
+        capacityShare: o?.capacityShare ?? 0,
+        overloaded: o?.overloaded ?? false,
+        latencyFactor: v?.latencyFactor ?? null,
+        note: verdictNote(h.name, h.status, pr.config.policy, v?.verdict, v?.latencyFactor ?? null),
+      };
+    }),
+  };
+}
+
+function verdictNote(
+  name: string,
+  status: string,
+  policy: string,
+  verdict: Verdict | undefined,
+  latencyFactor: number | null,
+): string | undefined {
+  if (verdict === 'slow' && latencyFactor !== null)
+    return `${name} is slow (latency ${latencyFactor.toFixed(1)}× its peers): ${policy} steers around it`;
+  if (verdict === 'down')
+    return `${name} is ${isOut(status) ? status : `back (${status}) after being out`}: expected share 0 while out, never starved`;
+  return undefined;
+}
+
+/** Health took it out of rotation (drain and slow start are not "out"). */
+export function isOut(status: string): boolean {
+  return status === 'unhealthy' || status === 'ejected';
+}
