@@ -31,6 +31,8 @@ import {
 const CALL_DEADLINE_MS = 2000;
 /** An instance on another version than the latest for this long fires FleetConfigSkew. */
 export const CONFIG_SKEW_GRACE_MS = 10_000;
+/** Consecutive failed report rounds before the store counts as unreachable. */
+const UNREACHABLE_AFTER_TICKS = 2;
 /** A canary still held this long after its guard should have ended lost its judge: roll it back. */
 export const ORPHAN_CANARY_GRACE_MS = 30_000;
 
@@ -137,6 +139,7 @@ export class FleetAgent {
   #latest: number | null = null;
   #canary: CanaryRecord | undefined;
   #reachable = true;
+  #failedTicks = 0;
   #failure: AdoptFailure | undefined;
   #view: FleetView | undefined;
   #timer: NodeJS.Timeout | undefined;
@@ -335,10 +338,13 @@ export class FleetAgent {
       await this.#read();
       if (!this.#reachable) this.#d.logger.info('fleet: store reachable again');
       this.#reachable = true;
+      this.#failedTicks = 0;
     } catch (err) {
-      if (this.#reachable)
+      // One failed round is a dead member the client has not left behind yet; two is the store.
+      if (++this.#failedTicks >= UNREACHABLE_AFTER_TICKS && this.#reachable) {
         this.#d.logger.warn({ err: errorMessage(err) }, 'fleet: store unreachable; serving on');
-      this.#reachable = false;
+        this.#reachable = false;
+      }
     }
     this.#judgeNow(now);
     if (this.#reachable) {
@@ -415,9 +421,10 @@ export class FleetAgent {
     return undefined;
   }
 
-  #record(): MemberRecord {
+  /** `local`: this instance's row in its own view, which also says when the store is away. */
+  #record(local = false): MemberRecord {
     const v = this.#d.controller.version;
-    const reasons = [...this.#d.degradedReasons(), ...this.degradedReasons()];
+    const reasons = [...this.#d.degradedReasons(), ...(local ? this.degradedReasons() : [])];
     if (this.#failure)
       reasons.push(`cannot adopt version ${this.#failure.version}: ${this.#failure.message}`);
     return {
@@ -467,7 +474,7 @@ export class FleetAgent {
     }
     // While etcd is away, judge what was last read, with this instance's own record current.
     const members = this.#members.filter((m) => m.instance !== this.instance);
-    members.push(this.#record());
+    members.push(this.#record(true));
     const view = this.#judge.judge(
       {
         members,

@@ -81,7 +81,10 @@ describe.skipIf(!hasEtcd())('fleet: etcd trouble (3 etcd members, 3 instances)',
       10_000,
       'view: reachable, 3 on version 2',
     );
-    expect(view.instances.map((i) => i.health)).toEqual(['ok', 'ok', 'ok']);
+    expect(
+      view.instances.map((i) => i.health),
+      JSON.stringify(view.instances.map((i) => i.reasons)),
+    ).toEqual(['ok', 'ok', 'ok']);
     await etcd.members[0]?.start();
   }, 45_000);
 
@@ -140,7 +143,14 @@ describe.skipIf(!hasEtcd())('fleet: etcd trouble (3 etcd members, 3 instances)',
     );
     expect(r.body['version']).toBe(3);
     await until(() => allOn(3), 10_000, 'all on version 3');
-    const ready = await getJson<{ status: string }>(`${a.adminUrl}/readyz`);
-    expect(ready.body.status).toBe('ready');
+    const ready = await until(
+      async () => {
+        const r = await getJson<{ reasons: string[] }>(`${a.adminUrl}/readyz`);
+        return r.body.reasons.includes('degraded: store unreachable') ? undefined : r;
+      },
+      10_000,
+      'store unreachable cleared',
+    );
+    expect(ready.status).toBe(200);
   }, 85_000);
 });

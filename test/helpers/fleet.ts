@@ -101,7 +101,8 @@ export function fleetConfig(
           ...b,
           ...(extra.weights ? { weight: extra.weights[i] } : {}),
         })),
-        healthCheck: { interval: '500ms', timeout: '300ms', healthyThreshold: 1, unhealthyThreshold: 1 },
+        // Gentle enough for a busy 2-core machine: two failed checks a second apart mark a backend down.
+        healthCheck: { interval: '1s', timeout: '800ms', healthyThreshold: 1, unhealthyThreshold: 2 },
       },
       ...extra.pools,
     },
