@@ -25,7 +25,7 @@ import { ApplyGuard } from './runtime/guard.ts';
 import { scheduleStoreCheck } from './runtime/store-check.ts';
 import { ADMIN_SOCKET, type HandoverReceiver } from './runtime/handover.ts';
 import { chooseStartText, type StartPreference } from './runtime/start-rule.ts';
-import { FleetAgent } from './fleet/fleet-agent.ts';
+import { FleetAgent, defaultInstanceId } from './fleet/fleet-agent.ts';
 import { openStore } from './store/open-store.ts';
 import { isEtcdStore } from './store/etcd-store.ts';
 import type { Store } from './store/store.ts';
@@ -142,6 +142,8 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
     logger,
     getSnapshot: current,
     configVersionInfo: (version) => versionInfo.get(version),
+    // In a fleet, alerts carry the fleet's instance id, the one its membership record has.
+    ...(config.fleet ? { instance: config.fleet.instance ?? defaultInstanceId() } : {}),
   });
   const health = new HealthManager({
     hub,
