@@ -29,7 +29,9 @@ import { ApplyGuard } from './runtime/guard.ts';
 import { scheduleStoreCheck } from './runtime/store-check.ts';
 import { ADMIN_SOCKET, type HandoverReceiver } from './runtime/handover.ts';
 import { chooseStartText, type StartPreference } from './runtime/start-rule.ts';
+import { FleetAgent, defaultInstanceId } from './fleet/fleet-agent.ts';
 import { openStore } from './store/open-store.ts';
+import { isEtcdStore } from './store/etcd-store.ts';
 import type { Store } from './store/store.ts';
 
 export interface StartOptions {
@@ -61,6 +63,8 @@ export interface Balancer {
   readonly drains: DrainControl;
   readonly monitor: Monitor;
   readonly store: Store;
+  /** Set when the config has a `fleet` section. */
+  readonly fleet: FleetAgent | undefined;
   readonly hub: EventHub;
   readonly logger: pino.Logger;
   /** http://host:port of the admin server. */
@@ -157,6 +161,8 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
       listenerConnections: () => proxy.connectionStats(),
       logLinesDropped: () => destination.dropped,
     },
+    // In a fleet, alerts carry the fleet's instance id, the one its membership record has.
+    ...(config.fleet ? { instance: config.fleet.instance ?? defaultInstanceId() } : {}),
   });
   const health = new HealthManager({
     hub,
@@ -245,6 +251,45 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
     versionInfo.set(v.version, { version: v.version, createdAt: v.createdAt, author: v.author });
   }
 
+  let fleet: FleetAgent | undefined;
+  if (config.fleet !== undefined) {
+    if (!isEtcdStore(store)) {
+      await store.close();
+      throw new FulcrumError(
+        'FULCRUM_ERR_FLEET_STORE',
+        'fleet needs store.etcd: a fleet shares its history through etcd',
+      );
+    }
+    fleet = new FleetAgent({
+      store,
+      controller,
+      fleet: config.fleet,
+      env,
+      logger,
+      listeners: () => {
+        const out: Record<string, string> = {};
+        for (const name of controller.snapshot?.listeners.keys() ?? []) {
+          const a = proxy.boundAddress(name);
+          if (a) out[name] = `${a.host}:${a.port}`;
+        }
+        return out;
+      },
+      degradedReasons: () => monitor.degradedReasons(),
+      snapshot: current,
+      raiseAlerts: (rule, active) => monitor.raiseExternal(rule, active),
+      fairnessAlerts: () =>
+        monitor
+          .alerts()
+          .filter((x) => x.state === 'firing' && x.category === 'fairness')
+          .map((x) => ({
+            name: `${x.alertname}${x.labels['backend'] === undefined ? '' : ` ${x.labels['backend']}`}`,
+            firedAt: x.firedAt ?? x.activeAt,
+          })),
+      // The same flag that allows a local overlap allows it against fleet members.
+      ...(options.shareAddresses === true ? { allowOverlap: true } : {}),
+    });
+  }
+
   const stopStoreCheck = scheduleStoreCheck({
     store,
     logger,
@@ -254,6 +299,11 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
   let adminServer: Server | undefined;
   try {
     const latest = await store.latestVersion();
+    // A fleet instance runs the fleet's latest version; its file only seeds an empty history.
+    if (fleet) {
+      await fleet.load();
+      fleet.checkOverlap(latest?.text ?? text);
+    }
     const start = chooseStartText({
       file: configFile,
       fileText: text,
@@ -261,16 +311,19 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
       latest,
       prefer: options.prefer ?? 'newer',
     });
-    if (start.warning !== undefined) logger.warn({ storeVersion: latest?.version }, start.warning);
-    await controller.apply(start.text, {
-      source: 'file',
-      origin: start.resume === undefined ? configFile : `store version ${start.resume.version}`,
-      author: options.author ?? 'fulcrum start',
-      message: `started from ${configFile}`,
-      // Start-up refuses lint errors like apply does, unless forced or accepted before.
-      force: options.force === true || start.resume !== undefined,
-      ...(start.resume === undefined ? {} : { resume: start.resume }),
-    });
+    if (start.warning !== undefined && !(fleet && latest))
+      logger.warn({ storeVersion: latest?.version }, start.warning);
+    if (fleet && latest) await controller.adopt(latest);
+    else
+      await controller.apply(start.text, {
+        source: 'file',
+        origin: start.resume === undefined ? configFile : `store version ${start.resume.version}`,
+        author: options.author ?? 'fulcrum start',
+        message: `started from ${configFile}`,
+        // Start-up refuses lint errors like apply does, unless forced or accepted before.
+        force: options.force === true || start.resume !== undefined,
+        ...(start.resume === undefined ? {} : { resume: start.resume }),
+      });
     monitor.start();
     const app = new AdminApp({
       controller,
@@ -283,6 +336,7 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
       loopback,
       guard,
       audit,
+      ...(fleet ? { fleet } : {}),
       dashboard: createDashboardAssets(),
       drains,
       listenersBound: () => {
@@ -296,6 +350,7 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
     const admin = adminServer;
     if (options.inherited?.has(ADMIN_SOCKET) === undefined) await listen(admin, adminHp.host, adminHp.port);
     else await options.inherited.take(ADMIN_SOCKET, (from) => admin.listen(from));
+    await fleet?.start(serverUrl(adminServer, adminAddress));
   } catch (err) {
     await proxy.shutdown(0).catch(() => undefined);
     stopStoreCheck();
@@ -304,21 +359,25 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
     monitor.stop();
     guard.stop();
     audit.stop();
+    await fleet?.stop();
+    adminServer?.close();
     await store.close();
     throw err;
   }
-  const addr = adminServer.address();
-  const adminUrl =
-    typeof addr === 'object' && addr !== null
-      ? `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`
-      : `http://${adminAddress}`;
+  const adminUrl = serverUrl(adminServer, adminAddress);
   const listeners: Record<string, string> = {};
   for (const name of controller.snapshot?.listeners.keys() ?? []) {
     const a = proxy.boundAddress(name);
     if (a) listeners[name] = `${a.host}:${a.port}`;
   }
   logger.info(
-    { pid: process.pid, listeners, admin: adminUrl, version: controller.version?.version },
+    {
+      pid: process.pid,
+      listeners,
+      admin: adminUrl,
+      version: controller.version?.version,
+      ...(fleet ? { instance: fleet.instance } : {}),
+    },
     'fulcrum started',
   );
 
@@ -331,6 +390,7 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
     drains,
     monitor,
     store,
+    fleet,
     hub,
     logger,
     adminUrl,
@@ -366,6 +426,8 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
     close(graceMs = 10_000, closeOptions = {}) {
       closing ??= (async () => {
         logger.info({ graceMs, handover: closeOptions.handover === true }, 'shutting down');
+        // Leave the fleet first, so the others see a clean stop rather than a lost instance.
+        await fleet?.stop();
         await proxy.shutdown(graceMs, closeOptions);
         stopStoreCheck();
         health.stop();
@@ -396,6 +458,13 @@ function openLog(dest: number | string): LogWriter {
 
 function logOpenError(err: unknown): FulcrumError {
   return new FulcrumError('FULCRUM_ERR_LOG_OPEN', `cannot open the log file: ${(err as Error).message}`);
+}
+
+function serverUrl(server: Server, fallback: string): string {
+  const addr = server.address();
+  return typeof addr === 'object' && addr !== null
+    ? `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`
+    : `http://${fallback}`;
 }
 
 function listen(server: Server, host: string, port: number): Promise<void> {

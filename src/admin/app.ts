@@ -54,6 +54,18 @@ export interface DrainView {
   undrain(pool: string, backend: string, by: string): Promise<unknown>;
 }
 
+/** The fleet this instance belongs to (src/fleet). */
+export interface FleetAdminView {
+  view(): unknown;
+  /** Reasons that make /readyz "degraded" but still 200 (store unreachable: serving on). */
+  degradedReasons(): string[];
+  metrics(): Promise<string>;
+  canaryApply(
+    text: string,
+    options: { instances: number; guardMs: number; author: string; message?: string; force?: boolean },
+  ): Promise<unknown>;
+}
+
 export interface DashboardAssets {
   /** Serve GET / and /assets/*; false when the path is not an asset. */
   serve(path: string, res: ServerResponse): boolean;
@@ -75,6 +87,7 @@ export interface AdminDeps {
   listenersBound: () => boolean;
   audit?: AuditView;
   guard?: GuardView;
+  fleet?: FleetAdminView;
   dashboard?: DashboardAssets;
   drains?: DrainView;
 }
@@ -110,7 +123,7 @@ export class AdminApp {
       r('GET', /^\/metrics$/, async (_q, res) => {
         const m = await deps.monitor.metrics();
         res.writeHead(200, { 'content-type': m.contentType });
-        res.end(m.body);
+        res.end(deps.fleet ? `${m.body}${await deps.fleet.metrics()}` : m.body);
       }),
       r('GET', /^\/api\/v1\/config$/, (q, res) => this.#getConfig(q, res)),
       r('POST', /^\/api\/v1\/config$/, (q, res, url) => this.#postConfig(q, res, url)),
@@ -153,6 +166,8 @@ export class AdminApp {
       r('GET', /^\/api\/v1\/pools$/, (_q, res) => this.#pools(res)),
       r('GET', /^\/api\/v1\/alerts$/, (_q, res) => sendJson(res, 200, { alerts: deps.monitor.alerts() })),
       r('GET', /^\/api\/v1\/series$/, (_q, res) => sendJson(res, 200, deps.monitor.series())),
+      // null when this instance runs alone (no fleet section), so the dashboard can ask freely.
+      r('GET', /^\/api\/v1\/fleet$/, (_q, res) => sendJson(res, 200, deps.fleet?.view() ?? null)),
       r('GET', /^\/api\/v1\/guard$/, (_q, res) =>
         sendJson(res, 200, { guard: deps.guard?.status() ?? null }),
       ),
@@ -274,7 +289,8 @@ export class AdminApp {
         reasons.push('no pool has an available backend');
       degraded.push(...health.readinessReasons(snapshot));
     }
-    degraded.push(...monitor.degradedReasons());
+    // The store being away (fleet) degrades the control plane only: still ready to serve.
+    degraded.push(...monitor.degradedReasons(), ...(this.#deps.fleet?.degradedReasons() ?? []));
     const status = reasons.length > 0 ? 'not-ready' : degraded.length > 0 ? 'degraded' : 'ready';
     sendJson(res, status === 'ready' || (status === 'degraded' && !strict) ? 200 : 503, {
       status,
@@ -311,6 +327,27 @@ export class AdminApp {
       throw new FulcrumError('FULCRUM_ERR_ADMIN_BAD_REQUEST', 'guarded apply is not available');
     }
     const message = headerText(req, 'x-fulcrum-message');
+    const canaryInstances = url.searchParams.get('canaryInstances');
+    if (canaryInstances !== null || url.searchParams.get('canary') !== null) {
+      const fleet = this.#deps.fleet;
+      if (canaryInstances === null || !fleet) {
+        throw new FulcrumError(
+          'FULCRUM_ERR_FLEET_CANARY',
+          fleet
+            ? 'only canaryInstances=N is built; a traffic-slice canary (canary=10%) is not'
+            : 'a canary needs a fleet (fleet and store.etcd in the config)',
+        );
+      }
+      const answer = await fleet.canaryApply(text, {
+        instances: Number(canaryInstances),
+        guardMs: guardMs ?? 60_000,
+        author: this.#author(req),
+        ...(message === undefined ? {} : { message }),
+        force: flag(url, 'force'),
+      });
+      sendJson(res, 200, answer);
+      return;
+    }
     const baseVersion = this.#deps.controller.version?.version;
     const result = await this.#deps.controller.apply(text, {
       source: 'api',

@@ -62,6 +62,7 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
         .default('newer'),
     )
     .option('--grace <duration>', 'how long in-flight requests may finish on SIGTERM/SIGINT', '10s')
+    .option('--listen-admin <address>', "this instance's admin address (overrides admin.address)")
     .action((o) => set(startCommand(o, io)));
 
   program
@@ -159,6 +160,10 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
         '--guard <duration>',
         'watch errors, latency and shares for this long; roll back by itself on regression',
       )
+      .option(
+        '--canary-instances <n>',
+        'fleet: run it on n instances first (this one included); the guard compares them with the rest',
+      )
       .addOption(format(['text', 'json'])),
   ).action((file: string, o) => set(applyCommand(file, { ...o, ...target(o) }, io)));
 
@@ -187,6 +192,7 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
         'pools, backends, health, share ratios and firing alerts (exit 2 while a critical alert fires)',
       )
       .option('--pool <name>', 'only this pool')
+      .option('--fleet', 'the fleet view: instances, versions, fleet-wide shares, skewed instances')
       .addOption(format(['text', 'json'])),
   ).action((o) => set(statusCommand({ ...o, ...target(o) }, io)));
 

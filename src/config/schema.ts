@@ -366,6 +366,13 @@ const accessLogObject = z.strictObject({
   query: z.boolean().default(false),
 });
 
+// Instances sharing store.etcd and fleet.name form a fleet (docs/fleet.md).
+const fleetSchema = z.strictObject({
+  name,
+  instance: name.optional(),
+  report: duration('1s'),
+});
+
 const logSchema = z.strictObject({
   level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** `true`/`false` is shorthand for `{ enabled: true|false }` with every other default. */
@@ -406,6 +413,7 @@ export const configSchema = z.strictObject({
   audit: auditSchema.prefault({}),
   admin: adminSchema.prefault({}),
   store: storeSchema.prefault({}),
+  fleet: fleetSchema.optional(),
   log: logSchema.prefault({}),
   lint: lintSchema.prefault({}),
 });
@@ -425,3 +433,4 @@ export type MonitorConfig = Config['monitor'];
 export type AuditConfig = Config['audit'];
 export type AdminConfig = Config['admin'];
 export type StoreConfig = Config['store'];
+export type FleetConfig = NonNullable<Config['fleet']>;

@@ -163,6 +163,19 @@ export const ERRORS = {
     status: 503,
     doc: 'A read from the store failed (etcd unreachable or timed out, SQLite file unreadable); retry when the store is back.',
   },
+  // fleet (instances sharing store.etcd and fleet.name)
+  FULCRUM_ERR_FLEET_STORE: {
+    status: 400,
+    doc: '`fleet` is set but `store.etcd` is not: a fleet shares its history through etcd.',
+  },
+  FULCRUM_ERR_FLEET_OVERLAP: {
+    status: 409,
+    doc: 'Another instance of the same store already serves this listener address on this host (start with `--share-address` to share it on purpose), or already holds this `fleet.instance` id.',
+  },
+  FULCRUM_ERR_FLEET_CANARY: {
+    status: 400,
+    doc: 'A progressive apply was refused: bad `--canary`/`--canary-instances`, no fleet, or a canary already running.',
+  },
   // listeners and start-up
   FULCRUM_ERR_LISTEN: {
     status: 500,

@@ -34,21 +34,6 @@ describe('LogWriter', () => {
     expect(w.dropped).toBe(0);
   });
 
-  it('reopen() after the file was moved away writes later lines to a new file at the path (logrotate)', async () => {
-    const file = tempFile();
-    const w = new LogWriter(file, 1 << 16);
-    w.write('old 1\n');
-    await new Promise<void>((r) => w.flush(() => r()));
-    renameSync(file, `${file}.1`);
-    w.write('old 2\n');
-    w.reopen();
-    w.write('new 1\n');
-    await w.end();
-    // What was on disk stays in the moved file; what was still buffered goes to the new one.
-    expect(readFileSync(`${file}.1`, 'utf8')).toBe('old 1\n');
-    expect(readFileSync(file, 'utf8')).toBe('old 2\nnew 1\n');
-  });
-
   it('writes a little on its own within the flush delay, without end()', async () => {
     const file = tempFile();
     const w = new LogWriter(file);

@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import type { Clock, TimerHandle } from '../core/clock.ts';
 import type { EventHub, HostStateChange, RequestOutcome, Topic } from '../core/events.ts';
 import type { Snapshot } from '../data-plane/snapshot.ts';
-import { AlertEngine, type AlertView, type RuleDef } from './alerts.ts';
+import { AlertEngine, type ActiveSample, type AlertView, type RuleDef } from './alerts.ts';
 import { AuditGap } from './audit-gap.ts';
 import { backendCauses, type VersionInfo } from './backend-causes.ts';
 import { BURN_WINDOWS } from './burn-rate.ts';
@@ -164,6 +164,11 @@ export class Monitor {
 
   alerts(): AlertView[] {
     return this.#engine.views();
+  }
+
+  /** Seam for rules judged outside the monitor (the fleet's): same engine, notifiers and views. */
+  raiseExternal(rule: RuleDef, active: readonly ActiveSample[]): void {
+    this.#engine.evaluate(rule, active, this.#d.clock.now(), this.#d.clock.wallNow());
   }
 
   degradedReasons(): string[] {

@@ -150,6 +150,60 @@ export class ConfigController {
     });
   }
 
+  /**
+   * Run a version another instance committed (a fleet follower): validate → build → warm →
+   * swap, without committing anything. `${env:}` resolves against this instance's own
+   * environment, so per-host addresses stay per host. A failure keeps the running version.
+   */
+  adopt(version: ConfigVersion): Promise<'adopted' | 'unchanged'> {
+    return this.#lock.run(async () => {
+      if (this.#version?.version === version.version) return 'unchanged';
+      const { logger, hub } = this.#deps;
+      try {
+        const loaded = this.#load(version.text, `store version ${version.version}`);
+        const previousVersion = this.#version?.version;
+        // Same text under a new number (a rollback to what runs): only the number moves.
+        if (this.#version?.sha256 !== version.sha256 || this.#snapshot === undefined) {
+          const snapshot = buildSnapshot(loaded.config, version.version, this.#deps.registry, {
+            staged: true,
+          });
+          // `version` as the resumed record: warm → swap with no store commit (it is stored already).
+          await this.#activate(snapshot, false, version, {
+            text: version.text,
+            author: version.author,
+            message: version.message,
+            source: version.source,
+            expectedLatest: null,
+          });
+        }
+        this.#loaded = loaded;
+        this.#version = version;
+        logger.info({ version: version.version, previousVersion }, 'config version adopted');
+        hub.notices.emit({
+          type: 'config-applied',
+          at: Date.now(),
+          data: { version: version.version, previousVersion: previousVersion ?? null, source: 'etcd' },
+        });
+        this.#deps.onApply?.({ ok: true, version: version.version });
+        return 'adopted';
+      } catch (err) {
+        const message = errorMessage(err);
+        logger.warn(
+          { err: message, version: version.version },
+          'cannot adopt config version; running config kept',
+        );
+        this.#deps.onApply?.({ ok: false, error: message });
+        hub.notices.emit({
+          type: 'config-apply-failed',
+          at: Date.now(),
+          data: { source: 'etcd', version: version.version, message },
+        });
+        if (isFulcrumError(err)) throw err;
+        throw new FulcrumError('FULCRUM_ERR_CONFIG_APPLY', message, undefined, { cause: err });
+      }
+    });
+  }
+
   async #apply(text: string, o: ApplyOptions): Promise<ApplyResult> {
     const { store, logger, hub } = this.#deps;
     try {

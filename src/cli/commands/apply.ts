@@ -34,7 +34,13 @@ export interface ApplyFlags extends AdminTarget {
   force?: boolean;
   dryRun?: boolean;
   guard?: string;
+  canaryInstances?: string;
   format: 'text' | 'json';
+}
+
+interface CanaryAnswer {
+  result: ApplyAnswer;
+  canary: { state: string; version: number; targets: string[]; endsAt: number; reason?: string } | null;
 }
 
 export async function applyCommand(file: string, flags: ApplyFlags, io: CliIo): Promise<number> {
@@ -47,6 +53,7 @@ export async function applyCommand(file: string, flags: ApplyFlags, io: CliIo): 
         `--guard must be a duration like 60s (got "${flags.guard}")`,
       );
     }
+    if (flags.canaryInstances !== undefined) return await canaryApply(text, flags, guardMs ?? 60_000, io);
     const query = new URLSearchParams();
     if (flags.force) query.set('force', '1');
     if (flags.dryRun) query.set('dryRun', '1');
@@ -78,6 +85,51 @@ export async function applyCommand(file: string, flags: ApplyFlags, io: CliIo): 
   } catch (err) {
     return reportError(err, io);
   }
+}
+
+/** `--canary-instances N`: this instance (and N-1 others) first; wait for the fleet guard's verdict. */
+async function canaryApply(text: string, flags: ApplyFlags, guardMs: number, io: CliIo): Promise<number> {
+  const query = new URLSearchParams({ canaryInstances: flags.canaryInstances ?? '1', guard: `${guardMs}ms` });
+  if (flags.force) query.set('force', '1');
+  const answer = await adminCall<CanaryAnswer>(flags, `api/v1/config?${query}`, {
+    method: 'POST',
+    body: text,
+    headers: {
+      'content-type': 'application/yaml',
+      'x-fulcrum-author': encodeURIComponent(flags.author ?? io.env['USER'] ?? 'cli'),
+      ...(flags.message === undefined ? {} : { 'x-fulcrum-message': encodeURIComponent(flags.message) }),
+    },
+  });
+  if (flags.format === 'text') printApply(answer.result, io);
+  const started = answer.canary;
+  if (started === null) {
+    if (flags.format === 'json') io.out(JSON.stringify(answer, null, 2));
+    return EXIT.OK;
+  }
+  if (flags.format === 'text')
+    io.out(
+      `canary: version ${started.version} on ${started.targets.join(', ')}; guarding for ${Math.round(guardMs / 1000)}s…`,
+    );
+  const deadline = Date.now() + guardMs + 30_000;
+  let outcome = started;
+  while (outcome.state === 'watching' && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 1000));
+    const view = await adminCall<{ canary: CanaryAnswer['canary'] }>(flags, 'api/v1/fleet');
+    if (view.canary && view.canary.version === started.version) outcome = view.canary;
+  }
+  if (flags.format === 'json') io.out(JSON.stringify({ ...answer, canary: outcome }, null, 2));
+  if (outcome.state === 'watching')
+    throw new FulcrumError(
+      'FULCRUM_ERR_ADMIN_UNREACHABLE',
+      'the canary guard did not report an outcome in time',
+    );
+  if (outcome.state === 'rolled-back') {
+    if (flags.format === 'text')
+      io.err(`canary rolled back everywhere: version ${outcome.version}: ${outcome.reason ?? 'regression'}`);
+    return EXIT.PROBLEMS;
+  }
+  if (flags.format === 'text') io.out(`canary promoted: the fleet follows version ${outcome.version}`);
+  return EXIT.OK;
 }
 
 async function waitForGuard(

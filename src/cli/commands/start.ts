@@ -23,6 +23,7 @@ export interface StartFlags {
   prefer?: StartPreference;
   shareAddress?: boolean;
   grace: string;
+  listenAdmin?: string;
 }
 
 export async function startCommand(flags: StartFlags, io: CliIo): Promise<number> {
@@ -45,6 +46,7 @@ export async function startCommand(flags: StartFlags, io: CliIo): Promise<number
       ...(flags.memoryStore ? { memoryStore: true } : {}),
       ...(flags.force ? { force: true } : {}),
       ...(flags.prefer === undefined ? {} : { prefer: flags.prefer }),
+      ...(flags.listenAdmin === undefined ? {} : { adminAddress: flags.listenAdmin }),
       author: io.env['USER'] ?? 'fulcrum start',
     });
   } catch (err) {

@@ -8,6 +8,7 @@ import { AuditsPanel } from './audits.js';
 import { Charts } from './charts.js';
 import { ConfigPanel } from './config.js';
 import { clock, h, mount } from './dom.js';
+import { refreshFleet } from './fleet.js';
 import { bandsOf, renderPools, sortPools } from './overview.js';
 
 const POLL_MS = 2000;
@@ -53,6 +54,7 @@ function refresh() {
     ]);
     mount('load-error');
     render(pools, alerts.alerts, series);
+    await refreshFleet();
   }).finally(() => {
     refreshing = undefined;
   });
