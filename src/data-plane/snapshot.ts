@@ -5,6 +5,7 @@ import { createPolicy } from '../balancer/registry.ts';
 import { parseAddress } from '../core/units.ts';
 import type { HostRegistry } from './host-state.ts';
 import { type HostState } from './host-state.ts';
+import { poolHealthOptions, type PoolHealthOptions } from './pool-health-options.ts';
 import { PoolState } from './pool-state.ts';
 import { compileRoutes, type Router } from './router.ts';
 
@@ -18,6 +19,8 @@ export interface PoolRuntime {
   readonly name: string;
   readonly config: PoolConfig;
   readonly state: PoolState;
+  /** What the health manager reads of the pool (plain options, no config types). */
+  readonly health: PoolHealthOptions;
 }
 
 export interface Snapshot {
@@ -71,6 +74,7 @@ export function buildSnapshot(
     pools.set(name, {
       name,
       config: pc,
+      health: poolHealthOptions(pc),
       state: new PoolState(name, hosts, policy, { panicThreshold: pc.panicThreshold }),
     });
   }

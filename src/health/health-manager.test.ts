@@ -4,7 +4,7 @@ import { EventHub, type HostStateChange } from '../core/events.ts';
 import type { Snapshot } from '../data-plane/snapshot.ts';
 import { HealthManager, LAME_DUCK_HOLD_MS } from './health-manager.ts';
 import { HostRegistry, type HostState } from '../data-plane/host-state.ts';
-import { advance, captureLogger, ScriptedProbe, settle, snapshotWith } from './test-kit.ts';
+import { advance, captureLogger, ScriptedProbe, settle, snapshotWith } from '../testing/health-kit.ts';
 
 const A = '127.0.0.1:9001';
 const B = '127.0.0.1:9002';

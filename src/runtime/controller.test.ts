@@ -12,6 +12,7 @@ import { systemClock } from '../core/clock.ts';
 import { isFulcrumError } from '../core/errors.ts';
 import { EventHub } from '../core/events.ts';
 import { HealthManager } from '../health/health-manager.ts';
+import { probe } from '../proxy/health-probe.ts';
 import { HostRegistry } from '../data-plane/host-state.ts';
 import { ProxyServer } from '../proxy/proxy-server.ts';
 import { openSqliteStore } from '../store/sqlite-store.ts';
@@ -121,7 +122,7 @@ beforeEach(async () => {
   const storeFile = join(mkdtempSync(join(tmpdir(), 'fulcrum-controller-')), 'fulcrum.db');
   const store = await openSqliteStore(storeFile);
   const hub = new EventHub();
-  const health = new HealthManager({ hub, clock: systemClock, logger });
+  const health = new HealthManager({ hub, clock: systemClock, logger, probe });
   const proxy = new ProxyServer({ hub, logger });
   const registry = new HostRegistry();
   const controller = new ConfigController({ store, registry, health, proxy, hub, logger, env: {} });
