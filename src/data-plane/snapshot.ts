@@ -1,7 +1,7 @@
 // A snapshot is the immutable runtime built from one config version: routers per listener
 // and pool states whose hosts come from the long-lived HostRegistry.
 import type { Config, ListenerConfig, PoolConfig } from '../config/schema.ts';
-import { createPolicy } from '../balancer/registry.ts';
+import { createPolicy, policyDescriptor } from '../balancer/registry.ts';
 import { parseAddress } from '../core/units.ts';
 import type { HostRegistry } from './host-state.ts';
 import { type HostState } from './host-state.ts';
@@ -21,6 +21,8 @@ export interface PoolRuntime {
   readonly state: PoolState;
   /** What the health manager reads of the pool (plain options, no config types). */
   readonly health: PoolHealthOptions;
+  /** The `hash.key` spec when the policy is hash-keyed, else undefined (read per request). */
+  readonly hashKey: string | undefined;
 }
 
 export interface Snapshot {
@@ -75,6 +77,7 @@ export function buildSnapshot(
       name,
       config: pc,
       health: poolHealthOptions(pc),
+      hashKey: policyDescriptor(pc.policy).hashKeyed ? pc.hash.key : undefined,
       state: new PoolState(name, hosts, policy, { panicThreshold: pc.panicThreshold }),
     });
   }

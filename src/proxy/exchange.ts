@@ -151,13 +151,8 @@ export class Exchange implements UpstreamHandler, ClientExchange, RequestFacts {
     const retries = config.retries;
     this.mayRetry = retries.attempts > 0 && retries.methods.includes(head.method);
     if (this.hasBody && this.mayRetry && retries.bufferSize > 0) this.replay = [];
-    if (config.policy === 'consistent-hash') {
-      this.hashKey = hashKeyOf(
-        config.hash?.key ?? 'source-ip',
-        url,
-        this.conn.remoteAddress,
-        head.rawHeaders,
-      );
+    if (pool.hashKey !== undefined) {
+      this.hashKey = hashKeyOf(pool.hashKey, url, this.conn.remoteAddress, head.rawHeaders);
     }
     if (this.explainHeader !== undefined && this.core.explainAllowed(this.explainHeader)) {
       this.trace = { reason: '', candidates: [] };

@@ -102,9 +102,7 @@ export function tunnel(
   if (pool === undefined) return fail('FULCRUM_ERR_PROXY_NO_ROUTE');
   poolName = pool.name;
   const hashKey =
-    pool.config.policy === 'consistent-hash'
-      ? hashKeyOf(pool.config.hash?.key ?? 'source-ip', req.url, clientIp, req.rawHeaders)
-      : undefined;
+    pool.hashKey === undefined ? undefined : hashKeyOf(pool.hashKey, req.url, clientIp, req.rawHeaders);
   const host = pool.state.pick(hashKey);
   if (host === undefined) return fail('FULCRUM_ERR_PROXY_NO_BACKEND');
   if (facts.hostHeader === undefined) headers.push('host', host.address);

@@ -4,7 +4,11 @@
 // postmortem's bad-health-check) or the state is stale.
 import type { PoolConfig } from '../../config/schema.ts';
 import type { HostStatus } from '../../data-plane/host-state.ts';
-import { poolProbeOptions, type ProbeOptions, type ProbeResult } from '../../data-plane/pool-health-options.ts';
+import {
+  poolProbeOptions,
+  type ProbeOptions,
+  type ProbeResult,
+} from '../../data-plane/pool-health-options.ts';
 import { probe } from '../../proxy/health-probe.ts';
 import { parseAddress } from '../../core/units.ts';
 import type { AuditCheck, AuditFinding } from '../types.ts';
