@@ -649,7 +649,7 @@ describe('HealthManager: readiness and describe', () => {
     expect(view?.backends[0]).toMatchObject({
       name: 'b0',
       address: A,
-      state: 'unhealthy',
+      status: 'unhealthy',
       configuredWeight: 1,
       effectiveWeight: 1, // in panic it still gets its share
       consecutive: { successes: 0, failures: 1 },

@@ -44,7 +44,7 @@ export interface HealthManagerDeps {
 export interface BackendHealthView {
   name: string;
   address: string;
-  state: HostStatus;
+  status: HostStatus;
   /** Why the backend is in that state (the last transition's reason). */
   reason: string;
   configuredWeight: number;
@@ -283,7 +283,7 @@ export class HealthManager {
         backends: st.hosts.map((h) => ({
           name: h.name,
           address: h.address,
-          state: h.status,
+          status: h.status,
           reason: h.statusReason,
           configuredWeight: h.configuredWeight,
           effectiveWeight: h.effectiveWeight,

@@ -72,7 +72,7 @@ function poolView(r: Rig): unknown {
       backends: p.backends.map((b) => ({
         name: b.name,
         address: b.address,
-        state: b.state,
+        state: b.status,
         reason: b.reason,
         configuredWeight: b.configuredWeight,
         effectiveWeight: b.effectiveWeight,
@@ -288,7 +288,7 @@ describe('ConfigController: a refused apply changes nothing, under load', () => 
     const r = await rig.controller.apply(text, { source: 'api' });
     expect(r.status).toBe('applied');
     const pool = rig.health.describe(rig.controller.snapshot!)[0]!;
-    expect(pool.backends.map((b) => `${b.name} ${b.state} ${b.effectiveWeight}`)).toEqual([
+    expect(pool.backends.map((b) => `${b.name} ${b.status} ${b.effectiveWeight}`)).toEqual([
       `${b1.name} healthy 3`,
       `${b2.name} healthy 1`,
       `${b3.name} healthy 1`,
@@ -314,7 +314,7 @@ describe('ConfigController: a refused apply changes nothing, under load', () => 
     );
     const r = await rig.controller.apply(text, { source: 'api', force: true });
     expect(r.status).toBe('applied');
-    expect(rig.health.describe(rig.controller.snapshot!)[0]?.backends.map((b) => b.state)).toEqual([
+    expect(rig.health.describe(rig.controller.snapshot!)[0]?.backends.map((b) => b.status)).toEqual([
       'unhealthy',
       'unhealthy',
     ]);

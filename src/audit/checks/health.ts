@@ -62,8 +62,8 @@ export const healthCheck: AuditCheck = {
       const states = new Map(
         (
           views?.find((v) => v.name === poolName)?.backends ??
-          pr.state.hosts.map((h) => ({ name: h.name, state: h.status }))
-        ).map((b) => [b.name, b.state] as const),
+          pr.state.hosts.map((h) => ({ name: h.name, status: h.status }))
+        ).map((b) => [b.name, b.status] as const),
       );
       for (const b of pr.config.backends) {
         const state = states.get(b.name) ?? 'unknown';

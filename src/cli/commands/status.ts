@@ -11,7 +11,7 @@ export interface StatusFlags extends AdminTarget {
 interface BackendRow {
   name: string;
   address: string;
-  state: string;
+  status: string;
   configuredWeight: number;
   effectiveWeight: number;
   inFlight: number;
@@ -73,7 +73,7 @@ export async function statusCommand(flags: StatusFlags, io: CliIo): Promise<numb
         rows.push([
           b.name,
           b.address,
-          b.state,
+          b.status,
           fmt(b.configuredWeight),
           fmt(b.effectiveWeight),
           String(b.inFlight),
