@@ -9,7 +9,8 @@ import pino from 'pino';
 import { AdminApp } from './admin/app.ts';
 import { createDashboardAssets } from './admin/dashboard/dashboard-assets.ts';
 import { AuditRunner } from './audit/audit-runner.ts';
-import { configIssuesError, loadConfigText } from './config/load.ts';
+import { assertAdminSecure } from './config/admin-security.ts';
+import { configIssuesError, loadConfigText, readConfigFile } from './config/load.ts';
 import { systemClock } from './core/clock.ts';
 import { FulcrumError } from './core/errors.ts';
 import { EventHub } from './core/events.ts';
@@ -70,10 +71,9 @@ export interface Balancer {
 export async function startBalancer(options: StartOptions): Promise<Balancer> {
   const env = options.env ?? process.env;
   const configFile = resolve(options.configFile);
-  let text: string;
+  const text = await readConfigFile(configFile);
   let fileMtimeMs: number;
   try {
-    text = await readFile(configFile, 'utf8');
     fileMtimeMs = (await stat(configFile)).mtimeMs;
   } catch (err) {
     throw new FulcrumError('FULCRUM_ERR_CONFIG_READ', `cannot read ${configFile}: ${(err as Error).message}`);
@@ -86,12 +86,7 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
   const adminHp = parseAddress(adminAddress);
   if (!adminHp) throw new FulcrumError('FULCRUM_ERR_CONFIG_INVALID', `bad admin address ${adminAddress}`);
   const loopback = isLoopbackHost(adminHp.host);
-  if (!loopback && config.admin.token === undefined) {
-    throw new FulcrumError(
-      'FULCRUM_ERR_ADMIN_INSECURE',
-      `admin.address ${adminAddress} is not loopback and admin.token is not set; refusing to expose the admin API without a token`,
-    );
-  }
+  assertAdminSecure(config, adminAddress);
 
   const destination = new LogWriter(options.logDestination ?? 1);
   const logger = pino(
@@ -155,6 +150,7 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
     hub,
     logger,
     env,
+    adminAddress,
     onApply: (r) => monitor.recordApply(r),
   }));
   monitor.alertTransitions.subscribe((a) =>
@@ -293,7 +289,10 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
     const a = proxy.boundAddress(name);
     if (a) listeners[name] = `${a.host}:${a.port}`;
   }
-  logger.info({ listeners, admin: adminUrl, version: controller.version?.version }, 'fulcrum started');
+  logger.info(
+    { pid: process.pid, listeners, admin: adminUrl, version: controller.version?.version },
+    'fulcrum started',
+  );
 
   let closing: Promise<void> | undefined;
   const server = adminServer;

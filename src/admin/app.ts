@@ -1,7 +1,10 @@
 // The admin API: built without listening (tests call handle() through a real server on
 // port 0). JSON everywhere, one error shape {error: {code, message, details}}.
 // Reads need no token on loopback; every mutating call needs the token when one is set,
-// and when the admin listens off loopback every call needs it.
+// and when the admin listens off loopback every call needs it. Whatever the token, /api/
+// calls must name the admin in Host and mutating calls must be ones a cross-origin page
+// cannot send (browser-guard.ts); config text is served with its secrets redacted unless the
+// caller presents the token (docs/security.md).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { FulcrumError } from '../core/errors.ts';
 import type { EventHub } from '../core/events.ts';
@@ -11,6 +14,8 @@ import type { Snapshot } from '../data-plane/snapshot.ts';
 import type { ConfigVersion, Store } from '../store/store.ts';
 import { diffConfigs } from '../config/diff.ts';
 import { loadConfigText } from '../config/load.ts';
+import { redactConfigText } from '../config/redact.ts';
+import { checkHost, checkMutation, type GuardPolicy } from './browser-guard.ts';
 import { parseJsonBody, readBody, sendError, sendJson, tokenMatches } from './http-kit.ts';
 import { serveEvents } from './events-stream.ts';
 import type { PoolHealthView } from '../health/health-manager.ts';
@@ -98,7 +103,7 @@ export class AdminApp {
         res.writeHead(200, { 'content-type': m.contentType });
         res.end(m.body);
       }),
-      r('GET', /^\/api\/v1\/config$/, (_q, res) => this.#getConfig(res)),
+      r('GET', /^\/api\/v1\/config$/, (q, res) => this.#getConfig(q, res)),
       r('POST', /^\/api\/v1\/config$/, (q, res, url) => this.#postConfig(q, res, url)),
       r('GET', /^\/api\/v1\/config\/versions$/, async (_q, res, url) => {
         const limit = intParam(url, 'limit') ?? 50;
@@ -108,10 +113,10 @@ export class AdminApp {
           versions: await deps.store.listVersions({ limit, ...(before === undefined ? {} : { before }) }),
         });
       }),
-      r('GET', /^\/api\/v1\/config\/versions\/(\d+)$/, async (_q, res, _u, p) => {
+      r('GET', /^\/api\/v1\/config\/versions\/(\d+)$/, async (q, res, _u, p) => {
         const v = await deps.store.getVersion(Number(p[0]));
         if (!v) throw new FulcrumError('FULCRUM_ERR_CONFIG_VERSION_NOT_FOUND', `no config version ${p[0]}`);
-        sendJson(res, 200, v);
+        sendJson(res, 200, this.#shown(q, v));
       }),
       r('POST', /^\/api\/v1\/config\/rollback$/, async (q, res) => {
         const body = parseJsonBody(await readBody(q));
@@ -120,7 +125,7 @@ export class AdminApp {
           throw new FulcrumError('FULCRUM_ERR_ADMIN_BAD_REQUEST', '"version" must be an integer');
         }
         const result = await deps.controller.rollback(version, {
-          author: authorOf(q),
+          author: this.#author(q),
           ...(typeof body['message'] === 'string' ? { message: body['message'] } : {}),
         });
         sendJson(res, 200, result);
@@ -155,8 +160,10 @@ export class AdminApp {
       }),
       r('POST', /^\/api\/v1\/audits$/, async (q, res) => {
         if (!deps.audit) throw new FulcrumError('FULCRUM_ERR_ADMIN_NOT_FOUND', 'audits are not enabled');
-        const body = parseJsonBody(await readBody(q));
-        const checks = Array.isArray(body['checks']) ? body['checks'].map(String) : undefined;
+        const checks = parseJsonBody(await readBody(q))['checks'];
+        if (checks !== undefined && (!Array.isArray(checks) || !checks.every((c) => typeof c === 'string'))) {
+          throw new FulcrumError('FULCRUM_ERR_ADMIN_BAD_REQUEST', '"checks" must be a list of check names');
+        }
         sendJson(res, 200, await deps.audit.runNow('api', checks));
       }),
       r('GET', /^\/api\/v1\/events$/, (q, res) => serveEvents(q, res, deps.hub)),
@@ -171,12 +178,16 @@ export class AdminApp {
   async #dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://admin');
     const method = req.method === 'HEAD' ? 'GET' : (req.method ?? 'GET');
+    // Probes and scrapers call /healthz, /readyz and /metrics by whatever name they know; those
+    // carry no secret and change nothing, so only the API checks Host.
+    if (url.pathname.startsWith('/api/')) checkHost(req, this.#policy());
     let pathMatched = false;
     for (const route of this.#routes) {
       const m = route.pattern.exec(url.pathname);
       if (!m) continue;
       pathMatched = true;
       if (route.method !== method) continue;
+      if (route.mutating) checkMutation(req, this.#policy());
       this.#authorize(req, route.mutating);
       await route.handler(req, res, url, m.slice(1));
       return;
@@ -185,6 +196,36 @@ export class AdminApp {
       throw new FulcrumError('FULCRUM_ERR_ADMIN_METHOD', `${method} is not allowed on ${url.pathname}`);
     if (method === 'GET' && this.#deps.dashboard?.serve(url.pathname, res)) return;
     throw new FulcrumError('FULCRUM_ERR_ADMIN_NOT_FOUND', `no admin endpoint at ${url.pathname}`);
+  }
+
+  #policy(): GuardPolicy {
+    const admin = this.#deps.controller.snapshot?.config.admin;
+    return {
+      address: admin?.address,
+      allowedHosts: admin?.allowedHosts ?? [],
+      allowedOrigins: admin?.allowedOrigins ?? [],
+    };
+  }
+
+  /** True when the call presents the running token (which unlocks secrets in config text). */
+  #authenticated(req: IncomingMessage): boolean {
+    const token = this.#deps.token();
+    return token !== undefined && tokenMatches(req.headers.authorization, token);
+  }
+
+  /** A stored version as this caller may see it. */
+  #shown(req: IncomingMessage, v: ConfigVersion): ConfigVersion & { redacted: boolean } {
+    if (this.#authenticated(req)) return { ...v, redacted: false };
+    return { ...v, text: redactConfigText(v.text), redacted: true };
+  }
+
+  /** Who made a change: the explicit X-Fulcrum-Author, else the token holder or anonymous, with the client address. */
+  #author(req: IncomingMessage): string {
+    // Control characters out: the history is printed on terminals.
+    const given = headerText(req, 'x-fulcrum-author')?.replace(CONTROL_CHARS, '').trim();
+    if (given !== undefined && given !== '') return given.slice(0, 200);
+    const who = this.#authenticated(req) ? 'token' : 'anonymous';
+    return `${who}@${req.socket.remoteAddress ?? 'unknown'}`;
   }
 
   #authorize(req: IncomingMessage, mutating: boolean): void {
@@ -229,10 +270,10 @@ export class AdminApp {
     });
   }
 
-  #getConfig(res: ServerResponse): void {
+  #getConfig(req: IncomingMessage, res: ServerResponse): void {
     const v = this.#deps.controller.version;
     if (!v) throw new FulcrumError('FULCRUM_ERR_CONFIG_VERSION_NOT_FOUND', 'no config applied yet');
-    sendJson(res, 200, v);
+    sendJson(res, 200, this.#shown(req, v));
   }
 
   async #postConfig(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
@@ -255,12 +296,12 @@ export class AdminApp {
     if (guardMs !== undefined && !this.#deps.guard) {
       throw new FulcrumError('FULCRUM_ERR_ADMIN_BAD_REQUEST', 'guarded apply is not available');
     }
-    const message = req.headers['x-fulcrum-message'];
+    const message = headerText(req, 'x-fulcrum-message');
     const baseVersion = this.#deps.controller.version?.version;
     const result = await this.#deps.controller.apply(text, {
       source: 'api',
-      author: authorOf(req),
-      ...(typeof message === 'string' ? { message: decodeURIComponent(message) } : {}),
+      author: this.#author(req),
+      ...(message === undefined ? {} : { message }),
       force: flag(url, 'force'),
       dryRun: flag(url, 'dryRun'),
       ...(expected === undefined ? {} : { expectedVersion: expected }),
@@ -314,7 +355,16 @@ function flag(url: URL, name: string): boolean {
   return v === '1' || v === 'true' || v === '';
 }
 
-function authorOf(req: IncomingMessage): string {
-  const a = req.headers['x-fulcrum-author'];
-  return typeof a === 'string' && a.length > 0 ? decodeURIComponent(a).slice(0, 200) : 'api';
+// eslint-disable-next-line no-control-regex
+const CONTROL_CHARS = /[\u0000-\u001f\u007f]/g;
+
+/** A percent-encoded header (the CLI encodes author and message); a malformed escape is a 400. */
+function headerText(req: IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name];
+  if (typeof v !== 'string') return undefined;
+  try {
+    return decodeURIComponent(v);
+  } catch {
+    throw new FulcrumError('FULCRUM_ERR_ADMIN_BAD_REQUEST', `${name} is not valid percent-encoded UTF-8`);
+  }
 }

@@ -25,6 +25,8 @@ export async function adminCall<T = unknown>(
   const url = new URL(path, target.admin.endsWith('/') ? target.admin : `${target.admin}/`);
   const headers: Record<string, string> = { accept: 'application/json', ...call.headers };
   if (target.token) headers['authorization'] = `Bearer ${target.token}`;
+  // The admin refuses mutating calls a browser page could forge; this header says we are not one.
+  if ((call.method ?? 'GET') !== 'GET') headers['x-fulcrum-request'] = '1';
   let res: Response;
   try {
     res = await fetch(url, {

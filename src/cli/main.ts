@@ -175,6 +175,7 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
       .description('apply an earlier config version (default: the one before the running one)')
       .argument('[version]', 'version number')
       .option('-m, --message <text>', 'why')
+      .option('--author <name>', 'who rolls back (default: $USER)')
       .addOption(format(['text', 'json'])),
   ).action((version: string | undefined, o) => set(rollbackCommand(version, { ...o, ...target(o) }, io)));
 

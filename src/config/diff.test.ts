@@ -124,20 +124,20 @@ describe('diffConfigs', () => {
     ]);
   });
 
-  it('never prints secrets: tokens and header values are (sensitive)', () => {
+  it('never prints secrets: tokens and header values are (sensitive), URLs only scheme://host:port', () => {
     const before = cfg(app([1, 1]), 'admin: { token: old-secret }');
     const after = cfg(
       app([1, 1]),
-      'admin: { token: new-secret }\nmonitor: { notify: [{ webhook: "http://127.0.0.1:9/x", headers: { authorization: Bearer-abc } }] }',
+      'admin: { token: new-secret }\nmonitor: { notify: [{ webhook: "http://127.0.0.1:9/T0/hook-secret?k=q-secret", headers: { authorization: Bearer-abc } }] }',
     );
     const d = diffConfigs(before, after);
     const text = renderDiffText(d, { color: false });
     expect(text).toContain('~ admin.token: (sensitive) → (sensitive)');
     expect(text).toContain(
-      '+ monitor.notify[0]: { webhook: http://127.0.0.1:9/x, headers: { authorization: (sensitive) } }',
+      '+ monitor.notify[0]: { webhook: http://127.0.0.1:9, headers: { authorization: (sensitive) } }',
     );
     const json = JSON.stringify(d);
-    for (const secret of ['old-secret', 'new-secret', 'Bearer-abc']) {
+    for (const secret of ['old-secret', 'new-secret', 'Bearer-abc', 'hook-secret', 'q-secret']) {
       expect(text).not.toContain(secret);
       expect(json).not.toContain(secret);
     }

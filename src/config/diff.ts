@@ -5,6 +5,7 @@ import { formatDuration } from '../core/units.ts';
 import { estimateKeysMoved } from './diff/keys-moved.ts';
 import { valueKindAt } from './diff/value-kind.ts';
 import { formatPath } from './issue.ts';
+import { redactUrl, secretKindAt } from './redact.ts';
 import type { Config } from './schema.ts';
 import { predictShares } from './shares.ts';
 
@@ -117,14 +118,16 @@ function change(kind: ChangeKind, path: Path, before: unknown, after: unknown): 
 /** Printed instead of secrets: diffs end up in CI logs and review comments. */
 export const SENSITIVE = '(sensitive)';
 
-/** Tokens and header values (notifier and health-check headers may carry credentials). */
-function isSensitive(path: readonly (string | number)[]): boolean {
-  const last = path[path.length - 1];
-  return last === 'token' || (path.length >= 2 && path[path.length - 2] === 'headers');
+/** Tokens and header values in full; notifier and etcd URLs down to scheme://host:port (redact.ts). */
+function sensitive(path: readonly (string | number)[], value: unknown): string | undefined {
+  const kind = secretKindAt(path);
+  if (kind === undefined) return undefined;
+  return kind === 'url' && typeof value === 'string' ? redactUrl(value) : SENSITIVE;
 }
 
 function redact(value: unknown, path: readonly (string | number)[]): unknown {
-  if (isSensitive(path)) return SENSITIVE;
+  const hidden = sensitive(path, value);
+  if (hidden !== undefined) return hidden;
   if (Array.isArray(value)) return value.map((v, i) => redact(v, [...path, i]));
   if (isObject(value)) {
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, redact(v, [...path, k])]));
@@ -145,7 +148,8 @@ function formatSize(bytes: number): string {
 
 /** A normalised value written back as config text, recursively for added/removed subtrees. */
 export function formatValue(value: unknown, path: readonly (string | number)[]): string {
-  if (isSensitive(path)) return SENSITIVE;
+  const hidden = sensitive(path, value);
+  if (hidden !== undefined) return hidden;
   if (typeof value === 'number') {
     const kind = valueKindAt(path);
     if (kind === 'duration') return formatDuration(value);

@@ -2,7 +2,7 @@
 // parse (YAML/JSON, positions) → ${env:NAME} → schema → semantic rules.
 // Every source (file, admin API, CLI, store) goes through loadConfigText, so
 // "validate = apply minus start" holds by construction.
-import { readFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { FulcrumError } from '../core/errors.ts';
 import type { ErrorCode } from '../core/errors.ts';
 import { sortIssues } from './issue.ts';
@@ -36,8 +36,60 @@ export interface LoadOptions {
   env?: Record<string, string | undefined>;
 }
 
+/**
+ * The largest config text accepted, checked before parsing: 10,000 one-line backends take
+ * about 0.6 MiB, and YAML with positions parses at a few hundred KiB/s on a busy core.
+ */
+export const MAX_CONFIG_BYTES = 2 * 1024 * 1024;
+
+function tooLarge(source: string, bytes: number | undefined): FulcrumError {
+  const size = bytes === undefined ? '' : ` (${bytes} bytes)`;
+  return new FulcrumError(
+    'FULCRUM_ERR_CONFIG_TOO_LARGE',
+    `${source}: config is larger than the limit of ${MAX_CONFIG_BYTES} bytes (${MAX_CONFIG_BYTES / 1024 / 1024} MiB)${size}; it was not parsed`,
+    { source, limit: MAX_CONFIG_BYTES, ...(bytes === undefined ? {} : { bytes }) },
+  );
+}
+
+/**
+ * Read a config file, refusing one over MAX_CONFIG_BYTES before reading it whole (its size
+ * as stat reports it, then as read, for pipes and files that grow). Throws FULCRUM_ERR_CONFIG_READ
+ * or FULCRUM_ERR_CONFIG_TOO_LARGE.
+ */
+export async function readConfigFile(file: string): Promise<string> {
+  let handle: Awaited<ReturnType<typeof open>> | undefined;
+  try {
+    handle = await open(file, 'r');
+    const st = await handle.stat();
+    if (st.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
+    if (st.size > MAX_CONFIG_BYTES) throw tooLarge(file, st.size);
+    const buf = Buffer.alloc(MAX_CONFIG_BYTES + 1);
+    let n = 0;
+    for (;;) {
+      const { bytesRead } = await handle.read(buf, n, buf.length - n, null);
+      if (bytesRead === 0) break;
+      n += bytesRead;
+      if (n > MAX_CONFIG_BYTES) throw tooLarge(file, undefined);
+    }
+    return buf.toString('utf8', 0, n);
+  } catch (e) {
+    if (e instanceof FulcrumError) throw e;
+    const err = e as NodeJS.ErrnoException;
+    const why =
+      err.code === 'ENOENT' ? 'no such file' : err.code === 'EISDIR' ? 'is a directory' : err.message;
+    throw new FulcrumError('FULCRUM_ERR_CONFIG_READ', `cannot read ${file}: ${why}`);
+  } finally {
+    await handle?.close();
+  }
+}
+
 export function loadConfigText(text: string, options: LoadOptions = {}): LoadResult {
   const source = options.source ?? '<api>';
+  // Before anything parses: a string's UTF-8 size is at least its length.
+  if (text.length > MAX_CONFIG_BYTES || Buffer.byteLength(text) > MAX_CONFIG_BYTES) {
+    const e = tooLarge(source, Buffer.byteLength(text));
+    return { ok: false, issues: [{ path: '', message: e.message, code: 'FULCRUM_ERR_CONFIG_TOO_LARGE' }] };
+  }
   const parsed = parseText(text, options.env ?? process.env);
   if (parsed.issues.some((i) => i.code === 'FULCRUM_ERR_CONFIG_PARSE')) {
     return { ok: false, issues: sortIssues(parsed.issues) };
@@ -79,15 +131,10 @@ export async function loadConfigFile(
 ): Promise<LoadResult> {
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    text = await readConfigFile(file);
   } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    const why =
-      err.code === 'ENOENT' ? 'no such file' : err.code === 'EISDIR' ? 'is a directory' : err.message;
-    return {
-      ok: false,
-      issues: [{ path: '', message: `cannot read ${file}: ${why}`, code: 'FULCRUM_ERR_CONFIG_READ' }],
-    };
+    const err = e as FulcrumError;
+    return { ok: false, issues: [{ path: '', message: err.message, code: err.code }] };
   }
   return loadConfigText(text, { source: file, ...(options.env === undefined ? {} : { env: options.env }) });
 }
@@ -110,11 +157,13 @@ export function configIssuesError(issues: readonly ConfigIssue[], source = '<api
   const has = (code: ErrorCode): boolean => issues.some((i) => i.code === code);
   const code: ErrorCode = has('FULCRUM_ERR_CONFIG_READ')
     ? 'FULCRUM_ERR_CONFIG_READ'
-    : has('FULCRUM_ERR_CONFIG_PARSE')
-      ? 'FULCRUM_ERR_CONFIG_PARSE'
-      : onlyEnv(issues)
-        ? 'FULCRUM_ERR_CONFIG_ENV'
-        : 'FULCRUM_ERR_CONFIG_INVALID';
+    : has('FULCRUM_ERR_CONFIG_TOO_LARGE')
+      ? 'FULCRUM_ERR_CONFIG_TOO_LARGE'
+      : has('FULCRUM_ERR_CONFIG_PARSE')
+        ? 'FULCRUM_ERR_CONFIG_PARSE'
+        : onlyEnv(issues)
+          ? 'FULCRUM_ERR_CONFIG_ENV'
+          : 'FULCRUM_ERR_CONFIG_INVALID';
   const first = issues[0];
   const where = first === undefined ? '' : `: ${first.path === '' ? '' : `${first.path}: `}${first.message}`;
   const more = issues.length > 1 ? ` (and ${issues.length - 1} more)` : '';

@@ -71,6 +71,18 @@ function addressProblem(a: string): string {
   return 'must be host:port, e.g. 127.0.0.1:8080 or [::1]:8080';
 }
 
+/** Bounded input: counts a config may hold (docs/security.md#limits); the size cap is in load.ts. */
+export const LIMITS = {
+  listeners: 100,
+  routesPerListener: 1000,
+  pools: 1000,
+  backendsPerPool: 10_000,
+  /** Across every pool: each backend costs a health checker, metrics series and state. */
+  backendsTotal: 10_000,
+  notifiers: 20,
+  allowedEntries: 100,
+} as const;
+
 const name = z
   .string()
   .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, 'must be 1-63 letters, digits, ".", "_" or "-"');
@@ -97,7 +109,7 @@ const routeSchema = z.strictObject({
 const listenerSchema = z.strictObject({
   address,
   tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
-  routes: z.array(routeSchema).min(1),
+  routes: z.array(routeSchema).min(1).max(LIMITS.routesPerListener),
   limits: z
     .strictObject({
       maxHeaderSize: size('16KiB'),
@@ -226,7 +238,7 @@ const poolSchema = z.strictObject({
       balanceFactor: z.number().min(1, 'must be ≥ 1').default(1.25),
     })
     .prefault({}),
-  backends: z.array(backendSchema).min(1),
+  backends: z.array(backendSchema).min(1).max(LIMITS.backendsPerPool),
   healthCheck: healthCheckSchema.optional(),
   outlierDetection: outlierSchema.optional(),
   flapDampening: flapSchema.prefault({}),
@@ -237,9 +249,19 @@ const poolSchema = z.strictObject({
   timeouts: timeoutsSchema.prefault({}),
 });
 
+// `name` labels the notifier in metrics and logs; without it the label is `webhook-0` etc.
+// (never the URL, whose path or query often is the secret).
 const notifierSchema = z.union([
-  z.strictObject({ webhook: z.url(), headers: z.record(z.string(), z.string()).optional() }),
-  z.strictObject({ alertmanager: z.url(), headers: z.record(z.string(), z.string()).optional() }),
+  z.strictObject({
+    name: name.optional(),
+    webhook: z.url(),
+    headers: z.record(z.string(), z.string()).optional(),
+  }),
+  z.strictObject({
+    name: name.optional(),
+    alertmanager: z.url(),
+    headers: z.record(z.string(), z.string()).optional(),
+  }),
 ]);
 
 const monitorSchema = z.strictObject({
@@ -253,7 +275,7 @@ const monitorSchema = z.strictObject({
     })
     .prefault({}),
   slo: z.strictObject({ target: percent('99.9%') }).prefault({}),
-  notify: z.array(notifierSchema).default([]),
+  notify: z.array(notifierSchema).max(LIMITS.notifiers).default([]),
 });
 
 export const AUDIT_CHECKS = ['lint', 'drift', 'health', 'distribution'] as const;
@@ -275,6 +297,10 @@ const auditSchema = z.strictObject({
 const adminSchema = z.strictObject({
   address: address.default('127.0.0.1:9901'),
   token: z.string().min(1).optional(),
+  /** Extra `Host` values the admin answers (a name, or name:port), e.g. behind a tunnel or a DNS name. */
+  allowedHosts: z.array(z.string().min(1)).max(LIMITS.allowedEntries).default([]),
+  /** Origins (scheme://host[:port]) whose pages may make mutating calls, besides the admin itself. */
+  allowedOrigins: z.array(z.string().min(1)).max(LIMITS.allowedEntries).default([]),
 });
 
 const storeSchema = z.strictObject({
@@ -294,8 +320,12 @@ const logSchema = z.strictObject({
 
 export const configSchema = z.strictObject({
   version: z.literal(1),
-  listeners: z.record(name, listenerSchema),
-  pools: z.record(name, poolSchema),
+  listeners: z.record(name, listenerSchema).refine((l) => Object.keys(l).length <= LIMITS.listeners, {
+    message: `must have at most ${LIMITS.listeners} listeners`,
+  }),
+  pools: z.record(name, poolSchema).refine((p) => Object.keys(p).length <= LIMITS.pools, {
+    message: `must have at most ${LIMITS.pools} pools`,
+  }),
   monitor: monitorSchema.prefault({}),
   audit: auditSchema.prefault({}),
   admin: adminSchema.prefault({}),

@@ -9,7 +9,7 @@ import { formatPath, invalidIssuePusher } from './issue.ts';
 import { hasRawPath } from './lint/raw-path.ts';
 import type { ConfigIssue } from './issue.ts';
 import type { DocPath, Position } from './issue.ts';
-import type { Config } from './schema.ts';
+import { LIMITS, type Config } from './schema.ts';
 
 export function semanticIssues(
   config: Config,
@@ -25,6 +25,9 @@ export function semanticIssues(
   for (const [poolName, pool] of Object.entries(config.pools))
     checkPool(poolName, pool, push, (path) => hasRawPath(raw, path));
   checkSchedule(config.audit.schedule, push);
+  const backends = Object.values(config.pools).reduce((n, p) => n + p.backends.length, 0);
+  if (backends > LIMITS.backendsTotal)
+    push(['pools'], `${backends} backends in all; at most ${LIMITS.backendsTotal} are allowed`);
   return issues;
 }
 

@@ -39,6 +39,10 @@ export const ERRORS = {
     status: 409,
     doc: 'Another apply landed first (the expected version is stale); re-read and retry.',
   },
+  FULCRUM_ERR_CONFIG_TOO_LARGE: {
+    status: 413,
+    doc: 'The config text exceeds 2 MiB; it is refused before it is parsed.',
+  },
   FULCRUM_ERR_CONFIG_VERSION_NOT_FOUND: { status: 404, doc: 'No stored config version has that number.' },
   FULCRUM_ERR_CONFIG_APPLY: {
     status: 500,
@@ -117,10 +121,22 @@ export const ERRORS = {
     status: 400,
     doc: 'The admin call has a malformed body or query parameter.',
   },
+  FULCRUM_ERR_ADMIN_HOST: {
+    status: 403,
+    doc: 'The `Host` of an admin API call names neither the admin (its address, an IP, or a loopback name with its port) nor an `admin.allowedHosts` entry: the DNS-rebinding defence.',
+  },
+  FULCRUM_ERR_ADMIN_ORIGIN: {
+    status: 403,
+    doc: 'A mutating admin call came from a page of another origin (its `Origin` is neither the admin itself nor in `admin.allowedOrigins`).',
+  },
+  FULCRUM_ERR_ADMIN_CONTENT_TYPE: {
+    status: 403,
+    doc: 'A mutating admin call has neither `Content-Type: application/json`/`application/yaml` nor `X-Fulcrum-Request: 1`, so a cross-origin page could have sent it without a preflight.',
+  },
   FULCRUM_ERR_ADMIN_BODY_TOO_LARGE: { status: 413, doc: 'The admin request body exceeds 4 MiB.' },
   FULCRUM_ERR_ADMIN_INSECURE: {
-    status: 500,
-    doc: 'The admin address is not loopback and no token is set; fulcrum refuses to start.',
+    status: 422,
+    doc: 'The admin address is not loopback and no token is set; fulcrum refuses to start, and refuses any apply (forced or not) that would leave its admin so.',
   },
   FULCRUM_ERR_ADMIN_UNREACHABLE: {
     status: 503,

@@ -272,6 +272,8 @@ export async function runDrill(scenario: Scenario, options: DrillOptions = {}): 
     let guardSeen = '';
     let lastGuardPoll = 0;
     let lastCulprit = 0;
+    let settled: number | undefined;
+    let lastSettleCheck = 0;
     for (;;) {
       const now = load.elapsed();
       const since = now - faultAt;
@@ -399,9 +401,15 @@ export async function runDrill(scenario: Scenario, options: DrillOptions = {}): 
         detected: detection !== null,
         recovered: recoveryEvent !== undefined,
       });
-      // Recovery is measured over SUSTAINED_WINDOWS seconds after its event: observe at least that long.
+      // Recovery counts once failures stayed at the baseline for SUSTAINED_WINDOWS seconds after
+      // its event: observe until they did (or the observation ends), checked once a second.
+      if (recoveryEvent !== undefined && settled === undefined && now - lastSettleCheck >= 1000) {
+        lastSettleCheck = now;
+        const limit = Math.max(0.01, 2 * summarize(records, 0, faultAt).failedShare);
+        settled = settledAt(records, recoveryEvent.at, now, limit);
+      }
       const doneAt = Math.max(
-        recoveryEvent ? recoveryEvent.at + SUSTAINED_WINDOWS * 1000 : Infinity,
+        settled !== undefined ? settled + SUSTAINED_WINDOWS * 1000 : Infinity,
         detection ? faultAt + detection.afterMs : Infinity,
       );
       if (since >= t.observeMs || now - doneAt >= t.settleMs) break;

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { FakeClock } from '../core/clock.ts';
 import { EventHub, type HostStateChange } from '../core/events.ts';
-import type { Snapshot } from '../data-plane/snapshot.ts';
+import { buildSnapshot, type Snapshot } from '../data-plane/snapshot.ts';
 import { HealthManager, LAME_DUCK_HOLD_MS } from './health-manager.ts';
 import { HostRegistry, type HostState } from '../data-plane/host-state.ts';
-import { advance, captureLogger, ScriptedProbe, settle, snapshotWith } from '../testing/health-kit.ts';
+import { advance, captureLogger, configWith, ScriptedProbe, settle, snapshotWith } from '../testing/health-kit.ts';
 
 const A = '127.0.0.1:9001';
 const B = '127.0.0.1:9002';
@@ -660,5 +660,89 @@ describe('HealthManager: readiness and describe', () => {
     });
     await settle();
     t.manager.stop();
+  });
+});
+
+describe('HealthManager: two-phase activation', () => {
+  const staged = (registry: HostRegistry, pools: Record<string, unknown>, version: number): Snapshot =>
+    buildSnapshot(configWith(pools), version, registry, { random: () => 0, staged: true });
+
+  it('prepare stages new hosts beside the running pool; discard leaves it exactly as it was', async () => {
+    const t = setup();
+    const v1 = staged(t.registry, { p: { backends: backends(2), healthCheck: check() } }, 1);
+    await t.manager.activate(v1);
+    const view = () => JSON.stringify(t.manager.describe(v1));
+    const before = view();
+    const v2 = staged(
+      t.registry,
+      {
+        p: {
+          backends: [
+            { name: 'b0', address: A, weight: 3 },
+            { name: 'b2', address: C },
+          ],
+          healthCheck: check(),
+        },
+      },
+      2,
+    );
+    const prep = await t.manager.prepare(v2);
+    // B (dropped by v2) is still checked and a candidate; A keeps weight 1 until commit.
+    expect(candidates(v1)).toEqual([A, B]);
+    expect(host(v1, A).configuredWeight).toBe(1);
+    expect(host(v2, C).status).toBe('healthy');
+    t.manager.discard(prep);
+    expect(view()).toBe(before);
+    const checksOfC = t.probe.count(C);
+    await advance(t.clock, 3000);
+    expect(t.probe.count(C)).toBe(checksOfC); // the staged checker stopped
+    expect(t.probe.count(B)).toBeGreaterThan(1); // the running one did not
+    t.manager.commit(prep); // a discarded preparation cannot be committed afterwards
+    expect(candidates(v1)).toEqual([A, B]);
+    t.manager.stop();
+  });
+
+  it('commit adopts weights, staged hosts and drops removed ones', async () => {
+    const t = setup();
+    const v1 = staged(t.registry, { p: { backends: backends(2), healthCheck: check() } }, 1);
+    await t.manager.activate(v1);
+    const v2 = staged(
+      t.registry,
+      {
+        p: {
+          backends: [
+            { name: 'b0', address: A, weight: 3 },
+            { name: 'b2', address: C },
+          ],
+          healthCheck: check(),
+        },
+      },
+      2,
+    );
+    t.manager.commit(await t.manager.prepare(v2));
+    expect(candidates(v2)).toEqual([A, C]);
+    expect(host(v2, A).effectiveWeight).toBe(3);
+    const checksOfB = t.probe.count(B);
+    await advance(t.clock, 3000);
+    expect(t.probe.count(B)).toBe(checksOfB);
+    expect(t.probe.count(C)).toBeGreaterThan(1);
+    t.manager.stop();
+  });
+
+  it('stop() during a warm-up discards it: no staged checker keeps running', async () => {
+    const t = setup();
+    const v1 = staged(t.registry, { p: { backends: backends(1), healthCheck: check() } }, 1);
+    await t.manager.activate(v1);
+    t.probe.set(B, 'hang');
+    const v2 = staged(t.registry, { p: { backends: backends(2), healthCheck: check() } }, 2);
+    const warming = t.manager.prepare(v2, { warmTimeoutMs: 2000 });
+    await settle();
+    t.manager.stop();
+    await warming;
+    t.probe.set(B, 'ok');
+    t.probe.releaseHung();
+    const checks = t.probe.count(B);
+    await advance(t.clock, 3000);
+    expect(t.probe.count(B)).toBe(checks);
   });
 });

@@ -143,6 +143,8 @@ export class HealthManager {
   readonly #probe: Probe;
   readonly #onCheckResult: HealthManagerDeps['onCheck'];
   readonly #pools = new Map<string, PoolEntry>();
+  /** Prepared and not yet committed or discarded (stop() discards them). */
+  readonly #open = new Set<Preparation>();
 
   constructor(deps: HealthManagerDeps) {
     this.#hub = deps.hub;
@@ -172,6 +174,7 @@ export class HealthManager {
     const now = this.#clock.now();
     const staged = new Map<string, PoolEntry>();
     const prep: Preparation = { snapshot, staged };
+    this.#open.add(prep);
     const warm: Promise<void>[] = [];
     let longestTimeout = 0;
     for (const [name, pr] of snapshot.pools) {
@@ -214,6 +217,7 @@ export class HealthManager {
    */
   commit(preparation: HealthPreparation): void {
     const { snapshot, staged } = preparation as Preparation;
+    if (!this.#open.delete(preparation as Preparation)) return;
     const now = this.#clock.now();
     for (const [name, st] of staged) {
       const pr = snapshot.pools.get(name);
@@ -252,6 +256,7 @@ export class HealthManager {
 
   /** A refused apply: stop what prepare() staged; the running pools are refreshed as they were. */
   discard(preparation: HealthPreparation): void {
+    if (!this.#open.delete(preparation as Preparation)) return;
     for (const st of (preparation as Preparation).staged.values()) {
       for (const he of [...st.hosts.values()]) this.#dropHost(he);
       this.#stopPoolTimers(st);
@@ -265,6 +270,7 @@ export class HealthManager {
   }
 
   stop(): void {
+    for (const prep of [...this.#open]) this.discard(prep);
     for (const pe of this.#pools.values()) this.#dropPool(pe);
   }
 

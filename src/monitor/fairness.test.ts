@@ -352,6 +352,16 @@ describe('fairness maths', () => {
       // Retries that went elsewhere do not explain this backend's share.
       const elsewhere = attributeCauses({ ...rr, retries: { from: ['b3'], to: ['b2'] } });
       expect(elsewhere.map((x) => x.kind)).toEqual(['unexplained']);
+      // An overload names the config's weights first, then the peers and the retries.
+      const over = attributeCauses({
+        ...rr,
+        verdict: 'overloaded',
+        weight: 8,
+        peerWeight: 1,
+        peersDown: ['b3 (unhealthy)'],
+        retries: retried,
+      });
+      expect(over.map((x) => x.kind)).toEqual(['weight-skew', 'peers-removed-by-health', 'retries']);
       // Before health names the dead peer, the retries are still named.
       expect(attributeCauses({ ...rr, retries: { from: [], to: ['b1'] } })[0]?.text).toBe(
         'requests that failed on a peer were retried to b1',

@@ -467,23 +467,28 @@ export function attributeCauses(f: CauseFacts): Cause[] {
       text: `${f.backend} ${f.ownState}: health checking takes it out, and its expected share is 0 while it is out`,
     });
   }
-  // Tries that failed on a dead peer were retried here: more than the weights ask for, by design.
+  // Tries that failed on a dead peer were retried here: more than the weights ask for, by
+  // design. First for an overfed share; an overload names the config's weights first.
   const r = f.retries;
-  if (f.verdict !== 'starved' && r !== undefined && r.to.includes(f.backend)) {
-    out.push({
-      kind: 'retries',
-      text:
-        r.from.length > 0
-          ? `${r.from.join(', ')} down: ${r.from.length === 1 ? 'its' : 'their'} traffic was retried to ${r.to.join(', ')}`
-          : `requests that failed on a peer were retried to ${r.to.join(', ')}`,
-    });
-  }
+  const retried: Cause[] =
+    f.verdict !== 'starved' && r !== undefined && r.to.includes(f.backend)
+      ? [
+          {
+            kind: 'retries',
+            text:
+              r.from.length > 0
+                ? `${r.from.join(', ')} down: ${r.from.length === 1 ? 'its' : 'their'} traffic was retried to ${r.to.join(', ')}`
+                : `requests that failed on a peer were retried to ${r.to.join(', ')}`,
+          },
+        ]
+      : [];
   if (f.panic === true) {
-    out.push({
+    retried.push({
       kind: 'panic',
       text: 'the pool is in panic: every backend takes traffic, unhealthy ones included, and shares are judged against configured weights',
     });
   }
+  if (f.verdict !== 'overloaded') out.push(...retried);
   if (hashed && hk && hk.share >= HOT_KEY_SHARE) {
     const src = f.hashKeySource ? ` (${f.hashKeySource})` : '';
     const pct = `${Math.round(hk.share * 100)}%`;
@@ -508,6 +513,7 @@ export function attributeCauses(f: CauseFacts): Cause[] {
         text: `health checking removed its peers: ${f.peersDown.join(', ')}`,
       });
     }
+    out.push(...retried);
   }
   if (f.slow && f.verdict !== 'starved') {
     const n =

@@ -309,7 +309,7 @@ export class MonitorMetrics {
     });
     this.notifications = new Counter({
       name: 'fulcrum_notifications_total',
-      help: 'Alert notifications by target and result (sent, rejected, failed, dropped).',
+      help: 'Alert notifications by target (its name, or kind-index; never the URL) and result (sent, rejected, failed, dropped).',
       labelNames: ['notifier', 'result'],
       registers,
     });

@@ -137,6 +137,11 @@ describe('monitor causes', () => {
     expect(after?.annotations['cause_kind']).toBe('hot-hash-key');
     expect(after?.annotations['cause']).toContain(`hot hash key "${hot}" (header:x-user-id)`);
     expect(after?.annotations['description']).not.toContain('per-process');
+    // Later, the key sketch (half a window to a whole one) has forgotten the hashed requests
+    // while the window still holds them: the hot key is still the one named.
+    drive({ ...t, pool: 'app', seconds: 6, rps: 100, shot });
+    expect(t.monitor.poolStats()[0]?.hotKey?.key).toBe(hot);
+    expect(t.alert('BackendOverfed', hotBackend)?.annotations['cause_kind']).toBe('hot-hash-key');
   });
 
   it('round-robin over a slow backend is its slowness; p2c-ewma steering around it is no unfairness', () => {

@@ -272,8 +272,9 @@ export class Monitor {
       this.#notifySig = notifySig;
       for (const n of this.#notifiers) n.close();
       const externalURL = `http://${snap.config.admin.address}`;
-      this.#notifiers = m.notify.map((spec) =>
+      this.#notifiers = m.notify.map((spec, index) =>
         createNotifier(spec, {
+          index,
           logger: this.#d.logger,
           externalURL,
           ...(this.#d.notifierQueue ? { queue: this.#d.notifierQueue } : {}),

@@ -110,9 +110,12 @@ export function poolStats(
   let poolErr = 0;
   for (const e of errs) poolErr += e;
   // Hot keys matter while any config over the window hashed (a rollback does not undo them).
-  const hot = erasInWindow(p, now, windowMs).some((e) => policyDescriptor(e.policy).hashKeyed)
-    ? p.topKeys.hottest(now)
-    : undefined;
+  const hashed = erasInWindow(p, now, windowMs).some((e) => policyDescriptor(e.policy).hashKeyed);
+  let hot = hashed ? p.topKeys.hottest(now) : undefined;
+  // The sketch keeps half a window to a whole one of hashed requests; after a rollback it
+  // empties before the window does, so the last hot key seen stands for the hashed era.
+  if (hot !== undefined) p.lastHot = { ...hot, at: now };
+  else if (hashed && p.lastHot !== undefined && now - p.lastHot.at <= windowMs) hot = p.lastHot;
   return {
     pool: p.name,
     policy: pr.config.policy,

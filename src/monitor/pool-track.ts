@@ -78,6 +78,8 @@ export interface PoolTrack {
   short: Ring;
   long: Ring;
   topKeys: WindowedTopKeys;
+  /** The hottest key when last seen, and when (a rollback empties the sketch). */
+  lastHot: { key: string; share: number; backend: string | undefined; count: number; at: number } | undefined;
   noBackend: number;
   retries: number;
   hadTraffic: boolean;
@@ -103,6 +105,7 @@ export function newPoolTrack(name: string, snap: Snapshot, windowMs: number): Po
     short: new Ring(SLOT_MS, SHORT_SLOTS, 3),
     long: new Ring(LONG_SLOT_MS, LONG_SLOTS, 2),
     topKeys: new WindowedTopKeys(windowMs),
+    lastHot: undefined,
     noBackend: 0,
     retries: 0,
     hadTraffic: false,

@@ -6,6 +6,7 @@
 // the swap and the store commit. Rollback is apply(version N).
 import type pino from 'pino';
 import type { LoadedConfig } from '../config/load.ts';
+import { assertAdminSecure } from '../config/admin-security.ts';
 import { configIssuesError, loadConfigText } from '../config/load.ts';
 import { lintConfig } from '../config/lint/lint-config.ts';
 import type { Finding } from '../config/lint/types.ts';
@@ -39,6 +40,8 @@ export interface ControllerDeps {
   logger: pino.Logger;
   /** Environment for `${env:NAME}`. */
   env: Record<string, string | undefined>;
+  /** Where the admin listens when that overrides admin.address (see assertAdminSecure). */
+  adminAddress?: string;
   /** Told about every apply outcome (the monitor's ConfigApplyFailed alert). */
   onApply?: (result: { ok: boolean; version?: number; error?: string }) => void;
 }
@@ -136,6 +139,7 @@ export class ConfigController {
     const { store, logger, hub } = this.#deps;
     try {
       const loaded = this.#load(text, o.origin ?? (o.source === 'api' ? '<api>' : o.source));
+      assertAdminSecure(loaded.config, this.#deps.adminAddress);
       const findings = lintConfig(loaded);
       const diff = diffConfigs(this.#loaded?.config, loaded.config);
       const previousVersion = this.#version?.version;

@@ -7,6 +7,8 @@ import { startTestBalancer, type TestBalancer } from '../helpers/balancer.ts';
 let backends: FakeBackend[];
 let tb: TestBalancer;
 const TOKEN = 's3cret-token-for-tests';
+const JSON_TYPE = { 'content-type': 'application/json' };
+const YAML_TYPE = { 'content-type': 'application/yaml' };
 
 beforeAll(async () => {
   backends = await startFakeBackends(3, 'app-');
@@ -58,13 +60,13 @@ describe('admin API', () => {
   });
 
   it('refuses mutating calls without the token, with the one error shape', async () => {
-    const r = await call('/api/v1/config/rollback', { method: 'POST', body: '{}' });
+    const r = await call('/api/v1/config/rollback', { method: 'POST', body: '{}', headers: JSON_TYPE });
     expect(r.status).toBe(401);
     expect(r.body.error.code).toBe('FULCRUM_ERR_ADMIN_UNAUTHORIZED');
     const wrong = await call('/api/v1/config', {
       method: 'POST',
       body: 'x',
-      headers: { authorization: 'Bearer nope' },
+      headers: { authorization: 'Bearer nope', ...YAML_TYPE },
     });
     expect(wrong.status).toBe(401);
   });
@@ -93,7 +95,7 @@ describe('admin API', () => {
     const r = await call('/api/v1/config', {
       method: 'POST',
       body: 'x'.repeat(5 * 1024 * 1024),
-      headers: { authorization: `Bearer ${TOKEN}` },
+      headers: { authorization: `Bearer ${TOKEN}`, ...YAML_TYPE },
     });
     expect(r.status).toBe(413);
     expect(r.body.error.code).toBe('FULCRUM_ERR_ADMIN_BODY_TOO_LARGE');
@@ -103,7 +105,7 @@ describe('admin API', () => {
     const r = await call('/api/v1/config/rollback', {
       method: 'POST',
       body: '{"version":"two"}',
-      headers: { authorization: `Bearer ${TOKEN}` },
+      headers: { authorization: `Bearer ${TOKEN}`, ...JSON_TYPE },
     });
     expect(r.status).toBe(400);
     expect(r.body.error.code).toBe('FULCRUM_ERR_ADMIN_BAD_REQUEST');
@@ -113,7 +115,7 @@ describe('admin API', () => {
     const r = await call('/api/v1/audits', {
       method: 'POST',
       body: JSON.stringify({ checks: ['drift'] }),
-      headers: { authorization: `Bearer ${TOKEN}` },
+      headers: { authorization: `Bearer ${TOKEN}`, ...JSON_TYPE },
     });
     expect(r.status, JSON.stringify(r.body)).toBe(200);
     expect(r.body.status, JSON.stringify(r.body.checks)).toBe('pass');

@@ -15,7 +15,9 @@ function configText(weights: number[], extra: Record<string, unknown> = {}): str
 let port = 0;
 
 async function api(path: string, init: RequestInit = {}): Promise<{ status: number; body: any }> {
-  const res = await fetch(`${tb.adminUrl}${path}`, init);
+  // The admin takes config changes as application/yaml (or JSON), never text/plain.
+  const headers = { 'content-type': 'application/yaml', ...(init.headers as Record<string, string>) };
+  const res = await fetch(`${tb.adminUrl}${path}`, { ...init, headers });
   return { status: res.status, body: await res.json() };
 }
 

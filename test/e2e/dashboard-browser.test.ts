@@ -200,6 +200,7 @@ describe('dashboard in Chromium', () => {
       method: 'POST',
       headers: {
         authorization: `Bearer ${TOKEN}`,
+        'content-type': 'application/yaml',
         'x-fulcrum-author': 'alice',
         'x-fulcrum-message': encodeURIComponent('give app-3 more weight'),
       },

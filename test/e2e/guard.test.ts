@@ -27,7 +27,11 @@ beforeAll(async () => {
   tb = await startTestBalancer(config([1, 1, 1]), { force: true });
   port = Number(new URL(tb.url()).port);
   // Re-apply with the bound port so later files differ only in weights.
-  await fetch(`${tb.adminUrl}/api/v1/config`, { method: 'POST', body: YAML.stringify(config([1, 1, 1])) });
+  await fetch(`${tb.adminUrl}/api/v1/config`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/yaml' },
+    body: YAML.stringify(config([1, 1, 1])),
+  });
 });
 afterAll(async () => {
   await tb.close();

@@ -8,7 +8,8 @@ import { startTestBalancer, type TestBalancer } from '../helpers/balancer.ts';
 let app: FakeBackend[];
 let other: FakeBackend[];
 let tb: TestBalancer;
-const CHECK = { interval: '100ms', timeout: '80ms', healthyThreshold: 1, unhealthyThreshold: 1 };
+// Generous timeouts: a check must fail because the backend says so, not because the machine is busy.
+const CHECK = { interval: '200ms', timeout: '2s', healthyThreshold: 1, unhealthyThreshold: 2 };
 
 beforeAll(async () => {
   app = await startFakeBackends(3, 'app-');

@@ -5,7 +5,8 @@ import { chromium, type Browser, type BrowserContext, type Locator, type Page } 
 
 export const CHROMIUM_PATH = process.env['FULCRUM_CHROMIUM'] ?? '/usr/bin/chromium';
 
-export async function launchBrowser(): Promise<Browser> {
+/** `extraArgs`: more Chromium flags, e.g. `--host-resolver-rules=MAP rebind.test 127.0.0.1`. */
+export async function launchBrowser(extraArgs: readonly string[] = []): Promise<Browser> {
   return chromium.launch({
     executablePath: CHROMIUM_PATH,
     args: [
@@ -16,6 +17,7 @@ export async function launchBrowser(): Promise<Browser> {
       '--disable-component-update',
       '--disable-sync',
       '--no-first-run',
+      ...extraArgs,
     ],
     timeout: 20_000,
   });

@@ -1,7 +1,8 @@
 // Live config verbs: apply, history, rollback. They go through the admin API so the
 // running balancer does the validate → lint → build → warm → swap → commit itself.
-import { readFile } from 'node:fs/promises';
+import { userInfo } from 'node:os';
 import { FulcrumError } from '../../core/errors.ts';
+import { readConfigFile } from '../../config/load.ts';
 import { parseDuration } from '../../core/units.ts';
 import type { ConfigDiff } from '../../config/diff.ts';
 import { renderDiffText } from '../../config/diff/format-text.ts';
@@ -31,12 +32,7 @@ export interface ApplyFlags extends AdminTarget {
 
 export async function applyCommand(file: string, flags: ApplyFlags, io: CliIo): Promise<number> {
   try {
-    let text: string;
-    try {
-      text = await readFile(file, 'utf8');
-    } catch (err) {
-      throw new FulcrumError('FULCRUM_ERR_CONFIG_READ', `cannot read ${file}: ${(err as Error).message}`);
-    }
+    const text = await readConfigFile(file);
     const guardMs = flags.guard === undefined ? undefined : parseDuration(flags.guard);
     if (flags.guard !== undefined && (guardMs === undefined || guardMs <= 0)) {
       throw new FulcrumError(
@@ -53,7 +49,7 @@ export async function applyCommand(file: string, flags: ApplyFlags, io: CliIo): 
       body: text,
       headers: {
         'content-type': 'application/yaml',
-        'x-fulcrum-author': encodeURIComponent(flags.author ?? io.env['USER'] ?? 'cli'),
+        ...authorHeader(flags.author, io),
         ...(flags.message === undefined ? {} : { 'x-fulcrum-message': encodeURIComponent(flags.message) }),
       },
     });
@@ -143,8 +139,26 @@ export async function historyCommand(flags: HistoryFlags, io: CliIo): Promise<nu
   }
 }
 
+/**
+ * Who the history records: --author, else the login name ($USER, $LOGNAME, the OS account).
+ * With none of them the header is left out and the admin records the token holder or
+ * `anonymous`, with the client address.
+ */
+function authorHeader(flag: string | undefined, io: CliIo): Record<string, string> {
+  let name = flag ?? io.env['USER'] ?? io.env['LOGNAME'];
+  if (name === undefined || name === '') {
+    try {
+      name = userInfo().username;
+    } catch {
+      // no passwd entry (a container's arbitrary uid)
+    }
+  }
+  return name ? { 'x-fulcrum-author': encodeURIComponent(name) } : {};
+}
+
 export interface RollbackFlags extends AdminTarget {
   message?: string;
+  author?: string;
   format: 'text' | 'json';
 }
 
@@ -169,7 +183,7 @@ export async function rollbackCommand(
       }),
       headers: {
         'content-type': 'application/json',
-        'x-fulcrum-author': encodeURIComponent(io.env['USER'] ?? 'cli'),
+        ...authorHeader(flags.author, io),
       },
     });
     if (flags.format === 'json') io.out(JSON.stringify(answer, null, 2));

@@ -12,6 +12,7 @@ import {
   type ConfigIssue,
   type LoadResult,
 } from '../../config/load.ts';
+import { redactConfigText } from '../../config/redact.ts';
 import type { Config } from '../../config/schema.ts';
 import { FulcrumError, isFulcrumError } from '../../core/errors.ts';
 import { DEFAULT_ADMIN, adminCall } from '../admin-client.ts';
@@ -35,6 +36,8 @@ interface Baseline {
   readonly config: Config | undefined;
   /** Running config version when read from the admin API. */
   readonly version?: number;
+  /** The admin sent the text with its secrets redacted (no token presented). */
+  readonly redacted?: boolean;
 }
 
 function issuesError(what: string, issues: readonly ConfigIssue[]): FulcrumError {
@@ -42,11 +45,15 @@ function issuesError(what: string, issues: readonly ConfigIssue[]): FulcrumError
 }
 
 async function fetchRunning(admin: string, token: string | undefined, io: CliIo): Promise<Baseline> {
-  let running: { version?: unknown; text?: unknown };
+  let running: { version?: unknown; text?: unknown; redacted?: unknown };
   try {
-    running = await adminCall<{ version?: unknown; text?: unknown }>({ admin, token }, 'api/v1/config', {
-      timeoutMs: ADMIN_TIMEOUT_MS,
-    });
+    running = await adminCall<{ version?: unknown; text?: unknown; redacted?: unknown }>(
+      { admin, token },
+      'api/v1/config',
+      {
+        timeoutMs: ADMIN_TIMEOUT_MS,
+      },
+    );
   } catch (e) {
     // A balancer that has no config yet: everything in FILE is an addition.
     if (isFulcrumError(e) && e.code === 'FULCRUM_ERR_CONFIG_VERSION_NOT_FOUND')
@@ -62,7 +69,7 @@ async function fetchRunning(admin: string, token: string | undefined, io: CliIo)
   const source = `${admin} (running config)`;
   const loaded = loadConfigText(running.text, { source, env: io.env });
   if (!loaded.ok) throw issuesError(source, loaded.issues);
-  return { label: admin, config: loaded.value.config, ...version };
+  return { label: admin, config: loaded.value.config, ...version, redacted: running.redacted === true };
 }
 
 async function baseline(opts: DiffCommandOptions, io: CliIo): Promise<Baseline> {
@@ -100,7 +107,13 @@ export async function diffCommand(file: string, opts: DiffCommandOptions, io: Cl
     throw e;
   }
 
-  const diff: ConfigDiff = diffConfigs(base.config, next.value.config);
+  // Against redacted running text, redact FILE alike: secrets are then not compared, rather
+  // than every one of them reported as changed.
+  const redactedNext = base.redacted
+    ? loadConfigText(redactConfigText(next.value.text), { source: file, env: io.env })
+    : undefined;
+  const nextConfig = redactedNext?.ok ? redactedNext.value.config : next.value.config;
+  const diff: ConfigDiff = diffConfigs(base.config, nextConfig);
   if (opts.format === 'json') {
     io.out(
       JSON.stringify(
@@ -117,6 +130,7 @@ export async function diffCommand(file: string, opts: DiffCommandOptions, io: Cl
   } else {
     const version = base.version === undefined ? '' : ` (running version ${base.version})`;
     io.out(`${file} against ${base.label}${version}\n\n${renderDiffText(diff, { color: wantsColor(io) })}`);
+    if (base.redacted) io.out('secrets not compared: the admin redacted them (pass --token to compare them)');
   }
   return diff.changed ? EXIT.PROBLEMS : EXIT.OK;
 }

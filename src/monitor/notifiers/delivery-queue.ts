@@ -4,6 +4,7 @@
 // 5xx answers and network errors are retried with exponential back-off, other answers are
 // final.
 import type { Logger } from 'pino';
+import { redactUrl } from '../../config/redact.ts';
 
 export interface Delivery {
   readonly body: string;
@@ -102,7 +103,7 @@ export class DeliveryQueue {
       }
       if (result === 'failed') {
         this.#o.logger.error(
-          { notifier: this.#o.name, url: this.#o.url },
+          { notifier: this.#o.name, url: redactUrl(this.#o.url) },
           'notification failed after retries',
         );
       }
@@ -122,7 +123,9 @@ export class DeliveryQueue {
       await res.arrayBuffer().catch(() => undefined);
       return res.status;
     } catch (err) {
-      this.#o.logger.debug({ notifier: this.#o.name, err }, 'notification attempt failed');
+      // The cause's code only: an error's message or stack may quote the URL.
+      const cause = (err as { cause?: { code?: unknown } }).cause?.code ?? (err as Error).name;
+      this.#o.logger.debug({ notifier: this.#o.name, err: String(cause) }, 'notification attempt failed');
       return 0;
     }
   }

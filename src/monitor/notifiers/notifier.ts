@@ -19,6 +19,8 @@ export interface Notifier {
 }
 
 export interface NotifierContext {
+  /** Position in monitor.notify: the label of a notifier without a `name`. */
+  readonly index?: number;
   readonly logger: Logger;
   readonly externalURL: string;
   readonly onResult?: (notifier: string, result: DeliveryResult, alerts: number) => void;
@@ -35,7 +37,8 @@ export function createNotifier(spec: MonitorConfig['notify'][number], ctx: Notif
   const generatorURL = `${ctx.externalURL}/api/v1/alerts`;
   const kind = 'alertmanager' in spec ? 'alertmanager' : 'webhook';
   const url = 'alertmanager' in spec ? alertmanagerUrl(spec.alertmanager) : spec.webhook;
-  const name = `${kind}:${url}`;
+  // Never the URL: its path or query is often the credential, and labels land in Prometheus.
+  const name = spec.name ?? `${kind}-${ctx.index ?? 0}`;
   const queue = new DeliveryQueue({
     name,
     url,

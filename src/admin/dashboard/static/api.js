@@ -1,10 +1,13 @@
-/* global fetch, sessionStorage, document */
+/* global fetch, sessionStorage, localStorage, document */
 // Talking to the admin API: reads need no token on a loopback admin; actions always ask
 // for the token in a dialog (kept in sessionStorage only when the user ticks "remember for
-// this tab"), confirm, and report the result.
+// this tab"), and for the name recorded as the change's author (kept in localStorage),
+// confirm, and report the result. Every action sends JSON and X-Fulcrum-Request, which the
+// admin requires of mutating calls: a page of another origin cannot send them unasked.
 import { h, mount } from './dom.js';
 
 const TOKEN_KEY = 'fulcrum.adminToken';
+const AUTHOR_KEY = 'fulcrum.author';
 
 export class ApiError extends Error {
   constructor(status, code, message, details) {
@@ -18,11 +21,15 @@ export class ApiError extends Error {
 /** Token for reads, set when the admin refuses reads without one (an admin off loopback). */
 let readToken = sessionStorage.getItem(TOKEN_KEY) ?? undefined;
 
-export async function request(method, path, { body, token } = {}) {
+export async function request(method, path, { body, token, author } = {}) {
   const headers = { accept: 'application/json' };
   const bearer = token ?? readToken;
   if (bearer) headers.authorization = `Bearer ${bearer}`;
   if (body !== undefined) headers['content-type'] = 'application/json';
+  if (method !== 'GET') {
+    headers['x-fulcrum-request'] = '1';
+    headers['x-fulcrum-author'] = encodeURIComponent(author || 'dashboard');
+  }
   const res = await fetch(path, {
     method,
     headers,
@@ -67,9 +74,14 @@ export async function act({ title, text, confirm, method = 'POST', path, body, r
   const answer = await ask({ title, text, confirm, remembered });
   if (answer === undefined) return undefined;
   if (answer.remember) sessionStorage.setItem(TOKEN_KEY, answer.token);
+  if (answer.author) localStorage.setItem(AUTHOR_KEY, answer.author);
   mount(resultEl, h('p', { class: 'result pending', text: `${title}: working…` }));
   try {
-    const json = await request(method, path, { body, token: answer.token });
+    const json = await request(method, path, {
+      body,
+      token: answer.token,
+      author: answer.author && `${answer.author} (dashboard)`,
+    });
     mount(resultEl, h('p', { class: 'result ok', role: 'status', text: `✓ ${describe(json)}` }));
     return json;
   } catch (err) {
@@ -100,6 +112,15 @@ function ask({ title, text, confirm, remembered }) {
     placeholder: remembered ? 'remembered for this tab' : '',
   });
   const remember = h('input', { type: 'checkbox', id: 'token-remember', name: 'remember' });
+  const author = h('input', {
+    type: 'text',
+    id: 'author-input',
+    name: 'author',
+    autocomplete: 'username',
+    maxlength: '100',
+    value: localStorage.getItem(AUTHOR_KEY) ?? '',
+    placeholder: 'recorded in the config history',
+  });
   const form = h(
     'form',
     { method: 'dialog' },
@@ -111,6 +132,8 @@ function ask({ title, text, confirm, remembered }) {
       h('label', { for: 'token-input', text: 'Admin token' }),
       input,
       h('label', { class: 'check' }, remember, ' remember for this tab'),
+      h('label', { for: 'author-input', text: 'Your name' }),
+      author,
       remembered
         ? h('p', { class: 'muted', text: 'Leave empty to use the token remembered for this tab.' })
         : null,
@@ -134,7 +157,11 @@ function ask({ title, text, confirm, remembered }) {
       () => {
         if (dialog.returnValue !== 'ok') return resolve(undefined);
         const token = input.value.trim() || remembered;
-        resolve({ token, remember: remember.checked || (remembered !== undefined && !input.value.trim()) });
+        resolve({
+          token,
+          author: author.value.trim(),
+          remember: remember.checked || (remembered !== undefined && !input.value.trim()),
+        });
       },
       { once: true },
     );

@@ -53,7 +53,13 @@ export class ConfigPanel {
       h(
         'details',
         { class: 'config-text' },
-        h('summary', { text: 'Config text' }),
+        h('summary', { text: v.redacted ? 'Config text (secrets redacted)' : 'Config text' }),
+        v.redacted
+          ? h('p', {
+              class: 'muted',
+              text: 'Tokens, header values and webhook paths are hidden without the admin token.',
+            })
+          : null,
         h('pre', {}, h('code', { text: v.text })),
       ),
     );
