@@ -1,7 +1,6 @@
 // One client request on its way through the proxy: route, pick, forward, retry, answer.
 // The Exchange object is the only per-request allocation of note: it is both the client
 // connection's exchange and its upstream call's handler, so no closures are created per request.
-import type { IncomingHttpHeaders } from 'node:http';
 import { ERRORS, type ErrorCode } from '../core/errors.ts';
 import type { EventHub } from '../core/events.ts';
 import type { PickTrace } from '../balancer/policy.ts';
@@ -10,13 +9,8 @@ import type { PoolRuntime, Snapshot } from '../data-plane/snapshot.ts';
 import type { Router } from '../data-plane/router.ts';
 import { errorBody } from './answers.ts';
 import type { ClientConnection, ClientExchange } from './client-connection.ts';
-import { hashKeyOf } from './hash-key.ts';
-import {
-  forwardRequestHeaders,
-  forwardResponseHeaders,
-  headersObject,
-  type RequestFacts,
-} from './headers.ts';
+import { requestHashKey, routeToPool } from './front.ts';
+import { forwardRequestHeaders, forwardResponseHeaders, type RequestFacts } from './headers.ts';
 import type { RequestHead, ResponseHead } from './http1.ts';
 import type {
   BodyFraming,
@@ -57,7 +51,6 @@ export interface ExchangeCore {
 type RetryKind = 'connect-failure' | 'reset' | 'timeout' | 'connect-timeout' | number;
 
 const CLIENT_CLOSED = 499;
-const NO_HEADERS: IncomingHttpHeaders = Object.freeze({});
 
 export class Exchange implements UpstreamHandler, ClientExchange, RequestFacts {
   readonly core: ExchangeCore;
@@ -132,14 +125,8 @@ export class Exchange implements UpstreamHandler, ClientExchange, RequestFacts {
     this.requestId = id !== undefined && id !== '' ? id : this.core.nextRequestId();
     headers.push('x-request-id', this.requestId);
 
-    const route = router.match(
-      this.hostHeader,
-      url,
-      router.usesHeaders ? headersObject(head.rawHeaders) : NO_HEADERS,
-    );
-    if (route === undefined) return this.fail('FULCRUM_ERR_PROXY_NO_ROUTE');
-    const pool = snapshot.pools.get(route.pool);
-    if (pool === undefined) return this.fail('FULCRUM_ERR_PROXY_NO_BACKEND');
+    const pool = routeToPool(snapshot, router, this.hostHeader, url, head.rawHeaders);
+    if (typeof pool === 'string') return this.fail(pool);
     this.pool = pool;
     const counters = this.core.counters(pool.name);
     this.counters = counters;
@@ -151,9 +138,7 @@ export class Exchange implements UpstreamHandler, ClientExchange, RequestFacts {
     const retries = config.retries;
     this.mayRetry = retries.attempts > 0 && retries.methods.includes(head.method);
     if (this.hasBody && this.mayRetry && retries.bufferSize > 0) this.replay = [];
-    if (pool.hashKey !== undefined) {
-      this.hashKey = hashKeyOf(pool.hashKey, url, this.conn.remoteAddress, head.rawHeaders);
-    }
+    this.hashKey = requestHashKey(pool, url, this.conn.remoteAddress, head.rawHeaders);
     if (this.explainHeader !== undefined && this.core.explainAllowed(this.explainHeader)) {
       this.trace = { reason: '', candidates: [] };
     }
