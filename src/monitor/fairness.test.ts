@@ -12,7 +12,7 @@ import {
 } from './fairness.ts';
 import { sharesOf } from '../balancer/expected-shares.ts';
 import { policyDescriptor } from '../balancer/registry.ts';
-import { seeded } from './testing.ts';
+import { seeded } from '../testing/monitor-kit.ts';
 
 const opts = { overfed: 1.25, starved: 0.5, minRequestsPerBackend: 100, zThreshold: DEFAULT_Z };
 

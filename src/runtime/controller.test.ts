@@ -19,7 +19,7 @@ import { openSqliteStore } from '../store/sqlite-store.ts';
 import type { Store } from '../store/store.ts';
 import { startFakeBackend, startFakeBackends, type FakeBackend } from '../../test/helpers/fake-backend.ts';
 import { countBackends, startLoad } from '../../test/helpers/load.ts';
-import { checkpoint, corruptMiddlePage } from '../store/testing/corrupt-file.ts';
+import { checkpoint, corruptMiddlePage } from '../testing/store/corrupt-file.ts';
 import { ConfigController } from './controller.ts';
 
 const logger = pino({ level: 'silent' });
