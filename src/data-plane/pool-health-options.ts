@@ -114,6 +114,11 @@ export function poolHealthOptions(pool: PoolConfig): PoolHealthOptions {
     flap: pool.flapDampening,
     panicThreshold: pool.panicThreshold,
     lameDuckHeader: pool.lameDuckHeader?.toLowerCase(),
-    backends: pool.backends.map((b) => ({ name: b.name, weight: b.weight, maxRequests: b.maxRequests, drain: b.drain })),
+    backends: pool.backends.map((b) => ({
+      name: b.name,
+      weight: b.weight,
+      maxRequests: b.maxRequests,
+      drain: b.drain,
+    })),
   };
 }

@@ -4,7 +4,14 @@ import { EventHub, type HostStateChange } from '../core/events.ts';
 import { buildSnapshot, type Snapshot } from '../data-plane/snapshot.ts';
 import { HealthManager, LAME_DUCK_HOLD_MS } from './health-manager.ts';
 import { HostRegistry, type HostState } from '../data-plane/host-state.ts';
-import { advance, captureLogger, configWith, ScriptedProbe, settle, snapshotWith } from '../testing/health-kit.ts';
+import {
+  advance,
+  captureLogger,
+  configWith,
+  ScriptedProbe,
+  settle,
+  snapshotWith,
+} from '../testing/health-kit.ts';
 
 const A = '127.0.0.1:9001';
 const B = '127.0.0.1:9002';
