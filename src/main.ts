@@ -18,6 +18,7 @@ import { FulcrumError } from './core/errors.ts';
 import { EventHub } from './core/events.ts';
 import { isLoopbackHost, parseAddress } from './core/units.ts';
 import { HealthManager } from './health/health-manager.ts';
+import { probe as httpOrTcpProbe } from './proxy/health-probe.ts';
 import { HostRegistry } from './data-plane/host-state.ts';
 import { Monitor } from './monitor/monitor.ts';
 import { attachAccessLog } from './proxy/access-log.ts';
@@ -168,6 +169,7 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
     hub,
     clock: systemClock,
     logger,
+    probe: httpOrTcpProbe,
     onCheck: (pool, backend, ok) => monitor.recordHealthCheck(pool, backend, ok),
   });
   const controller = (running = new ConfigController({

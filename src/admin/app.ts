@@ -20,6 +20,7 @@ import { parseJsonBody, readBody, sendError, sendJson, tokenMatches } from './ht
 import { serveEvents } from './events-stream.ts';
 import type { PoolHealthView } from '../health/health-manager.ts';
 import type { PoolStatsView } from '../monitor/monitor.ts';
+import { poolViews } from '../monitor/pool-view.ts';
 
 export interface HealthView {
   describe(snapshot: Snapshot): readonly PoolHealthView[];
@@ -419,25 +420,9 @@ export class AdminApp {
     const snapshot = controller.snapshot;
     sendJson(res, 200, {
       configVersion: snapshot?.version ?? null,
-      pools: snapshot ? mergePools(health.describe(snapshot), monitor.poolStats()) : [],
+      pools: snapshot ? poolViews(health.describe(snapshot), monitor.poolStats()) : [],
     });
   }
-}
-
-/** Join health's view and the monitor's traffic view of each pool by pool and backend name. */
-function mergePools(health: readonly PoolHealthView[], stats: readonly PoolStatsView[]): unknown[] {
-  const byPool = new Map(stats.map((s) => [s.pool, s]));
-  return health.map((h) => {
-    const s = byPool.get(h.name);
-    if (!s) return h;
-    const { backends, ...traffic } = s;
-    const byBackend = new Map(backends.map((b) => [b.backend, b]));
-    return {
-      ...h,
-      traffic,
-      backends: h.backends.map((b) => ({ ...b, traffic: byBackend.get(b.name) ?? null })),
-    };
-  });
 }
 
 const DRAIN_PATH =

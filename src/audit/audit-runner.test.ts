@@ -1,7 +1,7 @@
 import pino from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { LoadedConfig } from '../config/load.ts';
-import { loadOrThrow } from '../config/testing.ts';
+import { loadOrThrow } from '../testing/config-kit.ts';
 import { systemClock } from '../core/clock.ts';
 import { EventHub } from '../core/events.ts';
 import { HostRegistry } from '../data-plane/host-state.ts';

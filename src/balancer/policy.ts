@@ -69,5 +69,10 @@ export interface PolicyDescriptor<N extends string = string> {
   readonly fairnessMeasure: FairnessMeasure;
   /** True when picks follow a hash key (the pool's `hash` settings apply). */
   readonly hashKeyed: boolean;
+  /**
+   * True when the pick sequence is fixed by the weights alone (no randomness, no load), so
+   * the monitor may hold the policy to its exact cycle.
+   */
+  readonly deterministic: boolean;
   readonly create: PolicyFactory;
 }

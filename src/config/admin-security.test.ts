@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { isFulcrumError } from '../core/errors.ts';
 import { assertAdminSecure } from './admin-security.ts';
-import { loadOrThrow } from './testing.ts';
+import { loadOrThrow } from '../testing/config-kit.ts';
 
 const config = (admin: string) =>
   loadOrThrow(`version: 1

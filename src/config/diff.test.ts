@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { diffConfigs } from './diff.ts';
 import { renderDiffText } from './diff/format-text.ts';
 import { estimateKeysMoved } from './diff/keys-moved.ts';
-import { loadOrThrow } from './testing.ts';
+import { loadOrThrow } from '../testing/config-kit.ts';
 import type { Config } from './schema.ts';
 
 function cfg(pools: string, extra = ''): Config {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { loadOrThrow } from './testing.ts';
+import { loadOrThrow } from '../testing/config-kit.ts';
 import { REDACTED, redactConfigText, redactUrl, secretKindAt } from './redact.ts';
 
 const config = (extra: string) => `version: 1

@@ -1,6 +1,8 @@
 // Expected share of each backend as configured: what the balancer is meant to do when every
-// backend is healthy. The monitor judges observed shares against the same numbers.
+// backend is healthy (config diff and lint). The maths is balancer/expected-shares.ts, the
+// same the monitor and the audit use on the running pool.
 import type { PoolConfig } from './schema.ts';
+import { configuredShareWeight, sharesOf } from '../balancer/expected-shares.ts';
 import { policyDescriptor } from '../balancer/registry.ts';
 
 export interface PredictedShare {
@@ -17,12 +19,12 @@ export function policyUsesWeights(policy: string): boolean {
 }
 
 export function predictShares(pool: PoolConfig): PredictedShare[] {
-  const equal = !policyUsesWeights(pool.policy);
-  // A weight-0 backend takes no traffic under any policy (the panic base excludes it too).
-  const weights = pool.backends.map((b) => (b.drain || b.weight === 0 ? 0 : equal ? 1 : b.weight));
-  const total = weights.reduce((sum, w) => sum + w, 0);
-  return pool.backends.map((b, i) => {
-    const weight = weights[i] ?? 0;
-    return { backend: b.name, weight, expectedShare: total === 0 ? 0 : weight / total };
-  });
+  const facts = policyDescriptor(pool.policy);
+  const weights = pool.backends.map((b) => configuredShareWeight(b, facts));
+  const shares = sharesOf(weights);
+  return pool.backends.map((b, i) => ({
+    backend: b.name,
+    weight: weights[i] ?? 0,
+    expectedShare: shares[i] ?? 0,
+  }));
 }

@@ -1,10 +1,11 @@
 // A snapshot is the immutable runtime built from one config version: routers per listener
 // and pool states whose hosts come from the long-lived HostRegistry.
 import type { Config, ListenerConfig, PoolConfig } from '../config/schema.ts';
-import { createPolicy } from '../balancer/registry.ts';
+import { createPolicy, policyDescriptor } from '../balancer/registry.ts';
 import { parseAddress } from '../core/units.ts';
 import type { HostRegistry } from './host-state.ts';
 import { type HostState } from './host-state.ts';
+import { poolHealthOptions, type PoolHealthOptions } from './pool-health-options.ts';
 import { PoolState } from './pool-state.ts';
 import { compileRoutes, type Router } from './router.ts';
 
@@ -18,6 +19,10 @@ export interface PoolRuntime {
   readonly name: string;
   readonly config: PoolConfig;
   readonly state: PoolState;
+  /** What the health manager reads of the pool (plain options, no config types). */
+  readonly health: PoolHealthOptions;
+  /** The `hash.key` spec when the policy is hash-keyed, else undefined (read per request). */
+  readonly hashKey: string | undefined;
 }
 
 export interface Snapshot {
@@ -71,6 +76,8 @@ export function buildSnapshot(
     pools.set(name, {
       name,
       config: pc,
+      health: poolHealthOptions(pc),
+      hashKey: policyDescriptor(pc.policy).hashKeyed ? pc.hash.key : undefined,
       state: new PoolState(name, hosts, policy, { panicThreshold: pc.panicThreshold }),
     });
   }

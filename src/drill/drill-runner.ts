@@ -105,10 +105,10 @@ async function waitHealthy(b: Balancer, names: readonly string[], timeoutMs: num
   for (;;) {
     const snap = b.controller.snapshot;
     const states = snap ? b.health.describe(snap).flatMap((p) => p.backends) : [];
-    if (names.every((n) => states.find((s) => s.name === n)?.state === 'healthy')) return;
+    if (names.every((n) => states.find((s) => s.name === n)?.status === 'healthy')) return;
     if (performance.now() > deadline)
       throw new Error(
-        `backends not healthy after ${timeoutMs} ms: ${JSON.stringify(states.map((s) => [s.name, s.state]))}`,
+        `backends not healthy after ${timeoutMs} ms: ${JSON.stringify(states.map((s) => [s.name, s.status]))}`,
       );
     await sleep(50);
   }
@@ -378,7 +378,7 @@ export async function runDrill(scenario: Scenario, options: DrillOptions = {}): 
           ? balancer.health
               .describe(snap)
               .flatMap((p) => p.backends)
-              .find((b) => b.name === culprit)?.state
+              .find((b) => b.name === culprit)?.status
           : undefined;
         if (state === 'unhealthy' || state === 'ejected') {
           recoveryEvent = {

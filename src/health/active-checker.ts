@@ -4,7 +4,7 @@
 // any error, in the probe or in the result handler.
 import type { Clock, TimerHandle } from '../core/clock.ts';
 import { errorMessage } from '../core/errors.ts';
-import type { Probe, ProbeOptions, ProbeResult, ProbeTarget } from './probe.ts';
+import type { Probe, ProbeOptions, ProbeResult, ProbeTarget } from '../data-plane/pool-health-options.ts';
 
 export interface CheckSchedule {
   interval: number;

@@ -4,7 +4,14 @@ import { EventHub, type HostStateChange } from '../core/events.ts';
 import { buildSnapshot, type Snapshot } from '../data-plane/snapshot.ts';
 import { HealthManager, LAME_DUCK_HOLD_MS } from './health-manager.ts';
 import { HostRegistry, type HostState } from '../data-plane/host-state.ts';
-import { advance, captureLogger, configWith, ScriptedProbe, settle, snapshotWith } from './test-kit.ts';
+import {
+  advance,
+  captureLogger,
+  configWith,
+  ScriptedProbe,
+  settle,
+  snapshotWith,
+} from '../testing/health-kit.ts';
 
 const A = '127.0.0.1:9001';
 const B = '127.0.0.1:9002';
@@ -432,7 +439,7 @@ describe('HealthManager: refused connections', () => {
     }
     expect(outFor).toEqual([1000, 2000, 4000, 8000, 8000]);
     refuse(h);
-    expect(t.manager.describe(s)[0]?.backends[0]).toMatchObject({ state: 'ejected', ejectedForMs: 8000 });
+    expect(t.manager.describe(s)[0]?.backends[0]).toMatchObject({ status: 'ejected', ejectedForMs: 8000 });
     await advance(t.clock, 8000, 1000);
     expect(t.events.find((e) => e.to === 'ejected')?.reason).toMatch(
       /^connect-refused: out of rotation for 1000ms/,
@@ -715,7 +722,7 @@ describe('HealthManager: readiness and describe', () => {
     expect(view?.backends[0]).toMatchObject({
       name: 'b0',
       address: A,
-      state: 'unhealthy',
+      status: 'unhealthy',
       configuredWeight: 1,
       effectiveWeight: 1, // in panic it still gets its share
       consecutive: { successes: 0, failures: 1 },

@@ -4,7 +4,6 @@
 // HostState objects, so a reload keeps the health, counters and ejections of backends that
 // stay; checkers are keyed by host and kept across reloads too.
 import type { Logger } from 'pino';
-import type { PoolConfig } from '../config/schema.ts';
 import type { Clock, TimerHandle } from '../core/clock.ts';
 import type { EventHub } from '../core/events.ts';
 import type { Snapshot } from '../data-plane/snapshot.ts';
@@ -26,13 +25,13 @@ import {
   type EjectionReason,
 } from './outlier-detector.ts';
 import type { PoolState } from '../data-plane/pool-state.ts';
-import {
-  poolProbeOptions,
-  probe as realProbe,
-  type Probe,
-  type ProbeOptions,
-  type ProbeResult,
-} from './probe.ts';
+import type {
+  BackendOptions,
+  PoolHealthOptions,
+  Probe,
+  ProbeOptions,
+  ProbeResult,
+} from '../data-plane/pool-health-options.ts';
 import { RAMP_FLOOR, rampFactor, rampTick } from './slow-start.ts';
 
 export interface HealthManagerDeps {
@@ -40,8 +39,11 @@ export interface HealthManagerDeps {
   clock: Clock;
   logger: Logger;
   random?: () => number;
-  /** The check itself; tests inject one that fails, hangs or throws on demand. */
-  probe?: Probe;
+  /**
+   * The check itself, from the composition root (the proxy's node:http probe); tests inject
+   * one that fails, hangs or throws on demand.
+   */
+  probe: Probe;
   /** Told about every active check result (the monitor's `fulcrum_health_checks_total`). */
   onCheck?: (pool: string, backend: string, ok: boolean) => void;
 }
@@ -49,7 +51,7 @@ export interface HealthManagerDeps {
 export interface BackendHealthView {
   name: string;
   address: string;
-  state: HostStatus;
+  status: HostStatus;
   /** Why the backend is in that state (the last transition's reason). */
   reason: string;
   configuredWeight: number;
@@ -106,7 +108,7 @@ interface HostEntry {
 
 interface PoolEntry {
   readonly name: string;
-  config: PoolConfig;
+  options: PoolHealthOptions;
   probe: ProbeOptions | undefined;
   schedule: CheckSchedule;
   readonly hosts: Map<HostState, HostEntry>;
@@ -134,7 +136,7 @@ interface Preparation extends HealthPreparation {
 }
 
 /** The backend config a committed snapshot gives a host (kept off running hosts until then). */
-function adoptBackendConfig(h: HostState, b: PoolConfig['backends'][number] | undefined): void {
+function adoptBackendConfig(h: HostState, b: BackendOptions | undefined): void {
   if (b === undefined) return;
   h.name = b.name;
   h.configuredWeight = b.weight;
@@ -160,7 +162,7 @@ export class HealthManager {
     this.#clock = deps.clock;
     this.#logger = deps.logger;
     this.#random = deps.random ?? Math.random;
-    this.#probe = deps.probe ?? realProbe;
+    this.#probe = deps.probe;
     this.#onCheckResult = deps.onCheck;
   }
 
@@ -188,17 +190,17 @@ export class HealthManager {
     let longestTimeout = 0;
     for (const [name, pr] of snapshot.pools) {
       const running = this.#pools.get(name);
-      const st = this.#newPoolEntry(name, pr.config, running);
+      const st = this.#newPoolEntry(name, pr.health, running);
       st.states = [pr.state];
-      this.#configurePool(st, pr.config);
+      this.#configurePool(st, pr.health);
       staged.set(name, st);
       if (running !== undefined) running.pending = pr.state;
-      const hc = pr.config.healthCheck;
-      if (hc !== undefined) longestTimeout = Math.max(longestTimeout, hc.timeout);
+      const hc = pr.health.checks;
+      if (hc !== undefined) longestTimeout = Math.max(longestTimeout, hc.probe.timeout);
       for (const h of pr.state.hosts) {
         if (running?.hosts.has(h) === true) continue;
         h.observer = st.observer;
-        h.lameDuckHeader = pr.config.lameDuckHeader?.toLowerCase();
+        h.lameDuckHeader = pr.health.lameDuckHeader;
         const he = this.#addHost(st, h, running === undefined);
         if (hc !== undefined) warm.push(new Promise<void>((resolve) => (he.warmed = resolve)));
         this.#reconcileHost(he, now, 'added by config');
@@ -231,14 +233,14 @@ export class HealthManager {
     for (const [name, st] of staged) {
       const pr = snapshot.pools.get(name);
       if (pr === undefined) continue;
-      pr.state.hosts.forEach((h, i) => adoptBackendConfig(h, pr.config.backends[i]));
+      pr.state.hosts.forEach((h, i) => adoptBackendConfig(h, pr.health.backends[i]));
       let pe = st.target;
       if (pe === undefined) {
         pe = st;
         this.#pools.set(name, st);
       } else {
         pe.pending = undefined;
-        this.#configurePool(pe, pr.config);
+        this.#configurePool(pe, pr.health);
         const previous = pe.states[pe.states.length - 1];
         pe.states = previous === undefined || previous === pr.state ? [pr.state] : [previous, pr.state];
         const keep = new Set(pr.state.hosts);
@@ -252,7 +254,7 @@ export class HealthManager {
       pe.staged = false;
       for (const h of pr.state.hosts) {
         h.observer = pe.observer;
-        h.lameDuckHeader = pr.config.lameDuckHeader?.toLowerCase();
+        h.lameDuckHeader = pr.health.lameDuckHeader;
         const he = pe.hosts.get(h);
         if (he !== undefined) this.#reconcileHost(he, now, 'config applied');
         if (h.rampFactor < 1) this.#ensureRamp(pe);
@@ -290,15 +292,15 @@ export class HealthManager {
       const st = pr.state;
       out.push({
         name,
-        policy: pr.config.policy,
+        policy: pr.health.policy,
         panic: st.panic,
-        panicThreshold: pr.config.panicThreshold,
+        panicThreshold: pr.health.panicThreshold,
         available: st.hosts.filter((h) => h.available).length,
         total: st.hosts.length,
         backends: st.hosts.map((h) => ({
           name: h.name,
           address: h.address,
-          state: h.status,
+          status: h.status,
           reason: h.statusReason,
           configuredWeight: h.configuredWeight,
           effectiveWeight: h.effectiveWeight,
@@ -357,7 +359,7 @@ export class HealthManager {
       }
       if (st.panic) {
         reasons.push(
-          `pool "${name}" is in panic: ${st.availableCount} of ${st.eligible} backends available, below panicThreshold ${Math.round(pr.config.panicThreshold * 100)}%; balancing across all backends`,
+          `pool "${name}" is in panic: ${st.availableCount} of ${st.eligible} backends available, below panicThreshold ${Math.round(pr.health.panicThreshold * 100)}%; balancing across all backends`,
         );
       }
     }
@@ -366,10 +368,10 @@ export class HealthManager {
 
   // ---- configuration ----
 
-  #newPoolEntry(name: string, config: PoolConfig, target: PoolEntry | undefined): PoolEntry {
+  #newPoolEntry(name: string, options: PoolHealthOptions, target: PoolEntry | undefined): PoolEntry {
     const entry: PoolEntry = {
       name,
-      config,
+      options,
       probe: undefined,
       schedule: { interval: 1000, jitter: 0 },
       hosts: new Map(),
@@ -388,10 +390,10 @@ export class HealthManager {
     return entry;
   }
 
-  #configurePool(pe: PoolEntry, config: PoolConfig): void {
-    pe.config = config;
-    const hc = config.healthCheck;
-    pe.probe = poolProbeOptions(config);
+  #configurePool(pe: PoolEntry, options: PoolHealthOptions): void {
+    pe.options = options;
+    const hc = options.checks;
+    pe.probe = hc?.probe;
     if (hc !== undefined) pe.schedule = { interval: hc.interval, jitter: hc.jitter };
   }
 
@@ -410,7 +412,7 @@ export class HealthManager {
     };
     pe.hosts.set(h, he);
     // A backend new to this pool starts from scratch, even if an old HostState object was kept.
-    h.verdict = pe.config.healthCheck?.initialState === 'unknown' ? 'unknown' : 'up';
+    h.verdict = pe.options.checks?.initialState === 'unknown' ? 'unknown' : 'up';
     h.checkSuccesses = 0;
     h.checkFailures = 0;
     h.lastHealthOk = undefined;
@@ -440,8 +442,8 @@ export class HealthManager {
       h.checkSuccesses = 0;
       h.checkFailures = 0;
     }
-    if (pe.config.outlierDetection === undefined && h.ejectedUntil !== 0) this.#unEject(he, now);
-    if (pe.config.slowStart <= 0) h.rampFactor = 1;
+    if (pe.options.outlier === undefined && h.ejectedUntil !== 0) this.#unEject(he, now);
+    if (pe.options.slowStart <= 0) h.rampFactor = 1;
     if (pe.probe !== undefined && he.lameTimer !== undefined) {
       this.#clock.clearTimeout(he.lameTimer);
       he.lameTimer = undefined;
@@ -475,7 +477,7 @@ export class HealthManager {
 
   #onCheck(he: HostEntry, r: ProbeResult): void {
     const { host: h, pool: pe } = he;
-    const hc = pe.config.healthCheck;
+    const hc = pe.options.checks;
     if (hc === undefined || !pe.hosts.has(h)) return;
     const now = this.#clock.now();
     h.lastCheck = { at: this.#clock.wallNow(), ok: r.ok, detail: r.detail };
@@ -532,7 +534,7 @@ export class HealthManager {
   /** On the request path: cheap unless a threshold is crossed. */
   #onOutcome(pe: PoolEntry, h: HostState, kind: OutcomeKind): void {
     if (kind === 'connect-failure' && h.refusedUntil === 0) this.#refused(pe, h);
-    const o = pe.config.outlierDetection;
+    const o = pe.options.outlier;
     if (o === undefined || h.ejectedUntil !== 0) return;
     const reason = countOutcome(h, kind, o);
     if (reason === undefined) return;
@@ -591,7 +593,7 @@ export class HealthManager {
 
   #eject(he: HostEntry, reason: EjectionReason, now: number): boolean {
     const { host: h, pool: pe } = he;
-    const o = pe.config.outlierDetection;
+    const o = pe.options.outlier;
     if (o === undefined) return false;
     let ejected = 0;
     for (const x of pe.hosts.keys()) if (x.isEjected(now)) ejected++;
@@ -635,7 +637,7 @@ export class HealthManager {
   #startSweep(pe: PoolEntry): void {
     if (pe.sweepTimer !== undefined) this.#clock.clearTimeout(pe.sweepTimer);
     pe.sweepTimer = undefined;
-    const o = pe.config.outlierDetection;
+    const o = pe.options.outlier;
     if (o?.successRate === undefined) return;
     const sr = o.successRate;
     pe.sweepTimer = this.#timer(() => {
@@ -668,7 +670,7 @@ export class HealthManager {
     const ok = h.verdict === 'unknown' ? undefined : h.verdict === 'up';
     if (ok !== undefined) {
       if (h.lastHealthOk !== undefined && ok !== h.lastHealthOk) {
-        const hold = recordFlip(h, now, pe.config.flapDampening);
+        const hold = recordFlip(h, now, pe.options.flap);
         if (hold > 0) {
           h.heldUntil = now + hold;
           if (he.holdTimer !== undefined) this.#clock.clearTimeout(he.holdTimer);
@@ -678,7 +680,7 @@ export class HealthManager {
             h.lastHoldEnd = this.#clock.now();
             if (this.#update(he, 'flap-dampening hold over', this.#clock.now())) this.#commit(pe);
           }, hold);
-          why = `${reason}; flapping (${pe.config.flapDampening.flips} flips within ${pe.config.flapDampening.window}ms): held out for ${hold}ms`;
+          why = `${reason}; flapping (${pe.options.flap.flips} flips within ${pe.options.flap.window}ms): held out for ${hold}ms`;
           this.#logger.warn(
             { pool: pe.name, backend: h.name, holdMs: hold, flaps: h.flaps },
             'backend flapping: held out',
@@ -689,7 +691,7 @@ export class HealthManager {
     }
     let to = h.deriveStatus(now);
     const inRotation = !h.draining && (to === 'healthy' || to === 'slow-start');
-    const slowStart = pe.config.slowStart;
+    const slowStart = pe.options.slowStart;
     if (inRotation && !he.inRotation && slowStart > 0 && !he.initial) {
       h.rampStart = now;
       h.rampFactor = RAMP_FLOOR;
@@ -731,14 +733,14 @@ export class HealthManager {
       for (const he of pe.hosts.values()) {
         const h = he.host;
         if (h.rampFactor >= 1) continue;
-        h.rampFactor = rampFactor(now - h.rampStart, pe.config.slowStart);
+        h.rampFactor = rampFactor(now - h.rampStart, pe.options.slowStart);
         this.#update(he, h.rampFactor >= 1 ? 'slow start complete' : 'slow start', now);
         if (h.rampFactor < 1) ramping = true;
       }
       // Weights changed even when no status did.
       this.#commit(pe);
       if (ramping) this.#ensureRamp(pe);
-    }, rampTick(pe.config.slowStart));
+    }, rampTick(pe.options.slowStart));
   }
 
   /** Refresh the pool's candidate sets and announce panic changes loudly. */
@@ -757,7 +759,7 @@ export class HealthManager {
       pool: pe.name,
       available: cur.availableCount,
       eligible: cur.eligible,
-      panicThreshold: pe.config.panicThreshold,
+      panicThreshold: pe.options.panicThreshold,
     };
     if (cur.panic) {
       this.#logger.warn(

@@ -1,5 +1,6 @@
 // The facts behind an unfair or overloaded verdict, gathered from a pool's windows and the
 // config eras over them, turned into words by attributeCauses().
+import { policyDescriptor } from '../balancer/registry.ts';
 import type { PoolRuntime } from '../data-plane/snapshot.ts';
 import { attributeCauses, type Cause } from './fairness.ts';
 import { isOut, type BackendStatsView, type PoolStatsView } from './pool-stats.ts';
@@ -11,9 +12,6 @@ export interface VersionInfo {
   createdAt: number;
   author?: string;
 }
-
-/** Policies whose pick sequence is fixed by the weights alone (no randomness, no load). */
-const DETERMINISTIC = new Set(['round-robin', 'weighted-round-robin']);
 
 export function backendCauses(
   p: PoolTrack,
@@ -72,7 +70,8 @@ export function backendCauses(
       peerWeight = pw;
     }
   }
-  const hashEra = eras.findLast((e) => e.policy === 'consistent-hash');
+  const hashEra = eras.findLast((e) => policyDescriptor(e.policy).hashKeyed);
+  const policy = policyDescriptor(pr.config.policy);
   const info = era ? versionInfo?.(era.weightsSince) : undefined;
   const track = p.backends.get(b.backend);
   let ownState: string | undefined;
@@ -96,7 +95,7 @@ export function backendCauses(
     verdict !== 'overloaded' &&
     eras.length === 1 &&
     reloads === 0 &&
-    DETERMINISTIC.has(pr.config.policy) &&
+    policy.deterministic &&
     allFlips === 0 &&
     retried === 0 &&
     !panic &&
@@ -106,7 +105,7 @@ export function backendCauses(
     let cycle = 0;
     let inFlight = 0;
     for (const h of pr.state.hosts) {
-      cycle += pr.config.policy === 'round-robin' ? 1 : h.configuredWeight;
+      cycle += policy.usesWeights ? h.configuredWeight : 1;
       inFlight += h.inFlight;
     }
     let observed = 0;
@@ -117,6 +116,7 @@ export function backendCauses(
   return attributeCauses({
     verdict,
     policy: hashEra?.policy ?? pr.config.policy,
+    hashKeyed: hashEra !== undefined || policyDescriptor(pr.config.policy).hashKeyed,
     backend: b.backend,
     hotKey: stats.hotKey,
     hashKeySource: hashEra ? hashEra.hashKey : pr.config.hash?.key,

@@ -4,15 +4,15 @@ import {
   attributeCauses,
   binomialZ,
   DEFAULT_Z,
-  expectedShares,
   jainIndex,
   judgeOverload,
   judgePool,
-  measureFor,
   type BackendSample,
   type CauseFacts,
 } from './fairness.ts';
-import { seeded } from './testing.ts';
+import { sharesOf } from '../balancer/expected-shares.ts';
+import { policyDescriptor } from '../balancer/registry.ts';
+import { seeded } from '../testing/monitor-kit.ts';
 
 const opts = { overfed: 1.25, starved: 0.5, minRequestsPerBackend: 100, zThreshold: DEFAULT_Z };
 
@@ -35,8 +35,8 @@ function honestSample(shares: number[], n: number, rnd: () => number): BackendSa
 
 describe('fairness maths', () => {
   it('expected shares follow weights; zero weights get nothing', () => {
-    expect(expectedShares([2, 1, 1, 0])).toEqual([0.5, 0.25, 0.25, 0]);
-    expect(expectedShares([0, 0])).toEqual([0, 0]);
+    expect(sharesOf([2, 1, 1, 0])).toEqual([0.5, 0.25, 0.25, 0]);
+    expect(sharesOf([0, 0])).toEqual([0, 0]);
   });
 
   it("Jain's index is 1 for equal ratios and 1/n when one backend takes everything", () => {
@@ -52,9 +52,9 @@ describe('fairness maths', () => {
   });
 
   it('load-aware policies are judged on concurrency per weight', () => {
-    expect(measureFor('least-requests')).toBe('in-flight-per-weight');
-    expect(measureFor('p2c-ewma')).toBe('in-flight-latency-per-weight');
-    expect(measureFor('consistent-hash')).toBe('requests');
+    expect(policyDescriptor('least-requests').fairnessMeasure).toBe('in-flight-per-weight');
+    expect(policyDescriptor('p2c-ewma').fairnessMeasure).toBe('in-flight-latency-per-weight');
+    expect(policyDescriptor('consistent-hash').fairnessMeasure).toBe('requests');
   });
 
   it('an honest sample never fires (property)', () => {
@@ -64,7 +64,7 @@ describe('fairness maths', () => {
         fc.integer({ min: 0, max: 20_000 }),
         fc.integer(),
         (weights, n, seed) => {
-          const shares = expectedShares(weights);
+          const shares = sharesOf(weights);
           const v = judgePool(honestSample(shares, n, seeded(seed)), 'requests', 60_000, opts);
           return v.backends.every((b) => b.verdict === 'ok' || b.verdict === 'insufficient-data');
         },
@@ -295,6 +295,7 @@ describe('fairness maths', () => {
     const facts: CauseFacts = {
       verdict: 'overfed',
       policy: 'consistent-hash',
+      hashKeyed: true,
       backend: 'app-2',
       hotKey: { key: 'user-42', share: 0.7, backend: 'app-2' },
       hashKeySource: 'header:x-user-id',
@@ -315,7 +316,7 @@ describe('fairness maths', () => {
 
     it('falls back to hash affinity, flapping, reloads, and finally says nothing known explains it', () => {
       expect(attributeCauses({ ...facts, hotKey: undefined })[0]?.kind).toBe('hash-affinity');
-      const rr = { ...facts, policy: 'round-robin', hotKey: undefined };
+      const rr = { ...facts, policy: 'round-robin', hashKeyed: false, hotKey: undefined };
       expect(attributeCauses({ ...rr, flips: 3 })[0]?.kind).toBe('flapping-health');
       expect(attributeCauses({ ...rr, reloads: 2 })[0]?.kind).toBe('per-process-state');
       const none = attributeCauses(rr);
@@ -324,7 +325,7 @@ describe('fairness maths', () => {
     });
 
     it('calls it a bug only when the pick sequence provably deviates', () => {
-      const rr = { ...facts, policy: 'round-robin', hotKey: undefined };
+      const rr = { ...facts, policy: 'round-robin', hashKeyed: false, hotKey: undefined };
       const within = { expected: 300, observed: 340, slack: 50 };
       expect(attributeCauses({ ...rr, pickDeviation: within })[0]?.kind).toBe('unexplained');
       const beyond = { expected: 300, observed: 400, slack: 50 };
@@ -336,7 +337,13 @@ describe('fairness maths', () => {
     });
 
     it('names retries away from a dead peer, and panic, before anything else', () => {
-      const rr = { ...facts, policy: 'weighted-round-robin', hotKey: undefined, backend: 'b1' };
+      const rr = {
+        ...facts,
+        policy: 'weighted-round-robin',
+        hashKeyed: false,
+        hotKey: undefined,
+        backend: 'b1',
+      };
       const retried = { from: ['b3'], to: ['b1', 'b2'] };
       const c = attributeCauses({ ...rr, retries: retried, panic: true, peerFlips: 2 });
       expect(c.map((x) => x.kind)).toEqual(['retries', 'panic', 'flapping-health']);
@@ -366,6 +373,7 @@ describe('fairness maths', () => {
         ...facts,
         verdict: 'overloaded',
         policy: 'weighted-round-robin',
+        hashKeyed: false,
         hotKey: undefined,
         weight: 8,
         peerWeight: 1,
@@ -384,6 +392,7 @@ describe('fairness maths', () => {
         ...facts,
         verdict: 'overloaded',
         policy: 'weighted-round-robin',
+        hashKeyed: false,
         hotKey: undefined,
         reloads: 2,
         weight: 10,
@@ -401,6 +410,7 @@ describe('fairness maths', () => {
         ...facts,
         backend: 'b3',
         policy: 'p2c-ewma',
+        hashKeyed: false,
         hotKey: undefined,
         reloads: 2,
         slow: { meanMs: 800, peerMeanMs: 100 },
@@ -411,9 +421,9 @@ describe('fairness maths', () => {
         text: 'b3 is slow (latency 8.0× its peers: mean 800 ms against 100 ms)',
       });
       expect(over.some((x) => x.kind === 'per-process-state')).toBe(false);
-      expect(attributeCauses({ ...slow, verdict: 'overloaded', policy: 'round-robin' })[0]?.kind).toBe(
-        'slow-backend',
-      );
+      expect(
+        attributeCauses({ ...slow, verdict: 'overloaded', policy: 'round-robin', hashKeyed: false })[0]?.kind,
+      ).toBe('slow-backend');
       // Without the latency facts the same reloads are the suspect.
       expect(attributeCauses({ ...slow, slow: undefined })[0]?.kind).toBe('per-process-state');
     });
@@ -424,6 +434,7 @@ describe('fairness maths', () => {
         verdict: 'starved' as const,
         backend: 'b2',
         policy: 'round-robin',
+        hashKeyed: false,
         hotKey: undefined,
       };
       expect(attributeCauses(rr)[0]?.kind).toBe('unexplained');

@@ -87,13 +87,6 @@ function latencyVsPeers(
   return { mean, peerMean, factor, outlier };
 }
 
-/** Load-aware policies balance concurrency, so their request counts are not a fair measure. */
-export function measureFor(policy: string): FairnessMeasure {
-  if (policy === 'least-requests') return 'in-flight-per-weight';
-  if (policy === 'p2c-ewma') return 'in-flight-latency-per-weight';
-  return 'requests';
-}
-
 /**
  * A backend's load in the given measure. By Little's law busyMs / window is its mean
  * concurrency; p2c-ewma equalises concurrency × mean latency (busyMs / requests).
@@ -102,13 +95,6 @@ function loadOf(s: BackendSample, measure: FairnessMeasure): number {
   if (measure === 'requests') return s.requests;
   if (measure === 'in-flight-per-weight') return s.busyMs;
   return s.requests > 0 ? (s.busyMs * s.busyMs) / s.requests : 0;
-}
-
-/** Shares proportional to weights; all zero when the weights sum to zero. */
-export function expectedShares(weights: readonly number[]): number[] {
-  let sum = 0;
-  for (const w of weights) sum += w > 0 ? w : 0;
-  return weights.map((w) => (sum > 0 && w > 0 ? w / sum : 0));
 }
 
 /** Jain's index (Σx)² / (n·Σx²) over non-negative values; 1 when all are equal. */
@@ -393,7 +379,10 @@ export interface Cause {
 /** What the monitor knows about a backend and its pool when an alert needs a cause. */
 export interface CauseFacts {
   readonly verdict: 'overfed' | 'starved' | 'overloaded';
+  /** The policy's name, for the wording. */
   readonly policy: string;
+  /** Its descriptor's `hashKeyed`: picks follow a hash key. */
+  readonly hashKeyed: boolean;
   readonly backend: string;
   /** The most frequent hash key of the pool over the window, with the backend it went to. */
   readonly hotKey:
@@ -469,7 +458,7 @@ function skewText(f: CauseFacts): string {
  */
 export function attributeCauses(f: CauseFacts): Cause[] {
   const out: Cause[] = [];
-  const hashed = f.policy === 'consistent-hash';
+  const hashed = f.hashKeyed;
   const hk = f.hotKey;
   // A backend that was out gets less than its weight: that is health checking, not the policy.
   if (f.verdict === 'starved' && f.ownState !== undefined) {

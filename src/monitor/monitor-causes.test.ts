@@ -11,7 +11,7 @@ import { HostRegistry } from '../data-plane/host-state.ts';
 import type { Snapshot } from '../data-plane/snapshot.ts';
 import type { AlertView } from './alerts.ts';
 import { Monitor } from './monitor.ts';
-import { drive, seeded, silentLogger, testSnapshot } from './testing.ts';
+import { drive, seeded, silentLogger, testSnapshot } from '../testing/monitor-kit.ts';
 
 const config = (pool: Record<string, unknown>, weights = [1, 1, 1, 1]) => ({
   version: 1,

@@ -3,7 +3,7 @@ import { FakeClock } from '../core/clock.ts';
 import { EventHub } from '../core/events.ts';
 import type { AlertView } from './alerts.ts';
 import { Monitor } from './monitor.ts';
-import { drive, silentLogger, testSnapshot } from './testing.ts';
+import { drive, silentLogger, testSnapshot } from '../testing/monitor-kit.ts';
 
 const config = (pool: Record<string, unknown> = {}, extra: Record<string, unknown> = {}) => ({
   version: 1,

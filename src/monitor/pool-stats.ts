@@ -1,14 +1,13 @@
 // A pool's stats over the monitor window, as /api/v1/pools, the dashboard and the alert
 // rules see them: expected and observed shares, the fairness and capacity verdicts, errors
 // and latency per backend. Computed once per evaluation from the pool's rings.
+import { runningShares } from '../balancer/expected-shares.ts';
 import { policyDescriptor } from '../balancer/registry.ts';
-import type { HostState } from '../data-plane/host-state.ts';
 import type { PoolRuntime, Snapshot } from '../data-plane/snapshot.ts';
 import {
   DEFAULT_Z,
   judgeOverload,
   judgePool,
-  measureFor,
   type BackendSample,
   type LoadSample,
   type Verdict,
@@ -40,15 +39,9 @@ export function poolStats(
   const state = pr.state;
   const slots = Math.max(1, Math.round(windowMs / SLOT_MS));
   // Expected shares now, written into the current slot so the window's expected share is
-  // the traffic-weighted average of what the config asked for second by second.
-  const cand = new Set<HostState>(state.candidates);
-  const uses = policyDescriptor(state.policy.name).usesWeights;
-  const weights = state.hosts.map((h) =>
-    cand.has(h) ? (uses ? (state.panic ? h.configuredWeight : h.effectiveWeight) : 1) : 0,
-  );
-  let wsum = 0;
-  for (const w of weights) wsum += w;
-  const currentExp = weights.map((w) => (wsum > 0 ? w / wsum : 0));
+  // the traffic-weighted average of what the balancer gave second by second (panic, slow
+  // start and drain included: the weights PoolState.refresh() set).
+  const currentExp = runningShares(state.hosts, policyDescriptor(state.policy.name));
   for (let i = 0; i < p.list.length; i++) {
     const r = (p.list[i] as BackendTrack).ring;
     r.set(now, EXP, currentExp[i] as number);
@@ -110,14 +103,14 @@ export function poolStats(
     minRequestsPerBackend: f.minRequestsPerBackend,
     zThreshold: DEFAULT_Z,
   };
-  const verdict = judgePool(samples, measureFor(pr.config.policy), windowMs, opts);
+  const verdict = judgePool(samples, policyDescriptor(pr.config.policy).fairnessMeasure, windowMs, opts);
   const overload = judgeOverload(loads, opts);
   p.overload = overload;
   const seconds = windowMs / 1000;
   let poolErr = 0;
   for (const e of errs) poolErr += e;
   // Hot keys matter while any config over the window hashed (a rollback does not undo them).
-  const hashed = erasInWindow(p, now, windowMs).some((e) => e.policy === 'consistent-hash');
+  const hashed = erasInWindow(p, now, windowMs).some((e) => policyDescriptor(e.policy).hashKeyed);
   let hot = hashed ? p.topKeys.hottest(now) : undefined;
   // The sketch keeps half a window to a whole one of hashed requests; after a rollback it
   // empties before the window does, so the last hot key seen stands for the hashed era.

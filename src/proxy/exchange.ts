@@ -1,7 +1,6 @@
 // One client request on its way through the proxy: route, pick, forward, retry, answer.
 // The Exchange object is the only per-request allocation of note: it is both the client
 // connection's exchange and its upstream call's handler, so no closures are created per request.
-import type { IncomingHttpHeaders } from 'node:http';
 import { ERRORS, type ErrorCode } from '../core/errors.ts';
 import type { EventHub } from '../core/events.ts';
 import type { PickTrace } from '../balancer/policy.ts';
@@ -10,13 +9,8 @@ import type { PoolRuntime, Snapshot } from '../data-plane/snapshot.ts';
 import type { Router } from '../data-plane/router.ts';
 import { errorBody } from './answers.ts';
 import type { ClientConnection, ClientExchange } from './client-connection.ts';
-import { hashKeyOf } from './hash-key.ts';
-import {
-  forwardRequestHeaders,
-  forwardResponseHeaders,
-  headersObject,
-  type RequestFacts,
-} from './headers.ts';
+import { requestHashKey, routeToPool } from './front.ts';
+import { forwardRequestHeaders, forwardResponseHeaders, type RequestFacts } from './headers.ts';
 import type { RequestHead, ResponseHead } from './http1.ts';
 import type {
   BodyFraming,
@@ -58,7 +52,6 @@ export interface ExchangeCore {
 type RetryKind = 'connect-failure' | 'reset' | 'unanswered' | 'timeout' | 'connect-timeout' | number;
 
 const CLIENT_CLOSED = 499;
-const NO_HEADERS: IncomingHttpHeaders = Object.freeze({});
 
 export class Exchange implements UpstreamHandler, ClientExchange, RequestFacts {
   readonly core: ExchangeCore;
@@ -144,14 +137,9 @@ export class Exchange implements UpstreamHandler, ClientExchange, RequestFacts {
     this.requestId = id !== undefined && id !== '' ? id : this.core.nextRequestId();
     headers.push('x-request-id', this.requestId);
 
-    const route = router.match(
-      this.hostHeader,
-      url,
-      router.usesHeaders ? headersObject(head.rawHeaders) : NO_HEADERS,
-    );
-    if (route === undefined) return this.fail('FULCRUM_ERR_PROXY_NO_ROUTE');
-    const pool = snapshot.pools.get(route.pool);
-    if (pool === undefined) return this.noBackend();
+    const pool = routeToPool(snapshot, router, this.hostHeader, url, head.rawHeaders);
+    if (typeof pool === 'string')
+      return pool === 'FULCRUM_ERR_PROXY_NO_BACKEND' ? this.noBackend() : this.fail(pool);
     this.pool = pool;
     const counters = this.core.counters(pool.name);
     this.counters = counters;
@@ -166,14 +154,7 @@ export class Exchange implements UpstreamHandler, ClientExchange, RequestFacts {
     // with a body keeps it for replay at least until its connection is up.
     this.mayRetry = retries.attempts > 0;
     if (this.hasBody && this.mayRetry && retries.bufferSize > 0) this.replay = [];
-    if (config.policy === 'consistent-hash') {
-      this.hashKey = hashKeyOf(
-        config.hash?.key ?? 'source-ip',
-        url,
-        this.conn.remoteAddress,
-        head.rawHeaders,
-      );
-    }
+    this.hashKey = requestHashKey(pool, url, this.conn.remoteAddress, head.rawHeaders);
     if (this.explainHeader !== undefined && this.core.explainAllowed(this.explainHeader)) {
       this.trace = { reason: '', candidates: [] };
     }

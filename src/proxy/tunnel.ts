@@ -10,13 +10,8 @@ import { ERRORS, type ErrorCode } from '../core/errors.ts';
 import type { HostState, OutcomeKind } from '../data-plane/host-state.ts';
 import type { Snapshot } from '../data-plane/snapshot.ts';
 import { rawErrorResponse } from './answers.ts';
-import { hashKeyOf } from './hash-key.ts';
-import {
-  forwardRequestHeaders,
-  forwardResponseHeaders,
-  headersObject,
-  type RequestFacts,
-} from './headers.ts';
+import { requestHashKey, routeToPool } from './front.ts';
+import { forwardRequestHeaders, forwardResponseHeaders, type RequestFacts } from './headers.ts';
 import type { RequestHead } from './http1.ts';
 import type { Router } from '../data-plane/router.ts';
 
@@ -64,6 +59,7 @@ export function tunnel(
       : ctx.requestId;
   headers.push('x-request-id', requestId);
   let poolName = '';
+  let hashKey: string | undefined = undefined;
   // The try, filled once a backend is picked (read by the shared callbacks below).
   const picked: { host: HostState | undefined; open: boolean } = { host: undefined, open: false };
   let reported = false;
@@ -81,7 +77,7 @@ export function tunnel(
       retries: 0,
       requestId,
       method: req.method,
-      hashKey: undefined,
+      hashKey,
       noBackend: error === 'FULCRUM_ERR_PROXY_NO_BACKEND',
     });
   };
@@ -98,14 +94,10 @@ export function tunnel(
   };
 
   socket.on('error', () => socket.destroy());
-  const route = ctx.router.match(req.host, req.url, headersObject(req.rawHeaders));
-  const pool = route === undefined ? undefined : ctx.snapshot.pools.get(route.pool);
-  if (pool === undefined) return fail('FULCRUM_ERR_PROXY_NO_ROUTE');
+  const pool = routeToPool(ctx.snapshot, ctx.router, req.host, req.url, req.rawHeaders);
+  if (typeof pool === 'string') return fail(pool);
   poolName = pool.name;
-  const hashKey =
-    pool.config.policy === 'consistent-hash'
-      ? hashKeyOf(pool.config.hash?.key ?? 'source-ip', req.url, clientIp, req.rawHeaders)
-      : undefined;
+  hashKey = requestHashKey(pool, req.url, clientIp, req.rawHeaders);
   const host = pool.state.pick(hashKey);
   if (host === undefined) return fail('FULCRUM_ERR_PROXY_NO_BACKEND');
   if (facts.hostHeader === undefined) headers.push('host', host.address);

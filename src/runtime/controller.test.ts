@@ -12,13 +12,14 @@ import { systemClock } from '../core/clock.ts';
 import { isFulcrumError } from '../core/errors.ts';
 import { EventHub } from '../core/events.ts';
 import { HealthManager } from '../health/health-manager.ts';
+import { probe } from '../proxy/health-probe.ts';
 import { HostRegistry } from '../data-plane/host-state.ts';
 import { ProxyServer } from '../proxy/proxy-server.ts';
 import { openSqliteStore } from '../store/sqlite-store.ts';
 import type { Store } from '../store/store.ts';
 import { startFakeBackend, startFakeBackends, type FakeBackend } from '../../test/helpers/fake-backend.ts';
 import { countBackends, startLoad } from '../../test/helpers/load.ts';
-import { checkpoint, corruptMiddlePage } from '../store/testing/corrupt-file.ts';
+import { checkpoint, corruptMiddlePage } from '../testing/store/corrupt-file.ts';
 import { ConfigController } from './controller.ts';
 
 const logger = pino({ level: 'silent' });
@@ -72,7 +73,7 @@ function poolView(r: Rig): unknown {
       backends: p.backends.map((b) => ({
         name: b.name,
         address: b.address,
-        state: b.state,
+        state: b.status,
         reason: b.reason,
         configuredWeight: b.configuredWeight,
         effectiveWeight: b.effectiveWeight,
@@ -122,7 +123,7 @@ beforeEach(async () => {
   const storeFile = join(mkdtempSync(join(tmpdir(), 'fulcrum-controller-')), 'fulcrum.db');
   const store = await openSqliteStore(storeFile);
   const hub = new EventHub();
-  const health = new HealthManager({ hub, clock: systemClock, logger });
+  const health = new HealthManager({ hub, clock: systemClock, logger, probe });
   const proxy = new ProxyServer({ hub, logger });
   const registry = new HostRegistry();
   const controller = new ConfigController({ store, registry, health, proxy, hub, logger, env: {} });
@@ -288,7 +289,7 @@ describe('ConfigController: a refused apply changes nothing, under load', () => 
     const r = await rig.controller.apply(text, { source: 'api' });
     expect(r.status).toBe('applied');
     const pool = rig.health.describe(rig.controller.snapshot!)[0]!;
-    expect(pool.backends.map((b) => `${b.name} ${b.state} ${b.effectiveWeight}`)).toEqual([
+    expect(pool.backends.map((b) => `${b.name} ${b.status} ${b.effectiveWeight}`)).toEqual([
       `${b1.name} healthy 3`,
       `${b2.name} healthy 1`,
       `${b3.name} healthy 1`,
@@ -314,7 +315,7 @@ describe('ConfigController: a refused apply changes nothing, under load', () => 
     );
     const r = await rig.controller.apply(text, { source: 'api', force: true });
     expect(r.status).toBe('applied');
-    expect(rig.health.describe(rig.controller.snapshot!)[0]?.backends.map((b) => b.state)).toEqual([
+    expect(rig.health.describe(rig.controller.snapshot!)[0]?.backends.map((b) => b.status)).toEqual([
       'unhealthy',
       'unhealthy',
     ]);

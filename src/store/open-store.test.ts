@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openStore } from './open-store.ts';
-import { hasEtcd, startEtcd } from './testing/etcd-server.ts';
+import { hasEtcd, startEtcd } from '../drill/etcd-server.ts';
 
 let dir: string;
 beforeEach(() => {

@@ -10,7 +10,7 @@ import { afterAll, expect, it } from 'vitest';
 import { sha256 } from './store.ts';
 
 const NODE = join(process.cwd(), 'node_modules/.bin/node');
-const COMMIT_LOOP = join(import.meta.dirname, 'testing/commit-loop.ts');
+const COMMIT_LOOP = join(import.meta.dirname, '../testing/store/commit-loop.ts');
 const KILLS = 5;
 
 const dir = mkdtempSync(join(tmpdir(), 'fulcrum-crash-'));

@@ -12,7 +12,7 @@ import { EventHub } from '../core/events.ts';
 import { scheduleStoreCheck } from '../runtime/store-check.ts';
 import { openSqliteStore } from './sqlite-store.ts';
 import type { Store } from './store.ts';
-import { checkpoint, corruptMiddlePage } from './testing/corrupt-file.ts';
+import { checkpoint, corruptMiddlePage } from '../testing/store/corrupt-file.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'fulcrum-integrity-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

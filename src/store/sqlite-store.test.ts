@@ -12,7 +12,7 @@ import type { Store } from './store.ts';
 import { sha256 } from './store.ts';
 
 const NODE = join(process.cwd(), 'node_modules/.bin/node');
-const COMMIT_LOOP = join(import.meta.dirname, 'testing/commit-loop.ts');
+const COMMIT_LOOP = join(import.meta.dirname, '../testing/store/commit-loop.ts');
 
 let dir: string;
 let file: string;

@@ -10,8 +10,8 @@ import { openMemoryStore } from './memory-store.ts';
 import { openSqliteStore } from './sqlite-store.ts';
 import type { AuditRunRecord, Store } from './store.ts';
 import { sha256 } from './store.ts';
-import { hasEtcd, startEtcd, type EtcdServer } from './testing/etcd-server.ts';
-import { rejectionCode } from './testing/rejection-code.ts';
+import { hasEtcd, startEtcd, type EtcdServer } from '../drill/etcd-server.ts';
+import { rejectionCode } from '../testing/store/rejection-code.ts';
 
 interface Harness {
   /** A fresh, empty store whose clock is `now`, keeping EVENTS_KEPT events. */

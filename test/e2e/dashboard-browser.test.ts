@@ -72,9 +72,9 @@ function busySeconds(series: SeriesAnswer): number {
 
 async function backendState(name: string): Promise<string | undefined> {
   const r = (await (await fetch(`${tb.adminUrl}/api/v1/pools`)).json()) as {
-    pools: { backends: { name: string; state: string }[] }[];
+    pools: { backends: { name: string; status: string }[] }[];
   };
-  return r.pools[0]?.backends.find((b) => b.name === name)?.state;
+  return r.pools[0]?.backends.find((b) => b.name === name)?.status;
 }
 
 /** A TCP relay to the admin port; blocked, it drops every open connection and refuses new ones. */

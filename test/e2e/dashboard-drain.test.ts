@@ -57,9 +57,9 @@ describe('dashboard drain button', () => {
     await dialog.locator('#token-input').fill(TOKEN);
     await dialog.locator('#action-confirm').click();
     await poll(() => textOf(page.locator('#drain-result'))).toContain('app/d1 drained.');
-    await poll(async () => (await drainOf('d1'))?.by).toBe('api');
+    await poll(async () => (await drainOf('d1'))?.by).toBe('dashboard');
     await poll(() => row.getAttribute('data-state')).toBe('draining');
-    await poll(() => textOf(row.locator('.drain-note'))).toMatch(/^runtime drain by api since /);
+    await poll(() => textOf(row.locator('.drain-note'))).toMatch(/^runtime drain by dashboard since /);
     await poll(() => textOf(button)).toBe('Undrain');
 
     await button.click();

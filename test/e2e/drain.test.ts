@@ -40,6 +40,8 @@ async function api(method: string, path: string, body?: unknown, token: string |
       ...(token === null ? {} : { authorization: `Bearer ${token}` }),
       ...(body === undefined ? {} : { 'content-type': 'application/json' }),
       'x-fulcrum-author': 'bob',
+      // What the CLI sends: a body-less call proves it is no cross-origin form post.
+      'x-fulcrum-request': '1',
     },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
@@ -85,7 +87,7 @@ describe('runtime drain', { timeout: 180_000 }, () => {
     expect(await answeredBy(10)).toEqual(Array(10).fill('a0'));
 
     const view = await backendView('a1');
-    expect(view).toMatchObject({ state: 'draining', drain: { by: 'alice', reason: 'bad disk' } });
+    expect(view).toMatchObject({ status: 'draining', drain: { by: 'alice', reason: 'bad disk' } });
     expect(view.drain.until).toBeUndefined();
 
     const status = await runCli(['status', ...admin]);
@@ -172,7 +174,7 @@ describe('runtime drain', { timeout: 180_000 }, () => {
       view = await backendView('a0');
     }
     expect(view.drain).toBeNull();
-    expect(view.state).toBe('healthy');
+    expect(view.status).toBe('healthy');
     expect(await answeredBy(4)).toContain('a0');
     const events = (await api('GET', '/api/v1/config/events')).body.events as any[];
     expect(events.find((e) => e.type === 'backend-undrained')?.data).toMatchObject({

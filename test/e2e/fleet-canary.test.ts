@@ -3,7 +3,7 @@
 // to everyone, a regression (the postmortem's 10:1:1 over a backend of finite capacity) rolls
 // the fleet back, recorded with the reason, and the others never run the bad version.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hasEtcd, startEtcdCluster, type EtcdCluster } from '../../src/store/testing/etcd-server.ts';
+import { hasEtcd, startEtcdCluster, type EtcdCluster } from '../../src/drill/etcd-server.ts';
 import { runCli } from '../helpers/cli.ts';
 import { startFakeBackend, type FakeBackend } from '../helpers/fake-backend.ts';
 import { startLoad, type RunningLoad } from '../helpers/load.ts';

@@ -2,7 +2,7 @@
 // goes on as before; with all of etcd stopped every instance keeps serving (0 failed requests),
 // says "degraded: store unreachable" (still ready: 200) and catches up when etcd returns.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hasEtcd, startEtcdCluster, type EtcdCluster } from '../../src/store/testing/etcd-server.ts';
+import { hasEtcd, startEtcdCluster, type EtcdCluster } from '../../src/drill/etcd-server.ts';
 import { startFakeBackends, type FakeBackend } from '../helpers/fake-backend.ts';
 import { runCli } from '../helpers/cli.ts';
 import { startLoad } from '../helpers/load.ts';

@@ -3,12 +3,7 @@
 // shares come out as the sum of what each instance sent, and InstanceSkewed fires for that one
 // instance, naming the backend and the cause (its health view differs).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  freePort,
-  hasEtcd,
-  startEtcdCluster,
-  type EtcdCluster,
-} from '../../src/store/testing/etcd-server.ts';
+import { freePort, hasEtcd, startEtcdCluster, type EtcdCluster } from '../../src/drill/etcd-server.ts';
 import { runCli } from '../helpers/cli.ts';
 import { startFakeBackends, type FakeBackend } from '../helpers/fake-backend.ts';
 import { startLoad, type RunningLoad } from '../helpers/load.ts';

@@ -6,9 +6,10 @@ import { afterEach } from 'vitest';
 import { systemClock } from '../../src/core/clock.ts';
 import { EventHub, type HostStateChange } from '../../src/core/events.ts';
 import { HealthManager } from '../../src/health/health-manager.ts';
+import { probe } from '../../src/proxy/health-probe.ts';
 import { HostRegistry, type HostState, type OutcomeKind } from '../../src/data-plane/host-state.ts';
 import type { PoolState } from '../../src/data-plane/pool-state.ts';
-import { captureLogger, snapshotWith } from '../../src/health/test-kit.ts';
+import { captureLogger, snapshotWith } from '../../src/testing/health-kit.ts';
 import type { Snapshot } from '../../src/data-plane/snapshot.ts';
 import { startFakeBackend, type FakeBackend } from '../helpers/fake-backend.ts';
 
@@ -29,7 +30,7 @@ export async function rig(backends: FakeBackend[], pool: Record<string, unknown>
   const notices: { type: string }[] = [];
   hub.hostState.subscribe((e) => events.push(e));
   hub.notices.subscribe((n) => notices.push(n));
-  const manager = new HealthManager({ hub, clock: systemClock, logger: captureLogger().logger });
+  const manager = new HealthManager({ hub, clock: systemClock, logger: captureLogger().logger, probe });
   const snapshot = snapshotWith(new HostRegistry(), {
     p: { backends: backends.map((b) => ({ name: b.name, address: b.address })), ...pool },
   });

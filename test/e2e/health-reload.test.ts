@@ -5,8 +5,9 @@ import { afterEach, expect, it } from 'vitest';
 import { systemClock } from '../../src/core/clock.ts';
 import { EventHub } from '../../src/core/events.ts';
 import { HealthManager } from '../../src/health/health-manager.ts';
+import { probe } from '../../src/proxy/health-probe.ts';
 import { HostRegistry, type HostState } from '../../src/data-plane/host-state.ts';
-import { captureLogger, snapshotWith } from '../../src/health/test-kit.ts';
+import { captureLogger, snapshotWith } from '../../src/testing/health-kit.ts';
 import type { Snapshot } from '../../src/data-plane/snapshot.ts';
 import { startFakeBackend, type FakeBackend } from '../helpers/fake-backend.ts';
 import { forward } from './health-kit.ts';
@@ -26,7 +27,12 @@ it('a reload keeps health, counters and ejections of backends that stay', async 
   backends = await Promise.all(['r0', 'r1', 'r2', 'r3'].map((name) => startFakeBackend({ name })));
   const [a, b, c, d] = backends as [FakeBackend, FakeBackend, FakeBackend, FakeBackend];
   const registry = new HostRegistry();
-  manager = new HealthManager({ hub: new EventHub(), clock: systemClock, logger: captureLogger().logger });
+  manager = new HealthManager({
+    hub: new EventHub(),
+    clock: systemClock,
+    logger: captureLogger().logger,
+    probe,
+  });
   // Pool p has active checks (b goes down by checks); pool q has only passive detection (c is
   // ejected; a passing check would return it at once, so q has none).
   const pools = (list: FakeBackend[], weightOfB: number) => ({

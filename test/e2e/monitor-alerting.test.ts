@@ -8,7 +8,7 @@ import { FakeClock } from '../../src/core/clock.ts';
 import { EventHub } from '../../src/core/events.ts';
 import type { AlertView } from '../../src/monitor/alerts.ts';
 import { Monitor } from '../../src/monitor/monitor.ts';
-import { drive, seeded, silentLogger, testSnapshot } from '../../src/monitor/testing.ts';
+import { drive, seeded, silentLogger, testSnapshot } from '../../src/testing/monitor-kit.ts';
 
 const config = (extra: Record<string, unknown> = {}) => ({
   version: 1,

@@ -7,7 +7,7 @@ import { EventHub } from '../../src/core/events.ts';
 import { HostRegistry } from '../../src/data-plane/host-state.ts';
 import type { AlertView } from '../../src/monitor/alerts.ts';
 import { Monitor } from '../../src/monitor/monitor.ts';
-import { drive, seeded, silentLogger, testSnapshot } from '../../src/monitor/testing.ts';
+import { drive, seeded, silentLogger, testSnapshot } from '../../src/testing/monitor-kit.ts';
 import type { Snapshot } from '../../src/data-plane/snapshot.ts';
 
 const backends = (weights: number[], extra: Record<string, unknown> = {}) =>

@@ -10,7 +10,7 @@ import { EventHub } from '../../src/core/events.ts';
 import { HostRegistry } from '../../src/data-plane/host-state.ts';
 import type { AlertView } from '../../src/monitor/alerts.ts';
 import { Monitor } from '../../src/monitor/monitor.ts';
-import { seeded, silentLogger } from '../../src/monitor/testing.ts';
+import { seeded, silentLogger } from '../../src/testing/monitor-kit.ts';
 import { ProxyServer } from '../../src/proxy/proxy-server.ts';
 import { buildSnapshot, type Snapshot } from '../../src/data-plane/snapshot.ts';
 import { startFakeBackend, type FakeBackend } from '../helpers/fake-backend.ts';

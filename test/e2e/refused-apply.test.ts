@@ -5,7 +5,7 @@ import { createServer, type Server } from 'node:net';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
-import { checkpoint, corruptMiddlePage } from '../../src/store/testing/corrupt-file.ts';
+import { checkpoint, corruptMiddlePage } from '../../src/testing/store/corrupt-file.ts';
 import { startFakeBackend, startFakeBackends, type FakeBackend } from '../helpers/fake-backend.ts';
 import { startTestBalancer, type TestBalancer } from '../helpers/balancer.ts';
 import { startLoad } from '../helpers/load.ts';

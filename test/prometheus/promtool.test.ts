@@ -12,7 +12,7 @@ import { FakeClock } from '../../src/core/clock.ts';
 import { EventHub } from '../../src/core/events.ts';
 import { Monitor } from '../../src/monitor/monitor.ts';
 import { RULE_NAMES } from '../../src/monitor/rules/catalog.ts';
-import { drive, silentLogger, testSnapshot } from '../../src/monitor/testing.ts';
+import { drive, silentLogger, testSnapshot } from '../../src/testing/monitor-kit.ts';
 
 function capture(): CliIo & { text: () => string } {
   const out: string[] = [];

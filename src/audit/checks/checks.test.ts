@@ -2,7 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { LoadedConfig } from '../../config/load.ts';
-import { loadOrThrow } from '../../config/testing.ts';
+import { loadOrThrow } from '../../testing/config-kit.ts';
 import { HostRegistry } from '../../data-plane/host-state.ts';
 import { buildSnapshot, type Snapshot } from '../../data-plane/snapshot.ts';
 import { startFakeBackend, type FakeBackend } from '../../../test/helpers/fake-backend.ts';

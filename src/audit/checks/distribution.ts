@@ -10,6 +10,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { loadConfigText } from '../../config/load.ts';
 import type { PoolConfig, RouteConfig } from '../../config/schema.ts';
+import { runningShares } from '../../balancer/expected-shares.ts';
 import { policyDescriptor } from '../../balancer/registry.ts';
 import type { ListenerRuntime, PoolRuntime } from '../../data-plane/snapshot.ts';
 import { chiSquare } from '../chi-square.ts';
@@ -86,17 +87,17 @@ export interface PairResult {
  * config; health, slow start and drain come from the runtime (effective / configured weight).
  */
 export function expectedShares(pool: PoolRuntime, intent: PoolConfig | undefined): Map<string, number> {
-  const weighted = policyDescriptor(intent?.policy ?? pool.config.policy).usesWeights;
-  const ws = pool.state.hosts.map((h) => {
-    if (h.effectiveWeight <= 0) return 0;
-    if (!weighted) return 1;
-    if (intent === undefined) return h.effectiveWeight;
-    const b = intent.backends.find((x) => x.name === h.name);
-    if (b === undefined || b.drain) return 0;
-    return h.configuredWeight > 0 ? (b.weight * h.effectiveWeight) / h.configuredWeight : b.weight;
-  });
-  const total = ws.reduce((a, b) => a + b, 0);
-  return new Map(pool.state.hosts.map((h, i) => [h.name, total > 0 ? (ws[i] ?? 0) / total : 0]));
+  const facts = policyDescriptor(intent?.policy ?? pool.config.policy);
+  const shares = runningShares(
+    pool.state.hosts,
+    facts,
+    intent &&
+      ((h) => {
+        const b = intent.backends.find((x) => x.name === h.name);
+        return b === undefined || b.drain ? undefined : b.weight;
+      }),
+  );
+  return new Map(pool.state.hosts.map((h, i) => [h.name, shares[i] ?? 0]));
 }
 
 /** A wildcard bind address is reached on loopback. */

@@ -4,7 +4,12 @@
 // postmortem's bad-health-check) or the state is stale.
 import type { PoolConfig } from '../../config/schema.ts';
 import type { HostStatus } from '../../data-plane/host-state.ts';
-import { poolProbeOptions, probe, type ProbeOptions, type ProbeResult } from '../../health/probe.ts';
+import {
+  poolProbeOptions,
+  type ProbeOptions,
+  type ProbeResult,
+} from '../../data-plane/pool-health-options.ts';
+import { probe } from '../../proxy/health-probe.ts';
 import { parseAddress } from '../../core/units.ts';
 import type { AuditCheck, AuditFinding } from '../types.ts';
 
@@ -57,8 +62,8 @@ export const healthCheck: AuditCheck = {
       const states = new Map(
         (
           views?.find((v) => v.name === poolName)?.backends ??
-          pr.state.hosts.map((h) => ({ name: h.name, state: h.status }))
-        ).map((b) => [b.name, b.state] as const),
+          pr.state.hosts.map((h) => ({ name: h.name, status: h.status }))
+        ).map((b) => [b.name, b.status] as const),
       );
       for (const b of pr.config.backends) {
         const state = states.get(b.name) ?? 'unknown';

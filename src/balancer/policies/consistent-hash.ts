@@ -122,5 +122,6 @@ export const consistentHashPolicy = definePolicy({
   usesWeights: true,
   fairnessMeasure: 'requests',
   hashKeyed: true,
+  deterministic: false,
   create: consistentHash,
 });

@@ -50,5 +50,6 @@ export const leastRequestsPolicy = definePolicy({
   usesWeights: true,
   fairnessMeasure: 'in-flight-per-weight',
   hashKeyed: false,
+  deterministic: false,
   create: leastRequests,
 });

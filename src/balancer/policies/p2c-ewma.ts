@@ -91,5 +91,6 @@ export const p2cEwmaPolicy = definePolicy({
   usesWeights: true,
   fairnessMeasure: 'in-flight-latency-per-weight',
   hashKeyed: false,
+  deterministic: false,
   create: p2cEwma,
 });

@@ -30,5 +30,6 @@ export const randomPolicy = definePolicy({
   usesWeights: true,
   fairnessMeasure: 'requests',
   hashKeyed: false,
+  deterministic: false,
   create: random,
 });

@@ -35,5 +35,6 @@ export const roundRobinPolicy = definePolicy({
   usesWeights: false,
   fairnessMeasure: 'requests',
   hashKeyed: false,
+  deterministic: true,
   create: roundRobin,
 });

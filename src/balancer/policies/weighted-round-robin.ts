@@ -160,5 +160,6 @@ export const weightedRoundRobinPolicy = definePolicy({
   usesWeights: true,
   fairnessMeasure: 'requests',
   hashKeyed: false,
+  deterministic: true,
   create: weightedRoundRobin,
 });

@@ -15,7 +15,7 @@ export interface StatusFlags extends AdminTarget {
 interface BackendRow {
   name: string;
   address: string;
-  state: string;
+  status: string;
   configuredWeight: number;
   effectiveWeight: number;
   inFlight: number;
@@ -85,7 +85,7 @@ export async function statusCommand(flags: StatusFlags, io: CliIo): Promise<numb
         rows.push([
           b.name,
           b.address,
-          b.state,
+          b.status,
           fmt(b.configuredWeight),
           fmt(b.effectiveWeight),
           String(b.inFlight),

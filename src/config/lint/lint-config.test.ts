@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { isFulcrumError } from '../../core/errors.ts';
 import type { LoadedConfig } from '../load.ts';
-import { loadOrThrow } from '../testing.ts';
+import { loadOrThrow } from '../../testing/config-kit.ts';
 import { lintConfig } from './lint-config.ts';
 
 function load(pools: string): LoadedConfig {

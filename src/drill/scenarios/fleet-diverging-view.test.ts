@@ -1,7 +1,7 @@
 // The fleet drill, short: three real instances on a real 3-member etcd; one loses its path to
 // b3; InstanceSkewed must name it and its health view, and resolve once the path is back.
 import { describe, expect, it } from 'vitest';
-import { hasEtcd } from '../../store/testing/etcd-server.ts';
+import { hasEtcd } from '../etcd-server.ts';
 import { renderDrillText } from '../drill-report.ts';
 import { runFleetDrill } from './fleet-diverging-view.ts';
 

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startBalancer, type Balancer } from '../../main.ts';
 import type { AlertView } from '../../monitor/alerts.ts';
-import { hasEtcd, startEtcdCluster, type EtcdCluster } from '../../store/testing/etcd-server.ts';
+import { hasEtcd, startEtcdCluster, type EtcdCluster } from '../etcd-server.ts';
 import { DrillBackend } from '../drill-backend.ts';
 import type { DrillOptions, DrillResult, TimelineEvent } from '../drill-runner.ts';
 import { LoadGenerator, summarize } from '../load-generator.ts';

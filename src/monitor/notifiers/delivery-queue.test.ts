@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { silentLogger } from '../testing.ts';
+import { silentLogger } from '../../testing/monitor-kit.ts';
 import { DeliveryQueue, type DeliveryResult } from './delivery-queue.ts';
 import { alertmanagerUrl } from './notifier.ts';
 

@@ -72,7 +72,7 @@ function render(poolsAnswer, alerts, series) {
     sortPools(pools, alerts).map((p) => p.name),
   );
   const backends = pools.flatMap((p) => p.backends);
-  const available = backends.filter((b) => b.state === 'healthy' || b.state === 'slow-start').length;
+  const available = backends.filter((b) => b.status === 'healthy' || b.status === 'slow-start').length;
   const firing = alerts.filter((a) => a.state === 'firing').length;
   mount(
     'summary',

@@ -53,7 +53,7 @@ export function outOfBalance(b, alerts, pool) {
   return alertsFor(alerts, pool, b.name).some((a) => a.category === 'fairness');
 }
 
-const unwell = (b) => b.state === 'unhealthy' || b.state === 'ejected';
+const unwell = (b) => b.status === 'unhealthy' || b.status === 'ejected';
 
 function backendRank(b, alerts, pool) {
   if (outOfBalance(b, alerts, pool)) return 0;
@@ -200,7 +200,7 @@ function th(text, sub) {
 function renderBackend(p, b, alerts, bands) {
   const t = b.traffic;
   const oob = outOfBalance(b, alerts, p.name);
-  const st = STATES[b.state] ?? STATES.unknown;
+  const st = STATES[b.status] ?? STATES.unknown;
   const verdict = t?.overloaded ? 'overloaded' : (t?.verdict ?? 'insufficient-data');
   const cells = [
     h(
@@ -224,9 +224,9 @@ function renderBackend(p, b, alerts, bands) {
           'span',
           { class: `state tone-${st.tone}` },
           h('span', { 'aria-hidden': 'true', text: st.icon }),
-          ` ${b.state}`,
+          ` ${b.status}`,
         ),
-        b.state !== 'healthy' && b.reason ? h('span', { class: 'reason', text: b.reason }) : null,
+        b.status !== 'healthy' && b.reason ? h('span', { class: 'reason', text: b.reason }) : null,
         b.drain
           ? h('span', {
               class: 'reason drain-note',
@@ -267,7 +267,7 @@ function renderBackend(p, b, alerts, bands) {
     'tr',
     {
       class: `backend${oob ? ' oob' : ''}${unwell(b) ? ' unwell' : ''}`,
-      dataset: { backend: b.name, state: b.state, verdict },
+      dataset: { backend: b.name, state: b.status, verdict },
     },
     cells,
   );

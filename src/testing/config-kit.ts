@@ -1,5 +1,5 @@
 // For tests: a config text that must load, loaded.
-import { loadConfigText, type LoadedConfig, type LoadOptions } from './load.ts';
+import { loadConfigText, type LoadedConfig, type LoadOptions } from '../config/load.ts';
 
 /** Load `text` (as loadConfigText does) or throw with every issue, so a broken fixture fails loudly. */
 export function loadOrThrow(text: string, options: LoadOptions = {}): LoadedConfig {

@@ -3,7 +3,7 @@
 // commits COUNT versions (0 = until killed) to the store at FILE, retrying on conflict,
 // and prints "<version> <sha256>" on stdout only after each commit has returned.
 import { isFulcrumError } from '../../core/errors.ts';
-import { openSqliteStore } from '../sqlite-store.ts';
+import { openSqliteStore } from '../../store/sqlite-store.ts';
 
 const [file, tag = 'child', countArg = '0'] = process.argv.slice(2);
 if (file === undefined) throw new Error('usage: commit-loop.ts FILE TAG COUNT');

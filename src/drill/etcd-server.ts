@@ -1,4 +1,4 @@
-// Starts a real, single-member etcd for tests: loopback only, free ports, a temp data dir,
+// Starts a real etcd (one member, or a cluster) for the fleet drill and for tests: loopback only, free ports, a temp data dir,
 // stopped and removed afterwards. Tests skip themselves when no etcd binary is installed
 // (Debian package: etcd-server).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';

@@ -1,65 +1,13 @@
 // One active health check against one backend: an HTTP request (status ranges, optional body
 // substring) or a bare TCP connect, each under a hard timeout that covers connect, headers
-// and body. A probe never rejects: every failure is a result with a detail.
+// and body. A probe never rejects: every failure is a result with a detail. It lives with the
+// proxy (it speaks node:http); the composition root hands it to the health manager.
 import http from 'node:http';
 import net from 'node:net';
-import type { PoolConfig } from '../config/schema.ts';
-
-export interface ProbeTarget {
-  readonly hostname: string;
-  readonly port: number;
-  readonly address: string;
-}
-
-export interface ProbeOptions {
-  type: 'http' | 'tcp';
-  path: string;
-  method: string;
-  headers: Readonly<Record<string, string>>;
-  /** Parsed `expectStatus`: inclusive ranges. */
-  expectStatus: readonly (readonly [number, number])[];
-  expectBody: string | undefined;
-  timeout: number;
-  /** Lower-cased header that marks a lame-duck backend; reported, not judged. */
-  lameDuckHeader: string | undefined;
-}
-
-export interface ProbeResult {
-  ok: boolean;
-  detail: string;
-  /** The answer carried the lame-duck header. */
-  lameDuck: boolean;
-}
-
-export type Probe = (target: ProbeTarget, options: ProbeOptions) => Promise<ProbeResult>;
+import type { Probe, ProbeOptions, ProbeResult, ProbeTarget } from '../data-plane/pool-health-options.ts';
 
 /** Body bytes read when matching `expectBody`; a health page bigger than this fails. */
 const MAX_BODY = 64 * 1024;
-
-/** `"200-399"`, `"200,204"`, `"200, 300-302"` → inclusive ranges. */
-export function parseExpectStatus(text: string): [number, number][] {
-  return text.split(',').map((part) => {
-    const [lo, hi] = part.trim().split('-');
-    const a = Number(lo);
-    return [a, hi === undefined ? a : Number(hi)];
-  });
-}
-
-/** The probe a pool's `healthCheck` describes; undefined when the pool has none. */
-export function poolProbeOptions(pool: PoolConfig): ProbeOptions | undefined {
-  const hc = pool.healthCheck;
-  if (hc === undefined) return undefined;
-  return {
-    type: hc.type,
-    path: hc.path,
-    method: hc.method,
-    headers: hc.headers,
-    expectStatus: parseExpectStatus(hc.expectStatus),
-    expectBody: hc.expectBody,
-    timeout: hc.timeout,
-    lameDuckHeader: pool.lameDuckHeader?.toLowerCase(),
-  };
-}
 
 function statusMatches(status: number, ranges: ProbeOptions['expectStatus']): boolean {
   for (const [lo, hi] of ranges) if (status >= lo && status <= hi) return true;

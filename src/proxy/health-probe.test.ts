@@ -1,7 +1,8 @@
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeBackend, type FakeBackend } from '../../test/helpers/fake-backend.ts';
-import { parseExpectStatus, probe, type ProbeOptions } from './probe.ts';
+import { parseExpectStatus, type ProbeOptions } from '../data-plane/pool-health-options.ts';
+import { probe } from './health-probe.ts';
 
 const base: ProbeOptions = {
   type: 'http',

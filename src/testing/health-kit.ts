@@ -5,7 +5,7 @@ import { configSchema, type Config } from '../config/schema.ts';
 import type { FakeClock } from '../core/clock.ts';
 import { buildSnapshot, type Snapshot } from '../data-plane/snapshot.ts';
 import type { HostRegistry } from '../data-plane/host-state.ts';
-import type { Probe, ProbeResult } from './probe.ts';
+import type { Probe, ProbeResult } from '../data-plane/pool-health-options.ts';
 
 /** Parse a config whose only listener routes to the first pool given. */
 export function configWith(pools: Record<string, unknown>): Config {
