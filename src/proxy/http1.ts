@@ -190,6 +190,9 @@ function parseFields(
       if (codings[codings.length - 1] !== 'chunked' || codings.length !== 1) return 'not-implemented';
       if (head.contentLength >= 0) return 'bad-request';
       head.chunked = true;
+      // RFC 9112 §6.1: an HTTP/1.0 message with Transfer-Encoding has faulty framing; read it,
+      // then close the connection (never reused, whatever Keep-Alive said).
+      if (head.versionMinor === 0) head.close = true;
     }
   }
   if (isRequest && head.versionMinor === 1 && !sawHost) return 'bad-request';
