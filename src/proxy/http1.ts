@@ -7,6 +7,7 @@
 // message (Content-Length and Transfer-Encoding together are refused), digits-only lengths,
 // `chunked` as the only transfer coding of a request, CRLF line ends, no obs-fold, token-only
 // header names, no control characters in values, strict chunk-size lines and trailers.
+import { METHODS } from 'node:http';
 
 /** What the head of a message says about the connection and the body that follows it. */
 export interface MessageHead {
@@ -51,7 +52,10 @@ export interface ResponseHead extends MessageHead {
  * (`PRI * HTTP/2.0`); any of them means 502 for a response.
  */
 export type HeadError =
-  'bad-request' | 'too-large' | 'not-implemented' | 'bad-target' | 'connect' | 'preface';
+  'bad-request' | 'too-large' | 'not-implemented' | 'bad-target' | 'connect' | 'preface' | 'unknown-method';
+
+/** The methods llhttp parses (case-sensitive): any other would be refused by a strict backend. */
+const KNOWN_METHODS = new Set(METHODS);
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** Field values: visible ASCII, SP, HTAB and obs-text; no other control characters. */
@@ -246,6 +250,7 @@ export function parseRequestHead(
   const versionMinor = versionOf(text.slice(sp2 + 1, lineEnd));
   if (versionMinor < 0 || !TOKEN.test(method) || !TARGET.test(url)) return 'bad-request';
   if (method === 'CONNECT') return 'connect';
+  if (!KNOWN_METHODS.has(method)) return 'unknown-method';
   let authority: string | undefined;
   if (url.charCodeAt(0) !== 47 /* / */) {
     if (url === '*') {

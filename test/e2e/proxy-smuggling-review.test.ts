@@ -490,3 +490,64 @@ describe('review: the response side', () => {
     expect(c.buf.length).toBe(0);
   });
 });
+
+describe('review: methods, targets and upgrades', () => {
+  it.each([
+    ['a lower-case method', 'get /x HTTP/1.1'],
+    ['an unknown method', 'FOO /x HTTP/1.1'],
+    ['a mixed-case method', 'Post /x HTTP/1.1'],
+  ])(
+    '%s: 501 FULCRUM_ERR_PROXY_UNKNOWN_METHOD, nothing forwarded (a strict backend cannot parse it)',
+    async (_what, line) => {
+      const o = await origin();
+      const c = await client(await proxyTo(o.address));
+      c.write(`${line}\r\nHost: h\r\n\r\n${GET('/after')}`);
+      const r = await c.response();
+      expect([r.status, r.headers['x-fulcrum-error']]).toEqual([501, 'FULCRUM_ERR_PROXY_UNKNOWN_METHOD']);
+      await c.waitClosed();
+      expect([o.connections, o.heads]).toEqual([0, 0]);
+    },
+  );
+
+  it.each([
+    ['a fragment in the target', 'GET /x#frag HTTP/1.1', '/x#frag'],
+    ['a %00 in the path', 'GET /x%00y HTTP/1.1', '/x%00y'],
+    ['a // target', 'GET //evil.example/x HTTP/1.1', '//evil.example/x'],
+    ['absolute-form with an empty port', 'GET http://h:/x HTTP/1.1', '/x'],
+    ['a WebDAV method', 'PROPFIND /x HTTP/1.1', '/x'],
+  ])('%s: parsed by the strict origin as fulcrum counted it', async (_what, line, url) => {
+    const o = await origin();
+    const c = await client(await proxyTo(o.address));
+    c.write(`${line}\r\nHost: h\r\n\r\n${GET('/after')}`);
+    expect((await c.response()).status).toBe(200);
+    expect((await c.response()).body).toBe('GET /after 0');
+    expect(o.messages.map((m) => m.url)).toEqual([url, '/after']);
+    expect(o.parseErrors).toEqual([]);
+  });
+
+  it('an HTTP/1.0 upgrade request is not tunnelled (Upgrade is an HTTP/1.1 field)', async () => {
+    const b = await raw((all, socket) => {
+      if (all.includes('\r\n\r\n'))
+        socket.write(
+          'HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\nRAW',
+        );
+    });
+    const c = await client(await proxyTo(b.address));
+    c.write('GET /ws HTTP/1.0\r\nHost: h\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n');
+    // A plain request: the backend's 101 is a protocol error on a pooled connection.
+    expect((await c.response()).status).toBe(502);
+    expect(c.buf.toString('latin1')).not.toContain('RAW');
+  });
+
+  it('a 101 switching to another protocol than the client asked for is not a tunnel', async () => {
+    const b = await raw((all, socket) => {
+      if (all.includes('\r\n\r\n'))
+        socket.write('HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: h2c\r\n\r\nRAW');
+    });
+    const c = await client(await proxyTo(b.address));
+    c.write('GET /ws HTTP/1.1\r\nHost: h\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n');
+    const r = await c.response();
+    expect(r.status).toBe(502);
+    expect(c.buf.toString('latin1')).not.toContain('RAW');
+  });
+});
