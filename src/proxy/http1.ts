@@ -61,7 +61,8 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** Field values: visible ASCII, SP, HTAB and obs-text; no other control characters. */
 // eslint-disable-next-line no-control-regex -- control characters are exactly what it looks for
 const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
-const TARGET = /^[\x21-\x7e\x80-\xff]+$/;
+/** Visible ASCII: llhttp refuses obs-text in a target, so a forwarded one would not parse. */
+const TARGET = /^[\x21-\x7e]+$/;
 /** uri-host [":" port] (RFC 9112 §3.2, RFC 3986 §3.2.2); empty is allowed. */
 const HOST = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::[0-9]*)?$/;
 /** Reason phrase: HTAB, SP, visible ASCII, obs-text. */

@@ -36,10 +36,13 @@ async function raw(onBytes: Parameters<typeof rawBackend>[0]): Promise<RawBacken
   return b;
 }
 
-async function proxyTo(address: string): Promise<number> {
+async function proxyTo(
+  address: string,
+  routes: Record<string, unknown>[] = [{ pool: 'app' }],
+): Promise<number> {
   harness = await startProxy({
     version: 1,
-    listeners: { web: { address: '127.0.0.1:0', routes: [{ pool: 'app' }] } },
+    listeners: { web: { address: '127.0.0.1:0', routes } },
     pools: {
       app: {
         backends: [{ name: 'o', address }],
@@ -603,5 +606,46 @@ describe('review: truncated answers are never passed off as complete', () => {
     c2.write(GET('/two'));
     expect((await c2.response()).body).toBe('two');
     expect(c1.buf.length).toBe(0);
+  });
+});
+
+describe('review: answers fulcrum gives itself before the body is read', () => {
+  it('a Content-Length body of a request answered 404 (no route) is read as body, never as a request', async () => {
+    const o = await origin();
+    const c = await client(await proxyTo(o.address, [{ match: { pathPrefix: '/api' }, pool: 'app' }]));
+    c.write('POST /nope HTTP/1.1\r\nHost: h\r\nContent-Length: 35\r\n\r\n');
+    expect((await c.response()).status).toBe(404);
+    c.write(`${SMUGGLED}GET /api/after HTTP/1.1\r\nHost: h\r\n\r\n`);
+    expect((await c.response()).body).toBe('GET /api/after 0');
+    expect(o.messages.map((m) => m.url)).toEqual(['/api/after']);
+  });
+
+  it('a chunked body of a request answered 404 (no route) is read as body, never as a request', async () => {
+    const o = await origin();
+    const c = await client(await proxyTo(o.address, [{ match: { pathPrefix: '/api' }, pool: 'app' }]));
+    // The head waits for its first size line, so that comes with it.
+    c.write('POST /nope HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n23\r\n');
+    expect((await c.response()).status).toBe(404);
+    c.write(`${SMUGGLED}\r\n0\r\n\r\nGET /api/after HTTP/1.1\r\nHost: h\r\n\r\n`);
+    expect((await c.response()).body).toBe('GET /api/after 0');
+    expect(o.messages.map((m) => m.url)).toEqual(['/api/after']);
+  });
+
+  it('chunk sizes of 12 hex digits in the first read: 413 before anything is forwarded', async () => {
+    const o = await origin();
+    const c = await client(await proxyTo(o.address));
+    c.write(`POST /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffff\r\nhello`);
+    expect((await c.response()).status).toBe(413);
+    expect(o.connections).toBe(0);
+  });
+
+  it('obs-text in the target: 400 before forwarding (llhttp refuses it in a target)', async () => {
+    const o = await origin();
+    const c = await client(await proxyTo(o.address));
+    c.write(`GET /caf\xe9 HTTP/1.1\r\nHost: h\r\n\r\n${GET('/after')}`);
+    const r = await c.response();
+    expect([r.status, r.headers['x-fulcrum-error']]).toEqual([400, 'FULCRUM_ERR_PROXY_BAD_REQUEST']);
+    await c.waitClosed();
+    expect(o.connections).toBe(0);
   });
 });
