@@ -98,6 +98,10 @@ export const ERRORS = {
     status: 405,
     doc: '`CONNECT` is refused: fulcrum is a reverse proxy, not a tunnel to arbitrary hosts.',
   },
+  FULCRUM_ERR_PROXY_UNKNOWN_METHOD: {
+    status: 501,
+    doc: 'The request method is not one a strict HTTP/1.1 parser (llhttp) knows, lower-case spellings included: a backend would refuse the forwarded bytes.',
+  },
   FULCRUM_ERR_PROXY_HTTP2_PREFACE: {
     status: 400,
     doc: 'The client sent the HTTP/2 connection preface (`PRI * HTTP/2.0`) to an HTTP/1.1 listener.',

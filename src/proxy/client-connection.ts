@@ -78,6 +78,7 @@ const HEAD_ERRORS: Record<HeadError, ErrorCode> = {
   'bad-target': 'FULCRUM_ERR_PROXY_BAD_TARGET',
   connect: 'FULCRUM_ERR_PROXY_METHOD_NOT_ALLOWED',
   preface: 'FULCRUM_ERR_PROXY_HTTP2_PREFACE',
+  'unknown-method': 'FULCRUM_ERR_PROXY_UNKNOWN_METHOD',
 };
 
 /** Every protocol an Upgrade field offers is on the listener's list (`websocket/13` is `websocket`). */
@@ -200,8 +201,12 @@ export class ClientConnection implements ChunkSink {
       if (head === undefined) return;
       if (typeof head === 'string') return this.reject(HEAD_ERRORS[head]);
       const rest = head.headBytes < buf.length ? buf.subarray(head.headBytes) : undefined;
+      // Upgrade is an HTTP/1.1 mechanism: a 1.0 request carrying one is a plain request.
       const tunnel =
-        head.upgrade !== undefined && head.connectionUpgrade && upgradeAllowed(head.upgrade, owner.upgrades);
+        head.versionMinor === 1 &&
+        head.upgrade !== undefined &&
+        head.connectionUpgrade &&
+        upgradeAllowed(head.upgrade, owner.upgrades);
       // A tunnel has no request body: the backend would wait for it until the 101 never came.
       if (tunnel && (head.chunked || head.contentLength > 0))
         return this.reject('FULCRUM_ERR_PROXY_UPGRADE_BODY');

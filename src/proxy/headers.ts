@@ -55,6 +55,9 @@ function underscoreAlias(lower: string): boolean {
 /** Names listed in a Connection header beyond the usual tokens (rare: parsed only when present). */
 function connectionListed(connection: string | undefined): Set<string> | undefined {
   if (connection === undefined) return undefined;
+  // The usual single token (`keep-alive` from most clients) without a split per request.
+  const n = connection.length;
+  if ((n === 10 || n === 5) && /^(?:keep-alive|close)$/i.test(connection)) return undefined;
   let extra: Set<string> | undefined;
   for (const part of connection.split(',')) {
     const t = part.trim().toLowerCase();

@@ -7,6 +7,7 @@
 // message (Content-Length and Transfer-Encoding together are refused), digits-only lengths,
 // `chunked` as the only transfer coding of a request, CRLF line ends, no obs-fold, token-only
 // header names, no control characters in values, strict chunk-size lines and trailers.
+import { METHODS } from 'node:http';
 
 /** What the head of a message says about the connection and the body that follows it. */
 export interface MessageHead {
@@ -51,13 +52,17 @@ export interface ResponseHead extends MessageHead {
  * (`PRI * HTTP/2.0`); any of them means 502 for a response.
  */
 export type HeadError =
-  'bad-request' | 'too-large' | 'not-implemented' | 'bad-target' | 'connect' | 'preface';
+  'bad-request' | 'too-large' | 'not-implemented' | 'bad-target' | 'connect' | 'preface' | 'unknown-method';
+
+/** The methods llhttp parses (case-sensitive): any other would be refused by a strict backend. */
+const KNOWN_METHODS = new Set(METHODS);
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** Field values: visible ASCII, SP, HTAB and obs-text; no other control characters. */
 // eslint-disable-next-line no-control-regex -- control characters are exactly what it looks for
 const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
-const TARGET = /^[\x21-\x7e\x80-\xff]+$/;
+/** Visible ASCII: llhttp refuses obs-text in a target, so a forwarded one would not parse. */
+const TARGET = /^[\x21-\x7e]+$/;
 /** uri-host [":" port] (RFC 9112 §3.2, RFC 3986 §3.2.2); empty is allowed. */
 const HOST = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::[0-9]*)?$/;
 /** Reason phrase: HTAB, SP, visible ASCII, obs-text. */
@@ -190,6 +195,9 @@ function parseFields(
       if (codings[codings.length - 1] !== 'chunked' || codings.length !== 1) return 'not-implemented';
       if (head.contentLength >= 0) return 'bad-request';
       head.chunked = true;
+      // RFC 9112 §6.1: an HTTP/1.0 message with Transfer-Encoding has faulty framing; read it,
+      // then close the connection (never reused, whatever Keep-Alive said).
+      if (head.versionMinor === 0) head.close = true;
     }
   }
   if (isRequest && head.versionMinor === 1 && !sawHost) return 'bad-request';
@@ -243,6 +251,7 @@ export function parseRequestHead(
   const versionMinor = versionOf(text.slice(sp2 + 1, lineEnd));
   if (versionMinor < 0 || !TOKEN.test(method) || !TARGET.test(url)) return 'bad-request';
   if (method === 'CONNECT') return 'connect';
+  if (!KNOWN_METHODS.has(method)) return 'unknown-method';
   let authority: string | undefined;
   if (url.charCodeAt(0) !== 47 /* / */) {
     if (url === '*') {

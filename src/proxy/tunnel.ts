@@ -148,6 +148,12 @@ export function tunnel(
 
   upReq.on('upgrade', (res: http.IncomingMessage, upSocket: Socket, upHead: Buffer) => {
     clearTimeout(timer);
+    // A switch to a protocol the client did not offer (h2c for a websocket request) is no tunnel.
+    const chosen = res.headers.upgrade;
+    if (chosen === undefined || !offered(req.upgrade ?? '', chosen)) {
+      upSocket.destroy();
+      return fail('FULCRUM_ERR_PROXY_UPSTREAM_RESET');
+    }
     finishTry('success');
     report(101, undefined);
     // forwardResponseHeaders drops Connection/Upgrade as hop-by-hop; a 101 needs them back.
@@ -156,7 +162,7 @@ export function tunnel(
         'connection',
         'upgrade',
         'upgrade',
-        String(res.headers.upgrade ?? 'websocket'),
+        chosen,
         'x-request-id',
         requestId,
       ]),
@@ -174,4 +180,11 @@ export function tunnel(
     socket.pipe(upSocket);
   });
   upReq.end();
+}
+
+/** The protocol a 101 switched to is one the request offered (`websocket/13` offers `websocket/13`). */
+function offered(offer: string, chosen: string): boolean {
+  const c = chosen.trim().toLowerCase();
+  for (const part of offer.split(',')) if (part.trim().toLowerCase() === c) return true;
+  return false;
 }

@@ -119,6 +119,9 @@ const SWEEP_MS = 250;
 const HEAD = 0;
 const BODY = 1;
 
+/** Interim answers a backend may send before its final one (a 100 and a few 103s in practice). */
+const MAX_INTERIM = 16;
+
 class ProtocolError extends Error {
   readonly code = 'FULCRUM_UPSTREAM_PROTOCOL';
 }
@@ -132,6 +135,8 @@ class WireCall implements UpstreamCall {
   pending: Buffer[] | undefined;
   connected = false;
   ended = false;
+  /** Interim (1xx) answers read so far. */
+  interim = 0;
   readonly pool: HostPool;
 
   constructor(pool: HostPool, req: UpstreamRequest, handler: UpstreamHandler) {
@@ -255,6 +260,9 @@ class UpConn implements ChunkSink {
       if (head.status < 200) {
         // 100 Continue, 103 Early Hints: informational, relayed; the final answer follows.
         if (head.status === 101) return this.fail(new ProtocolError('unexpected 101 on a pooled connection'));
+        // Each one refreshes the response deadline and is written to the client without
+        // backpressure: an endless stream of them would hold the request and grow buffers.
+        if (++call.interim > MAX_INTERIM) return this.fail(new ProtocolError('too many 1xx answers'));
         call.handler?.onUpstreamInformational(head);
         if (this.call !== call || at >= buf.length) return;
         continue;
