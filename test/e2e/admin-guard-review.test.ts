@@ -2,10 +2,13 @@
 // exact request bytes over raw loopback sockets, so no client normalises Host, the target,
 // header case or duplicates. Every refused mutation is also checked not to change the
 // running config version.
-import net from 'node:net';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import net, { type AddressInfo } from 'node:net';
+import type { Browser } from 'playwright-core';
 import YAML from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestBalancer, type TestBalancer } from '../helpers/balancer.ts';
+import { launchBrowser, openPage } from '../helpers/browser.ts';
 import { startFakeBackends, type FakeBackend } from '../helpers/fake-backend.ts';
 
 const TOKEN = 'review-token-7f3a9c';
@@ -483,4 +486,95 @@ describe('secrets in unauthenticated reads', () => {
     expect(r.status).toBe(404);
     expect(leaks(r.body)).toEqual([]);
   });
+});
+
+describe('in real Chromium, from a cross-site page', () => {
+  let attacker: Server;
+  let browser: Browser;
+  beforeAll(async () => {
+    attacker = createServer((_q, res) => {
+      res.writeHead(200, { 'content-type': 'text/html' });
+      res.end('<!doctype html><title>cats</title><body>cats</body>');
+    });
+    await new Promise<void>((r) => attacker.listen(0, '127.0.0.1', r));
+    browser = await launchBrowser(['--host-resolver-rules=MAP evil.test 127.0.0.1']);
+  }, 60_000);
+  afterAll(async () => {
+    await browser?.close();
+    await new Promise((r) => attacker?.close(r));
+  });
+
+  // Ways a page can post without a preflight beyond text/plain fetches and forms: Blob bodies
+  // typed as JSON or YAML (the type must be dropped), beacons, keepalive, an unknown enctype.
+  const ATTACKS = `async ({ target, yaml }) => {
+    const out = [];
+    const tries = {
+      blobYaml: () => fetch(target, { method: 'POST', mode: 'no-cors', body: new Blob([yaml], { type: 'application/yaml' }) }),
+      blobJsonHeader: () => fetch(target, { method: 'POST', mode: 'no-cors', headers: { 'x-fulcrum-request': '1' }, body: new Blob([yaml], { type: 'application/json' }) }),
+      typeParam: () => fetch(target, { method: 'POST', mode: 'no-cors', headers: { 'content-type': 'text/plain; x=application/yaml' }, body: yaml }),
+      keepalive: () => fetch(target, { method: 'POST', mode: 'no-cors', keepalive: true, body: yaml }),
+      beaconText: async () => navigator.sendBeacon(target, yaml),
+      beaconBlob: async () => navigator.sendBeacon(target, new Blob([yaml], { type: 'application/yaml' })),
+    };
+    for (const [name, run] of Object.entries(tries)) {
+      try { await run(); out.push(name + ': sent'); } catch (e) { out.push(name + ': ' + e); }
+    }
+    const frame = document.createElement('iframe');
+    frame.name = 'sink';
+    document.body.append(frame);
+    const loaded = new Promise((r) => frame.addEventListener('load', r, { once: true }));
+    const form = document.createElement('form');
+    form.method = 'POST';
+    form.action = target;
+    form.enctype = 'application/json';
+    form.target = 'sink';
+    const field = document.createElement('textarea');
+    field.name = yaml;
+    form.append(field);
+    document.body.append(form);
+    form.submit();
+    await loaded;
+    out.push('form: sent');
+    return out;
+  }`;
+
+  it('no attack changes the config; every post that arrives is refused and marked cross-site', async () => {
+    const seen: { method: string; type: string; site: string; status: number }[] = [];
+    const record = (q: IncomingMessage, res: ServerResponse): void => {
+      // Only the browser's requests (the test's own reads carry no Fetch Metadata).
+      if (!(q.url ?? '').startsWith('/api/v1/config') || q.headers['sec-fetch-site'] === undefined) return;
+      res.on('finish', () =>
+        seen.push({
+          method: q.method ?? '',
+          type: String(q.headers['content-type'] ?? ''),
+          site: String(q.headers['sec-fetch-site'] ?? ''),
+          status: res.statusCode,
+        }),
+      );
+    };
+    open.balancer.adminServer.on('request', record);
+    try {
+      const before = await version(open);
+      const adminPort = new URL(open.adminUrl).port;
+      const page = (await openPage(browser, `http://evil.test:${(attacker.address() as AddressInfo).port}/`))
+        .page;
+      const out = (await page.evaluate(
+        `(${ATTACKS})(${JSON.stringify({ target: `http://127.0.0.1:${adminPort}/api/v1/config?force=1`, yaml: yamlOf([10, 1], false) })})`,
+      )) as string[];
+      expect(out).toHaveLength(7);
+      // Beacons are sent after the call returns: wait (bounded) until 7 requests reached the admin.
+      const deadline = Date.now() + 15_000;
+      while (seen.length < 7 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      expect(seen.length).toBeGreaterThanOrEqual(7);
+      const posts = seen.filter((s) => s.method === 'POST');
+      expect(posts.length).toBeGreaterThanOrEqual(1);
+      for (const p of posts) expect(p).toMatchObject({ status: 403, site: 'cross-site' });
+      for (const s of seen)
+        expect([s.method, s.status === 403 || s.status === 405]).toEqual([s.method, true]);
+      expect(await version(open)).toBe(before);
+      await page.context().close();
+    } finally {
+      open.balancer.adminServer.off('request', record);
+    }
+  }, 60_000);
 });
