@@ -38,7 +38,10 @@ function configText(
 }
 
 async function api(path: string, init: RequestInit = {}): Promise<{ status: number; body: any }> {
-  const res = await fetch(`${tb.adminUrl}${path}`, init);
+  const res = await fetch(`${tb.adminUrl}${path}`, {
+    ...init,
+    headers: { 'content-type': 'application/yaml', ...(init.headers as Record<string, string>) },
+  });
   return { status: res.status, body: await res.json() };
 }
 
