@@ -481,6 +481,45 @@ describe('secrets in unauthenticated reads', () => {
     expect(text).toContain('(redacted)');
   });
 
+  it('a refused apply carrying secrets leaves none in the events, the stream or its own answer', async () => {
+    const sse = raw(guarded, req('GET', '/api/v1/events', [H, 'Accept: text/event-stream']), 1500);
+    const c = config([1, 1], true);
+    // Invalid (a weight of -1) with the secrets in place: the refusal must not quote them.
+    (c['pools'] as { app: { backends: { weight: number }[] } }).app.backends[0]!.weight = -1;
+    const r = await raw(
+      guarded,
+      req(
+        'POST',
+        '/api/v1/config?force=1',
+        [H, 'Content-Type: application/yaml', `Authorization: Bearer ${TOKEN}`],
+        YAML.stringify(c),
+      ),
+    );
+    expect(r.status).toBe(422);
+    expect(leaks(r.body)).toEqual([]);
+    const ev = await raw(guarded, req('GET', '/api/v1/config/events', [H]));
+    expect(leaks(ev.body)).toEqual([]);
+    const stream = await sse;
+    expect(leaks(stream.body)).toEqual([]);
+  });
+
+  it('percent-encoded or doubled API paths neither skip the Host check nor apply', async () => {
+    const before = await version(open);
+    for (const path of [
+      '/%61pi/v1/config?force=1',
+      '/api//v1/config?force=1',
+      '/api/v1/config/?force=1',
+      '/API/v1/config?force=1',
+    ]) {
+      const r = await raw(
+        open,
+        req('POST', path, ['Host: evil.com', 'Content-Type: application/yaml'], yamlOf([6, 1], false)),
+      );
+      expect([path, r.status === 403 || r.status === 404]).toEqual([path, true]);
+    }
+    expect(await version(open)).toBe(before);
+  });
+
   it('an error quoting a bad value in a stored version does not leak it', async () => {
     const r = await raw(guarded, req('GET', '/api/v1/config/versions/999999', [H]));
     expect(r.status).toBe(404);
