@@ -503,6 +503,20 @@ describe('secrets in unauthenticated reads', () => {
     expect(leaks(stream.body)).toEqual([]);
   });
 
+  it('a dry run against the running config shows none of the running secrets (open admin)', async () => {
+    const c = config([3, 1], false);
+    (c['monitor'] as { notify: unknown[] }).notify = [
+      { webhook: 'http://127.0.0.1:9/plain', headers: { 'x-api-key': 'k' } },
+    ];
+    for (const path of ['/api/v1/config?dryRun=1', '/api/v1/config?dryRun=1&force=1']) {
+      const r = await raw(open, req('POST', path, [H, 'Content-Type: application/yaml'], YAML.stringify(c)));
+      expect([path, r.status]).toEqual([path, 200]);
+      expect([path, leaks(r.body)]).toEqual([path, []]);
+      // The diff did cover the notifier (so the secrets were on its "before" side).
+      expect(r.body).toContain('monitor.notify');
+    }
+  });
+
   it('percent-encoded or doubled API paths neither skip the Host check nor apply', async () => {
     const before = await version(open);
     for (const path of [
