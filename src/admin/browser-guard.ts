@@ -5,7 +5,8 @@
 //   an `ssh -L` tunnel or a container port mapping, which all change the port;
 // - a mutating call must carry a content type or header that a cross-origin page cannot send
 //   without a CORS preflight (which the admin never grants), and its `Origin`, when present,
-//   must be the admin itself or an admin.allowedOrigins entry.
+//   must be the admin itself or an admin.allowedOrigins entry; one marked
+//   `Sec-Fetch-Site: cross-site` needs a listed Origin.
 // Both hold with or without a token.
 import type { IncomingMessage } from 'node:http';
 import { isIP } from 'node:net';
