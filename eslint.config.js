@@ -19,7 +19,7 @@ const LAYERS = {
   fleet: ['core', 'config', 'store', 'data-plane', 'runtime', 'monitor'],
   admin: ['core', 'config', 'store', 'data-plane', 'health', 'monitor', 'runtime', 'audit', 'fleet'],
   demo: ['core'],
-  drill: ['', 'core', 'config', 'monitor'],
+  drill: ['', 'core', 'config', 'monitor', 'store'],
   cli: ['', 'core', 'config', 'store', 'runtime', 'monitor', 'audit', 'demo', 'drill', 'fleet'],
 };
 

@@ -42,7 +42,16 @@ const TARGETS = {
 };
 
 /** Row order of the tables, whatever order the round ran in. */
-const ROW_ORDER = ['direct', 'nginx', 'http-proxy', 'node-hello', 'node-floor', 'fulcrum', 'fulcrum-nolog'];
+const ROW_ORDER = [
+  'direct',
+  'nginx',
+  'http-proxy',
+  'node-hello',
+  'node-floor',
+  'fulcrum',
+  'fulcrum-nolog',
+  'fulcrum-logfile',
+];
 
 function rank(target: string): number {
   const i = ROW_ORDER.indexOf(target);
@@ -160,7 +169,8 @@ export function renderReport(input: ReportInput): string {
   out.push(
     '- Rows: `fulcrum` is fulcrum as shipped (raw-socket data plane); `node-floor` is the least a proxy on ' +
       'node:http and undici costs (bench/node-floor.ts: no routing, rewriting, timers or log), the stack ' +
-      "fulcrum's data plane replaced; `fulcrum-nolog`, when run, is fulcrum with `log.access: false`. The " +
+      "fulcrum's data plane replaced; `fulcrum-nolog`, when run, is fulcrum with `log.access: false`; " +
+      '`fulcrum-logfile`, when run, writes its access log (every field) to a file through `log.file`. The ' +
       'verdicts judge every fulcrum row against the targets of issue 2.',
   );
   out.push(

@@ -10,8 +10,9 @@
 // the proxy; the report says so when it happens.
 //
 // Options: --connections 64,256  --duration 10  --warmup 3  --rounds 2  (targets not run by default:
-//          fulcrum-nolog, node-hello)
-//          --targets direct,nginx,http-proxy,node-floor,fulcrum[,fulcrum-nolog,node-hello]  --out bench/RESULTS.md
+//          fulcrum-nolog, fulcrum-logfile, node-hello)
+//          --targets direct,nginx,http-proxy,node-floor,fulcrum[,fulcrum-nolog,fulcrum-logfile,node-hello]
+//          --out bench/RESULTS.md
 //          --cpu-prof DIR (fulcrum runs write V8 CPU profiles there)  --max-load 1.5
 //          --node-args=--trace-gc  --fulcrum-stdout DIR (investigations)
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -45,9 +46,10 @@ const LOAD_CPU = PINNED ? '1' : undefined;
 // fulcrum is fulcrum as shipped. node-floor (bench/node-floor.ts) is the least a proxy built on
 // node:http and undici can cost: the stack fulcrum's data plane replaced with raw sockets.
 const DEFAULT_TARGETS = ['direct', 'nginx', 'http-proxy', 'node-floor', 'fulcrum'] as const;
-// Not run by default: fulcrum-nolog (access log off, to price the log); node-hello (a node:http
-// server answering by itself).
-const ALL_TARGETS = [...DEFAULT_TARGETS, 'fulcrum-nolog', 'node-hello'] as const;
+// Not run by default: fulcrum-nolog (access log off, to price the log); fulcrum-logfile (every
+// access-log field written to a real file through log.file, not to /dev/null); node-hello (a
+// node:http server answering by itself).
+const ALL_TARGETS = [...DEFAULT_TARGETS, 'fulcrum-nolog', 'fulcrum-logfile', 'node-hello'] as const;
 type Target = (typeof ALL_TARGETS)[number];
 
 const { values: opts } = parseArgs({
@@ -101,6 +103,7 @@ function fulcrumYaml(
   adminPort: number,
   backends: readonly number[],
   accessLog: boolean,
+  logFile?: string,
 ): string {
   const list = backends.map((p, i) => `      - { name: b${i + 1}, address: 127.0.0.1:${p} }`).join('\n');
   return `version: 1
@@ -121,7 +124,7 @@ audit:
   schedule: ""
 log:
   access: ${accessLog}
-`;
+${logFile === undefined ? '' : `  file: ${logFile}\n`}`;
 }
 
 async function startTarget(t: Target, dir: string, backends: readonly number[]): Promise<Running> {
@@ -155,7 +158,8 @@ async function startTarget(t: Target, dir: string, backends: readonly number[]):
     );
   } else {
     const file = join(dir, `${t}.yaml`);
-    writeFileSync(file, fulcrumYaml(port, await freePort(), backends, t !== 'fulcrum-nolog'));
+    const logFile = t === 'fulcrum-logfile' ? join(dir, 'fulcrum-access.log') : undefined;
+    writeFileSync(file, fulcrumYaml(port, await freePort(), backends, t !== 'fulcrum-nolog', logFile));
     const prof = opts['cpu-prof'];
     const nodeArgs = prof === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${resolve(prof)}`];
     if (opts['node-args'] !== '') nodeArgs.push(...opts['node-args'].split(' '));

@@ -1,3 +1,21 @@
 #!/usr/bin/env node
-// The package's bin: runs the compiled CLI (built by `npm install` through `prepare`).
-import '../dist/cli/run.js';
+// The package's bin. Plain JavaScript that any Node can parse: it checks the Node version
+// before importing anything that needs Node >= 22.13 (node:sqlite, SO_REUSEPORT listeners),
+// so an old Node gets a coded message instead of a crash in a module import.
+import { existsSync } from 'node:fs';
+
+const MIN = [22, 13];
+const [major, minor] = process.versions.node.split('.').map(Number);
+if (major < MIN[0] || (major === MIN[0] && minor < MIN[1])) {
+  process.stderr.write(
+    `FULCRUM_ERR_NODE_VERSION: fulcrum needs Node.js >= ${MIN.join('.')}, but ${process.execPath} is ${process.version}; ` +
+      'install a newer Node (https://nodejs.org) or put it first on PATH\n',
+  );
+  process.exit(1);
+}
+
+// A checkout runs its TypeScript sources directly (Node strips the types); an installed
+// package has no src/ and runs the dist/ that `npm pack` built (prepack).
+const source = new URL('../src/cli/run.ts', import.meta.url);
+const runSource = process.features.typescript !== undefined && process.features.typescript !== false;
+await import(runSource && existsSync(source) ? source.href : '../dist/cli/run.js');

@@ -3,6 +3,7 @@
 // startBalancer().
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
+import { mkdirSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import pino from 'pino';
@@ -11,6 +12,7 @@ import { createDashboardAssets } from './admin/dashboard/dashboard-assets.ts';
 import { AuditRunner } from './audit/audit-runner.ts';
 import { assertAdminSecure } from './config/admin-security.ts';
 import { configIssuesError, loadConfigText, readConfigFile } from './config/load.ts';
+import { preflightError, preflightIssues } from './config/preflight.ts';
 import { systemClock } from './core/clock.ts';
 import { FulcrumError } from './core/errors.ts';
 import { EventHub } from './core/events.ts';
@@ -21,18 +23,21 @@ import { Monitor } from './monitor/monitor.ts';
 import { attachAccessLog } from './proxy/access-log.ts';
 import { LogWriter } from './core/log-writer.ts';
 import { ProxyServer } from './proxy/proxy-server.ts';
-import { ConfigController } from './runtime/controller.ts';
+import { ConfigController, type ApplyResult } from './runtime/controller.ts';
+import { DrainControl } from './runtime/drain-control.ts';
 import { ApplyGuard } from './runtime/guard.ts';
 import { scheduleStoreCheck } from './runtime/store-check.ts';
 import { ADMIN_SOCKET, type HandoverReceiver } from './runtime/handover.ts';
 import { chooseStartText, type StartPreference } from './runtime/start-rule.ts';
+import { FleetAgent, defaultInstanceId } from './fleet/fleet-agent.ts';
 import { openStore } from './store/open-store.ts';
+import { isEtcdStore } from './store/etcd-store.ts';
 import type { Store } from './store/store.ts';
 
 export interface StartOptions {
   configFile: string;
   env?: Record<string, string | undefined>;
-  /** Log destination (a file descriptor or path); default stdout. */
+  /** Log destination (a file descriptor or path); default log.file, else stdout. */
   logDestination?: number | string;
   /** Use an in-memory store instead of the config's store.sqlite (demo and tests). */
   memoryStore?: boolean;
@@ -55,12 +60,22 @@ export interface Balancer {
   readonly controller: ConfigController;
   readonly proxy: ProxyServer;
   readonly health: HealthManager;
+  readonly drains: DrainControl;
   readonly monitor: Monitor;
   readonly store: Store;
+  /** Set when the config has a `fleet` section. */
+  readonly fleet: FleetAgent | undefined;
   readonly hub: EventHub;
   readonly logger: pino.Logger;
   /** http://host:port of the admin server. */
   readonly adminUrl: string;
+  /**
+   * Re-read the config file and apply it through the normal path (SIGHUP): a bad file is
+   * refused and the running config kept; changed certificate files are loaded.
+   */
+  reload(): Promise<ApplyResult>;
+  /** Reopen log.file (after logrotate renamed it); a no-op when logging to stdout. */
+  reopenLog(): void;
   /** The admin server (its socket is handed over too). */
   readonly adminServer: Server;
   /** Stop accepting, finish in-flight requests within graceMs, close everything. */
@@ -80,6 +95,9 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
   // Validate once up front so start-up fails with the issues, before anything binds.
   const first = loadConfigText(text, { source: configFile, env });
   if (!first.ok) throw configIssuesError(first.issues, configFile);
+  // Everything validate checks beyond the schema (admin exposure, TLS files), shared with it.
+  const preflight = preflightIssues(first.value, dirname(configFile));
+  if (preflight.length > 0) throw preflightError(preflight, configFile);
   const config = first.value.config;
   const adminAddress = options.adminAddress ?? config.admin.address;
   const adminHp = parseAddress(adminAddress);
@@ -87,7 +105,11 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
   const loopback = isLoopbackHost(adminHp.host);
   assertAdminSecure(config, adminAddress);
 
-  const destination = new LogWriter(options.logDestination ?? 1);
+  // log.file is fixed at start, like admin.address; relative to the config file's directory.
+  const destination = openLog(
+    options.logDestination ??
+      (config.log.file === undefined ? 1 : resolve(dirname(configFile), config.log.file)),
+  );
   const logger = pino(
     { level: config.log.level, base: { service: 'fulcrum' }, redact: ['token', '*.token', 'authorization'] },
     destination,
@@ -122,8 +144,10 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
   });
   // Access lines have fixed fields and carry no secrets: formatted by hand, in pino's line
   // format, into the same writer (bench/RESULTS.md prices pino's generic path).
-  const stopAccessLog =
-    config.log.access && logger.isLevelEnabled('info') ? attachAccessLog(hub, destination) : undefined;
+  const accessLog =
+    config.log.access.enabled && logger.isLevelEnabled('info')
+      ? attachAccessLog(hub, destination, { format: config.log.access })
+      : undefined;
   // Alert annotations name the config version that introduced a skew, with its time and
   // author; the monitor asks synchronously, so keep a small cache of version summaries.
   const versionInfo = new Map<number, { version: number; createdAt: number; author: string }>();
@@ -133,6 +157,12 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
     logger,
     getSnapshot: current,
     configVersionInfo: (version) => versionInfo.get(version),
+    runtimeMetrics: {
+      listenerConnections: () => proxy.connectionStats(),
+      logLinesDropped: () => destination.dropped,
+    },
+    // In a fleet, alerts carry the fleet's instance id, the one its membership record has.
+    ...(config.fleet ? { instance: config.fleet.instance ?? defaultInstanceId() } : {}),
   });
   const health = new HealthManager({
     hub,
@@ -149,8 +179,10 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
     logger,
     env,
     adminAddress,
+    baseDir: dirname(configFile),
     onApply: (r) => monitor.recordApply(r),
   }));
+  const drains = new DrainControl({ health, getSnapshot: current, store, hub, logger, clock: systemClock });
   monitor.alertTransitions.subscribe((a) =>
     hub.notices.emit({ type: 'alert', at: Date.now(), data: { alert: a } }),
   );
@@ -212,9 +244,50 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
     if (v) versionInfo.set(v.version, { version: v.version, createdAt: v.createdAt, author: v.author });
     const cfg = running?.snapshot?.config;
     if (cfg) audit.schedule(cfg.audit);
+    // Fields and format follow applies; turning the access log on or off takes a restart.
+    if (cfg) accessLog?.configure(cfg.log.access);
   });
   for (const v of await store.listVersions({ limit: 500 })) {
     versionInfo.set(v.version, { version: v.version, createdAt: v.createdAt, author: v.author });
+  }
+
+  let fleet: FleetAgent | undefined;
+  if (config.fleet !== undefined) {
+    if (!isEtcdStore(store)) {
+      await store.close();
+      throw new FulcrumError(
+        'FULCRUM_ERR_FLEET_STORE',
+        'fleet needs store.etcd: a fleet shares its history through etcd',
+      );
+    }
+    fleet = new FleetAgent({
+      store,
+      controller,
+      fleet: config.fleet,
+      env,
+      logger,
+      listeners: () => {
+        const out: Record<string, string> = {};
+        for (const name of controller.snapshot?.listeners.keys() ?? []) {
+          const a = proxy.boundAddress(name);
+          if (a) out[name] = `${a.host}:${a.port}`;
+        }
+        return out;
+      },
+      degradedReasons: () => monitor.degradedReasons(),
+      snapshot: current,
+      raiseAlerts: (rule, active) => monitor.raiseExternal(rule, active),
+      fairnessAlerts: () =>
+        monitor
+          .alerts()
+          .filter((x) => x.state === 'firing' && x.category === 'fairness')
+          .map((x) => ({
+            name: `${x.alertname}${x.labels['backend'] === undefined ? '' : ` ${x.labels['backend']}`}`,
+            firedAt: x.firedAt ?? x.activeAt,
+          })),
+      // The same flag that allows a local overlap allows it against fleet members.
+      ...(options.shareAddresses === true ? { allowOverlap: true } : {}),
+    });
   }
 
   const stopStoreCheck = scheduleStoreCheck({
@@ -226,6 +299,11 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
   let adminServer: Server | undefined;
   try {
     const latest = await store.latestVersion();
+    // A fleet instance runs the fleet's latest version; its file only seeds an empty history.
+    if (fleet) {
+      await fleet.load();
+      fleet.checkOverlap(latest?.text ?? text);
+    }
     const start = chooseStartText({
       file: configFile,
       fileText: text,
@@ -233,16 +311,19 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
       latest,
       prefer: options.prefer ?? 'newer',
     });
-    if (start.warning !== undefined) logger.warn({ storeVersion: latest?.version }, start.warning);
-    await controller.apply(start.text, {
-      source: 'file',
-      origin: start.resume === undefined ? configFile : `store version ${start.resume.version}`,
-      author: options.author ?? 'fulcrum start',
-      message: `started from ${configFile}`,
-      // Start-up refuses lint errors like apply does, unless forced or accepted before.
-      force: options.force === true || start.resume !== undefined,
-      ...(start.resume === undefined ? {} : { resume: start.resume }),
-    });
+    if (start.warning !== undefined && !(fleet && latest))
+      logger.warn({ storeVersion: latest?.version }, start.warning);
+    if (fleet && latest) await controller.adopt(latest);
+    else
+      await controller.apply(start.text, {
+        source: 'file',
+        origin: start.resume === undefined ? configFile : `store version ${start.resume.version}`,
+        author: options.author ?? 'fulcrum start',
+        message: `started from ${configFile}`,
+        // Start-up refuses lint errors like apply does, unless forced or accepted before.
+        force: options.force === true || start.resume !== undefined,
+        ...(start.resume === undefined ? {} : { resume: start.resume }),
+      });
     monitor.start();
     const app = new AdminApp({
       controller,
@@ -255,7 +336,9 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
       loopback,
       guard,
       audit,
+      ...(fleet ? { fleet } : {}),
       dashboard: createDashboardAssets(),
+      drains,
       listenersBound: () => {
         const s = controller.snapshot;
         return s !== undefined && [...s.listeners.keys()].every((l) => proxy.boundAddress(l) !== undefined);
@@ -267,28 +350,34 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
     const admin = adminServer;
     if (options.inherited?.has(ADMIN_SOCKET) === undefined) await listen(admin, adminHp.host, adminHp.port);
     else await options.inherited.take(ADMIN_SOCKET, (from) => admin.listen(from));
+    await fleet?.start(serverUrl(adminServer, adminAddress));
   } catch (err) {
     await proxy.shutdown(0).catch(() => undefined);
     stopStoreCheck();
     health.stop();
+    drains.stop();
     monitor.stop();
     guard.stop();
     audit.stop();
+    await fleet?.stop();
+    adminServer?.close();
     await store.close();
     throw err;
   }
-  const addr = adminServer.address();
-  const adminUrl =
-    typeof addr === 'object' && addr !== null
-      ? `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`
-      : `http://${adminAddress}`;
+  const adminUrl = serverUrl(adminServer, adminAddress);
   const listeners: Record<string, string> = {};
   for (const name of controller.snapshot?.listeners.keys() ?? []) {
     const a = proxy.boundAddress(name);
     if (a) listeners[name] = `${a.host}:${a.port}`;
   }
   logger.info(
-    { pid: process.pid, listeners, admin: adminUrl, version: controller.version?.version },
+    {
+      pid: process.pid,
+      listeners,
+      admin: adminUrl,
+      version: controller.version?.version,
+      ...(fleet ? { instance: fleet.instance } : {}),
+    },
     'fulcrum started',
   );
 
@@ -298,22 +387,55 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
     controller,
     proxy,
     health,
+    drains,
     monitor,
     store,
+    fleet,
     hub,
     logger,
     adminUrl,
+    async reload() {
+      let next: string;
+      try {
+        next = await readFile(configFile, 'utf8');
+      } catch (err) {
+        throw new FulcrumError(
+          'FULCRUM_ERR_CONFIG_READ',
+          `cannot read ${configFile}: ${(err as Error).message}`,
+        );
+      }
+      return controller.apply(next, {
+        source: 'file',
+        origin: configFile,
+        author: 'SIGHUP',
+        message: `reload of ${configFile}`,
+        // A balancer started with --force reloads its file the same way.
+        ...(options.force === true ? { force: true } : {}),
+      });
+    },
+    reopenLog() {
+      try {
+        destination.reopen();
+      } catch (err) {
+        const e = logOpenError(err);
+        logger.error({ err: e, code: e.code }, e.message);
+        throw e;
+      }
+    },
     adminServer: server,
     close(graceMs = 10_000, closeOptions = {}) {
       closing ??= (async () => {
         logger.info({ graceMs, handover: closeOptions.handover === true }, 'shutting down');
+        // Leave the fleet first, so the others see a clean stop rather than a lost instance.
+        await fleet?.stop();
         await proxy.shutdown(graceMs, closeOptions);
         stopStoreCheck();
         health.stop();
+        drains.stop();
         monitor.stop();
         guard.stop();
         audit.stop();
-        stopAccessLog?.();
+        accessLog?.stop();
         server.closeAllConnections();
         await new Promise<void>((r) => server.close(() => r()));
         await store.close();
@@ -322,6 +444,27 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
       return closing;
     },
   };
+}
+
+/** The log writer; a log.file's directory is created like the store's. */
+function openLog(dest: number | string): LogWriter {
+  try {
+    if (typeof dest === 'string') mkdirSync(dirname(dest), { recursive: true });
+    return new LogWriter(dest);
+  } catch (err) {
+    throw logOpenError(err);
+  }
+}
+
+function logOpenError(err: unknown): FulcrumError {
+  return new FulcrumError('FULCRUM_ERR_LOG_OPEN', `cannot open the log file: ${(err as Error).message}`);
+}
+
+function serverUrl(server: Server, fallback: string): string {
+  const addr = server.address();
+  return typeof addr === 'object' && addr !== null
+    ? `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`
+    : `http://${fallback}`;
 }
 
 function listen(server: Server, host: string, port: number): Promise<void> {

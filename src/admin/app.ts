@@ -45,6 +45,27 @@ export interface GuardView {
   status(): unknown;
 }
 
+export interface DrainView {
+  drain(
+    pool: string,
+    backend: string,
+    req: { by: string; reason?: string | undefined; forMs?: number | undefined },
+  ): Promise<unknown>;
+  undrain(pool: string, backend: string, by: string): Promise<unknown>;
+}
+
+/** The fleet this instance belongs to (src/fleet). */
+export interface FleetAdminView {
+  view(): unknown;
+  /** Reasons that make /readyz "degraded" but still 200 (store unreachable: serving on). */
+  degradedReasons(): string[];
+  metrics(): Promise<string>;
+  canaryApply(
+    text: string,
+    options: { instances: number; guardMs: number; author: string; message?: string; force?: boolean },
+  ): Promise<unknown>;
+}
+
 export interface DashboardAssets {
   /** Serve GET / and /assets/*; false when the path is not an asset. */
   serve(path: string, res: ServerResponse): boolean;
@@ -66,7 +87,9 @@ export interface AdminDeps {
   listenersBound: () => boolean;
   audit?: AuditView;
   guard?: GuardView;
+  fleet?: FleetAdminView;
   dashboard?: DashboardAssets;
+  drains?: DrainView;
 }
 
 type Handler = (
@@ -100,7 +123,7 @@ export class AdminApp {
       r('GET', /^\/metrics$/, async (_q, res) => {
         const m = await deps.monitor.metrics();
         res.writeHead(200, { 'content-type': m.contentType });
-        res.end(m.body);
+        res.end(deps.fleet ? `${m.body}${await deps.fleet.metrics()}` : m.body);
       }),
       r('GET', /^\/api\/v1\/config$/, (q, res) => this.#getConfig(q, res)),
       r('POST', /^\/api\/v1\/config$/, (q, res, url) => this.#postConfig(q, res, url)),
@@ -143,6 +166,8 @@ export class AdminApp {
       r('GET', /^\/api\/v1\/pools$/, (_q, res) => this.#pools(res)),
       r('GET', /^\/api\/v1\/alerts$/, (_q, res) => sendJson(res, 200, { alerts: deps.monitor.alerts() })),
       r('GET', /^\/api\/v1\/series$/, (_q, res) => sendJson(res, 200, deps.monitor.series())),
+      // null when this instance runs alone (no fleet section), so the dashboard can ask freely.
+      r('GET', /^\/api\/v1\/fleet$/, (_q, res) => sendJson(res, 200, deps.fleet?.view() ?? null)),
       r('GET', /^\/api\/v1\/guard$/, (_q, res) =>
         sendJson(res, 200, { guard: deps.guard?.status() ?? null }),
       ),
@@ -166,6 +191,11 @@ export class AdminApp {
         sendJson(res, 200, await deps.audit.runNow('api', checks));
       }),
       r('GET', /^\/api\/v1\/events$/, (q, res) => serveEvents(q, res, deps.hub)),
+      r('POST', DRAIN_PATH, (q, res, _u, p) => this.#drain(q, res, p)),
+      r('DELETE', DRAIN_PATH, async (q, res, _u, p) => {
+        const drains = this.#drainView();
+        sendJson(res, 200, await drains.undrain(p[0] as string, p[1] as string, this.#author(q)));
+      }),
     ];
   }
 
@@ -259,7 +289,8 @@ export class AdminApp {
         reasons.push('no pool has an available backend');
       degraded.push(...health.readinessReasons(snapshot));
     }
-    degraded.push(...monitor.degradedReasons());
+    // The store being away (fleet) degrades the control plane only: still ready to serve.
+    degraded.push(...monitor.degradedReasons(), ...(this.#deps.fleet?.degradedReasons() ?? []));
     const status = reasons.length > 0 ? 'not-ready' : degraded.length > 0 ? 'degraded' : 'ready';
     sendJson(res, status === 'ready' || (status === 'degraded' && !strict) ? 200 : 503, {
       status,
@@ -296,6 +327,27 @@ export class AdminApp {
       throw new FulcrumError('FULCRUM_ERR_ADMIN_BAD_REQUEST', 'guarded apply is not available');
     }
     const message = headerText(req, 'x-fulcrum-message');
+    const canaryInstances = url.searchParams.get('canaryInstances');
+    if (canaryInstances !== null || url.searchParams.get('canary') !== null) {
+      const fleet = this.#deps.fleet;
+      if (canaryInstances === null || !fleet) {
+        throw new FulcrumError(
+          'FULCRUM_ERR_FLEET_CANARY',
+          fleet
+            ? 'only canaryInstances=N is built; a traffic-slice canary (canary=10%) is not'
+            : 'a canary needs a fleet (fleet and store.etcd in the config)',
+        );
+      }
+      const answer = await fleet.canaryApply(text, {
+        instances: Number(canaryInstances),
+        guardMs: guardMs ?? 60_000,
+        author: this.#author(req),
+        ...(message === undefined ? {} : { message }),
+        force: flag(url, 'force'),
+      });
+      sendJson(res, 200, answer);
+      return;
+    }
     const baseVersion = this.#deps.controller.version?.version;
     const result = await this.#deps.controller.apply(text, {
       source: 'api',
@@ -310,6 +362,38 @@ export class AdminApp {
         ? this.#deps.guard?.start({ durationMs: guardMs, baseVersion, appliedVersion: result.version })
         : undefined;
     sendJson(res, 200, { ...result, ...(guard === undefined ? {} : { guard }) });
+  }
+
+  /** Body (optional): `{ "for": "10m", "reason": "..." }`. */
+  async #drain(req: IncomingMessage, res: ServerResponse, p: string[]): Promise<void> {
+    const drains = this.#drainView();
+    const body = parseJsonBody(await readBody(req));
+    const forText = body['for'];
+    const reason = body['reason'];
+    if (forText !== undefined && typeof forText !== 'string')
+      throw new FulcrumError('FULCRUM_ERR_ADMIN_BAD_REQUEST', '"for" must be a duration like "10m"');
+    const forMs = forText === undefined ? undefined : parseDuration(forText);
+    if (forText !== undefined && (forMs === undefined || forMs <= 0))
+      throw new FulcrumError(
+        'FULCRUM_ERR_ADMIN_BAD_REQUEST',
+        `"for" must be a duration like "10m" (got "${forText}")`,
+      );
+    if (reason !== undefined && (typeof reason !== 'string' || reason.length > 500))
+      throw new FulcrumError(
+        'FULCRUM_ERR_ADMIN_BAD_REQUEST',
+        '"reason" must be a string of at most 500 characters',
+      );
+    sendJson(
+      res,
+      200,
+      await drains.drain(p[0] as string, p[1] as string, { by: this.#author(req), reason, forMs }),
+    );
+  }
+
+  #drainView(): DrainView {
+    const d = this.#deps.drains;
+    if (!d) throw new FulcrumError('FULCRUM_ERR_ADMIN_NOT_FOUND', 'runtime drain is not available');
+    return d;
   }
 
   async #diffVersions(from: number, to: number): Promise<unknown> {
@@ -355,6 +439,9 @@ function mergePools(health: readonly PoolHealthView[], stats: readonly PoolStats
     };
   });
 }
+
+const DRAIN_PATH =
+  /^\/api\/v1\/pools\/([A-Za-z0-9][\w.-]{0,62})\/backends\/([A-Za-z0-9][\w.-]{0,62})\/drain$/;
 
 function intParam(url: URL, name: string): number | undefined {
   const v = url.searchParams.get(name);

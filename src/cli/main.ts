@@ -14,6 +14,7 @@ import { diffCommand } from './commands/diff.ts';
 import { alertsRulesCommand } from './commands/alerts.ts';
 import { auditCommand } from './commands/audit.ts';
 import { drillCommand } from './commands/drill.ts';
+import { drainCommand, undrainCommand } from './commands/drain.ts';
 import { storeCheckCommand } from './commands/store.ts';
 
 export async function main(argv: string[], io: CliIo = processIo): Promise<number> {
@@ -61,6 +62,7 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
         .default('newer'),
     )
     .option('--grace <duration>', 'how long in-flight requests may finish on SIGTERM/SIGINT', '10s')
+    .option('--listen-admin <address>', "this instance's admin address (overrides admin.address)")
     .action((o) => set(startCommand(o, io)));
 
   program
@@ -158,6 +160,10 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
         '--guard <duration>',
         'watch errors, latency and shares for this long; roll back by itself on regression',
       )
+      .option(
+        '--canary-instances <n>',
+        'fleet: run it on n instances first (this one included); the guard compares them with the rest',
+      )
       .addOption(format(['text', 'json'])),
   ).action((file: string, o) => set(applyCommand(file, { ...o, ...target(o) }, io)));
 
@@ -182,10 +188,37 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
   adminOpts(
     program
       .command('status')
-      .description('pools, backends, health, share ratios and firing alerts')
+      .description(
+        'pools, backends, health, share ratios and firing alerts (exit 2 while a critical alert fires)',
+      )
       .option('--pool <name>', 'only this pool')
+      .option('--fleet', 'the fleet view: instances, versions, fleet-wide shares, skewed instances')
       .addOption(format(['text', 'json'])),
   ).action((o) => set(statusCommand({ ...o, ...target(o) }, io)));
+
+  adminOpts(
+    program
+      .command('drain')
+      .description('take a backend out of rotation at runtime (recorded; survives reloads that keep it)')
+      .argument('<pool>', 'pool name')
+      .argument('<backend>', 'backend name')
+      .option('--for <duration>', 'undrain by itself after this long (e.g. 30m); default: until undrained')
+      .option('--reason <text>', 'why (kept in the event log, shown by status)')
+      .addOption(format(['text', 'json'])),
+  ).action((pool: string, backend: string, o) =>
+    set(drainCommand(pool, backend, { ...o, ...target(o) }, io)),
+  );
+
+  adminOpts(
+    program
+      .command('undrain')
+      .description('put a backend drained at runtime back into rotation')
+      .argument('<pool>', 'pool name')
+      .argument('<backend>', 'backend name')
+      .addOption(format(['text', 'json'])),
+  ).action((pool: string, backend: string, o) =>
+    set(undrainCommand(pool, backend, { ...o, ...target(o) }, io)),
+  );
 
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -109,6 +109,7 @@ describe('diffConfigs', () => {
       'admin',
       'store',
       'log',
+      'lint',
     ]);
     expect(d.pools[0]!.backends.map((b) => b.after)).toEqual([0.5, 0.5]);
   });

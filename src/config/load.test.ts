@@ -5,6 +5,7 @@ import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { configIssuesError, formatPath, loadConfigFile, loadConfigText } from './load.ts';
 import type { ConfigIssue, LoadedConfig, LoadResult } from './load.ts';
+import { ACCESS_LOG_FIELDS } from './schema.ts';
 
 const minimal = (extra = '', poolExtra = '') => `version: 1
 listeners:
@@ -59,7 +60,10 @@ describe('loadConfigText', () => {
     expect(v.config.audit.distribution).toEqual({ probes: 600, tolerance: 0.15 });
     expect(v.config.audit.schedule).toBe('*/15 * * * *');
     expect(v.config.store.sqlite).toBe('./.fulcrum/state.db');
-    expect(v.config.log).toEqual({ level: 'info', access: true });
+    expect(v.config.log).toEqual({
+      level: 'info',
+      access: { enabled: true, format: 'json', fields: [...ACCESS_LOG_FIELDS], query: false },
+    });
     // raw is the document as written: no defaults filled in.
     expect((v.raw as { admin?: unknown }).admin).toBeUndefined();
     expect(v.text).toContain('app-2');
@@ -172,7 +176,18 @@ monitor:
 
   it('lists the allowed keys when no key is close to an unknown one', () => {
     const [issue] = issues(loadConfigText(minimal('log: { zzzzzz: true }\n')));
-    expect(issue).toMatchObject({ path: 'log.zzzzzz', hint: 'allowed keys: level, access' });
+    expect(issue).toMatchObject({ path: 'log.zzzzzz', hint: 'allowed keys: level, access, file' });
+  });
+
+  it('takes log.access as a boolean shorthand or as a section, and refuses an unknown field', () => {
+    const off = ok(loadConfigText(minimal('log: { access: false }\n'))).config.log.access;
+    expect(off).toEqual({ enabled: false, format: 'json', fields: [...ACCESS_LOG_FIELDS], query: false });
+    const some = ok(loadConfigText(minimal('log: { access: { fields: [path, status], format: logfmt } }\n')))
+      .config.log.access;
+    expect(some).toEqual({ enabled: true, format: 'logfmt', fields: ['path', 'status'], query: false });
+    const [issue] = issues(loadConfigText(minimal('log: { access: { fields: [paht] } }\n')));
+    expect(issue?.path).toBe('log.access.fields[0]');
+    expect(issue?.code).toBe('FULCRUM_ERR_CONFIG_INVALID');
   });
 
   it('suggests keys of either notifier kind', () => {

@@ -24,6 +24,8 @@ export interface LoadedConfig {
   text: string;
   /** File path or "<api>". */
   source: string;
+  /** Directory relative TLS paths resolve against, when it is not the source file's. */
+  baseDir?: string;
   /** 1-based line of a YAML/JSON path like ['pools','app','backends',1,'weight'], when known. */
   lineOf(path: readonly (string | number)[]): number | undefined;
 }

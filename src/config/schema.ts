@@ -108,7 +108,27 @@ const routeSchema = z.strictObject({
 
 const listenerSchema = z.strictObject({
   address,
-  tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
+  tls: z
+    .strictObject({
+      cert: z.string().min(1),
+      key: z.string().min(1),
+      // Extra certificates chosen by the client's SNI name; the default cert answers the rest.
+      sni: z
+        .array(
+          z.strictObject({
+            serverName: z
+              .string()
+              .regex(/^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/i, {
+                message: 'must be a host name, exact or "*.example.com"',
+              })
+              .meta({ description: 'SNI host name, exact or "*.example.com"' }),
+            cert: z.string().min(1),
+            key: z.string().min(1),
+          }),
+        )
+        .default([]),
+    })
+    .optional(),
   routes: z.array(routeSchema).min(1).max(LIMITS.routesPerListener),
   limits: z
     .strictObject({
@@ -204,7 +224,7 @@ const flapSchema = z.strictObject({
 const retriesSchema = z.strictObject({
   /** Retries after the first try (0 = none). */
   attempts: z.number().int().min(0).max(10).default(1),
-  on: z.array(retryOn).prefault(['connect-failure']),
+  on: z.array(retryOn).prefault(['connect-failure', 'reset']),
   perTryTimeout: duration('0'),
   /** Fraction of active requests that may be retries at once. */
   budget: percent('20%'),
@@ -313,9 +333,72 @@ const storeSchema = z.strictObject({
     .optional(),
 });
 
+/** Access-log fields, in their default order (src/proxy/access-log.ts writes them). */
+export const ACCESS_LOG_FIELDS = [
+  'listener',
+  'pool',
+  'backend',
+  'status',
+  'durationMs',
+  'requestId',
+  'method',
+  'path',
+  'client',
+  'host',
+  'userAgent',
+  'bytesIn',
+  'bytesOut',
+  'upstream',
+  'connectMs',
+  'firstByteMs',
+  'retries',
+  'error',
+] as const;
+export type AccessLogField = (typeof ACCESS_LOG_FIELDS)[number];
+
+const accessLogObject = z.strictObject({
+  enabled: z.boolean().default(true),
+  format: z.enum(['json', 'logfmt']).default('json'),
+  fields: z
+    .array(z.enum(ACCESS_LOG_FIELDS))
+    .min(1)
+    .default([...ACCESS_LOG_FIELDS]),
+  query: z.boolean().default(false),
+});
+
+// Instances sharing store.etcd and fleet.name form a fleet (docs/fleet.md).
+const fleetSchema = z.strictObject({
+  name,
+  instance: name.optional(),
+  report: duration('1s'),
+});
+
 const logSchema = z.strictObject({
   level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  access: z.boolean().default(true),
+  /** `true`/`false` is shorthand for `{ enabled: true|false }` with every other default. */
+  access: z
+    .union([
+      // The section first: on a typo inside it, validation reports that branch's issue.
+      accessLogObject,
+      z.boolean().transform((enabled) => ({ ...accessLogObject.parse({}), enabled })),
+    ])
+    .prefault(true),
+  file: z.string().min(1).optional(),
+});
+
+/** Per-rule lint suppressions: a reviewed exception, kept in the config with its reason. */
+const lintSchema = z.strictObject({
+  suppress: z
+    .array(
+      z.strictObject({
+        /** A lint rule id (checked against the catalog by the semantic checks). */
+        rule: z.string().min(1),
+        /** Dotted config path the suppression covers, with everything below it; unset = everywhere. */
+        path: z.string().min(1).optional(),
+        reason: z.string().trim().min(1),
+      }),
+    )
+    .default([]),
 });
 
 export const configSchema = z.strictObject({
@@ -330,7 +413,9 @@ export const configSchema = z.strictObject({
   audit: auditSchema.prefault({}),
   admin: adminSchema.prefault({}),
   store: storeSchema.prefault({}),
+  fleet: fleetSchema.optional(),
   log: logSchema.prefault({}),
+  lint: lintSchema.prefault({}),
 });
 
 /** A validated, normalised configuration (durations ms, percentages 0..1, sizes bytes). */
@@ -348,3 +433,4 @@ export type MonitorConfig = Config['monitor'];
 export type AuditConfig = Config['audit'];
 export type AdminConfig = Config['admin'];
 export type StoreConfig = Config['store'];
+export type FleetConfig = NonNullable<Config['fleet']>;

@@ -5,6 +5,7 @@ import { Cron } from 'croner';
 import { policyDescriptor } from '../balancer/registry.ts';
 import { parseAddress } from '../core/units.ts';
 import { didYouMean } from './did-you-mean.ts';
+import { RULES } from './lint/catalog.ts';
 import { formatPath, invalidIssuePusher } from './issue.ts';
 import { hasRawPath } from './lint/raw-path.ts';
 import type { ConfigIssue } from './issue.ts';
@@ -28,10 +29,25 @@ export function semanticIssues(
   const backends = Object.values(config.pools).reduce((n, p) => n + p.backends.length, 0);
   if (backends > LIMITS.backendsTotal)
     push(['pools'], `${backends} backends in all; at most ${LIMITS.backendsTotal} are allowed`);
+  checkSuppressions(config, push);
   return issues;
 }
 
 type Push = (path: DocPath, message: string, hint?: string) => void;
+
+/** A suppression must name a rule of the catalog: a typo would silently suppress nothing. */
+function checkSuppressions(config: Config, push: Push): void {
+  const ids = RULES.map((r) => r.id);
+  config.lint.suppress.forEach((s, i) => {
+    if (ids.includes(s.rule)) return;
+    const guess = didYouMean(s.rule, ids);
+    push(
+      ['lint', 'suppress', i, 'rule'],
+      `unknown lint rule "${s.rule}"`,
+      guess !== undefined ? `did you mean "${guess}"?` : 'see docs/lint-rules.md for the rule ids',
+    );
+  });
+}
 
 function checkRoutes(config: Config, push: Push): void {
   const pools = Object.keys(config.pools);

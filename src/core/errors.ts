@@ -142,6 +142,10 @@ export const ERRORS = {
     status: 503,
     doc: 'The CLI could not reach the admin API at `--admin`.',
   },
+  FULCRUM_ERR_ADMIN_NOT_FULCRUM: {
+    status: 502,
+    doc: 'The `--admin` URL answered, but not as a fulcrum admin API (another server on that port, or a proxy in the way).',
+  },
   // store
   FULCRUM_ERR_STORE_OPEN: {
     status: 500,
@@ -159,6 +163,19 @@ export const ERRORS = {
     status: 503,
     doc: 'A read from the store failed (etcd unreachable or timed out, SQLite file unreadable); retry when the store is back.',
   },
+  // fleet (instances sharing store.etcd and fleet.name)
+  FULCRUM_ERR_FLEET_STORE: {
+    status: 400,
+    doc: '`fleet` is set but `store.etcd` is not: a fleet shares its history through etcd.',
+  },
+  FULCRUM_ERR_FLEET_OVERLAP: {
+    status: 409,
+    doc: 'Another instance of the same store already serves this listener address on this host (start with `--share-address` to share it on purpose), or already holds this `fleet.instance` id.',
+  },
+  FULCRUM_ERR_FLEET_CANARY: {
+    status: 400,
+    doc: 'A progressive apply was refused: bad `--canary`/`--canary-instances`, no fleet, or a canary already running.',
+  },
   // listeners and start-up
   FULCRUM_ERR_LISTEN: {
     status: 500,
@@ -173,6 +190,10 @@ export const ERRORS = {
     doc: 'A handover to a replacing process failed (it exited, or was not ready in time); the running process keeps serving.',
   },
   FULCRUM_ERR_TLS: { status: 500, doc: 'A listener TLS certificate or key could not be loaded.' },
+  FULCRUM_ERR_LOG_OPEN: {
+    status: 500,
+    doc: 'The `log.file` could not be opened (at start, or when reopened for logrotate: the old file is kept).',
+  },
   // audit and drill
   FULCRUM_ERR_AUDIT_UNKNOWN_CHECK: {
     status: 400,
@@ -188,6 +209,10 @@ export const ERRORS = {
   },
   // cli
   FULCRUM_ERR_CLI_USAGE: { status: 400, doc: 'Unknown verb or flag, or a flag value of the wrong form.' },
+  FULCRUM_ERR_NODE_VERSION: {
+    status: 500,
+    doc: 'The Node.js running `fulcrum` is older than 22.13 (the bin checks before loading anything); install a newer one.',
+  },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

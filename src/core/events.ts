@@ -6,7 +6,10 @@
 export interface RequestOutcome {
   listener: string;
   pool: string;
-  /** Backend that produced the final answer; undefined when none was reached. */
+  /**
+   * Backend of the final try: the one that answered, or the one whose connection failed
+   * (refused, reset, timed out); undefined when no backend was picked.
+   */
   backend: string | undefined;
   status: number;
   durationMs: number;
@@ -18,6 +21,27 @@ export interface RequestOutcome {
   method: string;
   /** consistent-hash key used for the pick, kept for hot-key detection. */
   hashKey: string | undefined;
+  /** The backend the first try failed on, when the request was retried (its traffic moved away). */
+  retriedFrom?: string | undefined;
+  /** True only when the pool had no backend to pick (503 FULCRUM_ERR_PROXY_NO_BACKEND). */
+  noBackend?: boolean | undefined;
+  // Access-log facts (optional so observers that build outcomes need not fill them).
+  /** Request target as the client sent it, query included. */
+  path?: string | undefined;
+  clientAddress?: string | undefined;
+  /** The Host header; undefined when the client sent none. */
+  host?: string | undefined;
+  userAgent?: string | undefined;
+  /** Request bytes: the head as received, the body as forwarded (chunked: fulcrum's framing). */
+  bytesIn?: number | undefined;
+  /** Response bytes handed to the client socket (heads and body as framed). */
+  bytesOut?: number | undefined;
+  /** Address of the last backend tried, answered or not. */
+  upstream?: string | undefined;
+  /** Last try: ms until its upstream connection was ready (0 for a pooled one); undefined = never. */
+  connectMs?: number | undefined;
+  /** Last try: ms until the response head arrived; undefined = none arrived. */
+  firstByteMs?: number | undefined;
 }
 
 /** A change of a backend's state, emitted by health checking and outlier detection. */

@@ -6,6 +6,7 @@ import {
   mkdtempSync,
   openSync,
   readFileSync,
+  renameSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -85,5 +86,43 @@ describe('LogWriter', () => {
     );
     // 20,000 lines of ~16 bytes overflow two 64 KiB buffers written in one turn: the rest is dropped and counted.
     expect(lines.length - 1 + w.dropped).toBe(20_000);
+  });
+
+  it('reopen() after a rename: queued lines go to the renamed file, later ones to a new file at the path', async () => {
+    const file = tempFile();
+    const w = new LogWriter(file);
+    w.write('old 1\n');
+    renameSync(file, `${file}.1`);
+    // Until reopen, lines still go to the renamed file (the open descriptor), as with nginx.
+    w.write('old 2\n');
+    w.reopen();
+    w.write('new 1\n');
+    await w.end();
+    expect(readFileSync(`${file}.1`, 'utf8')).toBe('old 1\nold 2\n');
+    expect(readFileSync(file, 'utf8')).toBe('new 1\n');
+  });
+
+  it('reopen() is a no-op on a descriptor it did not open, and keeps the old file when the path cannot be opened', async () => {
+    const file = tempFile();
+    const fd = openSync(file, 'a');
+    const w = new LogWriter(fd);
+    w.reopen();
+    expect(w.fd).toBe(fd);
+    w.write('kept\n');
+    await w.end();
+    closeSync(fd);
+    expect(readFileSync(file, 'utf8')).toBe('kept\n');
+
+    const dir = mkdtempSync(join(tmpdir(), 'fulcrum-log-'));
+    // A path whose directory vanished: reopen throws, the writer keeps its descriptor.
+    writeFileSync(join(dir, 'x'), '');
+    const gone = new LogWriter(join(dir, 'x'));
+    renameSync(dir, `${dir}-moved`);
+    const fdBefore = gone.fd;
+    expect(() => gone.reopen()).toThrow(/ENOENT/);
+    expect(gone.fd).toBe(fdBefore);
+    gone.write('still\n');
+    await gone.end();
+    expect(readFileSync(join(`${dir}-moved`, 'x'), 'utf8')).toBe('still\n');
   });
 });

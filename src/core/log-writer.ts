@@ -16,8 +16,13 @@ const RETRY_MS = 10;
 const FLUSH_MS = 50;
 
 export class LogWriter {
-  readonly fd: number;
-  readonly #ownsFd: boolean;
+  #fd: number;
+  /** The path this writer opened (reopen() opens it again), undefined for a given fd. */
+  readonly #path: string | undefined;
+  /** The descriptor the write in progress goes to (the old file across a reopen). */
+  #writeFd = -1;
+  /** A descriptor replaced by reopen(), closed once the write in progress on it ends. */
+  #retired = -1;
   #fill: Buffer;
   #spare: Buffer;
   #len = 0;
@@ -34,13 +39,32 @@ export class LogWriter {
 
   /** `dest`: a file descriptor, or a path opened for appending. */
   constructor(dest: number | string, bufferBytes = 1 << 20) {
-    this.#ownsFd = typeof dest === 'string';
-    this.fd = typeof dest === 'string' ? openSync(dest, 'a') : dest;
+    this.#path = typeof dest === 'string' ? dest : undefined;
+    this.#fd = typeof dest === 'string' ? openSync(dest, 'a') : dest;
     this.#fill = Buffer.allocUnsafe(bufferBytes);
     this.#spare = Buffer.allocUnsafe(bufferBytes);
     this.#threshold = Math.min(65_536, bufferBytes >> 1);
-    const st = fstatSync(this.fd);
-    this.#sync = st.isFile() || st.isCharacterDevice();
+    this.#sync = syncKind(this.#fd);
+  }
+
+  get fd(): number {
+    return this.#fd;
+  }
+
+  /**
+   * Open the path again (after logrotate renamed the file): what is queued so far goes to the
+   * old file, later lines to the new one. A no-op for a descriptor given by the caller (stdout).
+   * Throws when the path cannot be opened; the old file then stays in use.
+   */
+  reopen(): void {
+    if (this.#path === undefined) return;
+    const fd = openSync(this.#path, 'a');
+    if (this.#writing === undefined && this.#len > 0) this.#start();
+    const old = this.#fd;
+    this.#fd = fd;
+    this.#sync = syncKind(fd);
+    if (this.#writing !== undefined && this.#writeFd === old) this.#retired = old;
+    else closeSync(old);
   }
 
   /** Queue whole lines. False when they were dropped. */
@@ -70,7 +94,7 @@ export class LogWriter {
   end(): Promise<void> {
     return new Promise((resolve) => {
       this.flush(() => {
-        if (this.#ownsFd) closeSync(this.fd);
+        if (this.#path !== undefined) closeSync(this.#fd);
         resolve();
       });
     });
@@ -99,6 +123,7 @@ export class LogWriter {
     this.#fill = this.#spare;
     this.#spare = buf;
     this.#writing = buf;
+    this.#writeFd = this.#fd;
     this.#writeAt = 0;
     this.#writeEnd = this.#len;
     this.#len = 0;
@@ -110,7 +135,7 @@ export class LogWriter {
     if (this.#sync) {
       let n: number;
       try {
-        n = writeSync(this.fd, buf, this.#writeAt, this.#writeEnd - this.#writeAt);
+        n = writeSync(this.#writeFd, buf, this.#writeAt, this.#writeEnd - this.#writeAt);
       } catch (err) {
         // A terminal in non-blocking mode, say: from now on, write as for a pipe.
         if ((err as NodeJS.ErrnoException).code === 'EAGAIN') this.#sync = false;
@@ -120,7 +145,7 @@ export class LogWriter {
       this.#written(null, n);
       return;
     }
-    write(this.fd, buf, this.#writeAt, this.#writeEnd - this.#writeAt, null, this.#written);
+    write(this.#writeFd, buf, this.#writeAt, this.#writeEnd - this.#writeAt, null, this.#written);
   }
 
   readonly #written = (err: NodeJS.ErrnoException | null, n: number): void => {
@@ -138,6 +163,10 @@ export class LogWriter {
       return;
     }
     this.#writing = undefined;
+    if (this.#retired !== -1) {
+      closeSync(this.#retired);
+      this.#retired = -1;
+    }
     if (this.#len > 0 && this.#waiters.length > 0) {
       this.#start();
       return;
@@ -150,4 +179,10 @@ export class LogWriter {
     this.#waiters = [];
     for (const cb of waiters) cb();
   };
+}
+
+/** Files and character devices are written synchronously, pipes and sockets not (see the top). */
+function syncKind(fd: number): boolean {
+  const st = fstatSync(fd);
+  return st.isFile() || st.isCharacterDevice();
 }

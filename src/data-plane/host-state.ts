@@ -8,8 +8,12 @@ import type { BalancerHost } from '../balancer/policy.ts';
 
 export type HostStatus = 'unknown' | 'healthy' | 'unhealthy' | 'ejected' | 'slow-start' | 'draining';
 
-/** How a forwarded request ended, as the passive detector counts it. */
-export type OutcomeKind = 'success' | 'http-5xx' | 'gateway-error' | 'local-failure';
+/**
+ * How a forwarded request ended, as the passive detector counts it. `connect-failure`: no
+ * connection could be made (refused, unreachable), so nothing was sent; `local-failure`: reset,
+ * timeout or a cut body after the request went out.
+ */
+export type OutcomeKind = 'success' | 'http-5xx' | 'gateway-error' | 'local-failure' | 'connect-failure';
 
 /** Verdict of active health checks: `unknown` until the first check of a new backend. */
 export type CheckVerdict = 'unknown' | 'up' | 'down';
@@ -23,6 +27,16 @@ export interface HostSpec {
   weight: number;
   maxRequests: number;
   drain: boolean;
+}
+
+/** An operator's runtime drain (`fulcrum drain`): an override of the config, with who, when and why. */
+export interface RuntimeDrain {
+  readonly by: string;
+  readonly reason: string;
+  /** Wall-clock ms. */
+  readonly at: number;
+  /** Wall-clock ms when it ends by itself; undefined = until undrained. */
+  readonly until: number | undefined;
 }
 
 /** Told synchronously about request outcomes and lame-duck signals (the health manager). */
@@ -70,6 +84,9 @@ export class HostState implements BalancerHost {
   /** Lifetime counters (monotonic, never reset by reloads). */
   requests = 0;
   failures = 0;
+  /** Client bytes of the requests this backend answered: read from and sent to clients. */
+  bytesIn = 0;
+  bytesOut = 0;
 
   // Active checks.
   verdict: CheckVerdict = 'up';
@@ -91,6 +108,10 @@ export class HostState implements BalancerHost {
   ejectionLevel = 0;
   /** Monotonic time the last ejection ended (-Infinity = never ejected). */
   lastEjectionEnd = Number.NEGATIVE_INFINITY;
+  /** Monotonic end of the back-off after a refused connection; 0 = none (see refusalBackoff). */
+  refusedUntil = 0;
+  /** Back-offs since the backend last answered or passed a check (doubles the next one). */
+  refusals = 0;
 
   // Flap dampening.
   /** Lifetime count of health flips (active check verdict up ↔ down; ejections back off on their own). */
@@ -110,6 +131,8 @@ export class HostState implements BalancerHost {
   lameDuck = false;
   /** Lower-cased response header that drains this backend (from the pool config), if any. */
   lameDuckHeader: string | undefined = undefined;
+  /** Set by `fulcrum drain` (the health manager writes it); kept across reloads like all host state. */
+  runtimeDrain: RuntimeDrain | undefined = undefined;
   /** Slow-start ramp factor in (0, 1]; 1 = full weight. */
   rampFactor = 1;
   rampStart = 0;
@@ -129,9 +152,9 @@ export class HostState implements BalancerHost {
     this.status = this.deriveStatus(0);
   }
 
-  /** Drained by config (`drain: true` or weight 0) or by a lame-duck answer. */
+  /** Drained by config (`drain: true` or weight 0), by a lame-duck answer or at runtime. */
   get draining(): boolean {
-    return this.drain || this.configuredWeight <= 0 || this.lameDuck;
+    return this.drain || this.configuredWeight <= 0 || this.lameDuck || this.runtimeDrain !== undefined;
   }
 
   /** Weight when in rotation: configured × slow-start ramp × drain. */
@@ -154,7 +177,7 @@ export class HostState implements BalancerHost {
     if (this.draining) return 'draining';
     if (this.verdict === 'unknown') return 'unknown';
     if (this.verdict === 'down' || this.heldUntil > now) return 'unhealthy';
-    if (this.isEjected(now)) return 'ejected';
+    if (this.isEjected(now) || this.refusedUntil > now) return 'ejected';
     if (this.rampFactor < 1) return 'slow-start';
     return 'healthy';
   }
@@ -168,8 +191,10 @@ export class HostState implements BalancerHost {
     this.inFlight--;
     this.windowRequests++;
     let sample = durationMs;
-    if (kind === 'success') this.windowSuccesses++;
-    else {
+    if (kind === 'success') {
+      this.windowSuccesses++;
+      this.refusals = 0;
+    } else {
       this.failures++;
       sample = Math.min(
         FAILURE_PENALTY_CAP_MS,

@@ -405,6 +405,72 @@ describe('HealthManager: outlier detection', () => {
   });
 });
 
+describe('HealthManager: refused connections', () => {
+  const refuse = (h: HostState): void => {
+    h.requestStarted();
+    h.requestFinished('connect-failure', 1);
+  };
+
+  it('takes a backend out at once, without outlier detection or checks, for 1 s doubling up to 8 s; a success resets the doubling', async () => {
+    const t = setup();
+    const s = snapshotWith(t.registry, { p: { backends: backends(3) } });
+    await t.manager.activate(s);
+    const h = host(s, A);
+    const outFor: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      refuse(h);
+      expect(h.status).toBe('ejected');
+      expect(candidates(s)).toEqual([B, C]);
+      // Connections already on their way fail too: they do not extend the back-off.
+      refuse(h);
+      outFor.push(h.refusedUntil - t.clock.now());
+      await advance(t.clock, h.refusedUntil - t.clock.now() - 1, 1000);
+      expect(h.status).toBe('ejected');
+      await advance(t.clock, 1);
+      expect(h.status).toBe('healthy');
+      expect(h.statusReason).toBe('connect back-off over');
+    }
+    expect(outFor).toEqual([1000, 2000, 4000, 8000, 8000]);
+    refuse(h);
+    expect(t.manager.describe(s)[0]?.backends[0]).toMatchObject({ state: 'ejected', ejectedForMs: 8000 });
+    await advance(t.clock, 8000, 1000);
+    expect(t.events.find((e) => e.to === 'ejected')?.reason).toMatch(
+      /^connect-refused: out of rotation for 1000ms/,
+    );
+    h.requestStarted();
+    h.requestFinished('success', 1);
+    refuse(h);
+    expect(h.refusedUntil - t.clock.now()).toBe(1000);
+    // Other local failures (reset, timeout) still only count towards outlier streaks.
+    expect(host(s, B).status).toBe('healthy');
+    fail(host(s, B), 'local-failure', 10);
+    expect(host(s, B).status).toBe('healthy');
+    t.manager.stop();
+  });
+
+  it('a passing active check ends the back-off early', async () => {
+    const t = setup();
+    const s = snapshotWith(t.registry, {
+      p: { backends: backends(3), healthCheck: check({ interval: '500ms' }) },
+    });
+    await t.manager.activate(s);
+    const h = host(s, A);
+    await advance(t.clock, 100);
+    refuse(h);
+    expect(h.refusedUntil - t.clock.now()).toBe(1000);
+    expect(h.status).toBe('ejected');
+    const refusedAt = t.clock.now();
+    // The next check (every 500 ms) passes: back before the 1 s back-off would have ended.
+    for (let i = 0; i < 20 && h.status !== 'healthy'; i++) await advance(t.clock, 50);
+    expect(h.status).toBe('healthy');
+    expect(t.clock.now() - refusedAt).toBeLessThan(1000);
+    expect(h.statusReason).toBe('active check passed: back after a refused connection');
+    expect(h.refusedUntil).toBe(0);
+    expect(candidates(s)).toEqual([A, B, C]);
+    t.manager.stop();
+  });
+});
+
 describe('HealthManager: slow start, drain, lame duck, flap dampening', () => {
   it('ramps a backend added to a running pool from 10% to 100% over slowStart', async () => {
     const t = setup();

@@ -10,11 +10,18 @@ import type { EventHub } from '../core/events.ts';
 import type { Snapshot } from '../data-plane/snapshot.ts';
 import { ActiveChecker, type CheckSchedule } from './active-checker.ts';
 import { recordFlip } from './flap-damper.ts';
-import type { HostObserver, HostState, HostStatus, OutcomeKind } from '../data-plane/host-state.ts';
+import type {
+  HostObserver,
+  HostState,
+  HostStatus,
+  OutcomeKind,
+  RuntimeDrain,
+} from '../data-plane/host-state.ts';
 import {
   countOutcome,
   maxEjected,
   nextEjection,
+  refusalBackoff,
   successRateOutliers,
   type EjectionReason,
 } from './outlier-detector.ts';
@@ -61,6 +68,8 @@ export interface BackendHealthView {
   /** Time left of a flap-dampening hold. */
   heldForMs: number;
   lameDuck: boolean;
+  /** An operator's runtime drain (`fulcrum drain`), null when none. */
+  drain: RuntimeDrain | null;
   latencyEwmaMs: number;
 }
 
@@ -141,6 +150,8 @@ export class HealthManager {
   readonly #probe: Probe;
   readonly #onCheckResult: HealthManagerDeps['onCheck'];
   readonly #pools = new Map<string, PoolEntry>();
+  /** The timer ending each refusal back-off (see #refused). */
+  readonly #refusalTimers = new Map<HostState, TimerHandle>();
   /** Prepared and not yet committed or discarded (stop() discards them). */
   readonly #open = new Set<Preparation>();
 
@@ -301,15 +312,37 @@ export class HealthManager {
           },
           lastCheck: h.lastCheck === null ? null : { ...h.lastCheck },
           ejections: h.ejections,
-          ejectedForMs: Math.max(0, Math.round(h.ejectedUntil - now)),
+          ejectedForMs: Math.max(0, Math.round(Math.max(h.ejectedUntil, h.refusedUntil) - now)),
           flaps: h.flaps,
           heldForMs: Math.max(0, Math.round(h.heldUntil - now)),
           lameDuck: h.lameDuck,
+          drain: h.runtimeDrain ?? null,
           latencyEwmaMs: h.latencyEwmaMs,
         })),
       });
     }
     return out;
+  }
+
+  /**
+   * Set or clear a runtime drain of the named backend of the running pool and take it out of
+   * (or back into) rotation at once. Undefined when no such backend runs.
+   */
+  setRuntimeDrain(
+    pool: string,
+    backend: string,
+    drain: RuntimeDrain | undefined,
+    reason: string,
+  ): HostState | undefined {
+    const pe = this.#pools.get(pool);
+    if (pe === undefined) return undefined;
+    for (const he of pe.hosts.values()) {
+      if (he.host.name !== backend) continue;
+      he.host.runtimeDrain = drain;
+      if (this.#update(he, reason, this.#clock.now())) this.#commit(pe);
+      return he.host;
+    }
+    return undefined;
   }
 
   /** Reasons the balancer is not ready: a pool with no available backend, a pool in panic. Empty = ready. */
@@ -485,6 +518,11 @@ export class HealthManager {
       this.#unEject(he, now);
       reason ??= 'active check passed: returned from ejection';
     }
+    if (r.ok) h.refusals = 0;
+    if (r.ok && h.refusedUntil !== 0) {
+      this.#endRefusal(h);
+      reason ??= 'active check passed: back after a refused connection';
+    }
     const warmed = he.warmed;
     he.warmed = undefined;
     if (this.#update(he, reason ?? 'check', now)) this.#commit(pe);
@@ -493,12 +531,45 @@ export class HealthManager {
 
   /** On the request path: cheap unless a threshold is crossed. */
   #onOutcome(pe: PoolEntry, h: HostState, kind: OutcomeKind): void {
+    if (kind === 'connect-failure' && h.refusedUntil === 0) this.#refused(pe, h);
     const o = pe.config.outlierDetection;
     if (o === undefined || h.ejectedUntil !== 0) return;
     const reason = countOutcome(h, kind, o);
     if (reason === undefined) return;
     const he = pe.hosts.get(h);
     if (he !== undefined) this.#eject(he, reason, this.#clock.now());
+  }
+
+  /**
+   * A connection to the backend was refused: out of rotation at once (the retry and the requests
+   * after it skip it), until a short back-off ends or an active check passes. Whatever the
+   * outlier-detection config: a closed port is certain, unlike a streak of errors.
+   */
+  #refused(pe: PoolEntry, h: HostState): void {
+    const he = pe.hosts.get(h);
+    if (he === undefined) return;
+    const now = this.#clock.now();
+    const ms = refusalBackoff(h);
+    h.refusals++;
+    h.refusedUntil = now + ms;
+    const timer = this.#timer(() => {
+      if (this.#refusalTimers.get(h) !== timer) return;
+      this.#endRefusal(h);
+      // The entry's pool now: a staged host joins the running pool when its apply commits.
+      const cur = he.pool;
+      if (cur.hosts.get(h) === he && this.#update(he, 'connect back-off over', this.#clock.now()))
+        this.#commit(cur);
+    }, ms);
+    this.#refusalTimers.set(h, timer);
+    const why = `connect-refused: out of rotation for ${ms}ms or until a check passes (refusal ${h.refusals} in a row)`;
+    if (this.#update(he, why, now)) this.#commit(pe);
+  }
+
+  #endRefusal(h: HostState): void {
+    h.refusedUntil = 0;
+    const t = this.#refusalTimers.get(h);
+    if (t !== undefined) this.#clock.clearTimeout(t);
+    this.#refusalTimers.delete(h);
   }
 
   #onLameDuck(pe: PoolEntry, h: HostState): void {

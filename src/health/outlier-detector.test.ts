@@ -4,6 +4,7 @@ import {
   countOutcome,
   maxEjected,
   nextEjection,
+  refusalBackoff,
   successRateOutliers,
   type OutlierOptions,
 } from './outlier-detector.ts';
@@ -42,6 +43,37 @@ describe('countOutcome', () => {
     const off = { ...opts, consecutiveErrors: 0, consecutiveLocalFailures: 0 };
     for (let i = 0; i < 50; i++)
       expect(countOutcome(h, i % 2 ? 'http-5xx' : 'local-failure', off)).toBeUndefined();
+  });
+});
+
+describe('refused connections', () => {
+  it('count as local failures for the outlier streaks', () => {
+    const h = mk();
+    expect(countOutcome(h, 'connect-failure', opts)).toBeUndefined();
+    expect(countOutcome(h, 'local-failure', opts)).toBe('consecutive-local-failures');
+  });
+
+  it('back off 1 s, doubling per refusal in a row, up to 8 s', () => {
+    const h = mk();
+    const out: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      out.push(refusalBackoff(h));
+      h.refusals++;
+    }
+    expect(out).toEqual([1000, 2000, 4000, 8000, 8000, 8000]);
+    h.refusals = 1000;
+    expect(refusalBackoff(h)).toBe(8000);
+  });
+
+  it('a refusal back-off shows as ejected; a success resets the doubling', () => {
+    const h = mk();
+    h.refusedUntil = 500;
+    h.refusals = 3;
+    expect(h.deriveStatus(499)).toBe('ejected');
+    expect(h.deriveStatus(500)).toBe('healthy');
+    h.requestStarted();
+    h.requestFinished('success', 1);
+    expect(h.refusals).toBe(0);
   });
 });
 

@@ -30,6 +30,7 @@ export function countOutcome(h: HostState, kind: OutcomeKind, o: OutlierOptions)
       h.consecutiveLocalFailures = 0;
       return undefined;
     case 'local-failure':
+    case 'connect-failure':
       h.consecutiveLocalFailures++;
       return o.consecutiveLocalFailures > 0 && h.consecutiveLocalFailures >= o.consecutiveLocalFailures
         ? 'consecutive-local-failures'
@@ -68,6 +69,21 @@ export function successRateOutliers(
 export function maxEjected(total: number, maxEjectionPercent: number): number {
   // The epsilon keeps 3 × 0.1 × 10 style float error from losing a whole host.
   return Math.floor(total * maxEjectionPercent + 1e-9);
+}
+
+/** The first back-off after a refused connection; each one in a row doubles it, up to the cap. */
+export const REFUSAL_BACKOFF_BASE_MS = 1000;
+export const REFUSAL_BACKOFF_MAX_MS = 8000;
+
+/**
+ * How long a backend that refused a connection stays out of rotation: 1 s, doubling for each
+ * back-off in a row (h.refusals, reset by any successful request or passing check), up to 8 s.
+ * A refusal is certain (the port is closed) and cost nothing to find out, so it takes the backend
+ * out at once instead of after a streak; the back-off is short because nothing else may bring it
+ * back when the pool has no active checks (its first request after the back-off is the probe).
+ */
+export function refusalBackoff(h: HostState): number {
+  return Math.min(REFUSAL_BACKOFF_MAX_MS, REFUSAL_BACKOFF_BASE_MS * 2 ** Math.min(h.refusals, 16));
 }
 
 /**

@@ -4,7 +4,9 @@
 // label children hash their labels on every inc(), which would allocate per request. They
 // are turned into series only at scrape time, like the gauges, which are read from host
 // state and the monitor's last evaluation.
+import { readFileSync } from 'node:fs';
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import { certificateExpiries } from '../config/tls-files.ts';
 import type { PoolRuntime, Snapshot } from '../data-plane/snapshot.ts';
 import type { AlertView } from './alerts.ts';
 
@@ -68,6 +70,26 @@ export interface GaugeSource {
   jain(pool: string): number | null;
   firing(): readonly AlertView[];
   lastApplyOk(): boolean | undefined;
+  runtime?: RuntimeMetricsSource | undefined;
+}
+
+/** Facts of the process outside the monitor (proxy, log writer), read at scrape time. */
+export interface RuntimeMetricsSource {
+  listenerConnections(): Iterable<{ listener: string; open: number; accepted: number }>;
+  /** Log lines the log writer dropped because its destination was slower than the log. */
+  logLinesDropped(): number;
+}
+
+/** fulcrum's version from its package.json (src/ and dist/ both sit one level below it). */
+function packageVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+      version?: unknown;
+    };
+    return typeof pkg.version === 'string' ? pkg.version : 'unknown';
+  } catch {
+    return 'unknown';
+  }
 }
 
 export const CODE_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx', 'other'] as const;
@@ -214,6 +236,11 @@ export class MonitorMetrics {
       (_p, _b, h) => (h.available ? h.effectiveWeight : 0),
     );
     hostGauge(
+      'fulcrum_backend_drained',
+      '1 while the backend is drained at runtime (`fulcrum drain`), else 0; `drain: true` in the config is not counted.',
+      (_p, _b, h) => (h.runtimeDrain === undefined ? 0 : 1),
+    );
+    hostGauge(
       'fulcrum_backend_share_ratio',
       'Observed share / expected share over the monitor window (1 = exactly as configured).',
       (pool, backend) => src.shareRatio(pool, backend),
@@ -263,9 +290,25 @@ export class MonitorMetrics {
         if (snap) this.set(snap.version);
       },
     });
+    // Read from the files once per snapshot: a renewed certificate comes with a new snapshot.
+    const expiries = new WeakMap<Snapshot, ReturnType<typeof certificateExpiries>>();
+    new Gauge({
+      name: 'fulcrum_tls_certificate_expiry_timestamp_seconds',
+      help: 'Unix time a listener certificate expires, by listener and SNI server name ("" for the default certificate).',
+      labelNames: ['listener', 'serverName'],
+      registers,
+      collect() {
+        this.reset();
+        const snap = src.snapshot();
+        if (!snap) return;
+        let rows = expiries.get(snap);
+        if (rows === undefined) expiries.set(snap, (rows = certificateExpiries(snap.config)));
+        for (const r of rows) this.set({ listener: r.listener, serverName: r.serverName }, r.notAfter / 1000);
+      },
+    });
     this.configApplies = new Counter({
       name: 'fulcrum_config_applies_total',
-      help: 'Config applies by result (success, failure).',
+      help: 'Config applies by result (success, failure, refused: turned down before anything changed).',
       labelNames: ['result'],
       registers,
     });
@@ -313,10 +356,87 @@ export class MonitorMetrics {
       labelNames: ['notifier', 'result'],
       registers,
     });
+    const notifications = this.notifications;
+    // The dropped ones again under their own name, for a plain `> 0` alert (a full queue).
+    this.registry.registerMetric({
+      name: 'fulcrum_notifications_dropped_total',
+      help: 'Alert notifications dropped because the delivery queue of the notifier was full.',
+      type: 'counter',
+      aggregator: 'sum',
+      get: async () => ({
+        name: 'fulcrum_notifications_dropped_total',
+        help: 'Alert notifications dropped because the delivery queue of the notifier was full.',
+        type: 'counter',
+        aggregator: 'sum',
+        values: (await notifications.get()).values
+          .filter((v) => v.labels['result'] === 'dropped')
+          .map((v) => ({ labels: { notifier: v.labels['notifier'] ?? '' }, value: v.value })),
+      }),
+      reset: () => {},
+    } as unknown as Parameters<Registry['registerMetric']>[0]);
+    const version = packageVersion();
+    new Gauge({
+      name: 'fulcrum_build_info',
+      help: 'Always 1; the labels say which fulcrum and which Node.js run.',
+      labelNames: ['version', 'node'],
+      registers,
+      collect() {
+        this.set({ version, node: process.version }, 1);
+      },
+    });
+    scrapeTimeMetric(
+      this.registry,
+      'fulcrum_request_bytes_total',
+      'Client bytes of the requests each backend answered: direction "in" read from clients (head and body as framed), "out" sent to them.',
+      'counter',
+      () => {
+        const out: SeriesValue[] = [];
+        const snap = src.snapshot();
+        if (!snap) return out;
+        for (const [pool, p] of snap.pools) {
+          for (const h of p.state.hosts) {
+            out.push({ labels: { pool, backend: h.name, direction: 'in' }, value: h.bytesIn });
+            out.push({ labels: { pool, backend: h.name, direction: 'out' }, value: h.bytesOut });
+          }
+        }
+        return out;
+      },
+    );
+    const runtime = src.runtime;
+    if (runtime === undefined) return;
+    new Gauge({
+      name: 'fulcrum_listener_connections',
+      help: 'Client connections open now, per listener.',
+      labelNames: ['listener'],
+      registers,
+      collect() {
+        this.reset();
+        for (const c of runtime.listenerConnections()) this.set({ listener: c.listener }, c.open);
+      },
+    });
+    scrapeTimeMetric(
+      this.registry,
+      'fulcrum_listener_connections_accepted_total',
+      'Client connections accepted, per listener (TLS: after the handshake).',
+      'counter',
+      () =>
+        [...runtime.listenerConnections()].map((c) => ({
+          labels: { listener: c.listener },
+          value: c.accepted,
+        })),
+    );
+    scrapeTimeMetric(
+      this.registry,
+      'fulcrum_log_lines_dropped_total',
+      'Log lines (access and process) dropped because the log destination was slower than the log.',
+      'counter',
+      () => [{ labels: {}, value: runtime.logLinesDropped() }],
+    );
   }
 }
 
 interface HostFacts {
+  readonly runtimeDrain: unknown;
   readonly available: boolean;
   readonly inFlight: number;
   readonly configuredWeight: number;

@@ -9,12 +9,18 @@ import type { Logger } from 'pino';
 import type { Clock, TimerHandle } from '../core/clock.ts';
 import type { EventHub, HostStateChange, RequestOutcome, Topic } from '../core/events.ts';
 import type { Snapshot } from '../data-plane/snapshot.ts';
-import { AlertEngine, type AlertView, type RuleDef } from './alerts.ts';
+import { AlertEngine, type ActiveSample, type AlertView, type RuleDef } from './alerts.ts';
 import { AuditGap } from './audit-gap.ts';
 import { backendCauses, type VersionInfo } from './backend-causes.ts';
 import { BURN_WINDOWS } from './burn-rate.ts';
 import type { Cause } from './fairness.ts';
-import { codeClassIndex, CODE_CLASSES, durationBucket, MonitorMetrics } from './metrics.ts';
+import {
+  codeClassIndex,
+  CODE_CLASSES,
+  durationBucket,
+  MonitorMetrics,
+  type RuntimeMetricsSource,
+} from './metrics.ts';
 import { createNotifier, type Notifier } from './notifiers/notifier.ts';
 import { poolStats, type PoolStatsView } from './pool-stats.ts';
 import {
@@ -49,6 +55,8 @@ export interface MonitorDeps {
   logger: Logger;
   getSnapshot: () => Snapshot | undefined;
   configVersionInfo?: (version: number) => ConfigVersionInfo | undefined;
+  /** Proxy and log-writer facts for /metrics (connections per listener, dropped log lines). */
+  runtimeMetrics?: RuntimeMetricsSource;
   /** The `instance` label of every alert this process raises (default host:pid). */
   instance?: string;
   /** Notifier queue options (tests use a short back-off). */
@@ -107,6 +115,7 @@ export class Monitor {
       jain: (pool) => this.#pools.get(pool)?.stats?.jain ?? null,
       firing: () => this.#engine.firing(),
       lastApplyOk: () => this.#lastApply?.ok,
+      runtime: deps.runtimeMetrics,
     });
     this.#unsub.push(
       deps.hub.requests.subscribe((o) => this.#onRequest(o)),
@@ -157,6 +166,11 @@ export class Monitor {
     return this.#engine.views();
   }
 
+  /** Seam for rules judged outside the monitor (the fleet's): same engine, notifiers and views. */
+  raiseExternal(rule: RuleDef, active: readonly ActiveSample[]): void {
+    this.#engine.evaluate(rule, active, this.#d.clock.now(), this.#d.clock.wallNow());
+  }
+
   degradedReasons(): string[] {
     return this.#engine
       .firing()
@@ -164,7 +178,12 @@ export class Monitor {
       .map((a) => `${a.alertname}: ${a.annotations['summary'] ?? ''}`);
   }
 
-  recordApply(result: { ok: boolean; version?: number; error?: string }): void {
+  recordApply(result: { ok: boolean; version?: number; error?: string; refused?: boolean }): void {
+    // A refused config changed nothing and its caller got the answer: counted, no alert.
+    if (result.refused === true) {
+      this.#metrics.configApplies.inc({ result: 'refused' });
+      return;
+    }
     this.#metrics.configApplies.inc({ result: result.ok ? 'success' : 'failure' });
     this.#lastApply = { ...result, at: this.#d.clock.wallNow() };
   }
@@ -322,7 +341,8 @@ export class Monitor {
           address: h.address,
           status: h.status,
           available: h.available,
-          drain: h.drain,
+          // Drained on purpose, by config or `fulcrum drain`: the rules treat both alike.
+          drain: h.drain || h.runtimeDrain !== undefined,
           configuredWeight: h.configuredWeight,
           flips: b ? b.flips.filter((t) => now - t <= flapWindow).length : 0,
         };

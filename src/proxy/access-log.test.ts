@@ -2,7 +2,8 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { EventHub, type RequestOutcome } from '../core/events.ts';
-import { accessLine, attachAccessLog, millis, type LogSink } from './access-log.ts';
+import { ACCESS_LOG_FIELDS } from '../config/schema.ts';
+import { accessLine, attachAccessLog, compileFormat, millis, type LogSink } from './access-log.ts';
 
 function capture(): { logger: LogSink; lines: Record<string, unknown>[] } {
   const lines: Record<string, unknown>[] = [];
@@ -48,7 +49,7 @@ describe('access log', () => {
       retries: 1,
       error: 'FULCRUM_ERR_PROXY_UPSTREAM_CONNECT',
     });
-    stop();
+    stop.stop();
     hub.requests.emit(outcome(3));
     expect(lines).toHaveLength(2);
   });
@@ -103,6 +104,96 @@ describe('access log', () => {
     for (let i = 0; i < 5000; i++) {
       const ms = ((i * 7919.123) % 3000) / 7;
       expect(millis(ms)).toBe(String(Math.round(ms * 1000) / 1000));
+    }
+  });
+
+  const full = (): RequestOutcome => ({
+    ...outcome(9),
+    path: '/search?q=secret&x=1',
+    clientAddress: '127.0.0.1',
+    host: 'api.example.com',
+    userAgent: 'curl/8.5 "quoted"',
+    bytesIn: 120,
+    bytesOut: 4567,
+    upstream: '127.0.0.1:9001',
+    connectMs: 0.5,
+    firstByteMs: 3.25,
+  });
+
+  it('writes every field by default, the path without its query', () => {
+    const line = JSON.parse(accessLine(full(), 1, 'fulcrum')) as Record<string, unknown>;
+    expect(line).toEqual({
+      level: 30,
+      time: 1,
+      service: 'fulcrum',
+      listener: 'web',
+      pool: 'app',
+      backend: 'b1',
+      status: 502,
+      durationMs: 12.346,
+      requestId: 'id-9',
+      method: 'GET',
+      path: '/search',
+      client: '127.0.0.1',
+      host: 'api.example.com',
+      userAgent: 'curl/8.5 "quoted"',
+      bytesIn: 120,
+      bytesOut: 4567,
+      upstream: '127.0.0.1:9001',
+      connectMs: 0.5,
+      firstByteMs: 3.25,
+      retries: 1,
+      error: 'FULCRUM_ERR_PROXY_UPSTREAM_CONNECT',
+      msg: 'request',
+    });
+  });
+
+  it('writes exactly the chosen fields, in the chosen order, with the query when asked', () => {
+    const f = compileFormat({ format: 'json', fields: ['path', 'status', 'upstream'], query: true });
+    const text = accessLine(full(), 1, 'fulcrum', f);
+    expect(text).toBe(
+      '{"level":30,"time":1,"service":"fulcrum","path":"/search?q=secret&x=1","status":502,"upstream":"127.0.0.1:9001","msg":"request"}\n',
+    );
+  });
+
+  it('names each field by its config name (the codes are in step with ACCESS_LOG_FIELDS)', () => {
+    for (const name of ACCESS_LOG_FIELDS) {
+      const f = compileFormat({ format: 'json', fields: [name], query: false });
+      const line = JSON.parse(accessLine(full(), 1, 'fulcrum', f)) as Record<string, unknown>;
+      expect(Object.keys(line)).toEqual(['level', 'time', 'service', name, 'msg']);
+    }
+  });
+
+  it('writes logfmt, quoting only values that need it', () => {
+    const f = compileFormat({
+      format: 'logfmt',
+      fields: ['status', 'path', 'userAgent', 'client', 'connectMs'],
+      query: false,
+    });
+    expect(accessLine(full(), 7, 'fulcrum', f)).toBe(
+      'level=info time=7 service=fulcrum status=502 path=/search userAgent="curl/8.5 \\"quoted\\"" client=127.0.0.1 connectMs=0.5 msg=request\n',
+    );
+  });
+
+  it('follows a new format after configure()', () => {
+    const hub = new EventHub();
+    const { logger, lines } = capture();
+    const log = attachAccessLog(hub, logger, { now: () => 5 });
+    log.configure({ format: 'json', fields: ['status'], query: false });
+    hub.requests.emit(full());
+    expect(lines).toEqual([{ level: 30, time: 5, service: 'fulcrum', status: 502, msg: 'request' }]);
+    log.stop();
+  });
+
+  it('writes any latin1 header value so JSON.parse gives it back (escaping only when needed)', () => {
+    const f = compileFormat({ format: 'json', fields: ['host', 'userAgent', 'path'], query: true });
+    for (let i = 0; i < 2000; i++) {
+      let v = '';
+      for (let j = 0; j < 1 + (i % 23); j++) v += String.fromCharCode((i * 131 + j * 977) % 256);
+      const line = JSON.parse(
+        accessLine({ ...full(), host: v, userAgent: `ua ${v}`, path: `/${v}` }, 1, 'f', f),
+      );
+      expect([line.host, line.userAgent, line.path]).toEqual([v, `ua ${v}`, `/${v}`]);
     }
   });
 });

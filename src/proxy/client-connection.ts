@@ -119,6 +119,8 @@ export class ClientConnection implements ChunkSink {
   statusCode = 0;
   /** The whole response was handed to the socket. */
   responseEnded = false;
+  /** Bytes of the current response handed to the socket (for the access log). */
+  bytesOut = 0;
   #keepAlive = false;
   /** The response head not written yet (it goes out with the first body bytes). */
   #pendingHead: string[] | undefined;
@@ -350,6 +352,7 @@ export class ClientConnection implements ChunkSink {
     this.headersSent = false;
     this.responseEnded = false;
     this.statusCode = 0;
+    this.bytesOut = 0;
     this.#pendingHead = undefined;
     this.#chunked = false;
   }
@@ -394,7 +397,7 @@ export class ClientConnection implements ChunkSink {
   writeInformational(status: number, reason: string, headers: readonly string[]): void {
     if (this.#versionMinor !== 1 || this.headersSent) return;
     const phrase = reason !== '' ? reason : (STATUS_CODES[status] ?? '');
-    this.socket.write(encodeHead('HTTP/1.1 ', `${status}`, ' ', phrase, headers));
+    this.#send(encodeHead('HTTP/1.1 ', `${status}`, ' ', phrase, headers));
   }
 
   /**
@@ -407,12 +410,17 @@ export class ClientConnection implements ChunkSink {
     if (this.#chunked) {
       if (chunk.length === 0) return !socket.writableNeedDrain;
       const framed = encodeChunk(chunk, 0, chunk.length);
-      return socket.write(pending ? this.#takeHead(framed) : framed);
+      return this.#send(pending ? this.#takeHead(framed) : framed);
     }
     // Head and first bytes in one buffer, one write: cheaper than cork + writev, and most
     // answers fit in it whole.
-    if (pending) return socket.write(this.#takeHead(chunk));
-    return socket.write(Buffer.from(chunk));
+    if (pending) return this.#send(this.#takeHead(chunk));
+    return this.#send(Buffer.from(chunk));
+  }
+
+  #send(buf: Buffer): boolean {
+    this.bytesOut += buf.length;
+    return this.socket.write(buf);
   }
 
   /** Payload of a chunked request body: on to the exchange in canonical chunks. */
@@ -431,8 +439,8 @@ export class ClientConnection implements ChunkSink {
     if (body !== undefined) this.write(body);
     if (this.#chunked) {
       const last = encodeLastChunk(this.#teTrailers ? trailers : undefined);
-      this.socket.write(this.#pendingHead !== undefined ? this.#takeHead(last) : last);
-    } else if (this.#pendingHead !== undefined) this.socket.write(this.#takeHead());
+      this.#send(this.#pendingHead !== undefined ? this.#takeHead(last) : last);
+    } else if (this.#pendingHead !== undefined) this.#send(this.#takeHead());
     this.responseEnded = true;
     const ex = this.exchange;
     this.exchange = undefined;

@@ -54,7 +54,8 @@ export interface ExchangeCore {
   exchangeDone(): void;
 }
 
-type RetryKind = 'connect-failure' | 'reset' | 'timeout' | 'connect-timeout' | number;
+/** `unanswered`: the connection broke before any answer byte (retried as `reset`). */
+type RetryKind = 'connect-failure' | 'reset' | 'unanswered' | 'timeout' | 'connect-timeout' | number;
 
 const CLIENT_CLOSED = 499;
 const NO_HEADERS: IncomingHttpHeaders = Object.freeze({});
@@ -72,6 +73,7 @@ export class Exchange implements UpstreamHandler, ClientExchange, RequestFacts {
   clientRequestId: string | undefined = undefined;
   explainHeader: string | undefined = undefined;
   auditHeader: string | undefined = undefined;
+  userAgent: string | undefined = undefined;
 
   pool: PoolRuntime | undefined;
   counters: PoolCounters | undefined;
@@ -83,6 +85,9 @@ export class Exchange implements UpstreamHandler, ClientExchange, RequestFacts {
   host: HostState | undefined;
   hostOpen = false;
   tryStartedAt = 0;
+  /** When the last try's connection was ready and its response head arrived (0 = not yet). */
+  connectedAt = 0;
+  headAt = 0;
   call: UpstreamCall | undefined;
   connected = false;
   timer: NodeJS.Timeout | undefined;
@@ -90,9 +95,14 @@ export class Exchange implements UpstreamHandler, ClientExchange, RequestFacts {
   tryTimeoutMs = 0;
 
   mayRetry = false;
+  /** The method may run twice: it is in the pool's `retries.methods` (RFC 9110's idempotent ones by default). */
+  idempotent = false;
   retries = 0;
   tried: Set<HostState> | undefined;
+  /** The request holds a slot of the retry budget (a retry after an answer or a timeout). */
   retryCounted = false;
+  /** The backend the first try failed on, once the request was retried. */
+  retriedFrom: HostState | undefined = undefined;
   /** The request was sent again after a stale pooled connection. */
   staleResent = false;
 
@@ -107,8 +117,10 @@ export class Exchange implements UpstreamHandler, ClientExchange, RequestFacts {
   upComplete = false;
   upKind: OutcomeKind = 'success';
   upBroken = false;
-  /** Backend that was reached but failed to answer (reset after send, timeout). */
+  /** Backend of the last try when it failed without an answer (refused, reset, timeout). */
   failedHost: HostState | undefined = undefined;
+  /** The first pick found no backend (the pool had none available). */
+  noneAvailable = false;
   error: ErrorCode | undefined;
   done = false;
 
@@ -139,7 +151,7 @@ export class Exchange implements UpstreamHandler, ClientExchange, RequestFacts {
     );
     if (route === undefined) return this.fail('FULCRUM_ERR_PROXY_NO_ROUTE');
     const pool = snapshot.pools.get(route.pool);
-    if (pool === undefined) return this.fail('FULCRUM_ERR_PROXY_NO_BACKEND');
+    if (pool === undefined) return this.noBackend();
     this.pool = pool;
     const counters = this.core.counters(pool.name);
     this.counters = counters;
@@ -149,7 +161,10 @@ export class Exchange implements UpstreamHandler, ClientExchange, RequestFacts {
     this.hasBody = head.chunked || head.contentLength > 0;
     const config = pool.config;
     const retries = config.retries;
-    this.mayRetry = retries.attempts > 0 && retries.methods.includes(head.method);
+    this.idempotent = retries.methods.includes(head.method);
+    // Any method may go elsewhere after a connect failure (nothing was sent), so every request
+    // with a body keeps it for replay at least until its connection is up.
+    this.mayRetry = retries.attempts > 0;
     if (this.hasBody && this.mayRetry && retries.bufferSize > 0) this.replay = [];
     if (config.policy === 'consistent-hash') {
       this.hashKey = hashKeyOf(
@@ -166,7 +181,7 @@ export class Exchange implements UpstreamHandler, ClientExchange, RequestFacts {
     this.tryTimeoutMs = retries.perTryTimeout > 0 ? retries.perTryTimeout : config.timeouts.response;
 
     const host = this.pick();
-    if (host === undefined) return this.fail('FULCRUM_ERR_PROXY_NO_BACKEND');
+    if (host === undefined) return this.noBackend();
     // HTTP/1.0 clients may send no Host; the backend still needs one.
     if (this.hostHeader === undefined) headers.push('host', host.address);
     this.upstreamReq = { method: head.method, path: url, headers };
@@ -187,6 +202,8 @@ export class Exchange implements UpstreamHandler, ClientExchange, RequestFacts {
     host.requestStarted();
     this.hostOpen = true;
     this.tryStartedAt = performance.now();
+    this.connectedAt = 0;
+    this.headAt = 0;
     this.send(false, this.retries > 0);
   }
 
@@ -208,8 +225,9 @@ export class Exchange implements UpstreamHandler, ClientExchange, RequestFacts {
     if (!this.hasBody || this.bodyEnded) call.end();
     else this.conn.resume();
     if (call.connected) this.onUpstreamConnected();
-    // Covers a request queued for a connection as well as the connect itself.
-    else this.arm(pool.config.timeouts.connect + this.tryTimeoutMs);
+    // Covers a request queued for a connection as well as the connect itself; the response
+    // timeout starts once connected (onUpstreamConnected, also for a queued call given a pooled one).
+    else this.arm(pool.config.timeouts.connect);
   }
 
   private arm(ms: number): void {
@@ -278,6 +296,9 @@ export class Exchange implements UpstreamHandler, ClientExchange, RequestFacts {
 
   onUpstreamConnected(): void {
     this.connected = true;
+    // From here the request may reach the backend: one that must not run twice is never sent again.
+    if (!this.idempotent) this.replay = undefined;
+    this.connectedAt = performance.now();
     // The response timeout runs from the moment the whole request is sent.
     if (!this.hasBody || this.bodyEnded) this.arm(this.tryTimeoutMs);
     else this.disarm();
@@ -298,16 +319,27 @@ export class Exchange implements UpstreamHandler, ClientExchange, RequestFacts {
         return;
       }
       this.responding = false;
-    } else if (stage === 'stale' && !this.staleResent && (!this.hasBody || this.replay !== undefined)) {
-      // The backend closed a pooled connection as it was reused, before reading the request:
-      // not the backend's failure. Same backend, same try, on a new connection (once).
+    } else if (
+      stage === 'stale' &&
+      this.idempotent &&
+      !this.staleResent &&
+      (!this.hasBody || this.replay !== undefined)
+    ) {
+      // A pooled connection closed as it was reused, before any answer byte: most likely the
+      // backend's idle close crossing our write, but it may have read the request. Sent once more
+      // (same backend, same try, new connection) only when running it twice is safe.
       this.staleResent = true;
       this.send(true, true);
       return;
     }
+    if (stage === 'connect') {
+      this.finishTry('connect-failure');
+      this.afterFailure('connect-failure', 'FULCRUM_ERR_PROXY_UPSTREAM_CONNECT');
+      return;
+    }
+    // The request went out, so it may have been processed.
     this.finishTry('local-failure');
-    if (stage === 'sent') this.afterFailure('reset', 'FULCRUM_ERR_PROXY_UPSTREAM_RESET');
-    else this.afterFailure('connect-failure', 'FULCRUM_ERR_PROXY_UPSTREAM_CONNECT');
+    this.afterFailure(stage === 'sent' ? 'reset' : 'unanswered', 'FULCRUM_ERR_PROXY_UPSTREAM_RESET');
   }
 
   onTimer(): void {
@@ -327,6 +359,7 @@ export class Exchange implements UpstreamHandler, ClientExchange, RequestFacts {
   }
 
   onUpstreamResponse(upHead: ResponseHead, framing: BodyFraming): void {
+    this.headAt = performance.now();
     // A body to come keeps the response timer, now as the longest pause between body bytes.
     if (framing === 'none') this.disarm();
     else this.timer?.refresh();
@@ -351,7 +384,7 @@ export class Exchange implements UpstreamHandler, ClientExchange, RequestFacts {
         else call.detach();
         this.disarm();
         this.finishTry(kind);
-        this.beginRetry(next);
+        this.beginRetry(next, status);
         return;
       }
     }
@@ -417,9 +450,9 @@ export class Exchange implements UpstreamHandler, ClientExchange, RequestFacts {
 
   private afterFailure(kind: RetryKind, code: ErrorCode): void {
     const next = this.retryTarget(kind);
-    if (next !== undefined) return this.beginRetry(next);
-    // Blame a backend only when it was reached (the monitor attributes errors by backend).
-    if (kind === 'reset' || kind === 'timeout') this.failedHost = this.host;
+    if (next !== undefined) return this.beginRetry(next, kind);
+    // The outcome names the backend that failed, refused connections included (the true cause).
+    this.failedHost = this.host;
     this.fail(code);
   }
 
@@ -432,17 +465,24 @@ export class Exchange implements UpstreamHandler, ClientExchange, RequestFacts {
     // Never once more body was streamed than kept for replay.
     if (this.hasBody && this.replay === undefined) return undefined;
     if (!retryOn(r.on, kind)) return undefined;
+    // A connect failure sent nothing: any method may go elsewhere.
+    if (reachedBackend(kind) && !this.idempotent) return undefined;
     const c = this.counters as PoolCounters;
-    if (!this.retryCounted && c.retrying + 1 > Math.max(r.minRetryConcurrency, r.budget * c.active))
+    if (
+      budgeted(kind) &&
+      !this.retryCounted &&
+      c.retrying + 1 > Math.max(r.minRetryConcurrency, r.budget * c.active)
+    )
       return undefined;
     const tried = (this.tried ??= new Set());
     tried.add(this.host as HostState);
     return this.pick();
   }
 
-  private beginRetry(host: HostState): void {
+  private beginRetry(host: HostState, kind: RetryKind): void {
     this.retries++;
-    if (!this.retryCounted) {
+    this.retriedFrom ??= this.host;
+    if (!this.retryCounted && budgeted(kind)) {
       this.retryCounted = true;
       (this.counters as PoolCounters).retrying++;
     }
@@ -465,6 +505,12 @@ export class Exchange implements UpstreamHandler, ClientExchange, RequestFacts {
     this.abandonCall();
     this.finishTry('success');
     this.fail('FULCRUM_ERR_PROXY_CLIENT_TIMEOUT');
+  }
+
+  /** The pool has no backend to pick: the one case the outcome flags as `noBackend`. */
+  private noBackend(): void {
+    this.noneAvailable = true;
+    this.fail('FULCRUM_ERR_PROXY_NO_BACKEND');
   }
 
   /** The client's chunked body turned out malformed mid-way: the backend never gets its end. */
@@ -520,6 +566,13 @@ export class Exchange implements UpstreamHandler, ClientExchange, RequestFacts {
     let error: string | undefined = this.error;
     if (this.upBroken) error ??= 'FULCRUM_ERR_PROXY_UPSTREAM_RESET';
     const status = clientLeft && !this.upBroken && this.error === undefined ? CLIENT_CLOSED : conn.statusCode;
+    const bytesIn = this.head.headBytes + this.bodyBytes;
+    const answered = this.responding ? this.host : this.failedHost;
+    if (answered !== undefined) {
+      answered.bytesIn += bytesIn;
+      answered.bytesOut += conn.bytesOut;
+    }
+    const tried = this.host;
     this.core.hub.requests.emit({
       listener: this.listener.name,
       pool: this.pool?.name ?? '',
@@ -531,6 +584,18 @@ export class Exchange implements UpstreamHandler, ClientExchange, RequestFacts {
       requestId: this.requestId,
       method: this.head.method,
       hashKey: this.hashKey,
+      retriedFrom: this.retriedFrom?.name,
+      noBackend: this.noneAvailable,
+      path: this.head.url,
+      clientAddress: conn.remoteAddress,
+      host: this.hostHeader,
+      userAgent: this.userAgent,
+      bytesIn,
+      bytesOut: conn.bytesOut,
+      upstream: tried?.address,
+      connectMs:
+        tried === undefined || this.connectedAt === 0 ? undefined : this.connectedAt - this.tryStartedAt,
+      firstByteMs: tried === undefined || this.headAt === 0 ? undefined : this.headAt - this.tryStartedAt,
     });
     this.core.exchangeDone();
   }
@@ -556,7 +621,24 @@ function retryOn(on: readonly string[], kind: RetryKind): boolean {
   }
   // A connect that times out never reached the backend: both names cover it.
   if (kind === 'connect-timeout') return on.includes('connect-failure') || on.includes('timeout');
+  if (kind === 'unanswered') return on.includes('reset');
   return on.includes(kind);
+}
+
+/** Whether a failure of this kind means the request may have reached the backend. */
+function reachedBackend(kind: RetryKind): boolean {
+  return kind !== 'connect-failure' && kind !== 'connect-timeout';
+}
+
+/**
+ * Whether a retry after this failure needs the retry budget. The budget keeps retries from
+ * piling work onto backends that are working but failing (5xx, timeouts, answers cut short). A
+ * connect failure sent nothing; a connection that broke before any answer byte is a backend
+ * gone (killed, crashed, restarting: a dying process's accept queue is reset too, so even new
+ * connections "succeed" and then break). Refusing those retries only turns a failover into errors.
+ */
+function budgeted(kind: RetryKind): boolean {
+  return reachedBackend(kind) && kind !== 'unanswered';
 }
 
 function onTimer(ex: Exchange): void {

@@ -71,6 +71,8 @@ export interface RequestFacts {
   clientRequestId: string | undefined;
   explainHeader: string | undefined;
   auditHeader: string | undefined;
+  /** For the access log (optional: the tunnel does not log it). */
+  userAgent?: string | undefined;
 }
 
 export interface ForwardInfo {
@@ -106,6 +108,9 @@ export function forwardRequestHeaders(head: RequestHead, facts: RequestFacts, in
         sawHost = true;
         out.push(name, head.host as string);
         continue;
+      case 'user-agent':
+        facts.userAgent = value;
+        break;
       case 'content-length':
       case 'transfer-encoding':
         continue;

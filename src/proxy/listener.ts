@@ -8,9 +8,10 @@
 // 256-connection burst against a busy proxy: p99 above 100 ms, all of it in the accept queue;
 // bench/RESULTS.md).
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
+import type { ListenerConfig } from '../config/schema.ts';
+import { loadTlsPair, tlsDigest } from '../config/tls-files.ts';
 import { FulcrumError } from '../core/errors.ts';
 import { parseAddress } from '../core/units.ts';
 import type { ListenerRuntime, Snapshot } from '../data-plane/snapshot.ts';
@@ -42,6 +43,8 @@ export interface ListenerHost {
   onUpgrade(listener: Listener, conn: ClientConnection, head: RequestHead, rest: Buffer): void;
   /** A connection closed (requests and tunnels alike). */
   onConnectionClosed(): void;
+  /** A client connection was accepted (TLS: after the handshake). */
+  onConnectionAccepted(listener: string): void;
 }
 
 export class Listener implements ConnectionOwner, ListenerContext {
@@ -70,6 +73,7 @@ export class Listener implements ConnectionOwner, ListenerContext {
   readonly #newServer: () => net.Server;
   #sweeper: NodeJS.Timeout | undefined;
   #closed: Promise<void> | undefined;
+  #tls: ListenerTls | undefined;
 
   constructor(
     name: string,
@@ -90,30 +94,23 @@ export class Listener implements ConnectionOwner, ListenerContext {
     this.configure(runtime, snapshot);
     const accept = (socket: net.Socket): void => {
       this.conns.add(new ClientConnection(socket, this));
+      host.onConnectionAccepted(this.name);
     };
     let tlsOptions: tls.TlsOptions | undefined;
     this.ticketKeys = lc.tls === undefined ? undefined : (ticketKeys ?? randomBytes(48));
     if (lc.tls !== undefined) {
-      try {
-        tlsOptions = {
-          cert: readFileSync(lc.tls.cert),
-          key: readFileSync(lc.tls.key),
-          handshakeTimeout: lc.timeouts.header,
-          allowHalfOpen: true,
-          // One ticket key for all the address's sockets, so a client resumes its TLS session
-          // whichever socket the kernel hands its next connection to.
-          ticketKeys: this.ticketKeys,
-        };
-        // Fails here, not at bind time, on a key that does not match or cannot be parsed.
-        tls.createSecureContext(tlsOptions);
-      } catch (err) {
-        throw new FulcrumError(
-          'FULCRUM_ERR_TLS',
-          `listeners.${name}.tls: ${(err as Error).message}`,
-          { listener: name, cert: lc.tls.cert, key: lc.tls.key },
-          { cause: err },
-        );
-      }
+      const loaded = loadListenerTls(name, lc.tls);
+      this.#tls = loaded;
+      tlsOptions = {
+        ...loaded.main,
+        handshakeTimeout: lc.timeouts.header,
+        allowHalfOpen: true,
+        // One ticket key for all the address's sockets, so a client resumes its TLS session
+        // whichever socket the kernel hands its next connection to.
+        ...(this.ticketKeys === undefined ? {} : { ticketKeys: this.ticketKeys }),
+        // Looked up on every handshake, so a certificate swapped by a reload applies at once.
+        SNICallback: (servername, cb) => cb(null, this.#tls?.pick(servername)),
+      };
     }
     this.#newServer = () => {
       if (tlsOptions !== undefined) {
@@ -125,6 +122,26 @@ export class Listener implements ConnectionOwner, ListenerContext {
       return net.createServer({ allowHalfOpen: true }, accept);
     };
     for (let i = 0; i < ACCEPT_SOCKETS; i++) this.servers.push(this.#newServer());
+  }
+
+  /**
+   * Load the certificates of a (new) config of this listener, before the swap: undefined when
+   * the files did not change, else the step that puts them in place (FULCRUM_ERR_TLS if they
+   * do not load). A renewed certificate needs no re-bind: new handshakes get it.
+   */
+  prepareTls(runtime: ListenerRuntime): (() => void) | undefined {
+    const t = runtime.config.tls;
+    if (t === undefined || this.#tls === undefined || tlsDigest(t) === this.#tls.digest) return undefined;
+    const next = loadListenerTls(this.name, t);
+    return () => {
+      this.#tls = next;
+      for (const server of this.servers) {
+        (server as tls.Server).setSecureContext({
+          ...next.main,
+          ...(this.ticketKeys === undefined ? {} : { ticketKeys: this.ticketKeys }),
+        });
+      }
+    };
   }
 
   /** Take the limits and timeouts of a (new) snapshot's listener config. */
@@ -198,10 +215,13 @@ export class Listener implements ConnectionOwner, ListenerContext {
       const port = (first.address() as net.AddressInfo).port;
       await Promise.all(rest.map((server) => bind(server, hp.host, port)));
     } catch (err) {
+      // The first socket bound and a sibling could not share its port: SO_REUSEPORT is
+      // missing (a Node older than 22.12 ignores `reusePort`), not another process.
+      const shared = first.listening && (err as NodeJS.ErrnoException).code === 'EADDRINUSE';
       for (const server of this.servers) if (server.listening) server.close();
       throw new FulcrumError(
         'FULCRUM_ERR_LISTEN',
-        `listeners.${name}: cannot bind ${address}: ${(err as Error).message}`,
+        `listeners.${name}: cannot bind ${address}: ${(err as Error).message}${shared ? ' (the listening sockets could not share the port: SO_REUSEPORT needs Node.js >= 22.12 on Linux)' : ''}`,
         { listener: name, address },
         { cause: err },
       );
@@ -277,4 +297,42 @@ function bind(server: net.Server, host: string, port: number): Promise<void> {
       resolve();
     });
   });
+}
+
+interface ListenerTls {
+  readonly digest: string;
+  readonly main: { cert: Buffer; key: Buffer };
+  /** Exact server names first, then a one-label wildcard (`*.example.com`), else the default certificate. */
+  pick(servername: string): tls.SecureContext;
+}
+
+function loadListenerTls(listener: string, t: NonNullable<ListenerConfig['tls']>): ListenerTls {
+  let pair: { cert: string; key: string } = t;
+  try {
+    const digest = tlsDigest(t);
+    const byName = new Map<string, tls.SecureContext>();
+    for (const sni of t.sni) {
+      pair = sni;
+      byName.set(sni.serverName.toLowerCase(), loadTlsPair(sni).context);
+    }
+    pair = t;
+    const main = loadTlsPair(t);
+    return {
+      digest,
+      main: main.options,
+      pick(servername) {
+        const name = servername.toLowerCase();
+        const dot = name.indexOf('.');
+        return byName.get(name) ?? (dot > 0 ? byName.get(`*${name.slice(dot)}`) : undefined) ?? main.context;
+      },
+    };
+  } catch (err) {
+    // Fails here, not at bind time, on a key that does not match or cannot be parsed.
+    throw new FulcrumError(
+      'FULCRUM_ERR_TLS',
+      `listeners.${listener}.tls: ${(err as Error).message}`,
+      { listener, cert: pair.cert, key: pair.key },
+      { cause: err },
+    );
+  }
 }

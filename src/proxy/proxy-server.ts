@@ -1,8 +1,8 @@
 // The data plane: HTTP/1.1 listeners (plain or TLS) that route each request to a pool and
-// forward it to a backend. Listeners survive reloads when their address and TLS files are
-// unchanged; each request runs to its end on the snapshot it started with.
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+// forward it to a backend. Listeners survive reloads when their address is unchanged (new
+// certificate files are swapped in place); each request runs to its end on the snapshot it
+// started with.
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Server, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { EventHub } from '../core/events.ts';
@@ -63,6 +63,8 @@ export class ProxyServer implements ExchangeCore, ListenerHost {
   #inFlight = 0;
   /** Listeners still open: the current ones and those retiring after a reload. */
   readonly #live = new Set<Listener>();
+  /** Connections accepted per listener name, across re-binds (fulcrum_listener_connections_accepted_total). */
+  readonly #accepted = new Map<string, number>();
   #onIdle: (() => void) | undefined;
   #shuttingDown = false;
   #shutdown: Promise<void> | undefined;
@@ -148,6 +150,10 @@ export class ProxyServer implements ExchangeCore, ListenerHost {
     this.#checkIdle();
   }
 
+  onConnectionAccepted(listener: string): void {
+    this.#accepted.set(listener, (this.#accepted.get(listener) ?? 0) + 1);
+  }
+
   // --- public API -----------------------------------------------------------------------
 
   /**
@@ -165,11 +171,14 @@ export class ProxyServer implements ExchangeCore, ListenerHost {
     const next = new Map<string, Listener>();
     const added: Listener[] = [];
     const kept = new Set<Listener>();
+    const tlsSwaps: (() => void)[] = [];
     try {
       for (const [name, runtime] of snapshot.listeners) {
         const key = listenerKey(runtime.config);
         const old = byKey.get(key);
         if (old !== undefined && !kept.has(old)) {
+          const swap = old.prepareTls(runtime);
+          if (swap !== undefined) tlsSwaps.push(swap);
           kept.add(old);
           next.set(name, old);
           continue;
@@ -195,7 +204,8 @@ export class ProxyServer implements ExchangeCore, ListenerHost {
       throw err;
     }
 
-    // Swap: from here on new requests see the new snapshot.
+    // Swap: from here on new requests (and handshakes) see the new snapshot.
+    for (const swap of tlsSwaps) swap();
     for (const [name, listener] of next) {
       listener.name = name;
       listener.configure(snapshot.listeners.get(name) as ListenerRuntime, snapshot);
@@ -207,6 +217,18 @@ export class ProxyServer implements ExchangeCore, ListenerHost {
     const targets = new Set<HostState>();
     for (const pool of snapshot.pools.values()) for (const h of pool.state.hosts) targets.add(h);
     this.upstream.retain(targets);
+  }
+
+  /** Open and accepted client connections per listener name (retiring listeners included). */
+  connectionStats(): { listener: string; open: number; accepted: number }[] {
+    const open = new Map<string, number>();
+    for (const l of this.#live) open.set(l.name, (open.get(l.name) ?? 0) + l.conns.size);
+    const names = new Set([...this.#listeners.keys(), ...open.keys(), ...this.#accepted.keys()]);
+    return [...names].map((listener) => ({
+      listener,
+      open: open.get(listener) ?? 0,
+      accepted: this.#accepted.get(listener) ?? 0,
+    }));
   }
 
   #holdsPort(address: string): boolean {
@@ -315,7 +337,8 @@ export class ProxyServer implements ExchangeCore, ListenerHost {
 }
 
 function listenerKey(lc: ListenerConfig, address = lc.address): string {
-  const tls = lc.tls === undefined ? '' : `${lc.tls.cert}|${lc.tls.key}|${tlsFingerprint(lc.tls)}`;
+  // New certificate files do not re-bind: Listener.prepareTls swaps them in place.
+  const tls = lc.tls === undefined ? '' : 'tls';
   return `${address}|${lc.limits.maxHeaderSize}|${tls}`;
 }
 
@@ -324,14 +347,4 @@ function boundKey(listener: Listener): string {
   if (a === undefined) return listener.key;
   const host = a.family === 'IPv6' ? `[${a.host}]` : a.host;
   return listenerKey(listener.runtime.config, `${host}:${a.port}`);
-}
-
-/** Digest of the TLS files' contents, so a renewed certificate at the same path re-binds. */
-function tlsFingerprint(tls: { cert: string; key: string }): string {
-  try {
-    return createHash('sha256').update(readFileSync(tls.cert)).update(readFileSync(tls.key)).digest('hex');
-  } catch {
-    // Unreadable files: a new key every time, so the bind attempt reports the error.
-    return `unreadable-${randomBytes(8).toString('hex')}`;
-  }
 }

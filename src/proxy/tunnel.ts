@@ -74,7 +74,7 @@ export function tunnel(
     ctx.hub.requests.emit({
       listener: ctx.listener,
       pool: poolName,
-      backend: error === undefined ? picked.host?.name : undefined,
+      backend: picked.host?.name,
       status,
       durationMs: performance.now() - started,
       error,
@@ -82,6 +82,7 @@ export function tunnel(
       requestId,
       method: req.method,
       hashKey: undefined,
+      noBackend: error === 'FULCRUM_ERR_PROXY_NO_BACKEND',
     });
   };
   const finishTry = (kind: OutcomeKind): void => {
@@ -90,7 +91,7 @@ export function tunnel(
     picked.host.requestFinished(kind, performance.now() - started);
   };
   const fail = (code: ErrorCode): void => {
-    finishTry('local-failure');
+    finishTry(code === 'FULCRUM_ERR_PROXY_UPSTREAM_CONNECT' ? 'connect-failure' : 'local-failure');
     report(ERRORS[code].status, code);
     if (socket.writable) socket.end(rawErrorResponse(code, requestId));
     else socket.destroy();

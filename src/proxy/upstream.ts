@@ -30,11 +30,14 @@ export interface UpstreamTarget {
  */
 export type BodyFraming = 'none' | 'length' | 'chunked' | 'close';
 
-export type UpstreamErrorStage = 'connect' | 'stale' | 'sent';
+export type UpstreamErrorStage = 'connect' | 'stale' | 'unanswered' | 'sent';
 
 /** Receives the events of one try. No call arrives after abandon() or detach(). */
 export interface UpstreamHandler {
-  /** The connection is established (not called for a reused one: see UpstreamCall.connected). */
+  /**
+   * The connection is established. For a reused one it is called only when the call waited in
+   * the queue; otherwise UpstreamCall.connected is already true when request() returns.
+   */
   onUpstreamConnected(): void;
   /** An interim answer (1xx other than 101); the final one follows. */
   onUpstreamInformational(head: ResponseHead): void;
@@ -48,9 +51,13 @@ export interface UpstreamHandler {
   /** The body is complete; `trailers` of a chunked body, when it had any. */
   onUpstreamEnd(trailers?: readonly string[]): void;
   /**
-   * The try failed. `connect`: no connection (refused, unreachable); `stale`: a reused
-   * keep-alive connection the backend had closed before reading the request; `sent`: the
-   * request went out and the connection broke or the answer was malformed (also mid-body).
+   * The try failed. `connect`: no connection (refused, unreachable): nothing was sent; `stale`:
+   * a reused keep-alive connection closed with no answer byte (the backend's idle close crossing
+   * the request, or a backend that read it and closed: the two cannot be told apart);
+   * `unanswered`: a new connection closed with no answer byte after the request was written (a
+   * backend that died: even its kernel's accept queue is reset); `sent`: the answer had begun
+   * when the connection broke, or it was malformed (also mid-body).
+   * A pooled connection already known closed (its end read) is never written to.
    */
   onUpstreamError(err: Error & { code?: string }, stage: UpstreamErrorStage): void;
   /** The request body sink accepts more after write() returned false. */
@@ -358,9 +365,11 @@ class UpConn implements ChunkSink {
     const err = this.error ?? Object.assign(new Error('upstream connection closed'), { code: 'ECONNRESET' });
     const stage: UpstreamErrorStage = !this.connected
       ? 'connect'
-      : this.received === 0 && this.uses > 1 && this.state === HEAD
-        ? 'stale'
-        : 'sent';
+      : this.received !== 0 || this.state !== HEAD
+        ? 'sent'
+        : this.uses > 1
+          ? 'stale'
+          : 'unanswered';
     h.onUpstreamError(err, stage);
   }
 }
@@ -407,7 +416,7 @@ class HostPool {
   }
 
   dispatch(call: WireCall, fresh = false): void {
-    const conn = fresh ? undefined : this.idle.pop();
+    const conn = fresh ? undefined : this.takeIdle();
     if (conn !== undefined) {
       conn.assign(call);
       return;
@@ -420,6 +429,21 @@ class HostPool {
     this.queue.push(call);
   }
 
+  /**
+   * The most recent idle connection still open both ways. One whose end was already read (the
+   * backend closed it, the close not reported yet) is dropped unwritten: a request is never sent
+   * on a connection provably closed before the write.
+   */
+  takeIdle(): UpConn | undefined {
+    for (;;) {
+      const conn = this.idle.pop();
+      if (conn === undefined) return undefined;
+      const s = conn.socket;
+      if (!s.destroyed && s.writable && !s.readableEnded) return conn;
+      s.destroy();
+    }
+  }
+
   unqueue(call: WireCall): void {
     const i = this.queue.indexOf(call);
     if (i >= 0) this.queue.splice(i, 1);
@@ -429,6 +453,7 @@ class HostPool {
     const next = this.queue.shift();
     if (next !== undefined) {
       conn.assign(next);
+      next.handler?.onUpstreamConnected();
       return;
     }
     if (this.retired) {
@@ -446,7 +471,10 @@ class HostPool {
     if (i >= 0) this.idle.splice(i, 1);
     // A waiting call gets the freed slot.
     const next = this.queue.shift();
-    if (next !== undefined) this.dispatch(next);
+    if (next === undefined) return;
+    this.dispatch(next);
+    // Given an idle connection at once: its handler still waits to hear it is connected.
+    if (next.connected) next.handler?.onUpstreamConnected();
   }
 
   sweep(now: number): void {

@@ -5,17 +5,19 @@
 // is prepared (new hosts staged and warmed) beside the running pools and committed only after
 // the swap and the store commit. Rollback is apply(version N).
 import type pino from 'pino';
+import { configFingerprint } from '../config/config-fingerprint.ts';
 import type { LoadedConfig } from '../config/load.ts';
 import { assertAdminSecure } from '../config/admin-security.ts';
 import { configIssuesError, loadConfigText } from '../config/load.ts';
 import { lintConfig } from '../config/lint/lint-config.ts';
 import type { Finding } from '../config/lint/types.ts';
 import { diffConfigs, type ConfigDiff } from '../config/diff.ts';
+import { formatPath } from '../config/issue.ts';
+import { resolveTlsPaths, tlsProblems } from '../config/tls-files.ts';
 import { FulcrumError, errorMessage, isFulcrumError } from '../core/errors.ts';
 import type { EventHub } from '../core/events.ts';
 import { HostRegistry } from '../data-plane/host-state.ts';
 import type { ConfigVersion, CommitInput, Store, VersionSource } from '../store/store.ts';
-import { sha256 } from '../store/store.ts';
 import { ApplyLock } from './apply-lock.ts';
 import { buildSnapshot, type Snapshot } from '../data-plane/snapshot.ts';
 
@@ -43,7 +45,9 @@ export interface ControllerDeps {
   /** Where the admin listens when that overrides admin.address (see assertAdminSecure). */
   adminAddress?: string;
   /** Told about every apply outcome (the monitor's ConfigApplyFailed alert). */
-  onApply?: (result: { ok: boolean; version?: number; error?: string }) => void;
+  onApply?: (result: { ok: boolean; version?: number; error?: string; refused?: boolean }) => void;
+  /** Directory relative TLS paths resolve against (the start file's, like store.sqlite). */
+  baseDir?: string;
 }
 
 export interface ApplyOptions {
@@ -72,12 +76,23 @@ export interface ApplyResult {
   diff: ConfigDiff;
 }
 
+/** Errors that turn a config down before anything is touched. */
+const REFUSALS: ReadonlySet<string> = new Set([
+  'FULCRUM_ERR_CONFIG_PARSE',
+  'FULCRUM_ERR_CONFIG_ENV',
+  'FULCRUM_ERR_CONFIG_INVALID',
+  'FULCRUM_ERR_CONFIG_LINT',
+  'FULCRUM_ERR_CONFIG_CONFLICT',
+  'FULCRUM_ERR_TLS',
+]);
+
 export class ConfigController {
   readonly #deps: ControllerDeps;
   readonly #lock = new ApplyLock();
   #snapshot: Snapshot | undefined;
   #loaded: LoadedConfig | undefined;
   #version: ConfigVersion | undefined;
+  #fingerprint: string | undefined;
 
   constructor(deps: ControllerDeps) {
     this.#deps = deps;
@@ -135,6 +150,60 @@ export class ConfigController {
     });
   }
 
+  /**
+   * Run a version another instance committed (a fleet follower): validate → build → warm →
+   * swap, without committing anything. `${env:}` resolves against this instance's own
+   * environment, so per-host addresses stay per host. A failure keeps the running version.
+   */
+  adopt(version: ConfigVersion): Promise<'adopted' | 'unchanged'> {
+    return this.#lock.run(async () => {
+      if (this.#version?.version === version.version) return 'unchanged';
+      const { logger, hub } = this.#deps;
+      try {
+        const loaded = this.#load(version.text, `store version ${version.version}`);
+        const previousVersion = this.#version?.version;
+        // Same text under a new number (a rollback to what runs): only the number moves.
+        if (this.#version?.sha256 !== version.sha256 || this.#snapshot === undefined) {
+          const snapshot = buildSnapshot(loaded.config, version.version, this.#deps.registry, {
+            staged: true,
+          });
+          // `version` as the resumed record: warm → swap with no store commit (it is stored already).
+          await this.#activate(snapshot, false, version, {
+            text: version.text,
+            author: version.author,
+            message: version.message,
+            source: version.source,
+            expectedLatest: null,
+          });
+        }
+        this.#loaded = loaded;
+        this.#version = version;
+        logger.info({ version: version.version, previousVersion }, 'config version adopted');
+        hub.notices.emit({
+          type: 'config-applied',
+          at: Date.now(),
+          data: { version: version.version, previousVersion: previousVersion ?? null, source: 'etcd' },
+        });
+        this.#deps.onApply?.({ ok: true, version: version.version });
+        return 'adopted';
+      } catch (err) {
+        const message = errorMessage(err);
+        logger.warn(
+          { err: message, version: version.version },
+          'cannot adopt config version; running config kept',
+        );
+        this.#deps.onApply?.({ ok: false, error: message });
+        hub.notices.emit({
+          type: 'config-apply-failed',
+          at: Date.now(),
+          data: { source: 'etcd', version: version.version, message },
+        });
+        if (isFulcrumError(err)) throw err;
+        throw new FulcrumError('FULCRUM_ERR_CONFIG_APPLY', message, undefined, { cause: err });
+      }
+    });
+  }
+
   async #apply(text: string, o: ApplyOptions): Promise<ApplyResult> {
     const { store, logger, hub } = this.#deps;
     try {
@@ -151,6 +220,13 @@ export class ConfigController {
           { findings: errors },
         );
       }
+      // Certificates that do not load refuse the config before anything changes (dry runs too).
+      const tls = tlsProblems(loaded.config, this.#baseDir);
+      if (tls[0] !== undefined) {
+        throw new FulcrumError('FULCRUM_ERR_TLS', `${formatPath(tls[0].path)}: ${tls[0].message}`, {
+          problems: tls,
+        });
+      }
       if (o.expectedVersion !== undefined && o.expectedVersion !== previousVersion) {
         throw new FulcrumError(
           'FULCRUM_ERR_CONFIG_CONFLICT',
@@ -160,13 +236,16 @@ export class ConfigController {
       }
       if (o.dryRun === true)
         return { status: 'dry-run', version: previousVersion, previousVersion, findings, diff };
-      if (this.#version !== undefined && this.#version.sha256 === sha256(text)) {
+      // The same config as parsed, with the same certificate contents, changes nothing.
+      const resolved = resolveTlsPaths(loaded.config, this.#baseDir);
+      const fingerprint = configFingerprint(resolved);
+      if (this.#version !== undefined && this.#fingerprint === fingerprint) {
         return { status: 'unchanged', version: previousVersion, previousVersion, findings, diff };
       }
 
       const latest = await store.latestVersion();
       const nextVersion = o.resume?.version ?? (latest?.version ?? 0) + 1;
-      const snapshot = buildSnapshot(loaded.config, nextVersion, this.#deps.registry, { staged: true });
+      const snapshot = buildSnapshot(resolved, nextVersion, this.#deps.registry, { staged: true });
       const committed = await this.#activate(snapshot, o.force === true, o.resume, {
         text,
         author: o.author ?? 'unknown',
@@ -177,6 +256,7 @@ export class ConfigController {
       });
       this.#loaded = loaded;
       this.#version = committed;
+      this.#fingerprint = fingerprint;
       logger.info(
         { version: committed.version, previousVersion, source: o.source, author: committed.author },
         'config applied',
@@ -192,7 +272,11 @@ export class ConfigController {
       const message = errorMessage(err);
       if (o.dryRun !== true) {
         logger.warn({ err: message, source: o.source }, 'config apply refused; running config kept');
-        this.#deps.onApply?.({ ok: false, error: message });
+        // A refusal answered to its caller (API, CLI, rollback) raises no alert; one nobody
+        // was there to see (file watch, SIGHUP) does, like a failure to start the new config.
+        const refused =
+          isFulcrumError(err) && REFUSALS.has(err.code) && o.source !== 'watch' && o.source !== 'file';
+        this.#deps.onApply?.({ ok: false, error: message, ...(refused ? { refused } : {}) });
         hub.notices.emit({
           type: 'config-apply-failed',
           at: Date.now(),
@@ -207,11 +291,15 @@ export class ConfigController {
     }
   }
 
+  get #baseDir(): string {
+    return this.#deps.baseDir ?? process.cwd();
+  }
+
   #load(text: string, source: string): LoadedConfig {
     const result = loadConfigText(text, { source, env: this.#deps.env });
     // The most basic failing stage names the error: parse, then env, else invalid.
     if (!result.ok) throw configIssuesError(result.issues, source);
-    return result.value;
+    return { ...result.value, baseDir: this.#baseDir };
   }
 
   /**

@@ -6,6 +6,7 @@
 //   versions/<12 digits>   one ConfigVersion as JSON (zero-padded so key order = number order)
 //   events/<12 digits>     one StoreEvent as JSON; events-seq holds the last id
 //   audits/<run id>        one AuditRunRecord as JSON
+//   fleet/<name>/...       membership, load reports and canaries of a fleet (src/fleet)
 // A commit is one etcd transaction: "if latest's mod revision is still the one I read,
 // write versions/N+1 and latest=N+1". A racing writer fails the compare and gets
 // CONFIG_CONFLICT, exactly like the SQLite store's check inside BEGIN IMMEDIATE.
@@ -41,10 +42,22 @@ export interface EtcdStoreOptions {
 export interface EtcdStore extends Store {
   readonly kind: 'etcd';
   /**
-   * Call `onVersion` for every version committed from now on, by any process, in order.
+   * Call `onVersion` for every version committed from now on (or since `fromRevision`, an
+   * etcd revision, inclusive), by any process, in order, with the revision that committed it.
+   * The watch resumes from its last revision when the connection comes back.
    * Resolves once the watch is established; the returned function stops it.
    */
-  watchVersions(onVersion: (version: ConfigVersion) => void): Promise<() => Promise<void>>;
+  watchVersions(
+    onVersion: (version: ConfigVersion, revision: number) => void,
+    options?: { fromRevision?: number },
+  ): Promise<() => Promise<void>>;
+  /** The client scoped to the prefix, for the fleet's keys (`fleet/<name>/...`, src/fleet). */
+  readonly namespace: Namespace;
+}
+
+/** Narrow a store to the etcd one (the fleet needs its watch and namespace). */
+export function isEtcdStore(store: Store): store is EtcdStore {
+  return store.kind === 'etcd';
 }
 
 const DIGITS = 12;
@@ -219,15 +232,19 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<EtcdStor
         'get audit run',
         async () => ((await ns.get(`audits/${id}`).json()) ?? undefined) as AuditRunRecord | undefined,
       ),
-    async watchVersions(onVersion) {
-      const watcher = await ns.watch().key('latest').create();
+    namespace: ns,
+    async watchVersions(onVersion, o = {}) {
+      const builder = ns.watch().key('latest');
+      if (o.fromRevision !== undefined) builder.startRevision(String(o.fromRevision));
+      const watcher = await builder.create();
       // Deliver in commit order even though each delivery awaits a read.
       let chain = Promise.resolve();
       watcher.on('put', (kv) => {
         const n = Number(kv.value.toString());
+        const revision = Number(kv.mod_revision);
         chain = chain
           .then(() => getVersion(n))
-          .then((v) => v && onVersion(v))
+          .then((v) => v && onVersion(v, revision))
           // A failed read or a throwing callback must not stop delivery of later versions.
           .catch(() => undefined);
       });

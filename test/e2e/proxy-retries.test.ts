@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import net from 'node:net';
 import { PassThrough } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -153,16 +154,128 @@ describe('proxy', () => {
       expect(harness.outcomes.some((o) => o.retries === 1)).toBe(true);
     });
 
-    it('an exhausted retry budget means no retry', async () => {
+    // Issue 12: the budget guards retries to backends that were reached; a connect failure sent
+    // nothing, so it goes to another backend whatever the budget (it used to get a 502).
+    it('an exhausted retry budget refuses retries after a backend answered, never after a connect failure', async () => {
       backends = await startFakeBackends(2);
-      await (backends[0] as FakeBackend).setMode('down');
-      harness = await startProxy(
-        simpleConfig(backends, { retries: { attempts: 1, budget: '0%', minRetryConcurrency: 0 } }),
-      );
+      const [dead, good] = backends as [FakeBackend, FakeBackend];
+      await dead.setMode('down');
+      const budget = { attempts: 1, on: ['connect-failure', '503'], budget: '0%', minRetryConcurrency: 0 };
+      harness = await startProxy(simpleConfig(backends, { retries: budget }));
       const statuses = [];
       for (let i = 0; i < 4; i++) statuses.push((await httpRequest({ port: harness.port() })).status);
-      expect(statuses.sort()).toEqual([200, 200, 502, 502]);
-      expect(harness.outcomes.every((o) => o.retries === 0)).toBe(true);
+      expect(statuses).toEqual([200, 200, 200, 200]);
+      const moved = harness.outcomes.filter((o) => o.retries === 1);
+      expect(moved.length).toBeGreaterThan(0);
+      expect(harness.registry.get('app', dead.address)?.failures).toBe(moved.length);
+      expect(moved.every((o) => o.retriedFrom === dead.name && o.backend === good.name)).toBe(true);
+
+      await dead.setMode('5xx');
+      const before = dead.requests;
+      const after = [];
+      for (let i = 0; i < 4; i++) after.push((await httpRequest({ port: harness.port() })).status);
+      const refused = after.filter((x) => x === 503).length;
+      expect(refused).toBeGreaterThan(0);
+      expect(after.filter((x) => x !== 200 && x !== 503)).toEqual([]);
+      expect(dead.requests - before).toBe(refused);
+      expect(harness.outcomes.slice(4).every((o) => o.retries === 0)).toBe(true);
+    });
+
+    it('a new connection that breaks before any answer byte is retried whatever the budget, for idempotent methods only', async () => {
+      // Reads each request, then closes without a byte: a backend dying with requests in its queue.
+      const seen: string[] = [];
+      const dying = net.createServer((s) => {
+        s.on('error', () => s.destroy());
+        s.on('data', (d) => {
+          seen.push(d.toString('latin1').split(' ')[0] as string);
+          s.destroy();
+        });
+      });
+      await new Promise<void>((r) => dying.listen(0, '127.0.0.1', r));
+      try {
+        backends = await startFakeBackends(1);
+        const good = backends[0] as FakeBackend;
+        const address = `127.0.0.1:${(dying.address() as net.AddressInfo).port}`;
+        harness = await startProxy({
+          version: 1,
+          listeners: { web: { address: '127.0.0.1:0', routes: [{ pool: 'app' }] } },
+          pools: {
+            app: {
+              policy: 'round-robin',
+              backends: [
+                { name: 'dying', address },
+                { name: good.name, address: good.address },
+              ],
+              // Default `on` (connect-failure, reset); no budget at all.
+              retries: { budget: '0%', minRetryConcurrency: 0 },
+            },
+          },
+        });
+        for (let i = 0; i < 4; i++) expect((await httpRequest({ port: harness.port() })).status).toBe(200);
+        expect(seen.length).toBeGreaterThan(0);
+        expect(harness.outcomes.filter((o) => o.retriedFrom === 'dying')).toHaveLength(seen.length);
+        // A POST that may have been read is not sent anywhere again.
+        const posts = [];
+        for (let i = 0; i < 2; i++)
+          posts.push((await httpRequest({ port: harness.port(), method: 'POST', body: 'x' })).status);
+        expect(posts.sort()).toEqual([200, 502]);
+        expect(seen.filter((m) => m === 'POST')).toHaveLength(1);
+        expect(good.methods['POST']).toBe(1);
+      } finally {
+        dying.close();
+      }
+    });
+
+    it('a connect that times out (the accept queue is full) goes to another backend after timeouts.connect, any method', async () => {
+      // A listener whose process never accepts: once its queue holds two connections, the kernel
+      // drops further SYNs and a connect hangs.
+      const stuck = spawn(
+        process.execPath,
+        [
+          '-e',
+          "require('net').createServer().listen({ port: 0, host: '127.0.0.1', backlog: 1 }, function () {" +
+            ' console.log(this.address().port); setTimeout(() => { for (;;); }, 100); });',
+        ],
+        { stdio: ['ignore', 'pipe', 'ignore'] },
+      );
+      const fillers: net.Socket[] = [];
+      try {
+        const port = await new Promise<number>((resolve, reject) => {
+          stuck.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim())));
+          stuck.once('exit', () => reject(new Error('listener exited')));
+        });
+        await new Promise((r) => setTimeout(r, 300));
+        for (let i = 0; i < 3; i++) fillers.push(net.connect(port, '127.0.0.1').on('error', () => {}));
+        await new Promise((r) => setTimeout(r, 200));
+        backends = await startFakeBackends(1);
+        const good = backends[0] as FakeBackend;
+        harness = await startProxy({
+          version: 1,
+          listeners: { web: { address: '127.0.0.1:0', routes: [{ pool: 'app' }] } },
+          pools: {
+            app: {
+              policy: 'round-robin',
+              backends: [
+                { name: 'stuck', address: `127.0.0.1:${port}` },
+                { name: good.name, address: good.address },
+              ],
+              // Before: a connect waited timeouts.connect + timeouts.response (20.3 s here).
+              timeouts: { connect: '300ms', response: '20s' },
+              retries: { budget: '0%', minRetryConcurrency: 0 },
+            },
+          },
+        });
+        for (const method of ['GET', 'POST']) {
+          const r = await httpRequest({ port: harness.port(), method, body: 'x', timeoutMs: 10_000 });
+          expect(r.status, method).toBe(200);
+          expect(r.headers['x-backend']).toBe(good.name);
+        }
+        expect(harness.outcomes.map((o) => o.retriedFrom)).toEqual(['stuck', 'stuck']);
+        expect(good.methods).toEqual({ GET: 1, POST: 1 });
+      } finally {
+        for (const f of fillers) f.destroy();
+        stuck.kill('SIGKILL');
+      }
     });
 
     it('the budget caps concurrent retries at minRetryConcurrency', async () => {

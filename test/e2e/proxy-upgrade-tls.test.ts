@@ -139,6 +139,9 @@ describe('proxy: WebSocket upgrade', () => {
     const { head } = await handshake(harness.port());
     expect(head).toMatch(/^HTTP\/1\.1 502/);
     expect(head).toContain('x-fulcrum-error: FULCRUM_ERR_PROXY_UPSTREAM_CONNECT');
+    // The outcome names the backend that refused (issue 12); "no backend" it was not.
+    expect(harness.outcomes[0]).toMatchObject({ status: 502, backend: 'b0', noBackend: false });
+    expect(harness.registry.get('app', (backends[0] as FakeBackend).address)?.failures).toBe(1);
   });
 });
 

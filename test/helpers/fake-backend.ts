@@ -12,7 +12,16 @@
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 
-export type BackendMode = 'ok' | 'down' | 'hang' | 'slow' | '5xx' | 'reset-mid-body' | 'flap';
+export type BackendMode =
+  | 'ok'
+  | 'down'
+  | 'hang'
+  | 'slow'
+  | '5xx'
+  | 'reset-mid-body'
+  | 'flap'
+  /** A connection's first request is answered; every later one is read in full, then the connection is closed unanswered. */
+  | 'close-reused';
 
 export interface FakeBackendOptions {
   name: string;
@@ -32,6 +41,8 @@ export interface FakeBackend {
   readonly address: string;
   /** Requests received, excluding health checks (path /healthz). */
   requests: number;
+  /** The same requests by method. */
+  readonly methods: Record<string, number>;
   healthChecks: number;
   inFlight: number;
   /** TCP connections accepted (to check keep-alive reuse). */
@@ -56,12 +67,15 @@ class FakeBackendImpl implements FakeBackend {
   readonly name: string;
   port: number;
   requests = 0;
+  readonly methods: Record<string, number> = {};
   healthChecks = 0;
   inFlight = 0;
   connections = 0;
 
   private readonly server: http.Server;
   private readonly sockets = new Set<Socket>();
+  /** Requests seen per connection (for 'close-reused'). */
+  private readonly perSocket = new WeakMap<Socket, number>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly baseLatencyMs: number;
   private readonly capacity: number;
@@ -188,6 +202,10 @@ class FakeBackendImpl implements FakeBackend {
       return;
     }
     this.requests++;
+    const method = req.method ?? '?';
+    this.methods[method] = (this.methods[method] ?? 0) + 1;
+    const nth = (this.perSocket.get(req.socket) ?? 0) + 1;
+    this.perSocket.set(req.socket, nth);
     this.inFlight++;
     let done = false;
     const finish = (): void => {
@@ -201,6 +219,11 @@ class FakeBackendImpl implements FakeBackend {
       req.resume();
       res.writeHead(503, this.headers('text/plain'));
       res.end('over capacity\n');
+      return;
+    }
+    if (this.mode === 'close-reused' && nth > 1) {
+      req.resume();
+      req.on('end', () => req.socket.destroy());
       return;
     }
     switch (this.mode) {

@@ -11,6 +11,8 @@ export interface LoadResult {
   errors: Record<string, number>;
   /** x-backend header → count over 2xx answers. */
   backends: Record<string, number>;
+  /** x-fulcrum-error header → count over non-2xx answers that carry one. */
+  codes: Record<string, number>;
   failures: number;
 }
 
@@ -36,7 +38,15 @@ export interface RunningLoad {
 
 export function startLoad(o: LoadOptions): RunningLoad {
   const agent = new http.Agent({ keepAlive: true, maxSockets: o.concurrency ?? 4 });
-  const result: LoadResult = { sent: 0, ok: 0, statuses: {}, errors: {}, backends: {}, failures: 0 };
+  const result: LoadResult = {
+    sent: 0,
+    ok: 0,
+    statuses: {},
+    errors: {},
+    backends: {},
+    codes: {},
+    failures: 0,
+  };
   const maxRequests = o.maxRequests ?? 100_000;
   const deadline = Date.now() + (o.maxMs ?? 60_000);
   let stopping = false;
@@ -56,6 +66,8 @@ export function startLoad(o: LoadOptions): RunningLoad {
               result.backends[b] = (result.backends[b] ?? 0) + 1;
             } else {
               result.statuses[s] = (result.statuses[s] ?? 0) + 1;
+              const code = res.headers['x-fulcrum-error'];
+              if (typeof code === 'string') result.codes[code] = (result.codes[code] ?? 0) + 1;
               result.failures++;
             }
             resolve();

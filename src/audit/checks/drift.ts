@@ -1,10 +1,11 @@
 // `drift`: the running config against the desired source of truth (the file the balancer
 // was started from, re-read now, or the store's latest version). Any difference is an error
 // finding carrying the diff: someone changed the balancer behind the source's back, or the
-// source changed and was never applied.
+// source changed and was never applied. Runtime drains (`fulcrum drain`) are listed too, as
+// info findings: recorded, intended overrides of the config, not unknown drift.
 import { configChanges } from '../../config/diff.ts';
 import { loadConfigText } from '../../config/load.ts';
-import type { AuditCheck, AuditFinding } from '../types.ts';
+import type { AuditCheck, AuditFinding, CheckContext } from '../types.ts';
 
 /**
  * One difference, named from the running side: `added` = only the running config has it,
@@ -87,7 +88,43 @@ export const driftCheck: AuditCheck = {
         data: { more: changes.slice(MAX_CHANGE_FINDINGS) },
       });
     }
+    const overrides = runtimeOverrides(ctx);
+    findings.push(...overrides);
     const notes = [`running config vs ${desired.origin}: ${changes.length} difference(s)`];
-    return { findings, notes, details: { origin: desired.origin, running: ctx.loaded.source, changes } };
+    if (overrides.length > 0) notes.push(`${overrides.length} intended runtime override(s) (drains)`);
+    return {
+      findings,
+      notes,
+      details: {
+        origin: desired.origin,
+        running: ctx.loaded.source,
+        changes,
+        overrides: overrides.map((o) => o.data),
+      },
+    };
   },
 };
+
+/** Runtime drains in force, one info finding each (a live audit only: offline there is no runtime). */
+function runtimeOverrides(ctx: CheckContext): AuditFinding[] {
+  if (ctx.snapshot === undefined || ctx.describeHealth === undefined) return [];
+  const out: AuditFinding[] = [];
+  for (const pool of ctx.describeHealth(ctx.snapshot)) {
+    const configured = ctx.loaded.config.pools[pool.name]?.backends ?? [];
+    for (const b of pool.backends) {
+      const d = b.drain;
+      if (d === null) continue;
+      const i = configured.findIndex((c) => c.name === b.name);
+      const until = d.until === undefined ? 'until undrained' : `until ${new Date(d.until).toISOString()}`;
+      out.push({
+        ruleId: 'drift-override',
+        severity: 'info',
+        path: i === -1 ? `pools.${pool.name}` : `pools.${pool.name}.backends[${i}]`,
+        message: `${b.name} is drained at runtime by ${d.by} since ${new Date(d.at).toISOString()}, ${until}${d.reason === '' ? '' : ` (${d.reason})`}: an intended override, not drift`,
+        remediation: `\`fulcrum undrain ${pool.name} ${b.name}\` puts it back; set \`drain: true\` in the config to make it permanent.`,
+        data: { pool: pool.name, backend: b.name, address: b.address, drain: d },
+      });
+    }
+  }
+  return out;
+}

@@ -14,9 +14,16 @@ export const lintCheck: AuditCheck = {
       message: f.message,
       remediation: f.remediation,
       path: f.path,
-      data: { file: f.file, ...(f.line === undefined ? {} : { line: f.line }) },
+      data: {
+        file: f.file,
+        ...(f.line === undefined ? {} : { line: f.line }),
+        ...(f.suppressed === undefined ? {} : { suppressed: f.suppressed }),
+      },
     }));
-    const notes = [`${ctx.loaded.source}: ${findings.length} lint finding(s)`];
+    const suppressed = findings.filter((f) => f.data.suppressed !== undefined).length;
+    const notes = [
+      `${ctx.loaded.source}: ${findings.length} lint finding(s)${suppressed === 0 ? '' : `, ${suppressed} suppressed by lint.suppress`}`,
+    ];
     return { findings, notes, details: { source: ctx.loaded.source, findings: findings.length } };
   },
 };

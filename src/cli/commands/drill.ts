@@ -3,8 +3,14 @@
 // scenario every scenario runs, and a last line names the scenarios that missed. Exit 0 all
 // budgets met, 2 a scenario missed one, 1 could not run.
 import { drillSummaryLine, renderDrillText, progressLine } from '../../drill/drill-report.ts';
-import { runDrills, unknownScenario, type DrillResult } from '../../drill/drill-runner.ts';
+import {
+  runDrills,
+  unknownScenario,
+  type DrillOptions as DrillRunOptions,
+  type DrillResult,
+} from '../../drill/drill-runner.ts';
 import { SCENARIOS, findScenario } from '../../drill/scenarios/index.ts';
+import { FLEET_SCENARIO, runFleetDrill } from '../../drill/scenarios/fleet-diverging-view.ts';
 import { FulcrumError, errorMessage, isFulcrumError } from '../../core/errors.ts';
 import { EXIT, type CliIo } from '../io.ts';
 
@@ -30,16 +36,16 @@ export async function drillCommand(
     if (format !== 'text' && format !== 'json') {
       throw new FulcrumError('FULCRUM_ERR_CLI_USAGE', `--format must be text or json (got "${format}")`);
     }
-    const chosen =
-      scenario === undefined
+    // The fleet drill runs its own etcd and three instances: only when named.
+    const fleet = scenario === FLEET_SCENARIO;
+    const chosen = fleet
+      ? []
+      : scenario === undefined
         ? SCENARIOS
         : [
             findScenario(scenario) ??
               (() => {
-                throw unknownScenario(
-                  scenario,
-                  SCENARIOS.map((s) => s.name),
-                );
+                throw unknownScenario(scenario, [...SCENARIOS.map((s) => s.name), FLEET_SCENARIO]);
               })(),
           ];
     const write =
@@ -47,7 +53,7 @@ export async function drillCommand(
         ? undefined
         : (opts.progress ?? (format === 'text' ? ttyProgress() : undefined));
     let last = 0;
-    const results: DrillResult[] = await runDrills(chosen, {
+    const drillOptions: DrillRunOptions = {
       short: opts.short === true,
       ...(write
         ? {
@@ -59,7 +65,10 @@ export async function drillCommand(
             },
           }
         : {}),
-    });
+    };
+    const results: DrillResult[] = fleet
+      ? [await runFleetDrill(drillOptions)]
+      : await runDrills(chosen, drillOptions);
     if (write) write('');
     if (format === 'json') io.out(JSON.stringify(results.length === 1 ? results[0] : results, null, 2));
     else {

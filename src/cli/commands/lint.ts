@@ -1,7 +1,7 @@
 // `fulcrum lint FILE [--strict] [--rule ID ...] [--skip ID ...] [--format text|json|sarif]`.
 // Exit 0 clean (warnings and info pass unless --strict), 2 errors (or warnings with
 // --strict) or an invalid config, 1 could not run (unreadable file, unknown rule id).
-import { relative, resolve, sep } from 'node:path';
+import { dirname, relative, resolve, sep } from 'node:path';
 import { loadConfigFile } from '../../config/load.ts';
 import { RULES } from '../../config/lint/catalog.ts';
 import { countBySeverity, renderFindingsText } from '../../config/lint/format-text.ts';
@@ -60,7 +60,7 @@ export async function lintCommand(file: string, opts: LintCommandOptions, io: Cl
   }
 
   const options = { rules: opts.rules, skip: opts.skip };
-  const findings = lintConfig({ ...result.value, source: file }, options);
+  const findings = lintConfig({ ...result.value, source: file, baseDir: dirname(absolute) }, options);
   const counts = countBySeverity(findings);
   const failed = counts.error > 0 || (opts.strict && counts.warning > 0);
   const exit = failed ? EXIT.PROBLEMS : EXIT.OK;

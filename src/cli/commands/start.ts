@@ -1,6 +1,7 @@
 // `fulcrum start -c FILE`: run the balancer until SIGTERM/SIGINT, then drain and exit 0.
+// SIGHUP reloads the config file, SIGUSR1 reopens log files (docs/operations.md).
 import { startBalancer, type Balancer } from '../../main.ts';
-import { FulcrumError, errorMessage } from '../../core/errors.ts';
+import { FulcrumError, errorMessage, isFulcrumError } from '../../core/errors.ts';
 import { parseDuration } from '../../core/units.ts';
 import { watchConfigFile } from '../../runtime/file-watcher.ts';
 import type { StartPreference } from '../../runtime/start-rule.ts';
@@ -22,6 +23,7 @@ export interface StartFlags {
   prefer?: StartPreference;
   shareAddress?: boolean;
   grace: string;
+  listenAdmin?: string;
 }
 
 export async function startCommand(flags: StartFlags, io: CliIo): Promise<number> {
@@ -44,6 +46,7 @@ export async function startCommand(flags: StartFlags, io: CliIo): Promise<number
       ...(flags.memoryStore ? { memoryStore: true } : {}),
       ...(flags.force ? { force: true } : {}),
       ...(flags.prefer === undefined ? {} : { prefer: flags.prefer }),
+      ...(flags.listenAdmin === undefined ? {} : { adminAddress: flags.listenAdmin }),
       author: io.env['USER'] ?? 'fulcrum start',
     });
   } catch (err) {
@@ -54,13 +57,41 @@ export async function startCommand(flags: StartFlags, io: CliIo): Promise<number
     reportReady();
   }
   const stopWatch = flags.watch ? watchConfigFile(flags.config, balancer) : () => {};
+  const { logger } = balancer;
+  // SIGHUP (systemctl reload, certbot hooks): re-read the file and apply it; never exit.
+  const reload = (): void => {
+    logger.info({ signal: 'SIGHUP', file: flags.config }, 'reload requested');
+    balancer.reload().then(
+      (r) => logger.info({ status: r.status, version: r.version }, 'reload done'),
+      (err: unknown) =>
+        logger.error(
+          {
+            code: isFulcrumError(err) ? err.code : undefined,
+            err: errorMessage(err),
+            details: isFulcrumError(err) ? err.details : undefined,
+          },
+          'reload refused; running config kept',
+        ),
+    );
+  };
+  // SIGUSR1 (logrotate's postrotate): log files are opened again by path.
+  const reopen = (): void => {
+    try {
+      balancer.reopenLog();
+      logger.info({ signal: 'SIGUSR1' }, 'log files reopened');
+    } catch (err) {
+      logger.error({ signal: 'SIGUSR1', err: errorMessage(err) }, 'log files could not be reopened');
+    }
+  };
+  process.on('SIGHUP', reload);
+  process.on('SIGUSR1', reopen);
   await new Promise<void>((resolve) => {
     let stopping = false;
     let handing = false;
     const stop = (signal: string, handover = false): void => {
       if (stopping) return;
       stopping = true;
-      balancer.logger.info({ signal }, 'signal received');
+      logger.info({ signal }, 'signal received');
       stopWatch();
       void balancer.close(graceMs, { handover }).then(resolve);
     };
@@ -86,5 +117,7 @@ export async function startCommand(flags: StartFlags, io: CliIo): Promise<number
       );
     });
   });
+  process.off('SIGHUP', reload);
+  process.off('SIGUSR1', reopen);
   return EXIT.OK;
 }

@@ -1,8 +1,10 @@
-// `fulcrum validate FILE`: schema and semantic checks, offline.
+// `fulcrum validate FILE`: schema and semantic checks, and every check `start` makes before
+// binding (admin exposure, TLS files), offline.
 // Exit 0 valid, 1 could not run (unreadable file), 2 invalid.
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import type { ConfigIssue } from '../../config/load.ts';
 import { loadConfigFile } from '../../config/load.ts';
+import { preflightIssues } from '../../config/preflight.ts';
 import { EXIT } from '../io.ts';
 import type { CliIo } from '../io.ts';
 
@@ -11,7 +13,11 @@ export interface ValidateOptions {
 }
 
 export async function validateCommand(file: string, opts: ValidateOptions, io: CliIo): Promise<number> {
-  const result = await loadConfigFile(resolve(io.cwd, file), { env: io.env });
+  const path = resolve(io.cwd, file);
+  const loaded = await loadConfigFile(path, { env: io.env });
+  // What start checks before binding (admin exposure, certificates) counts as invalid too.
+  const preflight = loaded.ok ? preflightIssues(loaded.value, dirname(path)) : [];
+  const result = preflight.length > 0 ? { ok: false as const, issues: preflight } : loaded;
   const issues = result.ok ? [] : result.issues;
   const unreadable = issues.some((i) => i.code === 'FULCRUM_ERR_CONFIG_READ');
   const exit = result.ok ? EXIT.OK : unreadable ? EXIT.FAILED : EXIT.PROBLEMS;

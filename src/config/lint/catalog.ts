@@ -28,6 +28,7 @@ import { ejectionLimit } from './rules/ejection-limit.ts';
 import { panicThreshold } from './rules/panic-threshold.ts';
 import { adminInsecure } from './rules/admin-insecure.ts';
 import { auditDisabled } from './rules/audit-disabled.ts';
+import { certificateExpiry } from './rules/certificate-expiry.ts';
 
 // Each rule keeps its own parameter type in its file; the catalog only needs the common shape.
 type AnyRule = LintRule<RuleParams>;
@@ -59,6 +60,7 @@ export const RULES: readonly AnyRule[] = [
   panicThreshold,
   adminInsecure,
   auditDisabled,
+  certificateExpiry,
 ];
 
 const BY_ID: ReadonlyMap<string, AnyRule> = new Map(RULES.map((r) => [r.id, r]));

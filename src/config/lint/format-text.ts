@@ -28,10 +28,16 @@ export function renderFindingsText(file: string, findings: readonly Finding[], c
     lines.push(
       `  ${paint('dim', where)}  ${paint(f.severity, f.severity.padEnd(sevWidth))}  ${f.ruleId.padEnd(idWidth)}  ${f.path}`,
       `${indent}${f.message}`,
-      `${indent}${paint('dim', `fix: ${f.remediation}`)}`,
+      f.suppressed === undefined
+        ? `${indent}${paint('dim', `fix: ${f.remediation}`)}`
+        : `${indent}${paint('dim', `suppressed ${f.suppressed.severity} (lint.suppress): ${f.suppressed.reason}`)}`,
     );
   }
   const c = countBySeverity(findings);
-  lines.push('', `${plural(c.error, 'error')}, ${plural(c.warning, 'warning')}, ${c.info} info`);
+  const suppressed = findings.filter((f) => f.suppressed !== undefined).length;
+  lines.push(
+    '',
+    `${plural(c.error, 'error')}, ${plural(c.warning, 'warning')}, ${c.info} info${suppressed === 0 ? '' : ` (${suppressed} suppressed)`}`,
+  );
   return `${lines.join('\n')}\n`;
 }

@@ -3,6 +3,7 @@
 import { FulcrumError } from '../../core/errors.ts';
 import { RULES, findRule } from './catalog.ts';
 import { formatPath } from '../issue.ts';
+import { configBaseDir } from '../tls-files.ts';
 import { hasRawPath } from './raw-path.ts';
 import { SEVERITY_ORDER, type Finding, type LintRule, type LintSource, type RuleParams } from './types.ts';
 
@@ -71,22 +72,36 @@ export function compareFindings(a: Finding, b: Finding): number {
 export function lintConfig(loaded: LintSource, options: LintOptions = {}): Finding[] {
   const findings: Finding[] = [];
   const isExplicit = (path: readonly (string | number)[]): boolean => hasRawPath(loaded.raw, path);
+  const baseDir = loaded.baseDir ?? configBaseDir(loaded.source);
   for (const rule of selectRules(options)) {
     const params = mergeParams(rule, options.params?.[rule.id]);
-    for (const hit of rule.check({ config: loaded.config, isExplicit, params })) {
+    for (const hit of rule.check({ config: loaded.config, isExplicit, params, baseDir })) {
       const line = loaded.lineOf(hit.path) ?? nearestLine(loaded, hit.path);
+      const path = formatPath(hit.path);
+      const suppression = loaded.config.lint?.suppress.find(
+        (s) => s.rule === rule.id && covers(s.path, path),
+      );
       findings.push({
         ruleId: rule.id,
-        severity: rule.severity,
-        path: formatPath(hit.path),
+        severity: suppression === undefined ? rule.severity : 'info',
+        path,
         message: hit.message,
         remediation: rule.remediation,
         file: loaded.source,
         ...(line === undefined ? {} : { line }),
+        ...(suppression === undefined
+          ? {}
+          : { suppressed: { reason: suppression.reason, severity: rule.severity } }),
       });
     }
   }
   return findings.sort(compareFindings);
+}
+
+/** A suppression path covers itself and everything below it; no path covers every finding. */
+function covers(suppressed: string | undefined, path: string): boolean {
+  if (suppressed === undefined) return true;
+  return path === suppressed || path.startsWith(`${suppressed}.`) || path.startsWith(`${suppressed}[`);
 }
 
 /** A finding about a defaulted key points at the closest ancestor that is written in the file. */

@@ -76,6 +76,9 @@ export function toSarif(input: SarifInput): Record<string, unknown> {
       locations: [location(f.path, f.line)],
       // Stable across unrelated edits that shift lines, so code scanning tracks one alert.
       partialFingerprints: { 'fulcrumFinding/v1': `${f.ruleId}:${f.path}` },
+      ...(f.suppressed === undefined
+        ? {}
+        : { suppressions: [{ kind: 'inSource', justification: f.suppressed.reason }] }),
     })),
   ];
   return {

@@ -14,11 +14,14 @@ export type ConfigPath = readonly (string | number)[];
  * linter only needs this much, so tests and the audit can hand it any parsed config.
  */
 export interface LintSource {
+  /** `lint.suppress` is read from it; a config without a `lint` section suppresses nothing. */
   readonly config: Config;
   /** The document as written (before defaults), to tell an explicit key from a default. */
   readonly raw: unknown;
   /** File name (or "<stdin>", "api") that findings name. */
   readonly source: string;
+  /** Directory relative TLS paths resolve against (default: the source file's). */
+  readonly baseDir?: string | undefined;
   lineOf(path: ConfigPath): number | undefined;
 }
 
@@ -31,6 +34,11 @@ export interface Finding {
   readonly remediation: string;
   readonly file: string;
   readonly line?: number;
+  /**
+   * Set when a `lint.suppress` entry of the config covers the finding: it is then reported with
+   * severity info (so it fails nothing) and keeps the rule's severity and the reason here.
+   */
+  readonly suppressed?: { readonly reason: string; readonly severity: Severity };
 }
 
 /** What a check reports; the runner adds rule id, severity, remediation, file and line. */
@@ -48,6 +56,8 @@ export interface RuleContext<P extends RuleParams = RuleParams> {
   isExplicit(path: ConfigPath): boolean;
   /** The rule's parameters: catalog defaults overridden by the caller's. */
   readonly params: P;
+  /** Directory relative file paths (TLS) resolve against. */
+  readonly baseDir: string;
 }
 
 export interface LintRule<P extends RuleParams = RuleParams> {

@@ -7,7 +7,8 @@ export const configApplyFailed = defineAlertRule({
   labels: [],
   timing: () => ({ forMs: 0, keepFiringForMs: 0 }),
   doc: {
-    activeWhen: 'the last apply failed (resolves on the next successful one)',
+    activeWhen:
+      'the last apply failed to start its config (a bind, a certificate), or a file reload (SIGHUP, `--watch`) was refused; a refusal answered to its caller (API, CLI) raises nothing. Resolves on the next successful apply',
     whatToDo: 'The running version is kept. `fulcrum validate`/`lint` the file and apply again.',
   },
   evaluate(ctx) {

@@ -87,3 +87,119 @@ export async function startEtcd(): Promise<EtcdServer> {
   }
   return { endpoint, stop };
 }
+
+export interface EtcdMember {
+  readonly name: string;
+  readonly endpoint: string;
+  readonly running: boolean;
+  /** SIGTERM (or SIGKILL), then wait for the exit; the data dir stays for a restart. */
+  stop(signal?: 'SIGTERM' | 'SIGKILL'): Promise<void>;
+  /** Start again on the same ports and data dir (rejoins the cluster). */
+  start(): Promise<void>;
+}
+
+export interface EtcdCluster {
+  readonly members: readonly EtcdMember[];
+  readonly endpoints: string[];
+  /** Stop every member and remove the data dirs. */
+  stop(): Promise<void>;
+}
+
+/**
+ * A real `size`-member etcd cluster on loopback: ephemeral ports, one data dir per member in a
+ * temp dir, each member stopped by its PID.
+ */
+export async function startEtcdCluster(size = 3): Promise<EtcdCluster> {
+  const dir = mkdtempSync(join(tmpdir(), 'fulcrum-etcd-cluster-'));
+  const specs: { name: string; client: string; peer: string }[] = [];
+  for (let i = 0; i < size; i++) {
+    specs.push({
+      name: `m${i}`,
+      client: `http://127.0.0.1:${await freePort()}`,
+      peer: `http://127.0.0.1:${await freePort()}`,
+    });
+  }
+  const initialCluster = specs.map((s) => `${s.name}=${s.peer}`).join(',');
+  const members = specs.map((spec) => {
+    let child: ChildProcess | undefined;
+    let err = '';
+    const exited = (c: ChildProcess): boolean => c.exitCode !== null || c.signalCode !== null;
+    const member = {
+      name: spec.name,
+      endpoint: spec.client,
+      get running() {
+        return child !== undefined && !exited(child);
+      },
+      spawn(): ChildProcess {
+        err = '';
+        const c = spawn(
+          'etcd',
+          [
+            `--name=${spec.name}`,
+            `--data-dir=${join(dir, spec.name)}`,
+            `--listen-client-urls=${spec.client}`,
+            `--advertise-client-urls=${spec.client}`,
+            `--listen-peer-urls=${spec.peer}`,
+            `--initial-advertise-peer-urls=${spec.peer}`,
+            `--initial-cluster=${initialCluster}`,
+            '--initial-cluster-state=new',
+            '--initial-cluster-token=fulcrum-test',
+            // Loopback: short heartbeats, so a lost member or leader is noticed quickly.
+            '--heartbeat-interval=100',
+            '--election-timeout=1000',
+            '--logger=zap',
+            '--log-level=error',
+          ],
+          { stdio: ['ignore', 'ignore', 'pipe'] },
+        );
+        c.stderr?.on('data', (chunk: Buffer) => {
+          if (err.length < 8192) err += chunk.toString();
+        });
+        child = c;
+        return c;
+      },
+      async stop(signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM') {
+        const c = child;
+        if (c === undefined || exited(c)) return;
+        const gone = new Promise((r) => c.once('exit', r));
+        c.kill(signal);
+        await Promise.race([gone, new Promise((r) => setTimeout(r, 5000))]);
+        if (!exited(c)) {
+          c.kill('SIGKILL');
+          await gone;
+        }
+      },
+      async start() {
+        if (member.running) return;
+        const c = member.spawn();
+        await waitReady(spec.client, c, () => err);
+      },
+    };
+    return member;
+  });
+  const stopAll = async () => {
+    await Promise.all(members.map((m) => m.stop()));
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    // Members wait for each other's votes: spawn all, then wait for each to be healthy.
+    const children = members.map((m) => m.spawn());
+    await Promise.all(members.map((m, i) => waitReady(m.endpoint, children[i] as ChildProcess, () => '')));
+  } catch (e) {
+    await stopAll();
+    throw e;
+  }
+  return {
+    members: members.map((m): EtcdMember => ({
+      name: m.name,
+      endpoint: m.endpoint,
+      get running() {
+        return m.running;
+      },
+      stop: (signal) => m.stop(signal),
+      start: () => m.start(),
+    })),
+    endpoints: members.map((m) => m.endpoint),
+    stop: stopAll,
+  };
+}

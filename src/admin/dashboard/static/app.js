@@ -8,6 +8,7 @@ import { AuditsPanel } from './audits.js';
 import { Charts } from './charts.js';
 import { ConfigPanel } from './config.js';
 import { clock, h, mount } from './dom.js';
+import { refreshFleet } from './fleet.js';
 import { bandsOf, renderPools, sortPools } from './overview.js';
 
 const POLL_MS = 2000;
@@ -53,6 +54,7 @@ function refresh() {
     ]);
     mount('load-error');
     render(pools, alerts.alerts, series);
+    await refreshFleet();
   }).finally(() => {
     refreshing = undefined;
   });
@@ -107,6 +109,10 @@ function logEvent(type, data) {
   else if (type === 'alert')
     text = `${data.alert?.alertname} ${data.alert?.state}: ${data.alert?.annotations?.summary ?? ''}`;
   else if (type === 'audit-finished') text = `audit ${data.status} (${data.trigger})`;
+  else if (type === 'backend-drained')
+    text = `${data.pool}/${data.backend} drained by ${data.by}${data.reason ? `: ${data.reason}` : ''}`;
+  else if (type === 'backend-undrained')
+    text = `${data.pool}/${data.backend} ${data.expired ? 'drain expired' : `undrained by ${data.by}`}`;
   else
     text = `${type}${data.version ? ` (version ${data.version})` : ''}${data.reason ? `: ${data.reason}` : ''}`;
   eventLog.unshift(
@@ -170,6 +176,8 @@ function connectEvents() {
   }
   on('audit-finished', () => void guarded(() => audits.load()));
   on('pool-panic-entered', refreshSoon);
+  on('backend-drained', refreshSoon);
+  on('backend-undrained', refreshSoon);
   on('pool-panic-left', refreshSoon);
 }
 

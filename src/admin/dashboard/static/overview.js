@@ -1,7 +1,8 @@
 // The overview: every pool with its backends, out-of-balance ones first and highlighted,
 // with the alert's cause in words. Colour is never the only signal: every state, verdict
 // and band also reads as text.
-import { h, ms, num, pct, ratio } from './dom.js';
+import { act } from './api.js';
+import { clock, h, ms, num, pct, ratio } from './dom.js';
 
 /** The monitor's defaults (docs/config.md: monitor.fairness); a pool's own bands win when the API gives them. */
 const DEFAULT_BANDS = { overfed: 1.25, starved: 0.5 };
@@ -205,7 +206,13 @@ function renderBackend(p, b, alerts, bands) {
     h(
       'td',
       { class: 'name', 'data-label': 'Backend' },
-      h('div', {}, h('strong', { text: b.name }), h('span', { class: 'addr', text: b.address })),
+      h(
+        'div',
+        {},
+        h('strong', { text: b.name }),
+        h('span', { class: 'addr', text: b.address }),
+        drainButton(p, b),
+      ),
     ),
     h(
       'td',
@@ -220,6 +227,12 @@ function renderBackend(p, b, alerts, bands) {
           ` ${b.state}`,
         ),
         b.state !== 'healthy' && b.reason ? h('span', { class: 'reason', text: b.reason }) : null,
+        b.drain
+          ? h('span', {
+              class: 'reason drain-note',
+              text: `runtime drain by ${b.drain.by} since ${clock(b.drain.at)}${b.drain.until ? `, until ${clock(b.drain.until)}` : ''}`,
+            })
+          : null,
       ),
     ),
     h(
@@ -268,6 +281,35 @@ function renderBackend(p, b, alerts, bands) {
       h('td', { colspan: '9' }, h('ul', { class: 'causes' }, causes)),
     ),
   ];
+}
+
+/** Drain or undrain at runtime (the token dialog confirms); the host-state event refreshes the view. */
+function drainButton(p, b) {
+  const drained = Boolean(b.drain);
+  const path = `/api/v1/pools/${encodeURIComponent(p.name)}/backends/${encodeURIComponent(b.name)}/drain`;
+  return h(
+    'button',
+    {
+      type: 'button',
+      class: 'secondary small drain-button',
+      dataset: { drainFor: b.name },
+      onclick: () =>
+        act({
+          title: `${drained ? 'Undrain' : 'Drain'} ${p.name}/${b.name}`,
+          text: drained
+            ? `Puts ${b.name} back into rotation (slow start applies when the pool has one).`
+            : `Takes ${b.name} out of rotation now: in-flight requests finish, no new ones are sent. Recorded in the event log; survives reloads that keep the backend.`,
+          confirm: drained ? 'Undrain' : 'Drain',
+          method: drained ? 'DELETE' : 'POST',
+          path,
+          body: drained ? undefined : { reason: 'from the dashboard' },
+          resultEl: 'drain-result',
+          describe: (r) =>
+            r.drain ? `${r.pool}/${r.backend} drained.` : `${r.pool}/${r.backend} back in rotation.`,
+        }),
+    },
+    drained ? 'Undrain' : 'Drain',
+  );
 }
 
 function shareBars(t, verdict) {
