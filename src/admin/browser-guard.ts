@@ -5,7 +5,8 @@
 //   an `ssh -L` tunnel or a container port mapping, which all change the port;
 // - a mutating call must carry a content type or header that a cross-origin page cannot send
 //   without a CORS preflight (which the admin never grants), and its `Origin`, when present,
-//   must be the admin itself or an admin.allowedOrigins entry.
+//   must be the admin itself or an admin.allowedOrigins entry; one marked
+//   `Sec-Fetch-Site: cross-site` needs a listed Origin.
 // Both hold with or without a token.
 import type { IncomingMessage } from 'node:http';
 import { isIP } from 'node:net';
@@ -62,11 +63,22 @@ export function hostAllowed(host: string | undefined, p: GuardPolicy): boolean {
 
 /** Throw FULCRUM_ERR_ADMIN_HOST unless the call names the admin in Host. */
 export function checkHost(req: IncomingMessage, p: GuardPolicy): void {
-  if (hostAllowed(req.headers.host, p)) return;
+  // node keeps only the first of two Host fields; an absolute-form target's authority wins
+  // over Host (RFC 9112 §3.2.2), so both must name the admin.
+  const hosts = req.rawHeaders.filter((_, i) => i % 2 === 0 && req.rawHeaders[i]?.toLowerCase() === 'host');
+  const target = (req.url ?? '/').startsWith('/') ? undefined : authorityOf(req.url ?? '');
+  const names = target === undefined ? [req.headers.host] : [req.headers.host, target];
+  if (hosts.length <= 1 && names.every((h) => hostAllowed(h, p))) return;
   throw new FulcrumError(
     'FULCRUM_ERR_ADMIN_HOST',
-    `Host "${req.headers.host ?? ''}" does not name this admin; call it by IP, localhost or its admin.address, or add the name to admin.allowedHosts`,
+    `Host "${names.filter((h) => !hostAllowed(h, p))[0] ?? req.headers.host ?? ''}" does not name this admin (or Host was sent twice); call it by IP, localhost or its admin.address, or add the name to admin.allowedHosts`,
   );
+}
+
+/** The host[:port] of an absolute-form target; '' (never allowed) when it has none or userinfo. */
+function authorityOf(target: string): string {
+  const m = /^[a-z][a-z0-9+.-]*:\/\/([^/?#]*)/i.exec(target);
+  return m?.[1] ?? '';
 }
 
 function originOf(text: string): string | undefined {
@@ -81,16 +93,23 @@ function originOf(text: string): string | undefined {
 /** Throw unless a mutating call could only come from the admin's own pages or a non-browser client. */
 export function checkMutation(req: IncomingMessage, p: GuardPolicy): void {
   const origin = req.headers.origin;
+  const o = origin === undefined ? undefined : originOf(origin);
+  const listed = o !== undefined && p.allowedOrigins.some((a) => originOf(a) === o);
   if (origin !== undefined) {
-    const o = originOf(origin);
     const same = o !== undefined && new URL(o).host === (req.headers.host ?? '').toLowerCase();
-    const listed = o !== undefined && p.allowedOrigins.some((a) => originOf(a) === o);
     if (!same && !listed) {
       throw new FulcrumError(
         'FULCRUM_ERR_ADMIN_ORIGIN',
         `a page from origin ${origin} may not change this admin; add it to admin.allowedOrigins if it should`,
       );
     }
+  }
+  // Fetch Metadata: a browser marks a request from another site, whatever its type.
+  if (req.headers['sec-fetch-site'] === 'cross-site' && !listed) {
+    throw new FulcrumError(
+      'FULCRUM_ERR_ADMIN_ORIGIN',
+      'a cross-site page (Sec-Fetch-Site: cross-site) may not change this admin; add its origin to admin.allowedOrigins if it should',
+    );
   }
   const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
   if (BODY_TYPES.has(type) || req.headers[REQUEST_HEADER] !== undefined) return;

@@ -3,7 +3,8 @@
 // - admin.token and every `headers` value: replaced whole;
 // - notifier URLs and etcd endpoints: cut to scheme://host:port (a path, query or userinfo is
 //   often the credential, as in Slack's /services/T000/B000/SECRET).
-// A value made only of `${env:NAME}` references stays as written: the name is not the secret.
+// A value made only of `${env:NAME}` references stays as written: the name is not the secret
+// (a `${env:NAME:-default}` is redacted: its default is a literal).
 import { isAlias, isMap, isScalar, isSeq, parseDocument } from 'yaml';
 
 /** What stands in for a secret value. */
@@ -36,7 +37,7 @@ export function secretKindAt(path: readonly (string | number)[]): SecretKind | u
   return undefined;
 }
 
-const ONLY_REFS = /^(?:\$\{env:[^}]*\})+$/;
+const ONLY_REFS = /^(?:\$\{env:[A-Za-z_][A-Za-z0-9_]*\})+$/;
 
 /**
  * The config text with each secret scalar replaced in place (comments and layout kept).

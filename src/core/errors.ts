@@ -127,11 +127,11 @@ export const ERRORS = {
   },
   FULCRUM_ERR_ADMIN_HOST: {
     status: 403,
-    doc: 'The `Host` of an admin API call names neither the admin (its address, an IP, or a loopback name with its port) nor an `admin.allowedHosts` entry: the DNS-rebinding defence.',
+    doc: 'The `Host` of an admin API call (or an absolute-form target’s authority) names neither the admin (its address, an IP, or a loopback name) nor an `admin.allowedHosts` entry, or `Host` was sent twice: the DNS-rebinding defence.',
   },
   FULCRUM_ERR_ADMIN_ORIGIN: {
     status: 403,
-    doc: 'A mutating admin call came from a page of another origin (its `Origin` is neither the admin itself nor in `admin.allowedOrigins`).',
+    doc: 'A mutating admin call came from a page of another origin (its `Origin` is neither the admin itself nor in `admin.allowedOrigins`, or it is marked `Sec-Fetch-Site: cross-site` without a listed `Origin`).',
   },
   FULCRUM_ERR_ADMIN_CONTENT_TYPE: {
     status: 403,
