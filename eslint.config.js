@@ -13,6 +13,8 @@ const LAYERS = {
   'data-plane': ['core', 'balancer', 'config'],
   health: ['core', 'balancer', 'data-plane'],
   proxy: ['core', 'balancer', 'config', 'data-plane'],
+  // Data-plane threads: the proxy over shared state; the main thread's side lives here too.
+  workers: ['core', 'balancer', 'config', 'data-plane', 'proxy'],
   runtime: ['core', 'balancer', 'config', 'store', 'data-plane', 'health', 'proxy'],
   monitor: ['core', 'balancer', 'config', 'data-plane', 'health'],
   audit: ['core', 'balancer', 'config', 'store', 'data-plane', 'health', 'proxy'],
@@ -33,6 +35,7 @@ const LAYERS = {
     'data-plane',
     'health',
     'proxy',
+    'workers',
     'runtime',
     'monitor',
     'audit',
