@@ -7,14 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hasEtcd, startEtcd, type EtcdServer } from '../../src/drill/etcd-server.ts';
 import { launchBrowser, openPage, textOf, type WatchedPage } from '../helpers/browser.ts';
 import { startFakeBackends, type FakeBackend } from '../helpers/fake-backend.ts';
-import {
-  fleetConfig,
-  postConfig,
-  startInstance,
-  until,
-  writeConfig,
-  type FleetInstance,
-} from '../helpers/fleet.ts';
+import { fleetConfig, postConfig, startInstance, writeConfig, type FleetInstance } from '../helpers/fleet.ts';
 import { startLoad, type RunningLoad } from '../helpers/load.ts';
 
 /** The page refreshes every 2 s; fleet records follow within a report interval (500 ms). */
