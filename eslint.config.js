@@ -18,8 +18,10 @@ const LAYERS = {
   audit: ['core', 'balancer', 'config', 'store', 'data-plane', 'health', 'proxy'],
   fleet: ['core', 'config', 'store', 'data-plane', 'runtime', 'monitor'],
   admin: ['core', 'config', 'store', 'data-plane', 'health', 'monitor', 'runtime', 'audit', 'fleet'],
-  demo: ['core'],
-  drill: ['', 'core', 'config', 'monitor', 'store'],
+  // The scriptable loopback backend that demo, drill and testing build on; ships in dist/.
+  sim: [],
+  demo: ['core', 'sim'],
+  drill: ['', 'core', 'config', 'monitor', 'store', 'sim'],
   // Test support: may use anything; only tests import it (tests are outside this rule), and
   // tsconfig.build.json keeps it out of dist/.
   testing: [
@@ -36,6 +38,7 @@ const LAYERS = {
     'audit',
     'fleet',
     'admin',
+    'sim',
     'demo',
     'drill',
     'cli',
