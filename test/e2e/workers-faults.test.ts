@@ -147,4 +147,31 @@ describe('workers: 4 under faults', () => {
       expect(workers.size).toBe(4);
     },
   );
+
+  it('a shutdown drains every worker: requests in flight on all of them finish, then the port closes', async () => {
+    backends = await startFakeBackends(3);
+    tb = await startTestBalancer(doc(backends), { force: true });
+    for (const b of backends) await b.setMode('slow', { latencyMs: 1500 });
+    const url = tb.url();
+    const port = Number(new URL(url).port);
+    // 16 requests on fresh connections: the kernel spreads them over the 4 workers.
+    const replies = Array.from({ length: 16 }, () =>
+      fetch(url, { headers: { connection: 'close' } }).then(
+        (r) => r.status,
+        () => 0,
+      ),
+    );
+    const t = tb;
+    await expect
+      .poll(
+        async () =>
+          [...series(await metrics(t), 'fulcrum_worker_connections').values()].filter((n) => n > 0).length,
+      )
+      .toBeGreaterThanOrEqual(2);
+    const closing = tb.close(10_000);
+    tb = undefined;
+    expect(await Promise.all(replies)).toEqual(new Array(16).fill(200));
+    await closing;
+    expect(await connects(port)).toBe(false);
+  });
 });
