@@ -1,6 +1,7 @@
 // The "Cost per unit" section of bench/RESULTS.md (written by bench/cost.ts, kept by
 // bench/run.ts's report): per round, every row's figure for each target, fulcrum ÷ nginx, and
 // the targets of issue 16 judged on the same round.
+import { keptMarked, spliceMarked, type Marked } from './sections.ts';
 
 export interface RowResult {
   round: number;
@@ -62,20 +63,16 @@ const f2 = (n: number | undefined): string => (n !== undefined && Number.isFinit
 const mb = (kib: number | undefined): string => (kib === undefined ? 'n/a' : (kib / 1024).toFixed(1));
 const verdict = (ok: boolean): string => (ok ? '**PASS**' : '**FAIL**');
 
+const COST: Marked = { start: COST_START, end: COST_END };
+
 /** Replace (or append) the cost section of a RESULTS.md text. */
 export function spliceSection(previous: string, section: string): string {
-  const a = previous.indexOf(COST_START);
-  const b = previous.indexOf(COST_END);
-  const block = `${COST_START}\n${section}\n${COST_END}`;
-  if (a < 0 || b < a) return `${previous.trimEnd()}\n\n${block}\n`;
-  return previous.slice(0, a) + block + previous.slice(b + COST_END.length);
+  return spliceMarked(previous, COST, section);
 }
 
 /** The cost section of a RESULTS.md text ('' when there is none), for run.ts to carry over. */
 export function keptCost(previous: string): string {
-  const a = previous.indexOf(COST_START);
-  const b = previous.indexOf(COST_END);
-  return a < 0 || b < a ? '' : previous.slice(a, b + COST_END.length);
+  return keptMarked(previous, COST);
 }
 
 export function renderCost(run: CostRun): string {

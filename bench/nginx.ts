@@ -61,12 +61,17 @@ ${listens}
  * backends on kept-alive upstream connections, X-Forwarded-* and a request id set, one
  * access-log line per request (written to /dev/null, as fulcrum's is in this bench).
  */
-export function writeProxyConfig(prefix: string, port: number, backends: readonly number[]): string {
-  const file = join(prefix, 'proxy.conf');
+export function writeProxyConfig(
+  prefix: string,
+  port: number,
+  backends: readonly number[],
+  workers = 1,
+): string {
+  const file = join(prefix, `proxy-${workers}.conf`);
   const servers = backends.map((p) => `    server 127.0.0.1:${p};`).join('\n');
   writeFileSync(
     file,
-    `worker_processes 1;${common(prefix, 'proxy')}
+    `worker_processes ${workers};${common(prefix, 'proxy')}
 http {${temps(prefix)}
   access_log /dev/null combined buffer=64k;
   keepalive_requests 100000000;
@@ -78,7 +83,7 @@ ${servers}
     keepalive_timeout 60s;
   }
   server {
-    listen 127.0.0.1:${port} backlog=4096;
+    listen 127.0.0.1:${port} backlog=4096${workers > 1 ? ' reuseport' : ''};
     location / {
       proxy_pass http://backends;
       proxy_http_version 1.1;

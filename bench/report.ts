@@ -2,6 +2,7 @@
 // judged per round and connection count. The hand-written notes between the NOTES markers
 // (profiling findings, before/after figures) are carried over from the previous file.
 import { keptCost } from './cost-report.ts';
+import { keptWorkers } from './workers-report.ts';
 import { BODY } from './nginx.ts';
 import type { WrkResult } from './wrk.ts';
 
@@ -207,5 +208,7 @@ export function renderReport(input: ReportInput): string {
   out.push('');
   const cost = keptCost(input.previous);
   if (cost !== '') out.push(cost, '');
+  const workers = keptWorkers(input.previous);
+  if (workers !== '') out.push(workers, '');
   return out.join('\n');
 }

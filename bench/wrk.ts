@@ -2,6 +2,7 @@
 // parsed: requests/s, the latency percentiles of `--latency`, and every error counter (a run
 // with errors is reported as such, never silently averaged in).
 import { spawn } from 'node:child_process';
+import { cpuMs } from './procs.ts';
 
 export interface WrkResult {
   rps: number;
@@ -15,6 +16,8 @@ export interface WrkResult {
   errors: number;
   /** wrk's own summary, kept for the record when something looks off. */
   raw: string;
+  /** CPU wrk itself used (its last reading, within 100 ms of its end): is the load generator the limit? */
+  wrkCpuMs?: number;
 }
 
 export interface WrkOptions {
@@ -80,14 +83,19 @@ export function runWrk(o: WrkOptions): Promise<WrkResult> {
     let err = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
     child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+    let wrkCpuMs: number | undefined;
+    const sampler = setInterval(() => {
+      if (child.pid !== undefined) wrkCpuMs = cpuMs(child.pid) || wrkCpuMs;
+    }, 100);
     child.on('error', reject);
     child.on('close', (code) => {
+      clearInterval(sampler);
       if (code !== 0) {
         reject(new Error(`wrk exited ${code}: ${err}${out}`));
         return;
       }
       try {
-        resolve(parseWrk(out));
+        resolve({ ...parseWrk(out), ...(wrkCpuMs === undefined ? {} : { wrkCpuMs }) });
       } catch (e) {
         reject(e as Error);
       }
