@@ -38,6 +38,8 @@ export interface RequestOutcome {
   bytesOut?: number | undefined;
   /** Address of the last backend tried, answered or not. */
   upstream?: string | undefined;
+  /** 'canary' when a traffic-slice canary (`apply --canary P%`) ran the request on its new snapshot. */
+  slice?: 'canary' | undefined;
   /** Last try: ms until its upstream connection was ready (0 for a pooled one); undefined = never. */
   connectMs?: number | undefined;
   /** Last try: ms until the response head arrived; undefined = none arrived. */
