@@ -178,7 +178,7 @@ export const ERRORS = {
   },
   FULCRUM_ERR_FLEET_CANARY: {
     status: 400,
-    doc: 'A progressive apply was refused: bad `--canary`/`--canary-instances`, no fleet, or a canary already running.',
+    doc: 'A fleet canary (`--canary-instances N`) was refused: not a whole number of instances, no fleet, too few instances for a baseline, or a canary already running.',
   },
   // canary: a share of one instance's requests on the new config (`--canary 10%`)
   FULCRUM_ERR_CANARY_INVALID: {

@@ -222,6 +222,27 @@ export class ConfigController {
         version === undefined ? 'no earlier version to roll back to' : `no config version ${version}`,
       );
     }
+    const canaryBase = this.#canary?.base.version;
+    if (canaryBase !== undefined && target.version === canaryBase) {
+      // Rolling back to what runs beside a canary: end the canary (its share returns to it).
+      const ended = await this.#lock.run(async () => {
+        const run = this.#canary;
+        const end = await this.#endCanary(false, {
+          reason: options.message ?? `rolled back by ${options.author ?? 'unknown'}`,
+          source: 'rollback',
+          author: options.author ?? 'unknown',
+        });
+        if (run === undefined || end === undefined) return undefined;
+        return {
+          status: 'applied' as const,
+          version: end.version,
+          previousVersion: end.canaryVersion,
+          findings: [],
+          diff: diffConfigs(run.loaded.config, (this.#loaded ?? run.loaded).config),
+        };
+      });
+      if (ended !== undefined) return ended;
+    }
     return this.apply(target.text, {
       ...options,
       source: options.source ?? 'rollback',
