@@ -13,13 +13,17 @@ const LAYERS = {
   'data-plane': ['core', 'balancer', 'config'],
   health: ['core', 'balancer', 'data-plane'],
   proxy: ['core', 'balancer', 'config', 'data-plane'],
+  // Data-plane threads: the proxy over shared state; the main thread's side lives here too.
+  workers: ['core', 'balancer', 'config', 'data-plane', 'proxy'],
   runtime: ['core', 'balancer', 'config', 'store', 'data-plane', 'health', 'proxy'],
   monitor: ['core', 'balancer', 'config', 'data-plane', 'health'],
   audit: ['core', 'balancer', 'config', 'store', 'data-plane', 'health', 'proxy'],
   fleet: ['core', 'config', 'store', 'data-plane', 'runtime', 'monitor'],
   admin: ['core', 'config', 'store', 'data-plane', 'health', 'monitor', 'runtime', 'audit', 'fleet'],
-  demo: ['core'],
-  drill: ['', 'core', 'config', 'monitor', 'store'],
+  // The scriptable loopback backend that demo, drill and testing build on; ships in dist/.
+  sim: [],
+  demo: ['core', 'sim'],
+  drill: ['', 'core', 'config', 'monitor', 'store', 'sim'],
   // Test support: may use anything; only tests import it (tests are outside this rule), and
   // tsconfig.build.json keeps it out of dist/.
   testing: [
@@ -31,11 +35,13 @@ const LAYERS = {
     'data-plane',
     'health',
     'proxy',
+    'workers',
     'runtime',
     'monitor',
     'audit',
     'fleet',
     'admin',
+    'sim',
     'demo',
     'drill',
     'cli',

@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { mkdirSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import pino from 'pino';
 import { AdminApp } from './admin/app.ts';
@@ -23,7 +24,8 @@ import { HostRegistry } from './data-plane/host-state.ts';
 import { Monitor } from './monitor/monitor.ts';
 import { attachAccessLog } from './proxy/access-log.ts';
 import { LogWriter } from './core/log-writer.ts';
-import { ProxyServer } from './proxy/proxy-server.ts';
+import { ProxyServer, type DataPlaneServer } from './proxy/proxy-server.ts';
+import { WorkerDataPlane } from './workers/worker-data-plane.ts';
 import { ConfigController, type ApplyResult } from './runtime/controller.ts';
 import { DrainControl } from './runtime/drain-control.ts';
 import { ApplyGuard } from './runtime/guard.ts';
@@ -55,11 +57,18 @@ export interface StartOptions {
   inherited?: HandoverReceiver;
   /** Listen on addresses another process holds too (SO_REUSEPORT overlap on purpose). */
   shareAddresses?: boolean;
+  /** Worker fault injection (src/workers/failpoints.ts); default the FULCRUM_FAILPOINTS variable. */
+  failpoints?: string;
 }
 
 export interface Balancer {
   readonly controller: ConfigController;
-  readonly proxy: ProxyServer;
+  /** The data plane: one ProxyServer, or a WorkerDataPlane over `workers` threads. */
+  readonly proxy: DataPlaneServer;
+  /** Data-plane threads (fixed at start). */
+  readonly workers: number;
+  /** Set when workers > 1. */
+  readonly workerPlane: WorkerDataPlane | undefined;
   readonly health: HealthManager;
   readonly drains: DrainControl;
   readonly monitor: Monitor;
@@ -130,19 +139,42 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
   // Distribution audits mark their probes with this per-process secret; the proxy then names
   // the backend that answered. Clients without it never see that header.
   const auditSecret = randomBytes(16).toString('hex');
-  const proxy = new ProxyServer({
-    hub,
-    logger,
-    explainToken: token,
-    auditSecret: () => auditSecret,
-    ...(options.shareAddresses === true ? { shareAddresses: true } : {}),
-    inherited: (address) => {
-      const from = options.inherited;
-      const has = from?.has(address);
-      if (from === undefined || has === undefined) return undefined;
-      return { ticketKeys: has.ticketKeys, take: (adopt) => from.take(address, adopt) };
-    },
-  });
+  // Data-plane threads are fixed at start, like admin.address (a restart changes them).
+  const workers = config.workers === 'auto' ? availableParallelism() : config.workers;
+  if (workers > 1 && options.inherited !== undefined) {
+    throw new FulcrumError(
+      'FULCRUM_ERR_WORKERS_UNSUPPORTED',
+      `a handover cannot pass listening sockets to ${workers} worker threads; start beside the old process with --share-address instead`,
+    );
+  }
+  const workerPlane =
+    workers > 1
+      ? new WorkerDataPlane({
+          workers,
+          hub,
+          logger,
+          writeLog: (line) => destination.write(line),
+          logLevel: config.log.level,
+          auditSecret,
+          ...(options.shareAddresses === true ? { shareAddresses: true } : {}),
+          failpoints: options.failpoints ?? env['FULCRUM_FAILPOINTS'],
+        })
+      : undefined;
+  const proxy: DataPlaneServer =
+    workerPlane ??
+    new ProxyServer({
+      hub,
+      logger,
+      explainToken: token,
+      auditSecret: () => auditSecret,
+      ...(options.shareAddresses === true ? { shareAddresses: true } : {}),
+      inherited: (address) => {
+        const from = options.inherited;
+        const has = from?.has(address);
+        if (from === undefined || has === undefined) return undefined;
+        return { ticketKeys: has.ticketKeys, take: (adopt) => from.take(address, adopt) };
+      },
+    });
   // Access lines have fixed fields and carry no secrets: formatted by hand, in pino's line
   // format, into the same writer (bench/RESULTS.md prices pino's generic path).
   const accessLog =
@@ -161,6 +193,7 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
     runtimeMetrics: {
       listenerConnections: () => proxy.connectionStats(),
       logLinesDropped: () => destination.dropped,
+      ...(workerPlane === undefined ? {} : { workers: () => workerPlane.workerStats() }),
     },
     // In a fleet, alerts carry the fleet's instance id, the one its membership record has.
     ...(config.fleet ? { instance: config.fleet.instance ?? defaultInstanceId() } : {}),
@@ -300,6 +333,7 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
   });
   let adminServer: Server | undefined;
   try {
+    await workerPlane?.start();
     const latest = await store.latestVersion();
     // A fleet instance runs the fleet's latest version; its file only seeds an empty history.
     if (fleet) {
@@ -388,6 +422,8 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
   return {
     controller,
     proxy,
+    workers,
+    workerPlane,
     health,
     drains,
     monitor,

@@ -401,8 +401,15 @@ const lintSchema = z.strictObject({
     .default([]),
 });
 
+/** Data-plane threads: `auto` = one per available core (read at start, like admin.address). */
+const workersSchema = z
+  .union([z.literal('auto'), z.int().min(1).max(64)])
+  .default(1)
+  .meta({ description: 'data-plane worker threads: a number 1-64, or "auto" (one per core)' });
+
 export const configSchema = z.strictObject({
   version: z.literal(1),
+  workers: workersSchema,
   listeners: z.record(name, listenerSchema).refine((l) => Object.keys(l).length <= LIMITS.listeners, {
     message: `must have at most ${LIMITS.listeners} listeners`,
   }),

@@ -202,6 +202,18 @@ export const ERRORS = {
     status: 500,
     doc: 'Another process already listens on the address; refused so two balancers never share it by accident (replace a running one by handover, docs/operations.md).',
   },
+  FULCRUM_ERR_WORKER_PREPARE: {
+    status: 500,
+    doc: 'A worker thread could not prepare the new snapshot (bind, TLS files, a fault); the apply is refused and every worker stays on the running version.',
+  },
+  FULCRUM_ERR_WORKER_LOST: {
+    status: 503,
+    doc: 'A worker thread exited while an apply waited for it; the apply is refused, the worker is replaced and runs the running version.',
+  },
+  FULCRUM_ERR_WORKERS_UNSUPPORTED: {
+    status: 500,
+    doc: '`workers` above 1 needs SO_REUSEPORT (Linux, Node.js >= 22.12) and no socket handover; run with `workers: 1` on this platform.',
+  },
   FULCRUM_ERR_HANDOVER: {
     status: 500,
     doc: 'A handover to a replacing process failed (it exited, or was not ready in time); the running process keeps serving.',
@@ -259,6 +271,10 @@ export class FulcrumError extends Error {
       },
     };
   }
+}
+
+export function isErrorCode(code: string): code is ErrorCode {
+  return Object.hasOwn(ERRORS, code);
 }
 
 export function isFulcrumError(e: unknown): e is FulcrumError {

@@ -45,6 +45,41 @@ export interface HostObserver {
   lameDuck(host: HostState): void;
 }
 
+/**
+ * What the data plane (pool state, exchange, tunnel, upstream) reads of a backend and does to
+ * it. On one thread that is the registry's HostState itself; in a worker it is a SharedHost
+ * whose counters live in shared memory (src/workers/shared-host.ts), so the pool state and the
+ * proxy run the same code either way.
+ */
+export interface DataPlaneHost extends BalancerHost {
+  /** Written by PoolState: the host's position in its pool. */
+  index: number;
+  readonly pool: string;
+  readonly address: string;
+  readonly hostname: string;
+  readonly port: number;
+  readonly maxRequests: number;
+  readonly status: HostStatus;
+  readonly draining: boolean;
+  readonly available: boolean;
+  /** Weight when in rotation: configured × slow-start ramp × drain. */
+  readonly targetWeight: number;
+  /** Written by PoolState.refresh(): the weight the policy honours now. */
+  effectiveWeight: number;
+  /** Client bytes of the requests this backend answered. */
+  bytesIn: number;
+  bytesOut: number;
+  /**
+   * May this host take one more request (below `maxRequests`)? A pick asks this and then calls
+   * requestStarted() in the same turn; a SharedHost reserves the slot atomically here, so two
+   * threads can never both take the last one.
+   */
+  admit(): boolean;
+  requestStarted(): void;
+  requestFinished(kind: OutcomeKind, durationMs: number): void;
+  markLameDuck(): void;
+}
+
 export interface LastCheck {
   /** Wall-clock milliseconds. */
   at: number;
@@ -63,7 +98,22 @@ const FAILURE_PENALTY_FACTOR = 4;
 const FAILURE_PENALTY_FLOOR_MS = 100;
 const FAILURE_PENALTY_CAP_MS = 60_000;
 
-export class HostState implements BalancerHost {
+/**
+ * The latency EWMA after one more try. A failure feeds a penalty instead of its own duration
+ * (see FAILURE_PENALTY_FACTOR).
+ */
+export function nextLatencyEwma(ewmaMs: number, kind: OutcomeKind, durationMs: number): number {
+  const sample =
+    kind === 'success'
+      ? durationMs
+      : Math.min(
+          FAILURE_PENALTY_CAP_MS,
+          Math.max(durationMs, ewmaMs * FAILURE_PENALTY_FACTOR, FAILURE_PENALTY_FLOOR_MS),
+        );
+  return ewmaMs === 0 ? sample : ewmaMs + EWMA_ALPHA * (sample - ewmaMs);
+}
+
+export class HostState implements DataPlaneHost {
   index = 0;
   name: string;
   readonly pool: string;
@@ -182,6 +232,10 @@ export class HostState implements BalancerHost {
     return 'healthy';
   }
 
+  admit(): boolean {
+    return this.inFlight < this.maxRequests;
+  }
+
   requestStarted(): void {
     this.inFlight++;
     this.requests++;
@@ -189,20 +243,23 @@ export class HostState implements BalancerHost {
 
   requestFinished(kind: OutcomeKind, durationMs: number): void {
     this.inFlight--;
+    this.latencyEwmaMs = nextLatencyEwma(this.latencyEwmaMs, kind, durationMs);
+    this.recordOutcome(kind);
+  }
+
+  /**
+   * Count a finished try for passive detection and tell the observer. With workers the try ran
+   * on another thread (its in-flight and latency live in shared memory): the main thread calls
+   * this for each outcome a worker hands over.
+   */
+  recordOutcome(kind: OutcomeKind): void {
     this.windowRequests++;
-    let sample = durationMs;
     if (kind === 'success') {
       this.windowSuccesses++;
       this.refusals = 0;
     } else {
       this.failures++;
-      sample = Math.min(
-        FAILURE_PENALTY_CAP_MS,
-        Math.max(durationMs, this.latencyEwmaMs * FAILURE_PENALTY_FACTOR, FAILURE_PENALTY_FLOOR_MS),
-      );
     }
-    this.latencyEwmaMs =
-      this.latencyEwmaMs === 0 ? sample : this.latencyEwmaMs + EWMA_ALPHA * (sample - this.latencyEwmaMs);
     this.observer?.outcome(this, kind);
   }
 

@@ -2,30 +2,36 @@
 // which hosts the policy may choose from; it is rebuilt per snapshot but its hosts are the
 // registry's long-lived HostState objects.
 import type { PickRequest, PickTrace, Policy } from '../balancer/policy.ts';
-import type { HostState } from './host-state.ts';
+import type { DataPlaneHost, HostState } from './host-state.ts';
 
 export interface PoolOptions {
   /** Below this fraction of available hosts, balance across all hosts (Envoy's panic mode). */
   panicThreshold: number;
 }
 
-export class PoolState {
+export class PoolState<H extends DataPlaneHost = HostState> {
   readonly name: string;
-  readonly hosts: readonly HostState[];
-  readonly policy: Policy<HostState>;
+  readonly hosts: readonly H[];
+  readonly policy: Policy<H>;
   readonly options: PoolOptions;
   panic = false;
   /** Hosts the policy currently chooses from. */
-  candidates: readonly HostState[] = [];
+  candidates: readonly H[] = [];
   /** Hosts that count for panic: not draining and past their first check. */
   eligible = 0;
   /** Eligible hosts that are available (healthy or in slow start). */
   availableCount = 0;
 
-  readonly #exclude = new Set<HostState>();
+  /**
+   * Told after every refresh (the worker data plane publishes the new weights and health to
+   * its threads from here); unset on one thread.
+   */
+  onRefresh: (() => void) | undefined = undefined;
+
+  readonly #exclude = new Set<H>();
   readonly #req: PickRequest = { hashKey: undefined, exclude: undefined };
 
-  constructor(name: string, hosts: readonly HostState[], policy: Policy<HostState>, options: PoolOptions) {
+  constructor(name: string, hosts: readonly H[], policy: Policy<H>, options: PoolOptions) {
     this.name = name;
     this.hosts = hosts;
     this.policy = policy;
@@ -50,7 +56,7 @@ export class PoolState {
     this.eligible = eligible;
     this.availableCount = available;
     this.panic = eligible > 0 && available / eligible < this.options.panicThreshold;
-    const candidates: HostState[] = [];
+    const candidates: H[] = [];
     for (const h of this.hosts) {
       const take = this.panic ? !h.draining && h.status !== 'unknown' : h.available;
       // In panic an unhealthy host really gets traffic, so its effective weight says so.
@@ -59,22 +65,20 @@ export class PoolState {
     }
     this.candidates = candidates;
     this.policy.setHosts(candidates);
+    this.onRefresh?.();
   }
 
   /**
    * Choose a host for a request, skipping hosts at their `maxRequests` cap and any in
-   * `tried` (retries go to a different backend). Undefined when none can take it.
+   * `tried` (retries go to a different backend). Undefined when none can take it. The caller
+   * calls requestStarted() on the host it gets in the same turn (admit() may have reserved it).
    */
-  pick(
-    hashKey: string | undefined,
-    tried?: ReadonlySet<HostState>,
-    trace?: PickTrace,
-  ): HostState | undefined {
+  pick(hashKey: string | undefined, tried?: ReadonlySet<H>, trace?: PickTrace): H | undefined {
     // The exclusion set is only touched when something is excluded. V8's Set#clear allocates a
     // new table and links the old one to it; a long-lived set cleared on every pick turned each
     // request into ~300 bytes promoted to the old generation, whose mark-compacts then set the
     // proxy's p99 (bench/RESULTS.md).
-    let exclude: Set<HostState> | undefined;
+    let exclude: Set<H> | undefined;
     if (tried !== undefined && tried.size > 0) {
       exclude = this.#freshExclude();
       for (const h of tried) exclude.add(h);
@@ -85,7 +89,7 @@ export class PoolState {
     for (let i = 0; i <= this.candidates.length; i++) {
       const h = this.policy.pick(req, trace);
       if (h === undefined) return undefined;
-      if (h.inFlight < h.maxRequests) return h;
+      if (h.admit()) return h;
       exclude ??= this.#freshExclude();
       exclude.add(h);
       req.exclude = exclude;
@@ -93,7 +97,7 @@ export class PoolState {
     return undefined;
   }
 
-  #freshExclude(): Set<HostState> {
+  #freshExclude(): Set<H> {
     const exclude = this.#exclude;
     if (exclude.size > 0) exclude.clear();
     return exclude;

@@ -1,10 +1,10 @@
 // A snapshot is the immutable runtime built from one config version: routers per listener
 // and pool states whose hosts come from the long-lived HostRegistry.
 import type { Config, ListenerConfig, PoolConfig } from '../config/schema.ts';
+import type { Policy } from '../balancer/policy.ts';
 import { createPolicy, policyDescriptor } from '../balancer/registry.ts';
 import { parseAddress } from '../core/units.ts';
-import type { HostRegistry } from './host-state.ts';
-import { type HostState } from './host-state.ts';
+import type { DataPlaneHost, HostSpec, HostState } from './host-state.ts';
 import { poolHealthOptions, type PoolHealthOptions } from './pool-health-options.ts';
 import { PoolState } from './pool-state.ts';
 import { compileRoutes, type Router } from './router.ts';
@@ -15,25 +15,41 @@ export interface ListenerRuntime {
   readonly router: Router;
 }
 
-export interface PoolRuntime {
+export interface PoolRuntime<H extends DataPlaneHost = HostState> {
   readonly name: string;
   readonly config: PoolConfig;
-  readonly state: PoolState;
+  readonly state: PoolState<H>;
   /** What the health manager reads of the pool (plain options, no config types). */
   readonly health: PoolHealthOptions;
   /** The `hash.key` spec when the policy is hash-keyed, else undefined (read per request). */
   readonly hashKey: string | undefined;
 }
 
-export interface Snapshot {
+export interface Snapshot<H extends DataPlaneHost = HostState> {
   readonly version: number;
   readonly config: Config;
   readonly listeners: ReadonlyMap<string, ListenerRuntime>;
-  readonly pools: ReadonlyMap<string, PoolRuntime>;
+  readonly pools: ReadonlyMap<string, PoolRuntime<H>>;
 }
 
-export interface BuildOptions {
+/** What the proxy runs on: a snapshot over any data-plane host (HostState or a worker's SharedHost). */
+export type DataPlaneSnapshot = Snapshot<DataPlaneHost>;
+export type DataPlanePool = PoolRuntime<DataPlaneHost>;
+
+/** Where a snapshot's hosts come from: the HostRegistry, or a worker's table of shared hosts. */
+export interface HostSource<H extends DataPlaneHost> {
+  /** The existing host for (pool, address), updated from spec, or a new one. */
+  acquire(spec: HostSpec): H;
+  get(pool: string, address: string): H | undefined;
+}
+
+export interface BuildOptions<H extends DataPlaneHost = HostState> {
   random?: () => number;
+  /**
+   * The policy of a pool instead of its own (workers: one global ticket sequence for the
+   * deterministic policies); undefined = the pool's policy as configured.
+   */
+  policy?: (pool: string, config: PoolConfig) => Policy<H> | undefined;
   /**
    * Leave the hosts a running snapshot already uses as they are: their new backend config
    * (weight, drain, maxRequests, name) is adopted when the health manager commits the apply,
@@ -42,16 +58,16 @@ export interface BuildOptions {
   staged?: boolean;
 }
 
-export function buildSnapshot(
+export function buildSnapshot<H extends DataPlaneHost = HostState>(
   config: Config,
   version: number,
-  registry: HostRegistry,
-  options: BuildOptions = {},
-): Snapshot {
+  registry: HostSource<H>,
+  options: BuildOptions<H> = {},
+): Snapshot<H> {
   const random = options.random ?? Math.random;
-  const pools = new Map<string, PoolRuntime>();
+  const pools = new Map<string, PoolRuntime<H>>();
   for (const [name, pc] of Object.entries(config.pools)) {
-    const hosts: HostState[] = pc.backends.map((b) => {
+    const hosts: H[] = pc.backends.map((b) => {
       const hp = parseAddress(b.address);
       if (hp === undefined) throw new Error(`pools.${name}: bad backend address ${b.address}`);
       const running = options.staged === true ? registry.get(name, b.address) : undefined;
@@ -69,10 +85,12 @@ export function buildSnapshot(
         })
       );
     });
-    const policy = createPolicy<HostState>(pc.policy, {
-      random,
-      ...(pc.hash ? { balanceFactor: pc.hash.balanceFactor } : {}),
-    });
+    const policy =
+      options.policy?.(name, pc) ??
+      createPolicy<H>(pc.policy, {
+        random,
+        ...(pc.hash ? { balanceFactor: pc.hash.balanceFactor } : {}),
+      });
     pools.set(name, {
       name,
       config: pc,

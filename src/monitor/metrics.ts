@@ -47,7 +47,7 @@ function scrapeTimeMetric(
   registry: Registry,
   name: string,
   help: string,
-  type: 'counter' | 'histogram',
+  type: 'counter' | 'gauge' | 'histogram',
   values: () => SeriesValue[],
 ): void {
   const metric = {
@@ -78,6 +78,17 @@ export interface RuntimeMetricsSource {
   listenerConnections(): Iterable<{ listener: string; open: number; accepted: number }>;
   /** Log lines the log writer dropped because its destination was slower than the log. */
   logLinesDropped(): number;
+  /** Data-plane worker threads (absent with `workers: 1`). */
+  workers?: () => readonly WorkerFacts[];
+}
+
+/** One data-plane worker thread's counts (the worker data plane's shared stats). */
+export interface WorkerFacts {
+  readonly worker: number;
+  readonly connections: number;
+  readonly requests: number;
+  readonly restarts: number;
+  readonly ringDropped: number;
 }
 
 /** fulcrum's version from its package.json (src/ and dist/ both sit one level below it). */
@@ -431,6 +442,41 @@ export class MonitorMetrics {
       'Log lines (access and process) dropped because the log destination was slower than the log.',
       'counter',
       () => [{ labels: {}, value: runtime.logLinesDropped() }],
+    );
+    const workers = runtime.workers;
+    if (workers === undefined) return;
+    const perWorker = (
+      name: string,
+      help: string,
+      type: 'gauge' | 'counter',
+      pick: (w: WorkerFacts) => number,
+    ) =>
+      scrapeTimeMetric(this.registry, name, help, type, () =>
+        workers().map((w) => ({ labels: { worker: String(w.worker) }, value: pick(w) })),
+      );
+    perWorker(
+      'fulcrum_worker_connections',
+      'Client connections open now on each data-plane worker thread (the kernel spreads them by SO_REUSEPORT hash).',
+      'gauge',
+      (w) => w.connections,
+    );
+    perWorker(
+      'fulcrum_worker_requests_total',
+      'Client requests finished by each data-plane worker thread.',
+      'counter',
+      (w) => w.requests,
+    );
+    perWorker(
+      'fulcrum_worker_restarts_total',
+      'Times a data-plane worker thread died and was replaced.',
+      'counter',
+      (w) => w.restarts,
+    );
+    perWorker(
+      'fulcrum_worker_outcomes_dropped_total',
+      'Request outcomes a worker dropped because its ring to the main thread was full (the monitor missed them).',
+      'counter',
+      (w) => w.ringDropped,
     );
   }
 }

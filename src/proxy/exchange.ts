@@ -4,8 +4,8 @@
 import { ERRORS, type ErrorCode } from '../core/errors.ts';
 import type { EventHub } from '../core/events.ts';
 import type { PickTrace } from '../balancer/policy.ts';
-import type { HostState, OutcomeKind } from '../data-plane/host-state.ts';
-import type { PoolRuntime, Snapshot } from '../data-plane/snapshot.ts';
+import type { DataPlaneHost, OutcomeKind } from '../data-plane/host-state.ts';
+import type { DataPlanePool, DataPlaneSnapshot } from '../data-plane/snapshot.ts';
 import type { Router } from '../data-plane/router.ts';
 import { errorBody } from './answers.ts';
 import type { ClientConnection, ClientExchange } from './client-connection.ts';
@@ -70,14 +70,14 @@ export class Exchange implements UpstreamHandler, ClientExchange, RequestFacts {
   auditHeader: string | undefined = undefined;
   userAgent: string | undefined = undefined;
 
-  pool: PoolRuntime | undefined;
+  pool: DataPlanePool | undefined;
   counters: PoolCounters | undefined;
   hashKey: string | undefined;
   upstreamReq: UpstreamRequest | undefined;
   trace: PickTrace | undefined;
   audit = false;
 
-  host: HostState | undefined;
+  host: DataPlaneHost | undefined;
   hostOpen = false;
   tryStartedAt = 0;
   /** When the last try's connection was ready and its response head arrived (0 = not yet). */
@@ -93,11 +93,11 @@ export class Exchange implements UpstreamHandler, ClientExchange, RequestFacts {
   /** The method may run twice: it is in the pool's `retries.methods` (RFC 9110's idempotent ones by default). */
   idempotent = false;
   retries = 0;
-  tried: Set<HostState> | undefined;
+  tried: Set<DataPlaneHost> | undefined;
   /** The request holds a slot of the retry budget (a retry after an answer or a timeout). */
   retryCounted = false;
   /** The backend the first try failed on, once the request was retried. */
-  retriedFrom: HostState | undefined = undefined;
+  retriedFrom: DataPlaneHost | undefined = undefined;
   /** The request was sent again after a stale pooled connection. */
   staleResent = false;
 
@@ -113,7 +113,7 @@ export class Exchange implements UpstreamHandler, ClientExchange, RequestFacts {
   upKind: OutcomeKind = 'success';
   upBroken = false;
   /** Backend of the last try when it failed without an answer (refused, reset, timeout). */
-  failedHost: HostState | undefined = undefined;
+  failedHost: DataPlaneHost | undefined = undefined;
   /** The first pick found no backend (the pool had none available). */
   noneAvailable = false;
   error: ErrorCode | undefined;
@@ -127,7 +127,7 @@ export class Exchange implements UpstreamHandler, ClientExchange, RequestFacts {
   }
 
   /** Route, pick and forward. Answers at once when there is no route or no backend. */
-  start(snapshot: Snapshot, router: Router): void {
+  start(snapshot: DataPlaneSnapshot, router: Router): void {
     const head = this.head;
     const url = head.url;
     const headers = forwardRequestHeaders(head, this, {
@@ -171,16 +171,16 @@ export class Exchange implements UpstreamHandler, ClientExchange, RequestFacts {
     this.startTry(host);
   }
 
-  private pick(): HostState | undefined {
+  private pick(): DataPlaneHost | undefined {
     const trace = this.trace;
     if (trace !== undefined) {
       trace.reason = '';
       trace.candidates = [];
     }
-    return (this.pool as PoolRuntime).state.pick(this.hashKey, this.tried, trace);
+    return (this.pool as DataPlanePool).state.pick(this.hashKey, this.tried, trace);
   }
 
-  private startTry(host: HostState): void {
+  private startTry(host: DataPlaneHost): void {
     this.host = host;
     host.requestStarted();
     this.hostOpen = true;
@@ -192,10 +192,10 @@ export class Exchange implements UpstreamHandler, ClientExchange, RequestFacts {
 
   /** Send the request to this.host; `replay`: resend the body kept so far. */
   private send(fresh: boolean, replay: boolean): void {
-    const pool = this.pool as PoolRuntime;
+    const pool = this.pool as DataPlanePool;
     this.connected = false;
     const call = this.core.upstream.request(
-      this.host as HostState,
+      this.host as DataPlaneHost,
       pool.config.timeouts.idle,
       this.upstreamReq as UpstreamRequest,
       this,
@@ -237,7 +237,7 @@ export class Exchange implements UpstreamHandler, ClientExchange, RequestFacts {
   private finishTry(kind: OutcomeKind): void {
     if (!this.hostOpen) return;
     this.hostOpen = false;
-    (this.host as HostState).requestFinished(kind, performance.now() - this.tryStartedAt);
+    (this.host as DataPlaneHost).requestFinished(kind, performance.now() - this.tryStartedAt);
   }
 
   // --- client body -------------------------------------------------------------------
@@ -251,7 +251,7 @@ export class Exchange implements UpstreamHandler, ClientExchange, RequestFacts {
       return;
     }
     if (this.replay !== undefined) {
-      const limit = (this.pool as PoolRuntime).config.retries.bufferSize;
+      const limit = (this.pool as DataPlanePool).config.retries.bufferSize;
       if (this.bodyBytes <= limit) this.replay.push(chunk);
       else this.replay = undefined;
     }
@@ -346,9 +346,9 @@ export class Exchange implements UpstreamHandler, ClientExchange, RequestFacts {
     // A body to come keeps the response timer, now as the longest pause between body bytes.
     if (framing === 'none') this.disarm();
     else this.timer?.refresh();
-    const lameDuck = (this.pool as PoolRuntime).config.lameDuckHeader;
+    const lameDuck = (this.pool as DataPlanePool).config.lameDuckHeader;
     if (lameDuck !== undefined && hasHeader(upHead.rawHeaders, lameDuck))
-      (this.host as HostState).markLameDuck();
+      (this.host as DataPlaneHost).markLameDuck();
     const status = upHead.status;
     const kind: OutcomeKind =
       status === 502 || status === 503 || status === 504
@@ -414,7 +414,7 @@ export class Exchange implements UpstreamHandler, ClientExchange, RequestFacts {
   }
 
   private explainValue(): string {
-    const pool = this.pool as PoolRuntime;
+    const pool = this.pool as DataPlanePool;
     const trace = this.trace as PickTrace;
     return JSON.stringify({
       pool: pool.name,
@@ -440,9 +440,9 @@ export class Exchange implements UpstreamHandler, ClientExchange, RequestFacts {
   }
 
   /** The backend for a retry, or undefined when the rules forbid one. */
-  private retryTarget(kind: RetryKind): HostState | undefined {
+  private retryTarget(kind: RetryKind): DataPlaneHost | undefined {
     if (!this.mayRetry || this.done) return undefined;
-    const pool = this.pool as PoolRuntime;
+    const pool = this.pool as DataPlanePool;
     const r = pool.config.retries;
     if (this.retries >= r.attempts) return undefined;
     // Never once more body was streamed than kept for replay.
@@ -458,11 +458,11 @@ export class Exchange implements UpstreamHandler, ClientExchange, RequestFacts {
     )
       return undefined;
     const tried = (this.tried ??= new Set());
-    tried.add(this.host as HostState);
+    tried.add(this.host as DataPlaneHost);
     return this.pick();
   }
 
-  private beginRetry(host: HostState, kind: RetryKind): void {
+  private beginRetry(host: DataPlaneHost, kind: RetryKind): void {
     this.retries++;
     this.retriedFrom ??= this.host;
     if (!this.retryCounted && budgeted(kind)) {

@@ -5,7 +5,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { ErrorCode } from '../core/errors.ts';
 import type { Router } from '../data-plane/router.ts';
-import type { PoolRuntime, Snapshot } from '../data-plane/snapshot.ts';
+import type { DataPlanePool, DataPlaneSnapshot } from '../data-plane/snapshot.ts';
 import { hashKeyOf } from './hash-key.ts';
 import { headersObject } from './headers.ts';
 
@@ -13,12 +13,12 @@ const NO_HEADERS: IncomingHttpHeaders = Object.freeze({});
 
 /** The pool a request goes to, or the error that answers it. */
 export function routeToPool(
-  snapshot: Snapshot,
+  snapshot: DataPlaneSnapshot,
   router: Router,
   host: string | undefined,
   url: string,
   rawHeaders: readonly string[],
-): PoolRuntime | ErrorCode {
+): DataPlanePool | ErrorCode {
   // Header matching needs the headers as an object; most routers never look, so skip building it.
   const route = router.match(host, url, router.usesHeaders ? headersObject(rawHeaders) : NO_HEADERS);
   if (route === undefined) return 'FULCRUM_ERR_PROXY_NO_ROUTE';
@@ -27,7 +27,7 @@ export function routeToPool(
 
 /** The request's hash key when its pool's policy is hash-keyed (the spec is precomputed per pool). */
 export function requestHashKey(
-  pool: PoolRuntime,
+  pool: DataPlanePool,
   url: string,
   clientIp: string,
   rawHeaders: readonly string[],

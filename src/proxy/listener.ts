@@ -14,7 +14,7 @@ import type { ListenerConfig } from '../config/schema.ts';
 import { loadTlsPair, tlsDigest } from '../config/tls-files.ts';
 import { FulcrumError } from '../core/errors.ts';
 import { parseAddress } from '../core/units.ts';
-import type { ListenerRuntime, Snapshot } from '../data-plane/snapshot.ts';
+import type { ListenerRuntime, DataPlaneSnapshot } from '../data-plane/snapshot.ts';
 import { ClientConnection, type ConnectionOwner } from './client-connection.ts';
 import type { ListenerContext } from './exchange.ts';
 import type { RequestHead } from './http1.ts';
@@ -55,7 +55,7 @@ export class Listener implements ConnectionOwner, ListenerContext {
   boundKey: string;
   runtime: ListenerRuntime;
   /** The snapshot this listener's requests start on (the new one as soon as it is bound). */
-  snapshot: Snapshot;
+  snapshot: DataPlaneSnapshot;
   readonly proto: 'http' | 'https';
   maxBodySize = 0;
   upgrades: readonly string[] = [];
@@ -79,7 +79,7 @@ export class Listener implements ConnectionOwner, ListenerContext {
     name: string,
     runtime: ListenerRuntime,
     key: string,
-    snapshot: Snapshot,
+    snapshot: DataPlaneSnapshot,
     host: ListenerHost,
     ticketKeys?: Buffer,
   ) {
@@ -145,7 +145,7 @@ export class Listener implements ConnectionOwner, ListenerContext {
   }
 
   /** Take the limits and timeouts of a (new) snapshot's listener config. */
-  configure(runtime: ListenerRuntime, snapshot: Snapshot): void {
+  configure(runtime: ListenerRuntime, snapshot: DataPlaneSnapshot): void {
     const lc = runtime.config;
     this.runtime = runtime;
     this.snapshot = snapshot;
@@ -276,7 +276,7 @@ export class Listener implements ConnectionOwner, ListenerContext {
  * Whether another process listens on host:port: a probe bound without SO_REUSEPORT fails with
  * EADDRINUSE if any socket holds the address (SO_REUSEPORT would let a second balancer in).
  */
-function heldElsewhere(host: string, port: number): Promise<boolean> {
+export function heldElsewhere(host: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const probe = net.createServer();
     probe.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'EADDRINUSE'));

@@ -8,8 +8,8 @@ import type { Logger } from 'pino';
 import type { EventHub } from '../core/events.ts';
 import { FulcrumError } from '../core/errors.ts';
 import type { ListenerConfig } from '../config/schema.ts';
-import type { HostState } from '../data-plane/host-state.ts';
-import type { ListenerRuntime, Snapshot } from '../data-plane/snapshot.ts';
+import type { DataPlaneHost } from '../data-plane/host-state.ts';
+import type { ListenerRuntime, DataPlaneSnapshot } from '../data-plane/snapshot.ts';
 import { rawErrorResponse } from './answers.ts';
 import { CanarySlice } from './canary-slice.ts';
 import type { ClientConnection } from './client-connection.ts';
@@ -30,6 +30,29 @@ export interface ProxyDeps {
   inherited?: (address: string) => InheritedSockets | undefined;
   /** Bind addresses other processes hold too (SO_REUSEPORT overlap on purpose). */
   shareAddresses?: boolean;
+  /**
+   * TLS session ticket keys of a new listener (workers: the same keys on every thread, so a
+   * client resumes whichever thread accepts it); undefined = fresh random keys.
+   */
+  ticketKeys?: (listener: string, address: string) => Buffer | undefined;
+}
+
+/**
+ * What the composition root asks of the data plane, on one thread (ProxyServer) or over worker
+ * threads (WorkerDataPlane).
+ */
+export interface DataPlaneServer {
+  activate(snapshot: DataPlaneSnapshot): Promise<void>;
+  boundAddress(listener: string): { host: string; port: number } | undefined;
+  connectionStats(): { listener: string; open: number; accepted: number }[];
+  handoverListeners(): HandoverListener[];
+  shutdown(graceMs: number, options?: { handover?: boolean }): Promise<void>;
+}
+
+/** A snapshot bound but not yet current (ProxyServer.prepare). */
+export interface PreparedSnapshot {
+  commit(): void;
+  abort(): void;
 }
 
 /** One listener's sockets, as a handover passes them to the replacing process. */
@@ -52,7 +75,7 @@ function secretMatches(given: string, secret: string | undefined): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
-export class ProxyServer implements ExchangeCore, ListenerHost {
+export class ProxyServer implements ExchangeCore, ListenerHost, DataPlaneServer {
   readonly hub: EventHub;
   readonly upstream: WireUpstream;
   readonly #deps: ProxyDeps;
@@ -169,7 +192,16 @@ export class ProxyServer implements ExchangeCore, ListenerHost {
    * Make `snapshot` current. New listeners are bound before returning, unchanged ones kept,
    * removed ones closed gracefully. On a bind failure the previous snapshot stays current.
    */
-  async activate(snapshot: Snapshot): Promise<void> {
+  async activate(snapshot: DataPlaneSnapshot): Promise<void> {
+    (await this.prepare(snapshot)).commit();
+  }
+
+  /**
+   * The first half of activate(): bind the listeners `snapshot` adds and load its TLS files,
+   * while the previous snapshot stays current. commit() makes it current (it cannot fail);
+   * abort() closes what was bound. Workers prepare on every thread before any commits.
+   */
+  async prepare(snapshot: DataPlaneSnapshot): Promise<PreparedSnapshot> {
     if (this.#shuttingDown) throw new FulcrumError('FULCRUM_ERR_LISTEN', 'the proxy is shutting down');
     const byKey = new Map<string, Listener>();
     for (const l of this.#listeners.values()) {
@@ -181,6 +213,12 @@ export class ProxyServer implements ExchangeCore, ListenerHost {
     const added: Listener[] = [];
     const kept = new Set<Listener>();
     const tlsSwaps: (() => void)[] = [];
+    const undo = (): void => {
+      for (const l of added) {
+        this.#live.delete(l);
+        void l.close();
+      }
+    };
     try {
       for (const [name, runtime] of snapshot.listeners) {
         const key = listenerKey(runtime.config);
@@ -194,7 +232,8 @@ export class ProxyServer implements ExchangeCore, ListenerHost {
         }
         const address = runtime.config.address;
         const inherited = this.#deps.inherited?.(address);
-        const listener = new Listener(name, runtime, key, snapshot, this, inherited?.ticketKeys);
+        const ticketKeys = inherited?.ticketKeys ?? this.#deps.ticketKeys?.(name, address);
+        const listener = new Listener(name, runtime, key, snapshot, this, ticketKeys);
         added.push(listener);
         await listener.listen(address, {
           ...(inherited === undefined ? {} : { inherited }),
@@ -206,13 +245,30 @@ export class ProxyServer implements ExchangeCore, ListenerHost {
         next.set(name, listener);
       }
     } catch (err) {
-      for (const l of added) {
-        this.#live.delete(l);
-        void l.close();
-      }
+      undo();
       throw err;
     }
+    let settled = false;
+    return {
+      commit: () => {
+        if (settled) return;
+        settled = true;
+        this.#commit(snapshot, next, kept, tlsSwaps);
+      },
+      abort: () => {
+        if (settled) return;
+        settled = true;
+        undo();
+      },
+    };
+  }
 
+  #commit(
+    snapshot: DataPlaneSnapshot,
+    next: Map<string, Listener>,
+    kept: ReadonlySet<Listener>,
+    tlsSwaps: readonly (() => void)[],
+  ): void {
     // Swap: from here on new requests (and handshakes) see the new snapshot.
     for (const swap of tlsSwaps) swap();
     for (const [name, listener] of next) {
@@ -223,7 +279,7 @@ export class ProxyServer implements ExchangeCore, ListenerHost {
     this.#listeners = next;
     for (const l of previous.values()) if (!kept.has(l)) this.#retire(l, REMOVED_LISTENER_GRACE_MS);
 
-    const targets = new Set<HostState>();
+    const targets = new Set<DataPlaneHost>();
     for (const pool of snapshot.pools.values()) for (const h of pool.state.hosts) targets.add(h);
     this.upstream.retain(targets);
   }

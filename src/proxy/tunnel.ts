@@ -7,8 +7,8 @@ import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { EventHub } from '../core/events.ts';
 import { ERRORS, type ErrorCode } from '../core/errors.ts';
-import type { HostState, OutcomeKind } from '../data-plane/host-state.ts';
-import type { Snapshot } from '../data-plane/snapshot.ts';
+import type { DataPlaneHost, OutcomeKind } from '../data-plane/host-state.ts';
+import type { DataPlaneSnapshot } from '../data-plane/snapshot.ts';
 import { rawErrorResponse } from './answers.ts';
 import { requestHashKey, routeToPool } from './front.ts';
 import { forwardRequestHeaders, forwardResponseHeaders, type RequestFacts } from './headers.ts';
@@ -19,7 +19,7 @@ export interface TunnelContext {
   hub: EventHub;
   listener: string;
   proto: 'http' | 'https';
-  snapshot: Snapshot;
+  snapshot: DataPlaneSnapshot;
   router: Router;
   /** Open tunnels (client sockets), destroyed at shutdown. */
   tunnels: Set<Socket>;
@@ -61,7 +61,7 @@ export function tunnel(
   let poolName = '';
   let hashKey: string | undefined = undefined;
   // The try, filled once a backend is picked (read by the shared callbacks below).
-  const picked: { host: HostState | undefined; open: boolean } = { host: undefined, open: false };
+  const picked: { host: DataPlaneHost | undefined; open: boolean } = { host: undefined, open: false };
   let reported = false;
 
   const report = (status: number, error: ErrorCode | undefined): void => {

@@ -138,6 +138,7 @@ describe('fake backend', () => {
     expect(b.inFlight).toBe(1);
     expect((await request(b, '/')).status).toBe(503);
     expect((await first).status).toBe(200);
+    expect({ requests: b.requests, rejected: b.rejected }).toEqual({ requests: 2, rejected: 1 });
   });
 
   it('extra headers appear on every answer', async () => {
