@@ -183,7 +183,7 @@ export const ERRORS = {
   // canary: a share of one instance's requests on the new config (`--canary 10%`)
   FULCRUM_ERR_CANARY_INVALID: {
     status: 400,
-    doc: 'A traffic-slice canary was refused before anything changed: `--canary`/`canary=` is not a percentage strictly between 0% and 100% (write it like `10%`), it was combined with `--canary-instances`, it was asked of a fleet instance (use `--canary-instances`), or no config runs yet.',
+    doc: 'A traffic-slice canary was refused before anything changed: `--canary`/`canary=` is not a percentage strictly between 0% and 100% (write it like `10%`), it was combined with `--canary-instances`, it was asked of a fleet instance (use `--canary-instances`) or of worker threads (`workers` above 1: use a guarded apply), or no config runs yet.',
   },
   FULCRUM_ERR_CANARY_LISTENERS: {
     status: 409,

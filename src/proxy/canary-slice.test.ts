@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import type { Snapshot } from '../data-plane/snapshot.ts';
+import type { DataPlaneSnapshot } from '../data-plane/snapshot.ts';
 import { CanarySlice } from './canary-slice.ts';
 
-const snapshot = { version: 2, listeners: new Map(), pools: new Map() } as unknown as Snapshot;
+const snapshot = { version: 2, listeners: new Map(), pools: new Map() } as unknown as DataPlaneSnapshot;
 
 function run(fraction: number, n: number): { taken: number; picks: number[] } {
   const slice = new CanarySlice(snapshot, fraction);

@@ -4,13 +4,13 @@
 // takes the request whenever it crosses a whole million, so over any n requests the slice holds
 // floor(n × ppm / 1e6) or one more of them — at 10%, exactly every 10th request.
 import type { Router } from '../data-plane/router.ts';
-import type { Snapshot } from '../data-plane/snapshot.ts';
+import type { DataPlaneSnapshot } from '../data-plane/snapshot.ts';
 
 /** The share's resolution: parts per million (0.0001%). */
 export const SLICE_SCALE = 1_000_000;
 
 export class CanarySlice {
-  readonly snapshot: Snapshot;
+  readonly snapshot: DataPlaneSnapshot;
   /** The share asked for, in (0, 1). */
   readonly fraction: number;
   /** The share in parts per million, as the accumulator adds it. */
@@ -20,7 +20,7 @@ export class CanarySlice {
   seen = 0;
   taken = 0;
 
-  constructor(snapshot: Snapshot, fraction: number) {
+  constructor(snapshot: DataPlaneSnapshot, fraction: number) {
     const ppm = Math.round(fraction * SLICE_SCALE);
     if (!(ppm > 0 && ppm < SLICE_SCALE))
       throw new RangeError(`canary share must be in (0, 1), got ${fraction}`);

@@ -292,7 +292,7 @@ export class ProxyServer implements ExchangeCore, ListenerHost, DataPlaneServer 
    * (FULCRUM_ERR_CANARY_LISTENERS). Listener-level settings (timeouts, limits, certificates)
    * stay the running ones until endCanary(true).
    */
-  activateCanary(snapshot: Snapshot, fraction: number): void {
+  activateCanary(snapshot: DataPlaneSnapshot, fraction: number): void {
     if (this.#shuttingDown) throw new FulcrumError('FULCRUM_ERR_LISTEN', 'the proxy is shutting down');
     if (this.#canary !== undefined)
       throw new FulcrumError(
@@ -338,7 +338,7 @@ export class ProxyServer implements ExchangeCore, ListenerHost, DataPlaneServer 
       return;
     }
     this.#canary = undefined;
-    const targets = new Set<HostState>();
+    const targets = new Set<DataPlaneHost>();
     for (const l of this.#listeners.values())
       for (const pool of l.snapshot.pools.values()) for (const h of pool.state.hosts) targets.add(h);
     this.upstream.retain(targets);

@@ -166,6 +166,8 @@ export class ConfigController {
    */
   applyCanary(text: string, options: ApplyOptions & { fraction: number }): Promise<ApplyResult> {
     return this.#lock.run(async () => {
+      const proxy = this.#deps.proxy;
+      if (proxy.activateCanary === undefined || proxy.endCanary === undefined) throw noCanaryDataPlane();
       if (options.dryRun !== true) {
         if (this.#canary !== undefined) {
           throw new FulcrumError(
@@ -432,9 +434,7 @@ export class ConfigController {
     const { health, proxy, store, registry } = this.#deps;
     const previous = this.#snapshot as Snapshot;
     const base = this.#version as ConfigVersion;
-    if (proxy.activateCanary === undefined || proxy.endCanary === undefined) {
-      throw new FulcrumError('FULCRUM_ERR_CANARY_INVALID', 'this balancer cannot run a traffic-slice canary');
-    }
+    if (proxy.activateCanary === undefined || proxy.endCanary === undefined) throw noCanaryDataPlane();
     const prep = await health.prepare(next);
     const refuse = (err: unknown): never => {
       health.discard(prep);
@@ -637,6 +637,13 @@ export class ConfigController {
     registry.retain(hostKeys(next));
     return committed;
   }
+}
+
+function noCanaryDataPlane(): FulcrumError {
+  return new FulcrumError(
+    'FULCRUM_ERR_CANARY_INVALID',
+    'a traffic-slice canary needs the single-thread data plane (workers: 1); with worker threads use a guarded apply',
+  );
 }
 
 function hostKeys(snapshot: Snapshot | undefined): Set<string> {

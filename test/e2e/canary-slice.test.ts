@@ -259,3 +259,33 @@ describe('traffic-slice canary', () => {
     expect(good.reduce((n, b) => n + b.requests, 0)).toBe(goodBefore);
   }, 60_000);
 });
+
+describe('traffic-slice canary with worker threads', () => {
+  it('is refused with a code and changes nothing (the slice lives in the single-thread data plane)', async () => {
+    const backend = await startFakeBackend({ name: 'w-1' });
+    const other = await startFakeBackend({ name: 'w-2' });
+    const wb = await startTestBalancer({ ...weightedConfig(0, [backend], [1]), workers: 2 }, { force: true });
+    try {
+      const before = (await (await fetch(`${wb.adminUrl}/api/v1/config`)).json()) as { version: number };
+      const p = Number(new URL(wb.url()).port);
+      const res = await fetch(`${wb.adminUrl}/api/v1/config?canary=10%25&guard=5s`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/yaml' },
+        body: YAML.stringify({ ...weightedConfig(p, [other], [1]), workers: 2 }),
+      });
+      const body = (await res.json()) as { error: { code: string; message: string } };
+      expect(res.status).toBe(400);
+      expect(body.error.code).toBe('FULCRUM_ERR_CANARY_INVALID');
+      expect(body.error.message).toContain('workers: 1');
+      const after = (await (await fetch(`${wb.adminUrl}/api/v1/config`)).json()) as { version: number };
+      expect(after.version).toBe(before.version);
+      const load = await startLoad({ url: `${wb.url()}/`, concurrency: 2, maxRequests: 50 }).done;
+      expect(load.ok).toBe(50);
+      expect(other.requests).toBe(0);
+    } finally {
+      await wb.close();
+      await backend.close();
+      await other.close();
+    }
+  }, 60_000);
+});
