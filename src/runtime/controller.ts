@@ -38,7 +38,9 @@ export interface CanaryView {
   baseVersion: number;
   fraction: number;
   startedAt: number;
-  /** Backend names the canary adds (not in the running pools): fairness alerts on them count against it. */
+  /** Backend names the canary's pools have (a fairness alert on one during the canary counts against it). */
+  backends: string[];
+  /** Of those, the ones the running pools do not have. */
   newBackends: string[];
 }
 
@@ -464,15 +466,19 @@ export class ConfigController {
       return refuse(err);
     }
     const running = hostKeys(previous);
+    const backends = new Set<string>();
     const newBackends = new Set<string>();
     for (const p of next.pools.values())
-      for (const h of p.state.hosts)
+      for (const h of p.state.hosts) {
+        backends.add(h.name);
         if (!running.has(HostRegistry.key(p.name, h.address))) newBackends.add(h.name);
+      }
     const view: CanaryView = {
       version: committed.version,
       baseVersion: base.version,
       fraction,
       startedAt: Date.now(),
+      backends: [...backends].sort(),
       newBackends: [...newBackends].sort(),
     };
     this.#canary = { view, snapshot: next, record: committed, base, prep, ...kept };

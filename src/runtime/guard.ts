@@ -240,12 +240,15 @@ export class ApplyGuard {
     this.#schedule();
   }
 
-  /** A fairness alert fired since the start on a backend only the canary runs. */
+  /**
+   * A fairness alert fired since the start on a backend the canary runs. (The monitor tracks the
+   * running config's backends, so in practice: a backend both run, overfed or starved since.)
+   */
   #canaryFairness(s: GuardStatus): string | undefined {
-    const fresh = this.#deps.controller.canary?.newBackends ?? [];
+    const used = this.#deps.controller.canary?.backends ?? [];
     const a = this.#deps
       .fairnessAlerts?.()
-      .find((x) => x.activeAt >= s.startedAt && x.backend !== undefined && fresh.includes(x.backend));
+      .find((x) => x.activeAt >= s.startedAt && x.backend !== undefined && used.includes(x.backend));
     return a && `${a.alertname} on ${a.backend ?? ''} (a backend of the canary) fired during the canary`;
   }
 
