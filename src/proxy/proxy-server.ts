@@ -318,12 +318,6 @@ export class ProxyServer implements ExchangeCore, ListenerHost, DataPlaneServer 
     this.#canary = new CanarySlice(snapshot, fraction);
   }
 
-  /** The running canary's share and counts (undefined when none runs). */
-  canaryStats(): { version: number; fraction: number; seen: number; taken: number } | undefined {
-    const c = this.#canary;
-    return c && { version: c.snapshot.version, fraction: c.fraction, seen: c.seen, taken: c.taken };
-  }
-
   /**
    * End the canary: promote (its snapshot becomes the whole traffic, through activate) or roll
    * back (the running snapshot takes every new request again). Requests running on the other

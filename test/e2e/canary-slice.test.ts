@@ -189,7 +189,7 @@ describe('traffic-slice canary', () => {
   it('promotes a clean canary after the guard; the slice holds ~10% meanwhile, then 100% runs on it', async () => {
     const base = await getJson('/api/v1/config');
     const freshBefore = fresh.reduce((n, b) => n + b.requests, 0);
-    const started = await post('canary=10%25&guard=20s', config(fresh));
+    const started = await post('canary=10%25&guard=12s', config(fresh));
     expect(started.status, JSON.stringify(started.body)).toBe(200);
     expect(started.body['canary'].fraction).toBeCloseTo(0.1, 9);
     expect(started.body['guard'].state).toBe('watching');
@@ -200,12 +200,13 @@ describe('traffic-slice canary', () => {
     expect(during.canary.version).toBe(canaryVersion);
 
     // A bounded number of requests, and only ours: the slice's share of them.
-    const sample = await startLoad({ url: `${tb.url()}/`, concurrency: 4, maxRequests: 2000 }).done;
-    expect(sample.ok).toBe(2000);
+    const sample = await startLoad({ url: `${tb.url()}/`, concurrency: 4, maxRequests: 1000 }).done;
+    expect(sample.ok).toBe(1000);
     const onCanary = fresh.reduce((n, b) => n + b.requests, 0) - freshBefore;
-    console.log(`canary slice: ${onCanary} of 2000 requests`);
-    expect(onCanary / 2000).toBeGreaterThan(0.08);
-    expect(onCanary / 2000).toBeLessThan(0.12);
+    console.log(`canary slice: ${onCanary} of 1000 requests`);
+    // The slice is a counter: exactly every 10th request here; any share stays within ±2 points.
+    expect(onCanary / 1000).toBeGreaterThan(0.08);
+    expect(onCanary / 1000).toBeLessThan(0.12);
     expect((await getJson('/api/v1/guard')).guard.state).toBe('watching');
 
     await until(
