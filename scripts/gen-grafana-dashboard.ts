@@ -36,6 +36,11 @@ export async function metricCatalog(): Promise<CatalogEntry[]> {
     jain: () => null,
     firing: () => [],
     lastApplyOk: () => undefined,
+    runtime: {
+      listenerConnections: () => [{ listener: 'l', open: 1, accepted: 1 }],
+      logLinesDropped: () => 0,
+      workers: () => [{ worker: 0, connections: 1, requests: 1, restarts: 0, ringDropped: 0 }],
+    },
   });
   const labelNames = new Map<string, readonly string[]>();
   for (const m of metrics.registry.getMetricsAsArray()) {

@@ -175,6 +175,9 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
         return { ticketKeys: has.ticketKeys, take: (adopt) => from.take(address, adopt) };
       },
     });
+  // One thread's request count for /api/v1/status (workers count their own in shared memory).
+  const servedOnMain = { count: 0 };
+  if (workerPlane === undefined) hub.requests.subscribe(() => servedOnMain.count++);
   // Access lines have fixed fields and carry no secrets: formatted by hand, in pino's line
   // format, into the same writer (bench/RESULTS.md prices pino's generic path).
   const accessLog =
@@ -375,6 +378,18 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
       ...(fleet ? { fleet } : {}),
       dashboard: createDashboardAssets(),
       drains,
+      workers: () => ({
+        configured: workers,
+        workers: workerPlane?.workerStats() ?? [
+          {
+            worker: 0,
+            alive: true,
+            connections: proxy.connectionStats().reduce((a, c) => a + c.open, 0),
+            requests: servedOnMain.count,
+            restarts: 0,
+          },
+        ],
+      }),
       listenersBound: () => {
         const s = controller.snapshot;
         return s !== undefined && [...s.listeners.keys()].every((l) => proxy.boundAddress(l) !== undefined);

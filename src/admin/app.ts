@@ -73,6 +73,18 @@ export interface FleetAdminView {
   ): Promise<unknown>;
 }
 
+/** The data plane's threads as the admin shows them. */
+export interface WorkersView {
+  readonly configured: number;
+  readonly workers: readonly {
+    readonly worker: number;
+    readonly alive: boolean;
+    readonly connections: number;
+    readonly requests: number;
+    readonly restarts: number;
+  }[];
+}
+
 export interface DashboardAssets {
   /** Serve GET / and /assets/*; false when the path is not an asset. */
   serve(path: string, res: ServerResponse): boolean;
@@ -92,6 +104,8 @@ export interface AdminDeps {
   loopback: boolean;
   /** Listener names with bound addresses, for /readyz. */
   listenersBound: () => boolean;
+  /** Data-plane threads: how many the config asks for and each one's counts (/readyz, /api/v1/status). */
+  workers?: () => WorkersView;
   audit?: AuditView;
   guard?: GuardView;
   fleet?: FleetAdminView;
@@ -171,6 +185,7 @@ export class AdminApp {
         sendJson(res, 200, { events: await deps.store.listEvents({ limit: 100 }) });
       }),
       r('GET', /^\/api\/v1\/pools$/, (_q, res) => this.#pools(res)),
+      r('GET', /^\/api\/v1\/status$/, (_q, res) => this.#status(res)),
       r('GET', /^\/api\/v1\/alerts$/, (_q, res) => sendJson(res, 200, { alerts: deps.monitor.alerts() })),
       r('GET', /^\/api\/v1\/series$/, (_q, res) => sendJson(res, 200, deps.monitor.series())),
       // null when this instance runs alone (no fleet section), so the dashboard can ask freely.
@@ -296,6 +311,11 @@ export class AdminApp {
         reasons.push('no pool has an available backend');
       degraded.push(...health.readinessReasons(snapshot));
     }
+    const w = this.#deps.workers?.();
+    const running = w?.workers.filter((x) => x.alive).length;
+    if (w !== undefined && running !== undefined && running < w.configured) {
+      degraded.push(`${running} of ${w.configured} workers running (a replacement is starting)`);
+    }
     // The store being away (fleet) degrades the control plane only: still ready to serve.
     degraded.push(...monitor.degradedReasons(), ...(this.#deps.fleet?.degradedReasons() ?? []));
     const status = reasons.length > 0 ? 'not-ready' : degraded.length > 0 ? 'degraded' : 'ready';
@@ -303,7 +323,27 @@ export class AdminApp {
       status,
       strict,
       configVersion: controller.version?.version ?? null,
+      ...(w === undefined ? {} : { workers: { configured: w.configured, running } }),
       reasons: [...reasons, ...degraded.map((d) => `degraded: ${d}`)],
+    });
+  }
+
+  /** The process at a glance: version, pid, uptime and the data plane's threads. */
+  #status(res: ServerResponse): void {
+    const w = this.#deps.workers?.();
+    sendJson(res, 200, {
+      configVersion: this.#deps.controller.version?.version ?? null,
+      pid: process.pid,
+      uptimeSeconds: Math.round(process.uptime()),
+      workers:
+        w === undefined
+          ? null
+          : {
+              configured: w.configured,
+              running: w.workers.filter((x) => x.alive).length,
+              restarts: w.workers.reduce((a, x) => a + x.restarts, 0),
+              threads: w.workers,
+            },
     });
   }
 

@@ -102,6 +102,7 @@ describe('diffConfigs', () => {
     const d = diffConfigs(undefined, cfg(app([1, 1])));
     expect(d.changes.map((c) => c.path)).toEqual([
       'version',
+      'workers',
       'listeners',
       'pools',
       'monitor',

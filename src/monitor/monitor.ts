@@ -42,7 +42,7 @@ import {
 import { latencyBucket } from './ring.ts';
 import { ALERT_RULES } from './rules/catalog.ts';
 import { NO_BACKEND_SPAN_MS } from './rules/no-backend-available.ts';
-import type { BackendCauses, PoolFacts, RuleContext } from './rules/rule-context.ts';
+import type { BackendCauses, PoolFacts, RuleContext, WorkerWindowFacts } from './rules/rule-context.ts';
 import { series, type SeriesView } from './series.ts';
 
 export type { BackendStatsView, PoolStatsView } from './pool-stats.ts';
@@ -79,6 +79,8 @@ export class Monitor {
   readonly #pools = new Map<string, PoolTrack>();
   readonly #unsub: (() => void)[] = [];
   readonly #auditGap = new AuditGap();
+  /** Per-worker request counters once per evaluation, over the last window (WorkerSkew). */
+  readonly #workerSamples: { at: number; requests: number[] }[] = [];
   #snap: Snapshot | undefined;
   #windowMs = 60_000;
   #rules: RuleDef[] = [];
@@ -319,6 +321,21 @@ export class Monitor {
     this.#flush(now, wall);
   }
 
+  /** Requests per worker thread within the window: the counters now minus the oldest sample in it. */
+  #workerWindow(now: number, windowMs: number): WorkerWindowFacts[] {
+    const facts = this.#d.runtimeMetrics?.workers?.();
+    if (facts === undefined || facts.length < 2) return [];
+    const samples = this.#workerSamples;
+    samples.push({ at: now, requests: facts.map((f) => f.requests) });
+    while (samples.length > 1 && now - (samples[1] as { at: number }).at >= windowMs) samples.shift();
+    const base = (samples[0] as { requests: number[] }).requests;
+    return facts.map((f, i) => ({
+      worker: f.worker,
+      requests: f.requests - (base[i] ?? 0),
+      connections: f.connections,
+    }));
+  }
+
   /** The facts every rule reads, gathered from the windows and the running snapshot. */
   #context(snap: Snapshot, now: number): RuleContext {
     const m = snap.config.monitor;
@@ -390,6 +407,7 @@ export class Monitor {
       version: this.#versionText(snap.version),
       runningVersion: snap.version,
       pools,
+      workers: this.#workerWindow(now, windowMs),
       lastApply: this.#lastApply,
       lastAudit: this.#lastAudit,
       audit: {

@@ -35,7 +35,8 @@ describe('a refused connection', () => {
     const off = tb.balancer.hub.hostState.subscribe((e) => events.push(e));
     // Round-robin: within three requests one is sent to the dead backend, refused, retried.
     for (let i = 0; i < 3; i++) expect((await httpRequest({ port })).status).toBe(200);
-    expect(host.status).toBe('ejected');
+    // With worker threads the refusal reaches the main thread's host within one ring drain.
+    await expect.poll(() => host.status, { timeout: 1000, interval: 5 }).toBe('ejected');
     expect(host.statusReason).toMatch(/^connect-refused: out of rotation for 1000ms/);
     // While it is out, no request is even tried on it (each try counts in host.requests). Checked
     // per request, so a back-off that ends mid-loop on a slow machine changes nothing.

@@ -17,11 +17,11 @@ export interface TestBalancer {
 
 export async function startTestBalancer(
   config: Record<string, unknown>,
-  options: { env?: Record<string, string>; force?: boolean; sqlite?: boolean } = {},
+  options: { env?: Record<string, string>; force?: boolean; sqlite?: boolean; failpoints?: string } = {},
 ): Promise<TestBalancer> {
   const dir = mkdtempSync(join(tmpdir(), 'fulcrum-test-'));
   const configFile = join(dir, 'fulcrum.yaml');
-  const doc = { version: 1, log: { level: 'silent', access: false }, ...config };
+  const doc = { version: 1, log: { level: 'silent', access: false }, ...testWorkers(config), ...config };
   writeFileSync(configFile, YAML.stringify(doc));
   const balancer = await startBalancer({
     configFile,
@@ -29,6 +29,7 @@ export async function startTestBalancer(
     memoryStore: options.sqlite !== true,
     adminAddress: '127.0.0.1:0',
     ...(options.force ? { force: true } : {}),
+    ...(options.failpoints === undefined ? {} : { failpoints: options.failpoints }),
   });
   const listeners = Object.keys(config['listeners'] as Record<string, unknown>);
   return {
@@ -42,6 +43,15 @@ export async function startTestBalancer(
     },
     close: (graceMs = 1000) => balancer.close(graceMs),
   };
+}
+
+/**
+ * `FULCRUM_TEST_WORKERS=N` runs every balancer a suite starts with `workers: N` unless its
+ * config names its own (CI runs the e2e suites once with 2 workers this way).
+ */
+function testWorkers(config: Record<string, unknown>): Record<string, unknown> {
+  const n = process.env['FULCRUM_TEST_WORKERS'];
+  return n === undefined || n === '' || 'workers' in config ? {} : { workers: Number(n) };
 }
 
 /** A pool config over fake backends. */

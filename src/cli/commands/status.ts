@@ -29,6 +29,14 @@ interface BackendRow {
     note?: string;
   } | null;
 }
+interface StatusBody {
+  workers: {
+    configured: number;
+    running: number;
+    restarts: number;
+    threads: { worker: number; alive: boolean; connections: number; requests: number }[];
+  } | null;
+}
 interface PoolRow {
   name: string;
   policy: string;
@@ -44,12 +52,14 @@ interface AlertRow {
 export async function statusCommand(flags: StatusFlags, io: CliIo): Promise<number> {
   if (flags.fleet === true) return fleetStatus(flags, io);
   try {
-    const [pools, alerts, fleet] = await Promise.all([
+    const [pools, alerts, fleet, status] = await Promise.all([
       adminCall<{ configVersion: number | null; pools: PoolRow[] }>(flags, 'api/v1/pools'),
       adminCall<{ alerts: AlertRow[] }>(flags, 'api/v1/alerts'),
       // null unless the instance is in a fleet.
       adminCall<{ store: string } | null>(flags, 'api/v1/fleet'),
+      adminCall<StatusBody>(flags, 'api/v1/status'),
     ]);
+    const workers = status.workers;
     const shown = pools.pools.filter((p) => flags.pool === undefined || p.name === flags.pool);
     const firing = alerts.alerts.filter(
       (a) => a.state === 'firing' && (flags.pool === undefined || a.labels['pool'] === flags.pool),
@@ -57,10 +67,22 @@ export async function statusCommand(flags: StatusFlags, io: CliIo): Promise<numb
     // Exit 2 while a critical alert fires, so a script or a health probe can act on it.
     const exit = firing.some((a) => a.labels['severity'] === 'critical') ? EXIT.PROBLEMS : EXIT.OK;
     if (flags.format === 'json') {
-      io.out(JSON.stringify({ configVersion: pools.configVersion, pools: shown, alerts: firing }, null, 2));
+      io.out(
+        JSON.stringify(
+          { configVersion: pools.configVersion, workers, pools: shown, alerts: firing },
+          null,
+          2,
+        ),
+      );
       return exit;
     }
     io.out(`config version ${pools.configVersion ?? 'none'}`);
+    if (workers !== null && workers.configured > 1) {
+      const per = workers.threads.map((t) => `${t.worker}:${t.alive ? t.connections : 'down'}`).join(' ');
+      io.out(
+        `workers ${workers.running} of ${workers.configured} running (restarts ${workers.restarts}); open connections per worker ${per}`,
+      );
+    }
     if (fleet?.store === 'unreachable')
       io.out('degraded: store unreachable (serving on the running version)');
     for (const p of shown) {

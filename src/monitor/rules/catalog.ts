@@ -15,6 +15,7 @@ import { noTraffic } from './no-traffic.ts';
 import { poolDegraded } from './pool-degraded.ts';
 import { poolPanic } from './pool-panic.ts';
 import { serviceUnavailableBurn } from './service-unavailable-burn.ts';
+import { workerSkew } from './worker-skew.ts';
 
 export const ALERT_RULES: readonly AlertRule[] = [
   serviceUnavailableBurn,
@@ -30,6 +31,7 @@ export const ALERT_RULES: readonly AlertRule[] = [
   noTraffic,
   auditFailing,
   auditsNotRunning,
+  workerSkew,
 ];
 
 export const RULE_NAMES: readonly string[] = ALERT_RULES.map((r) => r.name);

@@ -102,6 +102,7 @@ function context(o: Partial<RuleContext> = {}): RuleContext {
     version: '3',
     runningVersion: 3,
     pools: [pool()],
+    workers: [],
     lastApply: { ok: true, at: Date.UTC(2026, 0, 1) },
     lastAudit: { ok: true, at: Date.UTC(2026, 0, 1) },
     audit: { schedule: '*/15 * * * *', gapMs: 35 * 60_000, sinceLastPassMs: 60_000 },
@@ -294,6 +295,27 @@ const FIXTURES: Record<string, Fixture> = {
     fires: context({ lastApply: { ok: false, error: 'listener web: EADDRINUSE', at: Date.UTC(2026, 0, 1) } }),
     labels: [{}],
     nearMiss: context({ lastApply: undefined }),
+  },
+  WorkerSkew: {
+    // Two long-lived connections hashed onto worker 1 of 4.
+    fires: context({
+      workers: [
+        { worker: 0, requests: 100, connections: 1 },
+        { worker: 1, requests: 1900, connections: 2 },
+        { worker: 2, requests: 0, connections: 0 },
+        { worker: 3, requests: 0, connections: 0 },
+      ],
+    }),
+    labels: [{}],
+    // Uneven but within 1.5× of a fair quarter.
+    nearMiss: context({
+      workers: [
+        { worker: 0, requests: 700, connections: 9 },
+        { worker: 1, requests: 500, connections: 8 },
+        { worker: 2, requests: 400, connections: 7 },
+        { worker: 3, requests: 400, connections: 8 },
+      ],
+    }),
   },
   NoTraffic: {
     fires: context({ pools: [pool({ hadTraffic: true }, { requests: 0 })] }),

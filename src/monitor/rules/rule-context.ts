@@ -56,12 +56,22 @@ export interface PoolFacts {
   readonly overload: readonly OverloadVerdict[];
 }
 
+/** One data-plane worker thread over the monitor's window (empty list with `workers: 1`). */
+export interface WorkerWindowFacts {
+  readonly worker: number;
+  /** Requests it finished within the window. */
+  readonly requests: number;
+  /** Client connections open on it now. */
+  readonly connections: number;
+}
+
 export interface RuleContext {
   readonly monitor: MonitorConfig;
   /** The running config version as people read it ("3 (applied … by …)"). */
   readonly version: string;
   readonly runningVersion: number;
   readonly pools: readonly PoolFacts[];
+  readonly workers: readonly WorkerWindowFacts[];
   readonly lastApply: { readonly ok: boolean; readonly error?: string; readonly at: number } | undefined;
   readonly lastAudit: { readonly ok: boolean; readonly at: number } | undefined;
   readonly audit: {

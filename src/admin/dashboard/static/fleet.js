@@ -1,14 +1,17 @@
 /* global document */
 // The fleet panel: shown only when this instance is in a fleet (GET /api/v1/fleet is not null).
-// One row per instance (version, health, skew) and the fleet-wide share per backend.
+// One row per instance (version, health, skew), one per lost instance (when, last version) and
+// the fleet-wide share per backend. The Fleet link in the section nav shows with the panel.
 import { get } from './api.js';
-import { h, mount, pct } from './dom.js';
+import { clock, h, mount, pct } from './dom.js';
 
 /** Fetch and render the fleet view; hides the panel when the instance runs alone. */
 export async function refreshFleet() {
   const view = await get('/api/v1/fleet');
   const section = document.getElementById('fleet');
   section.hidden = view === null;
+  const link = document.querySelector('nav.sections a[href="#fleet"]');
+  if (link) link.hidden = view === null;
   if (view !== null) mount('fleet-view', renderFleet(view));
 }
 
@@ -16,7 +19,7 @@ export function renderFleet(view) {
   const skewedBy = new Map(view.skewed.map((s) => [s.instance, s]));
   const head = h(
     'p',
-    { class: 'muted' },
+    { class: 'muted fleet-summary' },
     `fleet ${view.fleet}, latest version ${view.latestVersion ?? 'none'}, store ${view.store}`,
   );
   const rows = view.instances.map((i) => {
@@ -24,21 +27,26 @@ export function renderFleet(view) {
     return h(
       'tr',
       { dataset: { instance: i.instance } },
-      h('td', { text: i.self ? `${i.instance} (this)` : i.instance }),
-      h('td', { text: i.host }),
+      h('td', { 'data-label': 'Instance', text: i.self ? `${i.instance} (this)` : i.instance }),
+      h('td', { 'data-label': 'Host', text: i.host }),
       h('td', {
+        'data-label': 'Version',
         text: `${i.version ?? '-'}${i.configSkewSince === null ? '' : ` (latest ${view.latestVersion})`}`,
       }),
-      h('td', { text: i.health, title: i.reasons.join('\n') }),
-      h('td', { text: skew ? `${skew.pool}/${skew.backend}: ${skew.detail}` : '' }),
+      h('td', { 'data-label': 'Health', text: i.health, title: i.reasons.join('\n') }),
+      h('td', { 'data-label': 'Skew', text: skew ? `${skew.pool}/${skew.backend}: ${skew.detail}` : '' }),
     );
   });
   const lost = view.lost.map((l) =>
     h(
       'tr',
-      { class: 'lost' },
-      h('td', { text: l.instance }),
-      h('td', { colspan: '4', text: 'lost (lease expired)' }),
+      { class: 'lost', dataset: { instance: l.instance } },
+      h('td', { 'data-label': 'Instance', text: l.instance }),
+      h('td', {
+        'data-label': 'Lost',
+        colspan: '4',
+        text: `lost (lease expired) at ${clock(l.lostAt)}, last on version ${l.lastVersion ?? '-'}`,
+      }),
     ),
   );
   const instances = h(
