@@ -18,13 +18,17 @@ let fresh: FakeBackend[];
 let tb: TestBalancer;
 let port = 0;
 
-const config = (backends: FakeBackend[], extra: Record<string, unknown> = {}): Record<string, unknown> =>
-  weightedConfig(
+// `workers: 1` spelled out: the slice lives in the single-thread data plane (with worker threads
+// a canary is refused, tested below), also when FULCRUM_TEST_WORKERS asks for threads.
+const config = (backends: FakeBackend[], extra: Record<string, unknown> = {}): Record<string, unknown> => ({
+  ...weightedConfig(
     port,
     backends,
     backends.map(() => 1),
     extra,
-  );
+  ),
+  workers: 1,
+});
 
 async function post(
   query: string,
