@@ -9,6 +9,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { FulcrumError } from '../core/errors.ts';
 import type { EventHub } from '../core/events.ts';
 import { parseDuration } from '../core/units.ts';
+import { formatShare, parseCanaryShare } from '../runtime/canary.ts';
 import type { ConfigController } from '../runtime/controller.ts';
 import type { Snapshot } from '../data-plane/snapshot.ts';
 import type { ConfigVersion, Store } from '../store/store.ts';
@@ -42,7 +43,12 @@ export interface AuditView {
 }
 
 export interface GuardView {
-  start(options: { durationMs: number; baseVersion: number | undefined; appliedVersion: number }): unknown;
+  start(options: {
+    durationMs: number;
+    baseVersion: number | undefined;
+    appliedVersion: number;
+    canaryFraction?: number;
+  }): unknown;
   status(): unknown;
 }
 
@@ -344,7 +350,8 @@ export class AdminApp {
   #getConfig(req: IncomingMessage, res: ServerResponse): void {
     const v = this.#deps.controller.version;
     if (!v) throw new FulcrumError('FULCRUM_ERR_CONFIG_VERSION_NOT_FOUND', 'no config applied yet');
-    sendJson(res, 200, this.#shown(req, v));
+    // During a traffic-slice canary the running version is the baseline; the canary is named beside it.
+    sendJson(res, 200, { ...this.#shown(req, v), canary: this.#deps.controller.canary ?? null });
   }
 
   async #postConfig(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
@@ -369,14 +376,17 @@ export class AdminApp {
     }
     const message = headerText(req, 'x-fulcrum-message');
     const canaryInstances = url.searchParams.get('canaryInstances');
-    if (canaryInstances !== null || url.searchParams.get('canary') !== null) {
+    const canaryShare = url.searchParams.get('canary');
+    if (canaryShare !== null) {
+      await this.#canaryApply(req, res, url, text, { share: canaryShare, guardMs, message });
+      return;
+    }
+    if (canaryInstances !== null) {
       const fleet = this.#deps.fleet;
-      if (canaryInstances === null || !fleet) {
+      if (!fleet) {
         throw new FulcrumError(
           'FULCRUM_ERR_FLEET_CANARY',
-          fleet
-            ? 'only canaryInstances=N is built; a traffic-slice canary (canary=10%) is not'
-            : 'a canary needs a fleet (fleet and store.etcd in the config)',
+          'canaryInstances=N needs a fleet (fleet and store.etcd in the config); on one instance use canary=10%',
         );
       }
       const answer = await fleet.canaryApply(text, {
@@ -403,6 +413,59 @@ export class AdminApp {
         ? this.#deps.guard?.start({ durationMs: guardMs, baseVersion, appliedVersion: result.version })
         : undefined;
     sendJson(res, 200, { ...result, ...(guard === undefined ? {} : { guard }) });
+  }
+
+  /**
+   * `canary=10%`: a share of this instance's requests on the new config beside the running one,
+   * always guarded (`guard=`, default 60s): promoted when clean, rolled back on regression.
+   */
+  async #canaryApply(
+    req: IncomingMessage,
+    res: ServerResponse,
+    url: URL,
+    text: string,
+    o: { share: string; guardMs: number | undefined; message: string | undefined },
+  ): Promise<void> {
+    if (url.searchParams.get('canaryInstances') !== null) {
+      throw new FulcrumError(
+        'FULCRUM_ERR_CANARY_INVALID',
+        'canary=P% and canaryInstances=N exclude each other: a share of one instance, or whole instances of a fleet',
+      );
+    }
+    const fraction = parseCanaryShare(o.share);
+    if (this.#deps.fleet) {
+      throw new FulcrumError(
+        'FULCRUM_ERR_CANARY_INVALID',
+        'this instance is in a fleet, whose members follow every committed version: use canaryInstances=N',
+      );
+    }
+    const guard = this.#deps.guard;
+    if (!guard) throw new FulcrumError('FULCRUM_ERR_ADMIN_BAD_REQUEST', 'guarded apply is not available');
+    const dryRun = flag(url, 'dryRun');
+    const controller = this.#deps.controller;
+    const baseVersion = controller.version?.version;
+    const result = await controller.applyCanary(text, {
+      source: 'api',
+      author: this.#author(req),
+      message: `canary ${formatShare(fraction)}${o.message === undefined ? '' : `: ${o.message}`}`,
+      force: flag(url, 'force'),
+      dryRun,
+      fraction,
+    });
+    const started =
+      !dryRun && result.status === 'applied' && result.version !== undefined
+        ? guard.start({
+            durationMs: o.guardMs ?? 60_000,
+            baseVersion,
+            appliedVersion: result.version,
+            canaryFraction: fraction,
+          })
+        : undefined;
+    sendJson(res, 200, {
+      ...result,
+      canary: started === undefined ? null : (controller.canary ?? null),
+      ...(started === undefined ? {} : { guard: started }),
+    });
   }
 
   /** Body (optional): `{ "for": "10m", "reason": "..." }`. */

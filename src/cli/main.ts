@@ -161,6 +161,10 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
         'watch errors, latency and shares for this long; roll back by itself on regression',
       )
       .option(
+        '--canary <share>',
+        'run it on this share of new requests first (like 10%, between 0% and 100%) beside the running config; the guard (--guard, default 60s) compares both over the same seconds, then promotes or rolls back',
+      )
+      .option(
         '--canary-instances <n>',
         'fleet: run it on n instances first (this one included); the guard compares them with the rest',
       )

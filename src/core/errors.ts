@@ -178,7 +178,20 @@ export const ERRORS = {
   },
   FULCRUM_ERR_FLEET_CANARY: {
     status: 400,
-    doc: 'A progressive apply was refused: bad `--canary`/`--canary-instances`, no fleet, or a canary already running.',
+    doc: 'A fleet canary (`--canary-instances N`) was refused: not a whole number of instances, no fleet, too few instances for a baseline, or a canary already running.',
+  },
+  // canary: a share of one instance's requests on the new config (`--canary 10%`)
+  FULCRUM_ERR_CANARY_INVALID: {
+    status: 400,
+    doc: 'A traffic-slice canary was refused before anything changed: `--canary`/`canary=` is not a percentage strictly between 0% and 100% (write it like `10%`), it was combined with `--canary-instances`, it was asked of a fleet instance (use `--canary-instances`) or of worker threads (`workers` above 1: use a guarded apply), or no config runs yet.',
+  },
+  FULCRUM_ERR_CANARY_LISTENERS: {
+    status: 409,
+    doc: 'The canary config adds, removes or re-binds a listener (address, TLS on/off, header size limit): a share of requests cannot bind a port. Apply it without `--canary` (a guarded apply), or change listeners separately.',
+  },
+  FULCRUM_ERR_CANARY_RUNNING: {
+    status: 409,
+    doc: 'A traffic-slice canary is already running on this instance; wait for its verdict (`GET /api/v1/guard`) or end it with `fulcrum rollback` (any apply or rollback ends it and returns its share to the running config).',
   },
   // listeners and start-up
   FULCRUM_ERR_LISTEN: {

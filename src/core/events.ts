@@ -25,6 +25,8 @@ export interface RequestOutcome {
   retriedFrom?: string | undefined;
   /** True only when the pool had no backend to pick (503 FULCRUM_ERR_PROXY_NO_BACKEND). */
   noBackend?: boolean | undefined;
+  /** 'canary' when a traffic-slice canary (`apply --canary P%`) ran the request on its new snapshot. */
+  slice?: 'canary' | undefined;
   // Access-log facts (optional so observers that build outcomes need not fill them).
   /** Request target as the client sent it, query included. */
   path?: string | undefined;

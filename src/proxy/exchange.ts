@@ -60,6 +60,8 @@ export class Exchange implements UpstreamHandler, ClientExchange, RequestFacts {
   readonly head: RequestHead;
   readonly startedAt = performance.now();
   requestId = '';
+  /** 'canary' when a traffic-slice canary runs this request on its snapshot. */
+  slice: 'canary' | undefined = undefined;
 
   // RequestFacts, filled while the upstream header list is built.
   hostHeader: string | undefined = undefined;
@@ -577,6 +579,7 @@ export class Exchange implements UpstreamHandler, ClientExchange, RequestFacts {
       connectMs:
         tried === undefined || this.connectedAt === 0 ? undefined : this.connectedAt - this.tryStartedAt,
       firstByteMs: tried === undefined || this.headAt === 0 ? undefined : this.headAt - this.tryStartedAt,
+      slice: this.slice,
     });
     this.core.exchangeDone();
   }

@@ -11,6 +11,7 @@ import type { ListenerConfig } from '../config/schema.ts';
 import type { DataPlaneHost } from '../data-plane/host-state.ts';
 import type { ListenerRuntime, DataPlaneSnapshot } from '../data-plane/snapshot.ts';
 import { rawErrorResponse } from './answers.ts';
+import { CanarySlice } from './canary-slice.ts';
 import type { ClientConnection } from './client-connection.ts';
 import { Exchange, type ExchangeCore, type PoolCounters } from './exchange.ts';
 import type { RequestHead } from './http1.ts';
@@ -93,6 +94,8 @@ export class ProxyServer implements ExchangeCore, ListenerHost, DataPlaneServer 
   #shutdown: Promise<void> | undefined;
   readonly #idPrefix = randomBytes(4).toString('hex');
   #idCounter = 0;
+  /** A traffic-slice canary: the share of new requests that start on its snapshot. */
+  #canary: CanarySlice | undefined;
 
   constructor(deps: ProxyDeps) {
     this.#deps = deps;
@@ -137,7 +140,13 @@ export class ProxyServer implements ExchangeCore, ListenerHost, DataPlaneServer 
     const ex = new Exchange(this, listener, conn, head);
     conn.exchange = ex;
     try {
-      ex.start(listener.snapshot, listener.runtime.router);
+      const canary = this.#canary;
+      const router = canary !== undefined && canary.take() ? canary.router(listener.name) : undefined;
+      if (router === undefined) ex.start(listener.snapshot, listener.runtime.router);
+      else {
+        ex.slice = 'canary';
+        ex.start((canary as CanarySlice).snapshot, router);
+      }
     } catch (err) {
       // A defect must cost one request, not the process (this runs inside a socket callback).
       this.#logger.error({ err, requestId: ex.requestId }, 'proxy: request failed unexpectedly');
@@ -272,6 +281,60 @@ export class ProxyServer implements ExchangeCore, ListenerHost, DataPlaneServer 
 
     const targets = new Set<DataPlaneHost>();
     for (const pool of snapshot.pools.values()) for (const h of pool.state.hosts) targets.add(h);
+    this.upstream.retain(targets);
+  }
+
+  /**
+   * Start a traffic-slice canary: from now on `fraction` of new requests (upgrades aside: a
+   * tunnel would outlive a rollback) are routed and balanced on `snapshot`, the rest on the
+   * running one; each request ends on the snapshot it started with. The canary must have the
+   * running listeners, bound the same way: a share of requests cannot bind a port
+   * (FULCRUM_ERR_CANARY_LISTENERS). Listener-level settings (timeouts, limits, certificates)
+   * stay the running ones until endCanary(true).
+   */
+  activateCanary(snapshot: DataPlaneSnapshot, fraction: number): void {
+    if (this.#shuttingDown) throw new FulcrumError('FULCRUM_ERR_LISTEN', 'the proxy is shutting down');
+    if (this.#canary !== undefined)
+      throw new FulcrumError(
+        'FULCRUM_ERR_CANARY_RUNNING',
+        `a canary of version ${this.#canary.snapshot.version} is running`,
+      );
+    const changes: string[] = [];
+    for (const [name, runtime] of snapshot.listeners) {
+      const running = this.#listeners.get(name);
+      const key = listenerKey(runtime.config);
+      if (running === undefined) changes.push(`adds listener ${name}`);
+      else if (running.key !== key && running.boundKey !== key) changes.push(`re-binds listener ${name}`);
+    }
+    for (const name of this.#listeners.keys())
+      if (!snapshot.listeners.has(name)) changes.push(`removes listener ${name}`);
+    if (changes.length > 0) {
+      throw new FulcrumError(
+        'FULCRUM_ERR_CANARY_LISTENERS',
+        `a canary cannot change listeners (a share of requests cannot bind a port): the config ${changes.join(', ')}; apply it without --canary`,
+        { changes },
+      );
+    }
+    this.#canary = new CanarySlice(snapshot, fraction);
+  }
+
+  /**
+   * End the canary: promote (its snapshot becomes the whole traffic, through activate) or roll
+   * back (the running snapshot takes every new request again). Requests running on the other
+   * snapshot finish there.
+   */
+  async endCanary(promote: boolean): Promise<void> {
+    const c = this.#canary;
+    if (c === undefined) return;
+    if (promote) {
+      await this.activate(c.snapshot);
+      this.#canary = undefined;
+      return;
+    }
+    this.#canary = undefined;
+    const targets = new Set<DataPlaneHost>();
+    for (const l of this.#listeners.values())
+      for (const pool of l.snapshot.pools.values()) for (const h of pool.state.hosts) targets.add(h);
     this.upstream.retain(targets);
   }
 

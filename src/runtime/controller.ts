@@ -24,6 +24,43 @@ import { buildSnapshot, type Snapshot } from '../data-plane/snapshot.ts';
 /** Something that adopts a new snapshot (the proxy swaps to it; on failure it keeps the old one). */
 export interface SnapshotConsumer {
   activate(snapshot: Snapshot): Promise<void>;
+  /** Traffic-slice canary: run `fraction` of new requests on `snapshot` beside the running one. */
+  activateCanary?(snapshot: Snapshot, fraction: number): void;
+  /** End it: promote (the canary becomes the whole traffic) or roll back (the running one takes it all). */
+  endCanary?(promote: boolean): Promise<void>;
+}
+
+/** A running traffic-slice canary, as the guard and the admin API see it. */
+export interface CanaryView {
+  /** The stored version the canary runs (committed when it started). */
+  version: number;
+  /** The version the rest of the traffic runs (and a rollback returns to). */
+  baseVersion: number;
+  fraction: number;
+  startedAt: number;
+  /** Backend names the canary's pools have (a fairness alert on one during the canary counts against it). */
+  backends: string[];
+  /** Of those, the ones the running pools do not have. */
+  newBackends: string[];
+}
+
+/** How a canary ended: the version now running, and why. */
+export interface CanaryEnd {
+  outcome: 'promoted' | 'rolled-back';
+  /** The version running now: the canary's when promoted, the rollback's record otherwise. */
+  version: number | undefined;
+  canaryVersion: number;
+  reason: string;
+}
+
+interface CanaryRun {
+  view: CanaryView;
+  snapshot: Snapshot;
+  record: ConfigVersion;
+  base: ConfigVersion;
+  prep: unknown;
+  loaded: LoadedConfig;
+  fingerprint: string;
 }
 
 /** Two-phase health activation (HealthManager): prepare beside the running pools, then commit or discard. */
@@ -93,6 +130,8 @@ export class ConfigController {
   #loaded: LoadedConfig | undefined;
   #version: ConfigVersion | undefined;
   #fingerprint: string | undefined;
+  /** A traffic-slice canary beside the running snapshot (#snapshot/#version stay the baseline). */
+  #canary: CanaryRun | undefined;
 
   constructor(deps: ControllerDeps) {
     this.#deps = deps;
@@ -116,6 +155,52 @@ export class ConfigController {
     return this.#lock.run(() => this.#apply(text, options));
   }
 
+  /** The running traffic-slice canary, if any. */
+  get canary(): CanaryView | undefined {
+    return this.#canary?.view;
+  }
+
+  /**
+   * Start a traffic-slice canary: the same path as apply (parse → … → warm) up to the swap;
+   * then `fraction` of new requests run on the new snapshot beside the running one, and the
+   * version is committed (source, author and message as given). The running snapshot stays
+   * `snapshot`/`version` until endCanary(true). Dry runs and unchanged configs start nothing.
+   */
+  applyCanary(text: string, options: ApplyOptions & { fraction: number }): Promise<ApplyResult> {
+    return this.#lock.run(async () => {
+      const proxy = this.#deps.proxy;
+      if (proxy.activateCanary === undefined || proxy.endCanary === undefined) throw noCanaryDataPlane();
+      if (options.dryRun !== true) {
+        if (this.#canary !== undefined) {
+          throw new FulcrumError(
+            'FULCRUM_ERR_CANARY_RUNNING',
+            `a canary of version ${this.#canary.view.version} is running; wait for its verdict or end it with fulcrum rollback`,
+            { version: this.#canary.view.version },
+          );
+        }
+        if (this.#snapshot === undefined || this.#version === undefined) {
+          throw new FulcrumError(
+            'FULCRUM_ERR_CANARY_INVALID',
+            'a canary needs a running config to compare with',
+          );
+        }
+      }
+      return this.#apply(text, options, options.fraction);
+    });
+  }
+
+  /**
+   * End the running canary (the guard's verdict, or an operator): promote makes its snapshot the
+   * whole traffic; roll back returns every new request to the running snapshot and commits the
+   * running text again as the latest version (so the store names what runs), with `reason`.
+   */
+  endCanary(
+    promote: boolean,
+    o: { reason: string; source?: VersionSource; author?: string },
+  ): Promise<CanaryEnd | undefined> {
+    return this.#lock.run(() => this.#endCanary(promote, o));
+  }
+
   /** Apply an earlier version's exact text through the same path. */
   async rollback(
     version: number | undefined,
@@ -125,7 +210,8 @@ export class ConfigController {
     let target: ConfigVersion | undefined;
     if (version === undefined) {
       // No number: the version before the running one.
-      const current = this.#version?.version;
+      // During a canary the version before it is the running one: ending the canary.
+      const current = this.#canary?.view.version ?? this.#version?.version;
       const list = await store.listVersions({
         limit: 1,
         ...(current === undefined ? {} : { before: current }),
@@ -139,6 +225,27 @@ export class ConfigController {
         'FULCRUM_ERR_CONFIG_VERSION_NOT_FOUND',
         version === undefined ? 'no earlier version to roll back to' : `no config version ${version}`,
       );
+    }
+    const canaryBase = this.#canary?.base.version;
+    if (canaryBase !== undefined && target.version === canaryBase) {
+      // Rolling back to what runs beside a canary: end the canary (its share returns to it).
+      const ended = await this.#lock.run(async () => {
+        const run = this.#canary;
+        const end = await this.#endCanary(false, {
+          reason: options.message ?? `rolled back by ${options.author ?? 'unknown'}`,
+          source: 'rollback',
+          author: options.author ?? 'unknown',
+        });
+        if (run === undefined || end === undefined) return undefined;
+        return {
+          status: 'applied' as const,
+          version: end.version,
+          previousVersion: end.canaryVersion,
+          findings: [],
+          diff: diffConfigs(run.loaded.config, (this.#loaded ?? run.loaded).config),
+        };
+      });
+      if (ended !== undefined) return ended;
     }
     return this.apply(target.text, {
       ...options,
@@ -204,8 +311,16 @@ export class ConfigController {
     });
   }
 
-  async #apply(text: string, o: ApplyOptions): Promise<ApplyResult> {
+  async #apply(text: string, o: ApplyOptions, canaryFraction?: number): Promise<ApplyResult> {
     const { store, logger, hub } = this.#deps;
+    if (this.#canary !== undefined && o.dryRun !== true) {
+      // Any other apply ends a running canary first: its share returns to the running config.
+      await this.#endCanary(false, {
+        reason: `${o.source === 'rollback' ? 'a rollback' : `an apply (${o.source})`} by ${o.author ?? 'unknown'} ended it`,
+        source: o.source,
+        author: o.author ?? 'unknown',
+      });
+    }
     try {
       const loaded = this.#load(text, o.origin ?? (o.source === 'api' ? '<api>' : o.source));
       assertAdminSecure(loaded.config, this.#deps.adminAddress);
@@ -246,14 +361,33 @@ export class ConfigController {
       const latest = await store.latestVersion();
       const nextVersion = o.resume?.version ?? (latest?.version ?? 0) + 1;
       const snapshot = buildSnapshot(resolved, nextVersion, this.#deps.registry, { staged: true });
-      const committed = await this.#activate(snapshot, o.force === true, o.resume, {
+      const record: CommitInput = {
         text,
         author: o.author ?? 'unknown',
         message: o.message ?? '',
         source: o.source,
         expectedLatest: latest?.version ?? null,
         ...(o.parent === undefined ? {} : { parent: o.parent }),
-      });
+      };
+      if (canaryFraction !== undefined) {
+        const view = await this.#startCanary(snapshot, o.force === true, record, canaryFraction, {
+          loaded,
+          fingerprint,
+        });
+        logger.info(
+          {
+            version: view.version,
+            baseVersion: view.baseVersion,
+            fraction: canaryFraction,
+            author: record.author,
+          },
+          'canary started',
+        );
+        hub.notices.emit({ type: 'canary-started', at: Date.now(), data: { ...view } });
+        this.#deps.onApply?.({ ok: true, version: view.version });
+        return { status: 'applied', version: view.version, previousVersion, findings, diff };
+      }
+      const committed = await this.#activate(snapshot, o.force === true, o.resume, record);
       this.#loaded = loaded;
       this.#version = committed;
       this.#fingerprint = fingerprint;
@@ -289,6 +423,153 @@ export class ConfigController {
       if (isFulcrumError(err)) throw err;
       throw new FulcrumError('FULCRUM_ERR_CONFIG_APPLY', message, undefined, { cause: err });
     }
+  }
+
+  /** Warm → slice (proxy) → commit (store); the health preparation stays open until the end. */
+  async #startCanary(
+    next: Snapshot,
+    force: boolean,
+    record: CommitInput,
+    fraction: number,
+    kept: { loaded: LoadedConfig; fingerprint: string },
+  ): Promise<CanaryView> {
+    const { health, proxy, store, registry } = this.#deps;
+    const previous = this.#snapshot as Snapshot;
+    const base = this.#version as ConfigVersion;
+    if (proxy.activateCanary === undefined || proxy.endCanary === undefined) throw noCanaryDataPlane();
+    const prep = await health.prepare(next);
+    const refuse = (err: unknown): never => {
+      health.discard(prep);
+      registry.retain(hostKeys(previous));
+      throw err;
+    };
+    const dark = force ? undefined : darkenedPool(previous, next);
+    if (dark !== undefined) {
+      return refuse(
+        new FulcrumError(
+          'FULCRUM_ERR_CONFIG_WARM',
+          `pool ${dark.pool} serves now but would have no available backend: ${dark.backends}; nothing changed (apply with --force to run it anyway)`,
+          { pool: dark.pool },
+        ),
+      );
+    }
+    try {
+      proxy.activateCanary(next, fraction);
+    } catch (err) {
+      return refuse(err);
+    }
+    let committed: ConfigVersion;
+    try {
+      committed = await store.commitVersion(record);
+    } catch (err) {
+      await proxy.endCanary(false);
+      return refuse(err);
+    }
+    const running = hostKeys(previous);
+    const backends = new Set<string>();
+    const newBackends = new Set<string>();
+    for (const p of next.pools.values())
+      for (const h of p.state.hosts) {
+        backends.add(h.name);
+        if (!running.has(HostRegistry.key(p.name, h.address))) newBackends.add(h.name);
+      }
+    const view: CanaryView = {
+      version: committed.version,
+      baseVersion: base.version,
+      fraction,
+      startedAt: Date.now(),
+      backends: [...backends].sort(),
+      newBackends: [...newBackends].sort(),
+    };
+    this.#canary = { view, snapshot: next, record: committed, base, prep, ...kept };
+    return view;
+  }
+
+  async #endCanary(
+    promote: boolean,
+    o: { reason: string; source?: VersionSource; author?: string },
+  ): Promise<CanaryEnd | undefined> {
+    const run = this.#canary;
+    if (run === undefined) return undefined;
+    this.#canary = undefined;
+    const { proxy, health, registry, store, logger, hub } = this.#deps;
+    const endCanary = proxy.endCanary?.bind(proxy) ?? (async () => {});
+    let reason = o.reason;
+    if (promote) {
+      try {
+        await endCanary(true);
+      } catch (err) {
+        promote = false;
+        reason = `${reason}; promotion failed: ${errorMessage(err)}`;
+      }
+    }
+    const base = { version: run.base.version, fraction: run.view.fraction, reason };
+    if (promote) {
+      health.commit(run.prep);
+      this.#snapshot = run.snapshot;
+      this.#loaded = run.loaded;
+      this.#version = run.record;
+      this.#fingerprint = run.fingerprint;
+      registry.retain(hostKeys(run.snapshot));
+      logger.info({ version: run.record.version, reason }, 'canary promoted');
+      await store
+        .appendEvent({ at: Date.now(), type: 'canary-promoted', version: run.record.version, data: base })
+        .catch(() => undefined);
+      hub.notices.emit({
+        type: 'canary-promoted',
+        at: Date.now(),
+        data: { version: run.record.version, baseVersion: run.base.version, reason },
+      });
+      hub.notices.emit({
+        type: 'config-applied',
+        at: Date.now(),
+        data: { version: run.record.version, previousVersion: run.base.version, source: 'canary' },
+      });
+      return { outcome: 'promoted', version: run.record.version, canaryVersion: run.record.version, reason };
+    }
+    await endCanary(false);
+    health.discard(run.prep);
+    registry.retain(hostKeys(this.#snapshot));
+    // The store's latest version must be what runs (a restart resumes it): the running text again.
+    let rollbackVersion: number | undefined;
+    try {
+      const latest = await store.latestVersion();
+      const committed = await store.commitVersion({
+        text: run.base.text,
+        author: o.author ?? 'guard',
+        message: `canary of version ${run.record.version} rolled back: ${reason}`,
+        source: o.source ?? 'guard',
+        expectedLatest: latest?.version ?? null,
+        parent: run.base.version,
+      });
+      this.#version = committed;
+      rollbackVersion = committed.version;
+    } catch (err) {
+      reason = `${reason}; recording the rollback failed: ${errorMessage(err)}`;
+      logger.error({ err: errorMessage(err) }, 'canary rolled back but its record failed');
+    }
+    logger.warn({ version: run.record.version, rollbackVersion, reason }, 'canary rolled back');
+    await store
+      .appendEvent({
+        at: Date.now(),
+        type: 'canary-rollback',
+        version: run.record.version,
+        data: { ...base, reason, rollbackVersion: rollbackVersion ?? null },
+      })
+      .catch(() => undefined);
+    hub.notices.emit({
+      type: 'canary-rolled-back',
+      at: Date.now(),
+      data: { version: run.record.version, baseVersion: run.base.version, reason },
+    });
+    if (rollbackVersion !== undefined) {
+      hub.notices.emit({
+        type: 'config-applied',
+        at: Date.now(),
+        data: { version: rollbackVersion, previousVersion: run.record.version, source: o.source ?? 'guard' },
+      });
+    }
+    return { outcome: 'rolled-back', version: rollbackVersion, canaryVersion: run.record.version, reason };
   }
 
   get #baseDir(): string {
@@ -362,6 +643,13 @@ export class ConfigController {
     registry.retain(hostKeys(next));
     return committed;
   }
+}
+
+function noCanaryDataPlane(): FulcrumError {
+  return new FulcrumError(
+    'FULCRUM_ERR_CANARY_INVALID',
+    'a traffic-slice canary needs the single-thread data plane (workers: 1); with worker threads use a guarded apply',
+  );
 }
 
 function hostKeys(snapshot: Snapshot | undefined): Set<string> {

@@ -1,16 +1,25 @@
 // Guarded apply: after a config lands, watch error ratio, latency and fairness alerts
 // against the minutes before; on regression roll back by ourselves and record why.
 // It lives in the balancer process, so it still acts when the CLI that asked for it dies.
+//
+// A traffic-slice canary (`apply --canary 10%`) is guarded here too, but compares the canary
+// slice with the baseline slice over the same seconds (src/runtime/canary.ts has the rule):
+// clean until the guard time ends → promote; a regression → roll back the canary.
 import type pino from 'pino';
 import type { EventHub } from '../core/events.ts';
 import type { Store } from '../store/store.ts';
 import type { ConfigController } from './controller.ts';
+import { canaryRegression } from './canary.ts';
 import { RollingStats, type WindowStats } from './rolling-stats.ts';
 
 /** Compare the last SLIDE_MS with the baseline, so a regression is caught within seconds. */
 const SLIDE_MS = 10_000;
 const BASELINE_MS = 5 * 60_000;
 const EVAL_EVERY_MS = 1000;
+/** A canary is judged more often: every second of a broken canary costs its share of requests. */
+const CANARY_EVAL_EVERY_MS = 250;
+/** After a canary error, judge again this soon (at most once per this delay). */
+const CANARY_KICK_MS = 20;
 
 export interface GuardThresholds {
   /** Fewest requests in the sliding window before judging. */
@@ -41,6 +50,15 @@ export interface GuardStatus {
   latest: WindowStats | null;
   reason?: string;
   rollbackVersion?: number;
+  /** Set for a traffic-slice canary: its share and both slices over the same seconds. */
+  canary?: {
+    fraction: number;
+    /** The canary slice and the baseline slice over the last window (both since the start at most). */
+    canary: WindowStats | null;
+    baseline: WindowStats | null;
+    /** Requests of each slice since the canary started. */
+    totals: { canary: number; baseline: number };
+  };
 }
 
 export interface GuardDeps {
@@ -64,6 +82,11 @@ export class ApplyGuard {
   #status: GuardStatus | undefined;
   #timer: NodeJS.Timeout | undefined;
   readonly #unsubscribe: () => void;
+  /** The canary's two slices, while one is watched. */
+  #slices:
+    | { canary: RollingStats; baseline: RollingStats; totals: { canary: number; baseline: number } }
+    | undefined;
+  #kicked = false;
 
   constructor(deps: GuardDeps) {
     this.#deps = deps;
@@ -71,12 +94,31 @@ export class ApplyGuard {
     this.#t = deps.thresholds ?? DEFAULT_GUARD_THRESHOLDS;
     this.#stats = new RollingStats(this.#now);
     const stats = this.#stats;
-    const unsubRequests = deps.hub.requests.subscribe((o) => stats.record(o.status, o.durationMs));
+    const unsubRequests = deps.hub.requests.subscribe((o) => {
+      stats.record(o.status, o.durationMs);
+      const slices = this.#slices;
+      if (slices === undefined) return;
+      if (o.slice === 'canary') {
+        slices.canary.record(o.status, o.durationMs);
+        slices.totals.canary++;
+        if (o.status >= 500) this.#kick();
+      } else {
+        slices.baseline.record(o.status, o.durationMs);
+        slices.totals.baseline++;
+      }
+    });
     // Any other apply while a guard watches makes its verdict meaningless: stand down.
     const unsubNotices = deps.hub.notices.subscribe((n) => {
       const s = this.#status;
-      if (n.type === 'config-applied' && s?.state === 'watching' && n.data['version'] !== s.appliedVersion) {
-        this.#finish('cancelled', `version ${String(n.data['version'])} was applied during the guard`);
+      if (s?.state !== 'watching' || n.data['version'] !== s.appliedVersion) {
+        if (n.type === 'config-applied' && s?.state === 'watching' && s.canary === undefined) {
+          this.#finish('cancelled', `version ${String(n.data['version'])} was applied during the guard`);
+        }
+        return;
+      }
+      // A canary ended by someone else (an apply or rollback during it).
+      if (n.type === 'canary-rolled-back' || n.type === 'canary-promoted') {
+        this.#finish('cancelled', String(n.data['reason'] ?? 'the canary was ended'));
       }
     });
     this.#unsubscribe = () => {
@@ -89,8 +131,22 @@ export class ApplyGuard {
     return this.#status ?? null;
   }
 
-  start(o: { durationMs: number; baseVersion: number | undefined; appliedVersion: number }): GuardStatus {
+  start(o: {
+    durationMs: number;
+    baseVersion: number | undefined;
+    appliedVersion: number;
+    /** A traffic-slice canary of this share runs `appliedVersion` (ApplyGuard judges the slices). */
+    canaryFraction?: number;
+  }): GuardStatus {
     if (this.#status?.state === 'watching') this.#finish('cancelled', 'a newer guarded apply started');
+    this.#slices =
+      o.canaryFraction === undefined
+        ? undefined
+        : {
+            canary: new RollingStats(this.#now),
+            baseline: new RollingStats(this.#now),
+            totals: { canary: 0, baseline: 0 },
+          };
     const now = this.#now();
     this.#status = {
       state: 'watching',
@@ -100,8 +156,21 @@ export class ApplyGuard {
       endsAt: now + o.durationMs,
       baseline: this.#stats.window(now - BASELINE_MS, now),
       latest: null,
+      ...(o.canaryFraction === undefined
+        ? {}
+        : {
+            canary: {
+              fraction: o.canaryFraction,
+              canary: null,
+              baseline: null,
+              totals: { canary: 0, baseline: 0 },
+            },
+          }),
     };
-    this.#deps.logger.info({ version: o.appliedVersion, guardMs: o.durationMs }, 'guard watching apply');
+    this.#deps.logger.info(
+      { version: o.appliedVersion, guardMs: o.durationMs, canary: o.canaryFraction },
+      'guard watching apply',
+    );
     this.#schedule();
     return this.#status;
   }
@@ -113,8 +182,19 @@ export class ApplyGuard {
 
   #schedule(): void {
     clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => void this.evaluate(), EVAL_EVERY_MS);
+    const every = this.#status?.canary === undefined ? EVAL_EVERY_MS : CANARY_EVAL_EVERY_MS;
+    this.#timer = setTimeout(() => void this.evaluate(), every);
     this.#timer.unref();
+  }
+
+  /** A canary request failed: judge again soon rather than at the next tick. */
+  #kick(): void {
+    if (this.#kicked || this.#status?.state !== 'watching') return;
+    this.#kicked = true;
+    setTimeout(() => {
+      this.#kicked = false;
+      void this.evaluate();
+    }, CANARY_KICK_MS).unref();
   }
 
   /** One evaluation step (public so tests can drive it without waiting). */
@@ -122,6 +202,7 @@ export class ApplyGuard {
     const s = this.#status;
     if (!s || s.state !== 'watching') return;
     const now = this.#now();
+    if (s.canary !== undefined) return this.#evaluateCanary(s, now);
     const latest = this.#stats.window(Math.max(s.startedAt, now - SLIDE_MS), now + 1000);
     s.latest = latest;
     const reason = this.#regression(s, latest);
@@ -134,6 +215,76 @@ export class ApplyGuard {
       return;
     }
     this.#schedule();
+  }
+
+  /** Canary against baseline over the same seconds; clean at the end → promote. */
+  async #evaluateCanary(s: GuardStatus, now: number): Promise<void> {
+    const slices = this.#slices;
+    const c = s.canary;
+    if (slices === undefined || c === undefined) return;
+    const from = Math.max(s.startedAt, now - SLIDE_MS);
+    c.canary = slices.canary.window(from, now + 1000);
+    c.baseline = slices.baseline.window(from, now + 1000);
+    c.totals = { ...slices.totals };
+    s.latest = c.canary;
+    const reason = canaryRegression(c.canary, c.baseline) ?? this.#canaryFairness(s);
+    if (reason !== undefined) {
+      await this.#endCanary(s, false, reason);
+      return;
+    }
+    if (now >= s.endsAt) {
+      const summary = `clean for ${Math.round((s.endsAt - s.startedAt) / 1000)}s: ${c.totals.canary} canary requests`;
+      await this.#endCanary(s, true, summary);
+      return;
+    }
+    this.#schedule();
+  }
+
+  /**
+   * A fairness alert fired since the start on a backend the canary runs. (The monitor tracks the
+   * running config's backends, so in practice: a backend both run, overfed or starved since.)
+   */
+  #canaryFairness(s: GuardStatus): string | undefined {
+    const used = this.#deps.controller.canary?.backends ?? [];
+    const a = this.#deps
+      .fairnessAlerts?.()
+      .find((x) => x.activeAt >= s.startedAt && x.backend !== undefined && used.includes(x.backend));
+    return a && `${a.alertname} on ${a.backend ?? ''} (a backend of the canary) fired during the canary`;
+  }
+
+  async #endCanary(s: GuardStatus, promote: boolean, reason: string): Promise<void> {
+    // Mark first so the notices of our own verdict do not cancel us.
+    s.state = promote ? 'passed' : 'rolled-back';
+    s.reason = reason;
+    clearTimeout(this.#timer);
+    const { controller, logger, hub } = this.#deps;
+    if (!promote) logger.warn({ version: s.appliedVersion, reason }, 'guard: canary regressed; rolling back');
+    try {
+      const end = await controller.endCanary(promote, {
+        reason: promote ? reason : `guard: ${reason}`,
+        source: 'guard',
+        author: 'guard',
+      });
+      if (end === undefined) {
+        s.state = 'cancelled';
+        s.reason = 'the canary was no longer running';
+      } else {
+        s.reason = end.reason.replace(/^guard: /, '');
+        if (end.outcome === 'rolled-back') {
+          s.state = 'rolled-back';
+          if (end.version !== undefined) s.rollbackVersion = end.version;
+        }
+      }
+    } catch (err) {
+      s.reason = `${reason}; ending the canary failed: ${(err as Error).message}`;
+      logger.error({ err: (err as Error).message }, 'guard: ending the canary failed');
+    }
+    this.#slices = undefined;
+    hub.notices.emit({
+      type: `guard-${s.state}`,
+      at: Date.now(),
+      data: { version: s.appliedVersion, reason: s.reason ?? reason },
+    });
   }
 
   #regression(s: GuardStatus, w: WindowStats): string | undefined {
@@ -196,6 +347,7 @@ export class ApplyGuard {
     const s = this.#status;
     if (!s) return;
     clearTimeout(this.#timer);
+    this.#slices = undefined;
     s.state = state;
     if (reason !== undefined) s.reason = reason;
     this.#deps.logger.info({ version: s.appliedVersion, state, reason }, 'guard finished');

@@ -63,6 +63,22 @@ describe.skipIf(!hasEtcd())('fleet: canary instances', () => {
     await etcd?.stop();
   });
 
+  it('refuses a traffic-slice canary on a fleet member: the others would follow the version', async () => {
+    const [a] = fleet as [FleetInstance];
+    const cli = await runCli([
+      'apply',
+      writeConfig(doc([3, 1, 1])),
+      '--canary',
+      '10%',
+      '--admin',
+      a.adminUrl,
+    ]);
+    expect(cli.code, cli.stdout + cli.stderr).toBe(1);
+    expect(cli.stderr).toContain('FULCRUM_ERR_CANARY_INVALID');
+    expect(cli.stderr).toContain('use canaryInstances=N');
+    expect(await runningVersion(a)).toBe(1);
+  });
+
   it('promotes a clean canary to the whole fleet after the guard', async () => {
     const [a, b, c] = fleet as [FleetInstance, FleetInstance, FleetInstance];
     const file = writeConfig(doc([2, 2, 2]));

@@ -6,6 +6,7 @@ import { readConfigFile } from '../../config/load.ts';
 import { parseDuration } from '../../core/units.ts';
 import type { ConfigDiff } from '../../config/diff.ts';
 import { renderDiffText } from '../../config/diff/format-text.ts';
+import { formatShare, parseCanaryShare } from '../../runtime/canary.ts';
 import type { GuardStatus } from '../../runtime/guard.ts';
 import type { VersionSummary } from '../../store/store.ts';
 import { adminCall, type AdminTarget } from '../admin-client.ts';
@@ -35,6 +36,8 @@ export interface ApplyFlags extends AdminTarget {
   dryRun?: boolean;
   guard?: string;
   canaryInstances?: string;
+  /** A share of this instance's requests (`10%`) on the new config first. */
+  canary?: string;
   format: 'text' | 'json';
 }
 
@@ -52,6 +55,15 @@ export async function applyCommand(file: string, flags: ApplyFlags, io: CliIo): 
         'FULCRUM_ERR_CLI_USAGE',
         `--guard must be a duration like 60s (got "${flags.guard}")`,
       );
+    }
+    if (flags.canary !== undefined) {
+      if (flags.canaryInstances !== undefined) {
+        throw new FulcrumError(
+          'FULCRUM_ERR_CANARY_INVALID',
+          '--canary P% and --canary-instances N exclude each other: a share of one instance, or whole instances of a fleet',
+        );
+      }
+      return await sliceCanaryApply(text, flags, parseCanaryShare(flags.canary), guardMs ?? 60_000, io);
     }
     if (flags.canaryInstances !== undefined) return await canaryApply(text, flags, guardMs ?? 60_000, io);
     const query = new URLSearchParams();
@@ -85,6 +97,57 @@ export async function applyCommand(file: string, flags: ApplyFlags, io: CliIo): 
   } catch (err) {
     return reportError(err, io);
   }
+}
+
+/** `--canary 10%`: a share of this instance's requests first; wait for the guard's verdict. */
+async function sliceCanaryApply(
+  text: string,
+  flags: ApplyFlags,
+  fraction: number,
+  guardMs: number,
+  io: CliIo,
+): Promise<number> {
+  const query = new URLSearchParams({ canary: formatShare(fraction), guard: `${guardMs}ms` });
+  if (flags.force) query.set('force', '1');
+  if (flags.dryRun) query.set('dryRun', '1');
+  const answer = await adminCall<ApplyAnswer & { canary: { version: number; baseVersion: number } | null }>(
+    flags,
+    `api/v1/config?${query}`,
+    {
+      method: 'POST',
+      body: text,
+      headers: {
+        'content-type': 'application/yaml',
+        ...authorHeader(flags.author, io),
+        ...(flags.message === undefined ? {} : { 'x-fulcrum-message': encodeURIComponent(flags.message) }),
+      },
+    },
+  );
+  if (flags.format === 'text') printApply(answer, io, 'canary');
+  const started = answer.canary;
+  if (started === null) {
+    if (flags.format === 'json') io.out(JSON.stringify(answer, null, 2));
+    return EXIT.OK;
+  }
+  const talk = flags.format === 'text';
+  if (talk)
+    io.out(
+      `canary: version ${started.version} runs ${formatShare(fraction)} of new requests beside version ${started.baseVersion}`,
+    );
+  const outcome = await waitForGuard(flags, guardMs, io, talk);
+  if (flags.format === 'json') io.out(JSON.stringify({ ...answer, guard: outcome }, null, 2));
+  if (outcome.state === 'passed') {
+    if (talk)
+      io.out(
+        `canary promoted: version ${outcome.appliedVersion} takes all requests (${outcome.reason ?? ''})`,
+      );
+    return EXIT.OK;
+  }
+  if (talk)
+    io.err(
+      `canary ${outcome.state === 'rolled-back' ? 'rolled back' : 'cancelled'}: version ${outcome.appliedVersion}: ${outcome.reason ?? 'regression'}`,
+    );
+  return EXIT.PROBLEMS;
 }
 
 /** `--canary-instances N`: this instance (and N-1 others) first; wait for the fleet guard's verdict. */
@@ -174,6 +237,14 @@ export function guardProgress(g: GuardStatus, now: number): string {
   const s = (ms: number): string => `${Math.max(0, Math.round(ms / 1000))}s`;
   const pct = (r: number): string => `${(r * 100).toFixed(1)}%`;
   const l = g.latest;
+  const c = g.canary;
+  if (c !== undefined) {
+    const slice = (w: typeof l): string =>
+      w === null || w.requests === 0
+        ? 'no requests yet'
+        : `${w.requests} requests, ${pct(w.errorRatio)} errors, p99 ≤ ${w.p99Ms} ms`;
+    return `canary ${formatShare(c.fraction)} ${s(now - g.startedAt)}/${s(g.endsAt - g.startedAt)} on version ${g.appliedVersion}: ${slice(c.canary)} (baseline: ${slice(c.baseline)})`;
+  }
   const window =
     l === null || l.requests === 0
       ? 'no requests yet'
@@ -181,7 +252,7 @@ export function guardProgress(g: GuardStatus, now: number): string {
   return `guard ${s(now - g.startedAt)}/${s(g.endsAt - g.startedAt)} on version ${g.appliedVersion}: ${window} (before: ${pct(g.baseline.errorRatio)}, ≤ ${g.baseline.p99Ms} ms)`;
 }
 
-function printApply(a: ApplyAnswer, io: CliIo): void {
+function printApply(a: ApplyAnswer, io: CliIo, mode: 'apply' | 'canary' = 'apply'): void {
   if (a.status !== 'unchanged') io.out(renderDiffText(a.diff, { color: wantsColor(io) }));
   for (const f of a.findings) {
     const note =
@@ -190,7 +261,9 @@ function printApply(a: ApplyAnswer, io: CliIo): void {
   }
   const what =
     a.status === 'applied'
-      ? `applied version ${a.version} (was ${a.previousVersion ?? 'none'})`
+      ? mode === 'canary'
+        ? `committed version ${a.version} as a canary (running: ${a.previousVersion ?? 'none'})`
+        : `applied version ${a.version} (was ${a.previousVersion ?? 'none'})`
       : a.status === 'unchanged'
         ? `unchanged: version ${a.version} already runs this config (same settings, same certificate files)`
         : `dry run: nothing changed (running version ${a.version ?? 'none'})`;
