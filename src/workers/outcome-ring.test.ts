@@ -53,14 +53,34 @@ describe('outcome ring', () => {
     w.tryOutcome(20_000, 'connect-failure');
     w.request(outcome(1, { error: 'FULCRUM_ERR_PROXY_NO_BACKEND', noBackend: true, backend: undefined }));
     w.lameDuck(7);
+    w.request(outcome(2, { slice: 'canary' }));
     const sink = new Collect();
-    expect(r.drain(sink)).toBe(3);
+    expect(r.drain(sink)).toBe(4);
     expect(sink.tries).toEqual([[20_000, 'connect-failure']]);
     expect(sink.lame).toEqual([7]);
     expect(sink.requests).toEqual([
       outcome(1, { error: 'FULCRUM_ERR_PROXY_NO_BACKEND', noBackend: true, backend: undefined }),
+      outcome(2, { slice: 'canary' }),
     ]);
     expect(r.drain(sink)).toBe(0);
+  });
+
+  it('carries every field of RequestOutcome (a new field fails to compile here until the ring carries it)', () => {
+    const full: Required<RequestOutcome> = {
+      ...outcome(3),
+      hashKey: 'user-42',
+      retriedFrom: 'b0',
+      error: 'FULCRUM_ERR_PROXY_UPSTREAM_RESET',
+      userAgent: 'curl/8',
+      connectMs: 0.25,
+      noBackend: false,
+      slice: 'canary',
+    };
+    const sab = allocateRing(1 << 16);
+    new OutcomeRingWriter(sab).request(full);
+    const sink = new Collect();
+    new OutcomeRingReader(sab).drain(sink);
+    expect(sink.requests).toEqual([full]);
   });
 
   it('wraps around the end of its buffer many times without losing or splitting a record', () => {

@@ -110,7 +110,7 @@ export class OutcomeRingWriter extends RingView {
     const v = this.view;
     let p = at + 4;
     v.setUint8(p, T_REQUEST);
-    v.setUint8(p + 1, o.noBackend === true ? 1 : 0);
+    v.setUint8(p + 1, (o.noBackend === true ? 1 : 0) | (o.slice === 'canary' ? 2 : 0));
     v.setUint16(p + 2, o.status, true);
     v.setUint16(p + 4, Math.min(0xffff, o.retries), true);
     p += 8;
@@ -245,6 +245,7 @@ export class OutcomeRingReader extends RingView {
       hashKey: s[6],
       retriedFrom: s[7],
       noBackend: (flags & 1) !== 0,
+      ...((flags & 2) !== 0 ? { slice: 'canary' as const } : {}),
       path: s[8],
       clientAddress: s[9],
       host: s[10],
