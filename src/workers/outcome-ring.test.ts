@@ -67,14 +67,28 @@ describe('outcome ring', () => {
 
   it('carries every field of RequestOutcome (a new field fails to compile here until the ring carries it)', () => {
     const full: Required<RequestOutcome> = {
-      ...outcome(3),
+      listener: 'web',
+      pool: 'app',
+      backend: 'b1',
+      status: 502,
+      durationMs: 12.5,
+      error: 'FULCRUM_ERR_PROXY_UPSTREAM_RESET',
+      retries: 1,
+      requestId: 'r-1',
+      method: 'POST',
       hashKey: 'user-42',
       retriedFrom: 'b0',
-      error: 'FULCRUM_ERR_PROXY_UPSTREAM_RESET',
-      userAgent: 'curl/8',
-      connectMs: 0.25,
       noBackend: false,
       slice: 'canary',
+      path: '/a?b=c',
+      clientAddress: '::1',
+      host: 'example.test',
+      userAgent: 'curl/8',
+      bytesIn: 10,
+      bytesOut: 20,
+      upstream: '127.0.0.1:9',
+      connectMs: 0.25,
+      firstByteMs: 3,
     };
     const sab = allocateRing(1 << 16);
     new OutcomeRingWriter(sab).request(full);
