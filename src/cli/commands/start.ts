@@ -100,6 +100,14 @@ export async function startCommand(flags: StartFlags, io: CliIo): Promise<number
     // Replace this process (docs/operations.md): the new one takes the sockets, this one drains.
     process.on('SIGUSR2', () => {
       if (handing || stopping) return;
+      if (balancer.workers > 1) {
+        // The listening sockets live in the worker threads and cannot be passed on.
+        balancer.logger.error(
+          { code: 'FULCRUM_ERR_WORKERS_UNSUPPORTED', workers: balancer.workers },
+          'handover refused: with workers > 1 start the new process beside this one with --share-address, then stop this one (SIGTERM drains it); still serving',
+        );
+        return;
+      }
       handing = true;
       const { logger, proxy, adminServer } = balancer;
       handOver({ listeners: proxy.handoverListeners(), admin: adminServer, logger }).then(
