@@ -127,7 +127,17 @@ describe('outcome ring', () => {
     expect(got + w.dropped).toBe(200);
     w.request(outcome(500));
     r.drain(sink);
-    expect(sink.requests.at(-1)?.requestId).toBe('id-500');
+    // Fields "the same as the last record" refer to the last record written, never a dropped one.
+    expect(sink.requests.at(-1)).toEqual(outcome(500));
+    for (let i = 0; i < 200; i++) w.request(outcome(7, { userAgent: `ua-${i}` }));
+    const tail = new Collect();
+    r.drain(tail);
+    // ua-199 was dropped (the ring was full): written now, it must go out in full.
+    expect(tail.requests.at(-1)?.userAgent).not.toBe('ua-199');
+    w.request(outcome(7, { userAgent: 'ua-199' }));
+    r.drain(tail);
+    expect(tail.requests.at(-1)).toEqual(outcome(7, { userAgent: 'ua-199' }));
+    for (const o of tail.requests) expect(o.userAgent).toMatch(/^ua-\d+$/);
   });
 
   it('cuts a string past 8 KiB instead of refusing the record', () => {

@@ -32,6 +32,13 @@ const KIND_INDEX = new Map(KINDS.map((k, i) => [k, i]));
 /** A string longer than this (UTF-8 bytes) is cut: the ring carries facts, not payloads. */
 const MAX_STRING_BYTES = 8192;
 const NONE = 0xffff;
+/**
+ * "The same as this field of the previous record": most fields repeat from one request to the
+ * next (listener, pool, backend, method, client, user agent), and an equal string is neither
+ * encoded nor decoded again. Safe because records are read in the order they were written and a
+ * dropped record is dropped before anything of it is written.
+ */
+const SAME = 0xfffe;
 
 /** The 13 string fields of a request record, in ring order. */
 const STRING_FIELDS = [
@@ -74,6 +81,8 @@ class RingView {
 export class OutcomeRingWriter extends RingView {
   /** Records dropped because the ring was full (the main thread also reads the header's count). */
   dropped = 0;
+  /** Each string field of the last request record written. */
+  readonly #last: (string | undefined)[] = new Array<string | undefined>(STRING_FIELDS.length);
 
   /** A finished try on the host in `slot` (the passive detector's input). */
   tryOutcome(slot: number, kind: OutcomeKind): void {
@@ -121,10 +130,11 @@ export class OutcomeRingWriter extends RingView {
     v.setFloat64(p + 32, o.firstByteMs ?? Number.NaN, true);
     p += 40;
     const data = this.data;
-    for (const f of STRING_FIELDS) {
-      const s = o[f];
-      if (s === undefined) {
-        v.setUint16(p, NONE, true);
+    const last = this.#last;
+    for (let i = 0; i < STRING_FIELDS.length; i++) {
+      const s = o[STRING_FIELDS[i] as (typeof STRING_FIELDS)[number]];
+      if (s === undefined || s === last[i]) {
+        v.setUint16(p, s === undefined ? NONE : SAME, true);
         p += 2;
         continue;
       }
@@ -134,6 +144,8 @@ export class OutcomeRingWriter extends RingView {
     }
     const length = (p - at + 3) & ~3;
     this.#commit(at, length);
+    for (let i = 0; i < STRING_FIELDS.length; i++)
+      last[i] = o[STRING_FIELDS[i] as (typeof STRING_FIELDS)[number]];
   }
 
   /**
@@ -177,6 +189,9 @@ export interface OutcomeSink {
 }
 
 export class OutcomeRingReader extends RingView {
+  /** Each string field of the last request record read (what SAME refers to). */
+  readonly #last: (string | undefined)[] = new Array<string | undefined>(STRING_FIELDS.length);
+
   /** Records the writer dropped because the ring was full. */
   get dropped(): number {
     return Atomics.load(this.header, DROPPED_AT);
@@ -222,13 +237,13 @@ export class OutcomeRingReader extends RingView {
     const connectMs = num(v.getFloat64(p + 24, true));
     const firstByteMs = num(v.getFloat64(p + 32, true));
     p += 40;
-    const s: (string | undefined)[] = [];
+    const s = this.#last;
     for (let i = 0; i < STRING_FIELDS.length; i++) {
       const n = v.getUint16(p, true);
       p += 2;
-      if (n === NONE) s.push(undefined);
-      else {
-        s.push(this.data.toString('utf8', p, p + n));
+      if (n === NONE) s[i] = undefined;
+      else if (n !== SAME) {
+        s[i] = this.data.toString('utf8', p, p + n);
         p += n;
       }
     }
