@@ -284,6 +284,14 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
     if (cfg) audit.schedule(cfg.audit);
     // Fields and format follow applies; turning the access log on or off takes a restart.
     if (cfg) accessLog?.configure(cfg.log.access);
+    // So does the number of data-plane threads: say so instead of ignoring it silently.
+    const asked = cfg === undefined ? workers : cfg.workers === 'auto' ? availableParallelism() : cfg.workers;
+    if (asked !== workers) {
+      logger.warn(
+        { running: workers, configured: asked, version: v?.version },
+        `workers: ${asked} takes effect at the next restart; ${workers} run now`,
+      );
+    }
   });
   for (const v of await store.listVersions({ limit: 500 })) {
     versionInfo.set(v.version, { version: v.version, createdAt: v.createdAt, author: v.author });

@@ -87,6 +87,12 @@ export class ApplyGuard {
     | { canary: RollingStats; baseline: RollingStats; totals: { canary: number; baseline: number } }
     | undefined;
   #kicked = false;
+  /**
+   * Requests and 5xx answers per pool/backend since the guard started: the backend to name in
+   * a rollback reason comes from the very outcomes that tripped it, not from the monitor's
+   * once-a-second stats (which may not have seen them yet).
+   */
+  readonly #byBackend = new Map<string, { requests: number; errors: number }>();
 
   constructor(deps: GuardDeps) {
     this.#deps = deps;
@@ -96,6 +102,13 @@ export class ApplyGuard {
     const stats = this.#stats;
     const unsubRequests = deps.hub.requests.subscribe((o) => {
       stats.record(o.status, o.durationMs);
+      if (this.#status?.state === 'watching' && o.backend !== undefined) {
+        const key = `${o.pool}/${o.backend}`;
+        let c = this.#byBackend.get(key);
+        if (c === undefined) this.#byBackend.set(key, (c = { requests: 0, errors: 0 }));
+        c.requests++;
+        if (o.status >= 500) c.errors++;
+      }
       const slices = this.#slices;
       if (slices === undefined) return;
       if (o.slice === 'canary') {
@@ -148,6 +161,7 @@ export class ApplyGuard {
             totals: { canary: 0, baseline: 0 },
           };
     const now = this.#now();
+    this.#byBackend.clear();
     this.#status = {
       state: 'watching',
       appliedVersion: o.appliedVersion,
@@ -185,6 +199,16 @@ export class ApplyGuard {
     const every = this.#status?.canary === undefined ? EVAL_EVERY_MS : CANARY_EVAL_EVERY_MS;
     this.#timer = setTimeout(() => void this.evaluate(), every);
     this.#timer.unref();
+  }
+
+  /** The backend with the highest 5xx ratio since the guard started ("app/b1 (18% errors)"). */
+  #worstBackend(): string | undefined {
+    let worst: { name: string; ratio: number } | undefined;
+    for (const [name, c] of this.#byBackend) {
+      const ratio = c.errors / c.requests;
+      if (c.errors > 0 && (worst === undefined || ratio > worst.ratio)) worst = { name, ratio };
+    }
+    return worst && `${worst.name} (${(worst.ratio * 100).toFixed(0)}% errors)`;
   }
 
   /** A canary request failed: judge again soon rather than at the next tick. */
@@ -298,7 +322,7 @@ export class ApplyGuard {
     if (w.requests < t.minRequests) return undefined;
     const errLimit = Math.max(b.errorRatio * t.errorFactor, b.errorRatio + t.errorMargin);
     if (w.errorRatio > errLimit) {
-      const worst = this.#deps.worstBackend?.();
+      const worst = this.#worstBackend() ?? this.#deps.worstBackend?.();
       return `error ratio ${pct(w.errorRatio)} over the last ${Math.round(SLIDE_MS / 1000)}s vs ${pct(b.errorRatio)} before the apply (limit ${pct(errLimit)})${worst === undefined ? '' : `; most errors on ${worst}`}`;
     }
     if (b.requests >= t.minRequests) {
