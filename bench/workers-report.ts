@@ -108,7 +108,12 @@ export function measureSharedState(n = 2_000_000): SharedStateCost {
     connectMs: 0,
     firstByteMs: 0.5,
   };
+  // Request ids and paths differ per request; the other fields repeat, as they do in a run.
+  const ids = Array.from({ length: 1024 }, (_, i) => `5f2c1a9e-${i.toString(36)}`);
+  const paths = Array.from({ length: 1024 }, (_, i) => `/items/${i}`);
   const ringRecordNs = nsPerOp(n / 4, (i) => {
+    outcome.requestId = ids[i & 1023] as string;
+    outcome.path = paths[(i * 7) & 1023] as string;
     writer.request(outcome);
     if ((i & 255) === 0) reader.drain(SINK);
   });
@@ -191,7 +196,7 @@ export function renderWorkers(input: {
     `| a ticket from the pool's shared counter (round-robin, weighted round-robin) | ${f1(s.ticketNs)} |`,
   );
   out.push(
-    `| one request outcome written to the ring and read back by the main thread | ${f1(s.ringRecordNs)} |`,
+    `| one request outcome written to the ring and read back by the main thread (id and path new each time, the other fields as in the last record) | ${f1(s.ringRecordNs)} |`,
   );
   out.push(
     `| **added per request** (shared − local bookkeeping + ticket + outcome record) | **${f1(perRequest)}** |`,

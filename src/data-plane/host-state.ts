@@ -1,6 +1,6 @@
 // Runtime facts about one backend, kept apart from config (like Caddy's hosts.go) so they
 // survive reloads: a HostRegistry hands the same HostState to every snapshot that keeps
-// the backend (keyed by pool name and address).
+// the backend (keyed by pool, name and address: one identity with the views and the monitor).
 //
 // HostState holds facts (check verdict, ejection deadline, flap hold, lame duck, ramp); the
 // HealthManager is the one writer of `status`, derived from those facts by deriveStatus().
@@ -115,7 +115,7 @@ export function nextLatencyEwma(ewmaMs: number, kind: OutcomeKind, durationMs: n
 
 export class HostState implements DataPlaneHost {
   index = 0;
-  name: string;
+  readonly name: string;
   readonly pool: string;
   readonly address: string;
   readonly hostname: string;
@@ -275,23 +275,27 @@ export class HostState implements DataPlaneHost {
   }
 }
 
-/** Keeps HostState objects across config versions, keyed by pool and address. */
+/**
+ * Keeps HostState objects across config versions. A backend's identity is its pool, name and
+ * address — the name every view, metric and alert uses, and the address it is reached at: a
+ * reload that keeps both keeps the backend's health and counters; a rename or a new address is
+ * another backend, judged afresh (a new server must not inherit the old one's health).
+ */
 export class HostRegistry {
   readonly #hosts = new Map<string, HostState>();
 
-  static key(pool: string, address: string): string {
-    return `${pool}\u0000${address}`;
+  static key(pool: string, name: string, address: string): string {
+    return `${pool}\u0000${name}\u0000${address}`;
   }
 
-  /** The existing state for (pool, address), updated from spec, or a new one. */
+  /** The existing state for the spec's backend, updated from spec, or a new one. */
   acquire(spec: HostSpec): HostState {
-    const key = HostRegistry.key(spec.pool, spec.address);
+    const key = HostRegistry.key(spec.pool, spec.name, spec.address);
     let h = this.#hosts.get(key);
     if (h === undefined) {
       h = new HostState(spec);
       this.#hosts.set(key, h);
     } else {
-      h.name = spec.name;
       h.configuredWeight = spec.weight;
       h.maxRequests = spec.maxRequests;
       h.drain = spec.drain;
@@ -304,7 +308,7 @@ export class HostRegistry {
     for (const k of this.#hosts.keys()) if (!keys.has(k)) this.#hosts.delete(k);
   }
 
-  get(pool: string, address: string): HostState | undefined {
-    return this.#hosts.get(HostRegistry.key(pool, address));
+  get(pool: string, name: string, address: string): HostState | undefined {
+    return this.#hosts.get(HostRegistry.key(pool, name, address));
   }
 }

@@ -38,9 +38,9 @@ export type DataPlanePool = PoolRuntime<DataPlaneHost>;
 
 /** Where a snapshot's hosts come from: the HostRegistry, or a worker's table of shared hosts. */
 export interface HostSource<H extends DataPlaneHost> {
-  /** The existing host for (pool, address), updated from spec, or a new one. */
+  /** The existing host for (pool, name, address), updated from spec, or a new one. */
   acquire(spec: HostSpec): H;
-  get(pool: string, address: string): H | undefined;
+  get(pool: string, name: string, address: string): H | undefined;
 }
 
 export interface BuildOptions<H extends DataPlaneHost = HostState> {
@@ -70,7 +70,7 @@ export function buildSnapshot<H extends DataPlaneHost = HostState>(
     const hosts: H[] = pc.backends.map((b) => {
       const hp = parseAddress(b.address);
       if (hp === undefined) throw new Error(`pools.${name}: bad backend address ${b.address}`);
-      const running = options.staged === true ? registry.get(name, b.address) : undefined;
+      const running = options.staged === true ? registry.get(name, b.name, b.address) : undefined;
       return (
         running ??
         registry.acquire({

@@ -138,7 +138,6 @@ interface Preparation extends HealthPreparation {
 /** The backend config a committed snapshot gives a host (kept off running hosts until then). */
 function adoptBackendConfig(h: HostState, b: BackendOptions | undefined): void {
   if (b === undefined) return;
-  h.name = b.name;
   h.configuredWeight = b.weight;
   h.maxRequests = b.maxRequests;
   h.drain = b.drain;

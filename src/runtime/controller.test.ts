@@ -214,7 +214,7 @@ describe('ConfigController: a refused apply changes nothing, under load', () => 
       // b4 was warmed (checked) and then forgotten: its checks stop.
       expect(b4.healthChecks).toBeGreaterThan(0);
       const b4Checks = b4.healthChecks;
-      expect(rig.registry.get('app', b4.address)).toBeUndefined();
+      expect(rig.registry.get('app', 'b4', b4.address)).toBeUndefined();
 
       // commit: another process commits to the same store file while the apply warms b4
       b4.setHealth('hang');
@@ -242,7 +242,7 @@ describe('ConfigController: a refused apply changes nothing, under load', () => 
       const afterCommit = b4.healthChecks;
       await new Promise((r) => setTimeout(r, 1600)); // three check intervals
       expect(b4.healthChecks - afterCommit).toBeLessThanOrEqual(1); // at most the hung one ending
-      expect(rig.registry.get('app', b4.address)).toBeUndefined();
+      expect(rig.registry.get('app', 'b4', b4.address)).toBeUndefined();
 
       // commit again: the store file is damaged under the running balancer; its check finds it
       // and the store refuses to write

@@ -471,7 +471,7 @@ export class ConfigController {
     for (const p of next.pools.values())
       for (const h of p.state.hosts) {
         backends.add(h.name);
-        if (!running.has(HostRegistry.key(p.name, h.address))) newBackends.add(h.name);
+        if (!running.has(HostRegistry.key(p.name, h.name, h.address))) newBackends.add(h.name);
       }
     const view: CanaryView = {
       version: committed.version,
@@ -655,7 +655,7 @@ function noCanaryDataPlane(): FulcrumError {
 function hostKeys(snapshot: Snapshot | undefined): Set<string> {
   const keys = new Set<string>();
   for (const p of snapshot?.pools.values() ?? [])
-    for (const h of p.state.hosts) keys.add(HostRegistry.key(p.name, h.address));
+    for (const h of p.state.hosts) keys.add(HostRegistry.key(p.name, h.name, h.address));
   return keys;
 }
 

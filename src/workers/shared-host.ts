@@ -28,7 +28,7 @@ const EWMA_MAX_US = 2 ** 31 - 1;
 export class SharedHost implements DataPlaneHost {
   index = 0;
   effectiveWeight = 0;
-  name: string;
+  readonly name: string;
   readonly pool: string;
   readonly address: string;
   readonly hostname: string;

@@ -92,18 +92,21 @@ function prepare(m: Extract<ToWorker, { type: 'prepare' }>): Promise<PreparedSna
   const slotOf = new Map<string, number>();
   for (const [pool, ps] of Object.entries(m.pools)) {
     const backends = m.config.pools[pool]?.backends ?? [];
-    ps.hosts.forEach((slot, i) => slotOf.set(`${pool}\u0000${backends[i]?.address ?? ''}`, slot));
+    ps.hosts.forEach((slot, i) => {
+      const b = backends[i];
+      if (b !== undefined) slotOf.set(`${pool}\u0000${b.name}\u0000${b.address}`, slot);
+    });
   }
   const source = {
     acquire(spec: HostSpec): SharedHost {
-      const slot = slotOf.get(`${spec.pool}\u0000${spec.address}`);
+      const slot = slotOf.get(`${spec.pool}\u0000${spec.name}\u0000${spec.address}`);
       if (slot === undefined) throw new Error(`no slot for ${spec.pool}/${spec.address}`);
       let h = hosts.get(slot);
-      if (h === undefined || h.address !== spec.address) {
+      // A slot is one backend identity (pool, name, address) for as long as it is in use.
+      if (h === undefined || h.address !== spec.address || h.name !== spec.name) {
         h = new SharedHost(slot, spec, tables, me, ring);
         hosts.set(slot, h);
       }
-      h.name = spec.name;
       return h;
     },
     get: () => undefined,

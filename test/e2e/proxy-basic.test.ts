@@ -226,8 +226,8 @@ describe('proxy', () => {
       a.setExtraHeaders({ 'X-Drain-Me': '1' });
       harness = await startProxy(simpleConfig(backends, { lameDuckHeader: 'x-drain-me' }));
       for (let i = 0; i < 2; i++) expect((await httpRequest({ port: harness.port() })).status).toBe(200);
-      expect(harness.registry.get('app', a.address)?.lameDuck).toBe(true);
-      expect(harness.registry.get('app', b.address)?.lameDuck).toBe(false);
+      expect(harness.host('app', a.address)?.lameDuck).toBe(true);
+      expect(harness.host('app', b.address)?.lameDuck).toBe(false);
     });
 
     it('consistent-hash pools route a header key to the same backend', async () => {

@@ -79,7 +79,7 @@ describe('proxy', () => {
       const r = await httpRequest({ port: harness.port() });
       expect(r.status).toBe(502);
       expect(r.headers['x-fulcrum-error']).toBe('FULCRUM_ERR_PROXY_UPSTREAM_CONNECT');
-      const host = harness.registry.get('app', b.address);
+      const host = harness.host('app', b.address);
       expect(host?.failures).toBe(1);
       expect(host?.inFlight).toBe(0);
     });
@@ -91,7 +91,7 @@ describe('proxy', () => {
       const r = await httpRequest({ port: harness.port() });
       expect(r.status).toBe(504);
       expect(r.headers['x-fulcrum-error']).toBe('FULCRUM_ERR_PROXY_UPSTREAM_TIMEOUT');
-      expect(harness.registry.get('app', (backends[0] as FakeBackend).address)?.inFlight).toBe(0);
+      expect(harness.host('app', (backends[0] as FakeBackend).address)?.inFlight).toBe(0);
       // The backend was reached but did not answer: the outcome names it.
       expect(harness.outcomes[0]).toMatchObject({ status: 504, backend: 'b0' });
     });
@@ -127,7 +127,7 @@ describe('proxy', () => {
       await expect(httpRequest({ port: harness.port() })).rejects.toThrow();
       await new Promise((r) => setTimeout(r, 20));
       expect(harness.outcomes[0]).toMatchObject({ status: 200, error: 'FULCRUM_ERR_PROXY_UPSTREAM_RESET' });
-      expect(harness.registry.get('app', (backends[0] as FakeBackend).address)?.failures).toBe(1);
+      expect(harness.host('app', (backends[0] as FakeBackend).address)?.failures).toBe(1);
     });
 
     it('a backend 503 is passed through and counted as a gateway error', async () => {
@@ -236,7 +236,7 @@ describe('proxy', () => {
       expect(got).toContain('FULCRUM_ERR_PROXY_CLIENT_TIMEOUT');
       await new Promise((r) => setTimeout(r, 20));
       expect(harness.outcomes[0]).toMatchObject({ status: 408, error: 'FULCRUM_ERR_PROXY_CLIENT_TIMEOUT' });
-      expect(harness.registry.get('app', (backends[0] as FakeBackend).address)?.inFlight).toBe(0);
+      expect(harness.host('app', (backends[0] as FakeBackend).address)?.inFlight).toBe(0);
     });
 
     it('closes an idle client keep-alive connection after timeouts.idle', async () => {

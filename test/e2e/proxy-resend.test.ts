@@ -73,7 +73,7 @@ describe('proxy: what is sent twice', () => {
     expect(b.methods).toEqual({ GET: 1 + 2 + 2 + 2, PUT: 2, DELETE: 2 });
     // Not a retry, not a failure of the backend.
     expect(h.outcomes.every((o) => o.retries === 0 && o.status === 200)).toBe(true);
-    expect(h.registry.get('app', b.address)?.failures).toBe(0);
+    expect(h.host('app', b.address)?.failures).toBe(0);
   });
 
   it('with GET taken out of retries.methods, a GET is not sent twice either', async () => {

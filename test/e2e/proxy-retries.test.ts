@@ -34,7 +34,7 @@ describe('proxy', () => {
       // Every try that hit the dead backend failed locally and was retried once, elsewhere.
       expect(retried.length).toBeGreaterThan(0);
       expect(retried.every((o) => o.retries === 1 && o.status === 200 && o.error === undefined)).toBe(true);
-      expect(harness.registry.get('app', down.address)?.failures).toBe(retried.length);
+      expect(harness.host('app', down.address)?.failures).toBe(retried.length);
       expect(down.requests).toBe(0);
     });
 
@@ -53,7 +53,7 @@ describe('proxy', () => {
       const retried = harness.outcomes.filter((o) => o.retries === 1).length;
       expect(retried).toBeGreaterThan(0);
       expect(bad.requests).toBe(retried);
-      expect(harness.registry.get('app', bad.address)?.inFlight).toBe(0);
+      expect(harness.host('app', bad.address)?.inFlight).toBe(0);
 
       await harness.apply(simpleConfig(backends, { retries: { attempts: 1, on: ['connect-failure'] } }));
       const before = bad.requests;
@@ -126,7 +126,7 @@ describe('proxy', () => {
       expect(JSON.parse(r.text)).toEqual({ bytes: 20 });
       expect(bad.requests).toBe(1);
       expect(harness.outcomes[0]).toMatchObject({ retries: 1, status: 200 });
-      expect(harness.registry.get('app', bad.address)?.inFlight).toBe(0);
+      expect(harness.host('app', bad.address)?.inFlight).toBe(0);
     });
 
     it('a body larger than bufferSize is not retried', async () => {
@@ -167,7 +167,7 @@ describe('proxy', () => {
       expect(statuses).toEqual([200, 200, 200, 200]);
       const moved = harness.outcomes.filter((o) => o.retries === 1);
       expect(moved.length).toBeGreaterThan(0);
-      expect(harness.registry.get('app', dead.address)?.failures).toBe(moved.length);
+      expect(harness.host('app', dead.address)?.failures).toBe(moved.length);
       expect(moved.every((o) => o.retriedFrom === dead.name && o.backend === good.name)).toBe(true);
 
       await dead.setMode('5xx');
@@ -339,7 +339,7 @@ describe('proxy', () => {
         // request went to `stale` again on a new connection: not a retry, not a failure.
         expect(seen).toEqual(['stale', 'b0', 'stale']);
         expect(harness.outcomes[2]).toMatchObject({ retries: 0, status: 200, backend: 'stale' });
-        expect(harness.registry.get('app', address)?.failures).toBe(0);
+        expect(harness.host('app', address)?.failures).toBe(0);
       } finally {
         stale.close();
       }
@@ -366,7 +366,7 @@ describe('proxy', () => {
       // Whichever backend a request meets first, two retries reach the good one.
       expect(oks.reduce((a, b) => a + b, 0)).toBe(120);
       expect(harness.proxy.counters('app')).toEqual({ active: 0, retrying: 0 });
-      for (const b of backends) expect(harness.registry.get('app', b.address)?.inFlight, b.name).toBe(0);
+      for (const b of backends) expect(harness.host('app', b.address)?.inFlight, b.name).toBe(0);
       expect(harness.outcomes).toHaveLength(120);
     });
 
@@ -382,7 +382,7 @@ describe('proxy', () => {
       expect(replies.map((r) => r.status)).toEqual([200, 200]);
       expect(performance.now() - t0).toBeLessThan(5000);
       expect(harness.outcomes.some((o) => o.retries === 1)).toBe(true);
-      expect(harness.registry.get('app', (backends[0] as FakeBackend).address)?.inFlight).toBe(0);
+      expect(harness.host('app', (backends[0] as FakeBackend).address)?.inFlight).toBe(0);
     });
   });
 });

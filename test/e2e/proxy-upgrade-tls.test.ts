@@ -100,7 +100,7 @@ describe('proxy: WebSocket upgrade', () => {
     socket.destroy();
     await new Promise((r) => setTimeout(r, 20));
     expect(harness.outcomes[0]).toMatchObject({ status: 101, pool: 'app' });
-    const host = harness.registry.get('app', (backends.find((b) => b.requests === 1) as FakeBackend).address);
+    const host = harness.host('app', (backends.find((b) => b.requests === 1) as FakeBackend).address);
     expect(host?.inFlight).toBe(0);
   });
 
@@ -141,7 +141,7 @@ describe('proxy: WebSocket upgrade', () => {
     expect(head).toContain('x-fulcrum-error: FULCRUM_ERR_PROXY_UPSTREAM_CONNECT');
     // The outcome names the backend that refused (issue 12); "no backend" it was not.
     expect(harness.outcomes[0]).toMatchObject({ status: 502, backend: 'b0', noBackend: false });
-    expect(harness.registry.get('app', (backends[0] as FakeBackend).address)?.failures).toBe(1);
+    expect(harness.host('app', (backends[0] as FakeBackend).address)?.failures).toBe(1);
   });
 });
 

@@ -996,7 +996,7 @@ describe('proxy wire: early answers', () => {
     expect(b.requests).toBe(0);
     for (let i = 0; i < 100 && h().outcomes.length < 1; i++) await sleep(20);
     expect(h().outcomes).toHaveLength(1);
-    expect(h().registry.get('app', b.address)?.inFlight).toBe(0);
+    expect(h().host('app', b.address)?.inFlight).toBe(0);
   });
 
   // An answer that starts before the request was fully sent (an early 413 to an upload the
@@ -1063,7 +1063,7 @@ describe('proxy wire: upstream connections', () => {
     expect(r.headers['x-fulcrum-error']).toBeUndefined();
     expect(r.body).toBe('/second');
     expect(b.connections).toBe(2);
-    expect(harness.registry.get('app', b.address)?.failures).toBe(0);
+    expect(harness.host('app', b.address)?.failures).toBe(0);
   });
 
   it('closes idle upstream connections after the pool timeouts.idle', async () => {

@@ -2,9 +2,9 @@
 import pino from 'pino';
 import { configSchema, type Config } from '../../src/config/schema.ts';
 import { EventHub, type RequestOutcome } from '../../src/core/events.ts';
-import { HostRegistry } from '../../src/data-plane/host-state.ts';
+import { HostRegistry, type HostState } from '../../src/data-plane/host-state.ts';
 import { ProxyServer, type ProxyDeps } from '../../src/proxy/proxy-server.ts';
-import { buildSnapshot } from '../../src/data-plane/snapshot.ts';
+import { buildSnapshot, type Snapshot } from '../../src/data-plane/snapshot.ts';
 import type { FakeBackend } from './fake-backend.ts';
 
 // Policies start at offset 0 so tests can tell which backend gets the first try.
@@ -16,6 +16,8 @@ export interface Harness {
   registry: HostRegistry;
   config: Config;
   outcomes: RequestOutcome[];
+  /** The host of a backend by its address, in the newest snapshot that has it. */
+  host(pool: string, address: string): HostState | undefined;
   port(listener?: string): number;
   /** Parse and activate another config (version + 1). */
   apply(input: unknown): Promise<void>;
@@ -37,7 +39,8 @@ export async function startProxy(
   });
   let version = 1;
   const config = configSchema.parse(input);
-  await proxy.activate(buildSnapshot(config, version, registry, BUILD));
+  const built: Snapshot[] = [buildSnapshot(config, version, registry, BUILD)];
+  await proxy.activate(built[0] as Snapshot);
   let closed = false;
   return {
     proxy,
@@ -45,6 +48,13 @@ export async function startProxy(
     registry,
     config,
     outcomes,
+    host(pool, address) {
+      for (let i = built.length - 1; i >= 0; i--) {
+        const h = built[i]?.pools.get(pool)?.state.hosts.find((x) => x.address === address);
+        if (h !== undefined) return h;
+      }
+      return undefined;
+    },
     port(listener = 'web') {
       const a = proxy.boundAddress(listener);
       if (a === undefined) throw new Error(`listener ${listener} not bound`);
@@ -52,7 +62,9 @@ export async function startProxy(
     },
     async apply(next) {
       version++;
-      await proxy.activate(buildSnapshot(configSchema.parse(next), version, registry, BUILD));
+      const snapshot = buildSnapshot(configSchema.parse(next), version, registry, BUILD);
+      built.push(snapshot);
+      await proxy.activate(snapshot);
     },
     async close(graceMs = 0) {
       if (closed) return;
