@@ -11,6 +11,7 @@ import YAML from 'yaml';
 import { spawnCli } from '../helpers/cli.ts';
 import { startFakeBackends, type FakeBackend } from '../helpers/fake-backend.ts';
 import { startLoad } from '../helpers/load.ts';
+import { testWorkers } from '../helpers/balancer.ts';
 
 // Every test spawns CLI processes: seconds each on a busy 2-core machine. Bounded, not timed.
 vi.setConfig({ testTimeout: 120_000, hookTimeout: 60_000 });
@@ -53,6 +54,7 @@ function writeConfig(weights: number[]): void {
     file,
     YAML.stringify({
       version: 1,
+      ...testWorkers(),
       admin: { address: '127.0.0.1:0' },
       log: { level: 'info', access: false },
       listeners: {
