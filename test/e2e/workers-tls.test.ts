@@ -1,6 +1,5 @@
 // TLS over worker threads (issue 13): every worker's sockets hold the same session ticket
 // keys, so a client resumes its session whichever worker accepts its next connection.
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +7,7 @@ import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeBackends, type FakeBackend } from '../helpers/fake-backend.ts';
 import { startTestBalancer, type TestBalancer } from '../helpers/balancer.ts';
+import { selfSignedCert } from '../helpers/tls-cert.ts';
 
 let dir: string;
 let backends: FakeBackend[];
@@ -15,21 +15,7 @@ let tb: TestBalancer;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'fulcrum-workers-tls-'));
-  execFileSync('openssl', [
-    'req',
-    '-x509',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-days',
-    '1',
-    '-subj',
-    '/CN=localhost',
-    '-keyout',
-    join(dir, 'key.pem'),
-    '-out',
-    join(dir, 'cert.pem'),
-  ]);
+  selfSignedCert(join(dir, 'key.pem'), join(dir, 'cert.pem'));
   backends = await startFakeBackends(2);
   tb = await startTestBalancer(
     {
