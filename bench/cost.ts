@@ -40,12 +40,12 @@ import {
   commandLine,
   cpuMs,
   freePort,
-  killAll,
   sleep,
   startPinned,
   stop,
   waitReady,
   type Proc,
+  runBench,
 } from './procs.ts';
 import { HAPROXY, NGINX, ensureTools } from './tools.ts';
 import { runWrk } from './wrk.ts';
@@ -464,15 +464,4 @@ async function main(): Promise<void> {
   rmSync(dir, { recursive: true, force: true });
 }
 
-process.on('SIGINT', () => {
-  killAll();
-  process.exit(130);
-});
-
-try {
-  await main();
-} catch (err) {
-  killAll();
-  console.error(err);
-  process.exitCode = 1;
-}
+await runBench(main);

@@ -141,3 +141,21 @@ export function cpuMs(pid: number): number {
   }
   return ticks * TICK_MS;
 }
+
+/**
+ * Run a bench's main: every process it started is killed by PID when it fails or is
+ * interrupted (Ctrl-C), and a failure sets the exit code.
+ */
+export async function runBench(main: () => Promise<void>): Promise<void> {
+  process.on('SIGINT', () => {
+    killAll();
+    process.exit(130);
+  });
+  try {
+    await main();
+  } catch (err) {
+    killAll();
+    console.error(err);
+    process.exitCode = 1;
+  }
+}

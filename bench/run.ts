@@ -25,16 +25,17 @@ import {
   commandLine,
   cpuMs,
   freePort,
-  killAll,
   sleep,
   startPinned,
   stop,
   waitReady,
   type Proc,
+  runBench,
 } from './procs.ts';
 import { machineFacts, renderReport, type Measurement } from './report.ts';
 import { NGINX, ensureTools } from './tools.ts';
 import { runWrk } from './wrk.ts';
+import { fulcrumYaml } from './fulcrum-yaml.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 // A single-core machine cannot separate the proxy from the load: everything runs unpinned
@@ -98,35 +99,6 @@ async function waitForQuiet(): Promise<void> {
   }
 }
 
-function fulcrumYaml(
-  port: number,
-  adminPort: number,
-  backends: readonly number[],
-  accessLog: boolean,
-  logFile?: string,
-): string {
-  const list = backends.map((p, i) => `      - { name: b${i + 1}, address: 127.0.0.1:${p} }`).join('\n');
-  return `version: 1
-listeners:
-  web:
-    address: 127.0.0.1:${port}
-    routes:
-      - pool: app
-pools:
-  app:
-    policy: round-robin
-    backends:
-${list}
-    healthCheck: { path: /healthz, interval: 2s }
-admin:
-  address: 127.0.0.1:${adminPort}
-audit:
-  schedule: ""
-log:
-  access: ${accessLog}
-${logFile === undefined ? '' : `  file: ${logFile}\n`}`;
-}
-
 async function startTarget(t: Target, dir: string, backends: readonly number[]): Promise<Running> {
   if (t === 'direct') return { url: `http://127.0.0.1:${backends[0]}/`, proc: undefined };
   const port = await freePort();
@@ -159,7 +131,16 @@ async function startTarget(t: Target, dir: string, backends: readonly number[]):
   } else {
     const file = join(dir, `${t}.yaml`);
     const logFile = t === 'fulcrum-logfile' ? join(dir, 'fulcrum-access.log') : undefined;
-    writeFileSync(file, fulcrumYaml(port, await freePort(), backends, t !== 'fulcrum-nolog', logFile));
+    writeFileSync(
+      file,
+      fulcrumYaml({
+        port,
+        adminPort: await freePort(),
+        backends,
+        accessLog: t !== 'fulcrum-nolog',
+        ...(logFile === undefined ? {} : { logFile }),
+      }),
+    );
     const prof = opts['cpu-prof'];
     const nodeArgs = prof === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${resolve(prof)}`];
     if (opts['node-args'] !== '') nodeArgs.push(...opts['node-args'].split(' '));
@@ -255,15 +236,4 @@ async function main(): Promise<void> {
   rmSync(dir, { recursive: true, force: true });
 }
 
-process.on('SIGINT', () => {
-  killAll();
-  process.exit(130);
-});
-
-try {
-  await main();
-} catch (err) {
-  killAll();
-  console.error(err);
-  process.exitCode = 1;
-}
+await runBench(main);

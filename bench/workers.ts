@@ -15,10 +15,11 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { writeBackendConfig, writeProxyConfig } from './nginx.ts';
-import { commandLine, cpuMs, freePort, killAll, startPinned, stop, waitReady, type Proc } from './procs.ts';
+import { commandLine, cpuMs, freePort, startPinned, stop, waitReady, type Proc, runBench } from './procs.ts';
 import { NGINX, ensureTools } from './tools.ts';
 import { runWrk } from './wrk.ts';
 import { measureSharedState, renderWorkers, spliceWorkers, type WorkersRow } from './workers-report.ts';
+import { fulcrumYaml } from './fulcrum-yaml.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -45,30 +46,6 @@ const TARGETS: readonly Target[] = [
   { id: 'nginx-2', proxy: 'nginx', workers: 2 },
 ];
 
-function fulcrumYaml(port: number, adminPort: number, backends: readonly number[], workers: number): string {
-  const list = backends.map((p, i) => `      - { name: b${i + 1}, address: 127.0.0.1:${p} }`).join('\n');
-  return `version: 1
-workers: ${workers}
-listeners:
-  web:
-    address: 127.0.0.1:${port}
-    routes:
-      - pool: app
-pools:
-  app:
-    policy: round-robin
-    backends:
-${list}
-    healthCheck: { path: /healthz, interval: 2s }
-admin:
-  address: 127.0.0.1:${adminPort}
-audit:
-  schedule: ""
-log:
-  access: true
-`;
-}
-
 async function startTarget(
   t: Target,
   dir: string,
@@ -83,7 +60,10 @@ async function startTarget(
     proc = startPinned(t.id, cpus, NGINX, ['-p', dir, '-c', conf], join(dir, `${t.id}.err`));
   } else {
     const file = join(dir, `${t.id}.yaml`);
-    writeFileSync(file, fulcrumYaml(port, await freePort(), backends, t.workers));
+    writeFileSync(
+      file,
+      fulcrumYaml({ port, adminPort: await freePort(), backends, accessLog: true, workers: t.workers }),
+    );
     proc = startPinned(
       t.id,
       cpus,
@@ -173,15 +153,4 @@ async function main(): Promise<void> {
   console.log(`bench: wrote ${out}`);
 }
 
-process.on('SIGINT', () => {
-  killAll();
-  process.exit(130);
-});
-
-try {
-  await main();
-} catch (err) {
-  killAll();
-  console.error(err);
-  process.exitCode = 1;
-}
+await runBench(main);

@@ -196,7 +196,9 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
     runtimeMetrics: {
       listenerConnections: () => proxy.connectionStats(),
       logLinesDropped: () => destination.dropped,
-      ...(workerPlane === undefined ? {} : { workers: () => workerPlane.workerStats() }),
+      ...(workerPlane === undefined
+        ? {}
+        : { workers: () => workerPlane.workerStats(), refresh: () => workerPlane.syncHosts() }),
     },
     // In a fleet, alerts carry the fleet's instance id, the one its membership record has.
     ...(config.fleet ? { instance: config.fleet.instance ?? defaultInstanceId() } : {}),

@@ -80,6 +80,8 @@ export interface RuntimeMetricsSource {
   logLinesDropped(): number;
   /** Data-plane worker threads (absent with `workers: 1`). */
   workers?: () => readonly WorkerFacts[];
+  /** Called before a scrape: bring host counters kept elsewhere (worker threads) up to date. */
+  refresh?: () => void;
 }
 
 /** One data-plane worker thread's counts (the worker data plane's shared stats). */

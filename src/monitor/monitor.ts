@@ -155,6 +155,8 @@ export class Monitor {
   }
 
   async metrics(): Promise<{ contentType: string; body: string }> {
+    // Worker threads: copy their shared counters into the hosts first, so a scrape is current.
+    this.#d.runtimeMetrics?.refresh?.();
     return { contentType: this.#metrics.registry.contentType, body: await this.#metrics.registry.metrics() };
   }
 

@@ -35,6 +35,8 @@ export interface ProxyDeps {
    * client resumes whichever thread accepts it); undefined = fresh random keys.
    */
   ticketKeys?: (listener: string, address: string) => Buffer | undefined;
+  /** Told after a client connection was accepted or closed (workers publish their counts from here). */
+  onConnectionsChanged?: () => void;
 }
 
 /**
@@ -179,11 +181,13 @@ export class ProxyServer implements ExchangeCore, ListenerHost, DataPlaneServer 
   }
 
   onConnectionClosed(): void {
+    this.#deps.onConnectionsChanged?.();
     this.#checkIdle();
   }
 
   onConnectionAccepted(listener: string): void {
     this.#accepted.set(listener, (this.#accepted.get(listener) ?? 0) + 1);
+    this.#deps.onConnectionsChanged?.();
   }
 
   // --- public API -----------------------------------------------------------------------

@@ -451,26 +451,11 @@ export class ConfigController {
     fraction: number,
     kept: { loaded: LoadedConfig; fingerprint: string },
   ): Promise<CanaryView> {
-    const { health, proxy, store, registry } = this.#deps;
+    const { proxy, store } = this.#deps;
     const previous = this.#snapshot as Snapshot;
     const base = this.#version as ConfigVersion;
     if (proxy.activateCanary === undefined || proxy.endCanary === undefined) throw noCanaryDataPlane();
-    const prep = await health.prepare(next);
-    const refuse = (err: unknown): never => {
-      health.discard(prep);
-      registry.retain(hostKeys(previous));
-      throw err;
-    };
-    const dark = force ? undefined : darkenedPool(previous, next);
-    if (dark !== undefined) {
-      return refuse(
-        new FulcrumError(
-          'FULCRUM_ERR_CONFIG_WARM',
-          `pool ${dark.pool} serves now but would have no available backend: ${dark.backends}; nothing changed (apply with --force to run it anyway)`,
-          { pool: dark.pool },
-        ),
-      );
-    }
+    const { prep, refuse } = await this.#warm(next, previous, force);
     try {
       proxy.activateCanary(next, fraction);
     } catch (err) {
@@ -602,17 +587,16 @@ export class ConfigController {
   }
 
   /**
-   * Warm (prepare) → swap (proxy) → commit (store) → commit (health). A refusal before the
-   * store commit discards what was prepared; the running pools were never touched.
+   * Warm `next` beside the running pools; refused (nothing changed) when a pool that serves
+   * now would have no available backend, unless forced. `refuse` discards the preparation and
+   * forgets the backends the build registered, then throws.
    */
-  async #activate(
+  async #warm(
     next: Snapshot,
+    previous: Snapshot | undefined,
     force: boolean,
-    resume: ConfigVersion | undefined,
-    record: CommitInput,
-  ): Promise<ConfigVersion> {
-    const { health, proxy, store, registry, logger } = this.#deps;
-    const previous = this.#snapshot;
+  ): Promise<{ prep: unknown; refuse: (err: unknown) => never }> {
+    const { health, registry } = this.#deps;
     const prep = await health.prepare(next);
     const refuse = (err: unknown): never => {
       health.discard(prep);
@@ -630,6 +614,22 @@ export class ConfigController {
         ),
       );
     }
+    return { prep, refuse };
+  }
+
+  /**
+   * Warm (prepare) → swap (proxy) → commit (store) → commit (health). A refusal before the
+   * store commit discards what was prepared; the running pools were never touched.
+   */
+  async #activate(
+    next: Snapshot,
+    force: boolean,
+    resume: ConfigVersion | undefined,
+    record: CommitInput,
+  ): Promise<ConfigVersion> {
+    const { health, proxy, store, registry, logger } = this.#deps;
+    const previous = this.#snapshot;
+    const { prep, refuse } = await this.#warm(next, previous, force);
     try {
       // On a bind failure the proxy keeps the previous snapshot.
       await proxy.activate(next);

@@ -44,9 +44,11 @@ import { SlotAllocator } from './slot-allocator.ts';
 
 /** Ring per worker: ~40,000 request records of typical size before one is dropped. */
 const RING_BYTES = 1 << 23;
-/** Outcomes reach the monitor this often; host views (in-flight, EWMA, bytes) every 10th time. */
+/** Outcomes reach the monitor this often; host views (in-flight, EWMA, bytes) too, or every 10th time. */
 const DRAIN_MS = 20;
 const SYNC_EVERY = 10;
+/** Host slots × workers past which the copy runs only every SYNC_EVERY-th drain. */
+const SYNC_EVERY_ABOVE = 8192;
 /** A worker that does not answer a control message in this long is treated as lost. */
 const CALL_TIMEOUT_MS = 30_000;
 /** Back-off before starting a replacement again when the last one failed to come up. */
@@ -167,6 +169,8 @@ export class WorkerDataPlane implements DataPlaneServer, OutcomeSink {
   #current: { snapshot: Snapshot; message: Extract<ToWorker, { type: 'prepare' }> } | undefined;
   #ids = 0;
   #ticks = 0;
+  /** Hosts of the running snapshot (what one sync copies). */
+  #hostCount = 0;
   #closing = false;
   #shutdown: Promise<void> | undefined;
   readonly #refreshQueue = new Set<number>();
@@ -242,6 +246,7 @@ export class WorkerDataPlane implements DataPlaneServer, OutcomeSink {
       await this.#prepareAndCommit(this.#live(), message);
       const previous = this.#current?.snapshot;
       this.#current = { snapshot, message };
+      this.#hostCount = [...snapshot.pools.values()].reduce((n, p) => n + p.state.hosts.length, 0);
       for (const [name, p] of snapshot.pools) p.state.onRefresh = () => this.#publishPool(name, p.state);
       if (previous !== undefined) for (const p of previous.pools.values()) p.state.onRefresh = undefined;
       for (const [name, p] of snapshot.pools) this.#publishPool(name, p.state);
@@ -496,11 +501,15 @@ export class WorkerDataPlane implements DataPlaneServer, OutcomeSink {
 
   #tick(): void {
     for (const r of this.#rings) r.drain(this);
-    if (++this.#ticks % SYNC_EVERY === 0) this.#syncHosts();
+    const every = this.#hostCount * this.#o.workers > SYNC_EVERY_ABOVE ? SYNC_EVERY : 1;
+    if (++this.#ticks % every === 0) this.syncHosts();
   }
 
-  /** Copy the shared counters into the main thread's hosts, which the views and metrics read. */
-  #syncHosts(): void {
+  /**
+   * Copy the shared counters into the main thread's hosts, which the views and metrics read:
+   * every drain for a small table, every SYNC_EVERY-th for a large one, and before a scrape.
+   */
+  syncHosts(): void {
     const cur = this.#current;
     if (cur === undefined) return;
     const cells = this.tables.hosts;
@@ -538,7 +547,7 @@ export class WorkerDataPlane implements DataPlaneServer, OutcomeSink {
     await Promise.allSettled(handles.map((h) => h.worker.terminate()));
     clearInterval(this.#timer);
     this.#tick();
-    this.#syncHosts();
+    this.syncHosts();
   }
 }
 

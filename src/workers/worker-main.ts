@@ -61,6 +61,7 @@ hub.requests.subscribe((o) => {
 });
 
 let current: Snapshot<SharedHost> | undefined;
+let publishQueued = false;
 let ticketKeys: Readonly<Record<string, Uint8Array>> = {};
 const hosts = new Map<number, SharedHost>();
 const prepared = new Map<number, { snapshot: Snapshot<SharedHost>; handle: PreparedSnapshot }>();
@@ -75,6 +76,15 @@ const proxy = new ProxyServer({
   auditSecret: () => init.auditSecret,
   // The main thread checked that no other process holds the address; the threads share it.
   shareAddresses: true,
+  // Counts go out at once (coalesced per turn), so /metrics never lags a connection behind.
+  onConnectionsChanged: () => {
+    if (publishQueued) return;
+    publishQueued = true;
+    queueMicrotask(() => {
+      publishQueued = false;
+      publishStats();
+    });
+  },
   ticketKeys: (name) => {
     const k = ticketKeys[name];
     return k === undefined ? undefined : Buffer.from(k);

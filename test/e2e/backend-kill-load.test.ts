@@ -13,6 +13,7 @@ import YAML from 'yaml';
 import { spawnBackend, type BackendProcess } from '../helpers/backend-process.ts';
 import { spawnCli } from '../helpers/cli.ts';
 import { startLoad, type LoadResult } from '../helpers/load.ts';
+import { testWorkers } from '../helpers/balancer.ts';
 
 const NGINX = '/usr/sbin/nginx';
 const LOAD_MS = 6000;
@@ -52,6 +53,7 @@ async function startFulcrum(pool: Record<string, unknown>): Promise<{ url: strin
     file,
     YAML.stringify({
       version: 1,
+      ...testWorkers(),
       listeners: { web: { address: '127.0.0.1:0', routes: [{ pool: 'app' }] } },
       pools: { app: { backends: backends.map((b) => ({ name: b.name, address: b.address })), ...pool } },
       admin: { address: '127.0.0.1:0' },

@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import http from 'node:http';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -9,6 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeBackends, type FakeBackend } from '../helpers/fake-backend.ts';
 import { httpRequest } from '../helpers/http-client.ts';
 import { simpleConfig, startProxy, type Harness } from '../helpers/proxy-harness.ts';
+import { selfSignedCert } from '../helpers/tls-cert.ts';
 
 let backends: FakeBackend[] = [];
 let harness: Harness | undefined;
@@ -16,25 +16,7 @@ let dir: string;
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'fulcrum-tls-'));
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=localhost',
-      '-keyout',
-      join(dir, 'key.pem'),
-      '-out',
-      join(dir, 'cert.pem'),
-    ],
-    { stdio: 'ignore' },
-  );
+  selfSignedCert(join(dir, 'key.pem'), join(dir, 'cert.pem'));
 });
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -1,7 +1,7 @@
 // `fulcrum start` as a service manager drives it: SIGHUP after an edit of the file (under
 // load), SIGHUP after a bad edit, SIGHUP after the certificate files were replaced, SIGUSR1
 // for logrotate. The process must live through all of them.
-import { execFileSync, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +11,8 @@ import YAML from 'yaml';
 import { spawnCli } from '../helpers/cli.ts';
 import { startFakeBackends, type FakeBackend } from '../helpers/fake-backend.ts';
 import { startLoad } from '../helpers/load.ts';
+import { testWorkers } from '../helpers/balancer.ts';
+import { selfSignedCert } from '../helpers/tls-cert.ts';
 
 // Every test spawns CLI processes: seconds each on a busy 2-core machine. Bounded, not timed.
 vi.setConfig({ testTimeout: 120_000, hookTimeout: 60_000 });
@@ -25,27 +27,7 @@ let webPort: number;
 let tlsPort: number;
 
 function makeCert(name: string, cn: string, days = 30): void {
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-days',
-      String(days),
-      '-subj',
-      `/CN=${cn}`,
-      '-keyout',
-      join(dir, `${name}-key.pem`),
-      '-out',
-      join(dir, `${name}-cert.pem`),
-    ],
-    { stdio: 'ignore' },
-  );
+  selfSignedCert(join(dir, `${name}-key.pem`), join(dir, `${name}-cert.pem`), { cn, days });
 }
 
 function writeConfig(weights: number[]): void {
@@ -53,6 +35,7 @@ function writeConfig(weights: number[]): void {
     file,
     YAML.stringify({
       version: 1,
+      ...testWorkers(),
       admin: { address: '127.0.0.1:0' },
       log: { level: 'info', access: false },
       listeners: {

@@ -11,6 +11,7 @@ import YAML from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBalancer, type Balancer } from '../../src/main.ts';
 import { startFakeBackend, type FakeBackend } from '../helpers/fake-backend.ts';
+import { testWorkers } from '../helpers/balancer.ts';
 
 const PARTS = [
   '/services/',
@@ -50,6 +51,7 @@ beforeAll(async () => {
     file,
     YAML.stringify({
       version: 1,
+      ...testWorkers(),
       log: { level: 'debug', access: true },
       listeners: { web: { address: '127.0.0.1:0', routes: [{ pool: 'app' }] } },
       pools: {

@@ -7,6 +7,7 @@ import YAML from 'yaml';
 import { startFakeBackends, type FakeBackend } from '../helpers/fake-backend.ts';
 import { spawnCli } from '../helpers/cli.ts';
 import { startLoad } from '../helpers/load.ts';
+import { testWorkers } from '../helpers/balancer.ts';
 
 let backends: FakeBackend[];
 beforeAll(async () => {
@@ -24,6 +25,7 @@ function writeConfig(): string {
     file,
     YAML.stringify({
       version: 1,
+      ...testWorkers(),
       listeners: { web: { address: '127.0.0.1:0', routes: [{ pool: 'app' }] } },
       pools: {
         app: {

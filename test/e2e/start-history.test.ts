@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isFulcrumError } from '../../src/core/errors.ts';
 import { startBalancer, type Balancer, type StartOptions } from '../../src/main.ts';
 import { startFakeBackends, type FakeBackend } from '../helpers/fake-backend.ts';
+import { testWorkers } from '../helpers/balancer.ts';
 
 let backends: FakeBackend[];
 let dir: string;
@@ -17,6 +18,7 @@ let configFile: string;
 function configText(weights: [number, number], tag: string): string {
   return YAML.stringify({
     version: 1,
+    ...testWorkers(),
     log: { level: 'info', access: false },
     store: { sqlite: 'state.db' },
     listeners: { web: { address: '127.0.0.1:0', routes: [{ pool: 'app' }] } },

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import { startFakeBackends, type FakeBackend } from '../helpers/fake-backend.ts';
 import { spawnCli } from '../helpers/cli.ts';
+import { testWorkers } from '../helpers/balancer.ts';
 
 let backends: FakeBackend[];
 beforeAll(async () => {
@@ -19,6 +20,7 @@ afterAll(async () => {
 function config(weights: number[], adminPort: number): string {
   return YAML.stringify({
     version: 1,
+    ...testWorkers(),
     listeners: { web: { address: '127.0.0.1:0', routes: [{ pool: 'app' }] } },
     pools: {
       app: {

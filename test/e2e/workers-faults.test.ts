@@ -162,12 +162,11 @@ describe('workers: 4 under faults', () => {
       ),
     );
     const t = tb;
-    await expect
-      .poll(
-        async () =>
-          [...series(await metrics(t), 'fulcrum_worker_connections').values()].filter((n) => n > 0).length,
-      )
-      .toBeGreaterThanOrEqual(2);
+    // Every request is in flight at a backend (so accepted by some worker) before the close.
+    await expect.poll(() => backends.reduce((n, b) => n + b.inFlight, 0), { timeout: 10_000 }).toBe(16);
+    expect(
+      [...series(await metrics(t), 'fulcrum_worker_connections').values()].filter((n) => n > 0).length,
+    ).toBeGreaterThanOrEqual(2);
     const closing = tb.close(10_000);
     tb = undefined;
     expect(await Promise.all(replies)).toEqual(new Array(16).fill(200));

@@ -47,9 +47,10 @@ export async function startTestBalancer(
 
 /**
  * `FULCRUM_TEST_WORKERS=N` runs every balancer a suite starts with `workers: N` unless its
- * config names its own (CI runs the e2e suites once with 2 workers this way).
+ * config names its own (CI runs the e2e suites once with 2 workers this way). Suites that write
+ * their own config file spread `...testWorkers()` into it.
  */
-function testWorkers(config: Record<string, unknown>): Record<string, unknown> {
+export function testWorkers(config: Record<string, unknown> = {}): Record<string, unknown> {
   const n = process.env['FULCRUM_TEST_WORKERS'];
   return n === undefined || n === '' || 'workers' in config ? {} : { workers: Number(n) };
 }

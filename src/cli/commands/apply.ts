@@ -70,15 +70,7 @@ export async function applyCommand(file: string, flags: ApplyFlags, io: CliIo): 
     if (flags.force) query.set('force', '1');
     if (flags.dryRun) query.set('dryRun', '1');
     if (flags.guard !== undefined) query.set('guard', flags.guard);
-    const answer = await adminCall<ApplyAnswer>(flags, `api/v1/config?${query}`, {
-      method: 'POST',
-      body: text,
-      headers: {
-        'content-type': 'application/yaml',
-        ...authorHeader(flags.author, io),
-        ...(flags.message === undefined ? {} : { 'x-fulcrum-message': encodeURIComponent(flags.message) }),
-      },
-    });
+    const answer = await postConfig<ApplyAnswer>(text, flags, query, io);
     if (flags.format === 'json' && guardMs === undefined) {
       io.out(JSON.stringify(answer, null, 2));
       return EXIT.OK;
@@ -99,6 +91,19 @@ export async function applyCommand(file: string, flags: ApplyFlags, io: CliIo): 
   }
 }
 
+/** POST the config text to the admin with the apply's query, author and message. */
+function postConfig<T>(text: string, flags: ApplyFlags, query: URLSearchParams, io: CliIo): Promise<T> {
+  return adminCall<T>(flags, `api/v1/config?${query}`, {
+    method: 'POST',
+    body: text,
+    headers: {
+      'content-type': 'application/yaml',
+      ...authorHeader(flags.author, io),
+      ...(flags.message === undefined ? {} : { 'x-fulcrum-message': encodeURIComponent(flags.message) }),
+    },
+  });
+}
+
 /** `--canary 10%`: a share of this instance's requests first; wait for the guard's verdict. */
 async function sliceCanaryApply(
   text: string,
@@ -110,18 +115,11 @@ async function sliceCanaryApply(
   const query = new URLSearchParams({ canary: formatShare(fraction), guard: `${guardMs}ms` });
   if (flags.force) query.set('force', '1');
   if (flags.dryRun) query.set('dryRun', '1');
-  const answer = await adminCall<ApplyAnswer & { canary: { version: number; baseVersion: number } | null }>(
+  const answer = await postConfig<ApplyAnswer & { canary: { version: number; baseVersion: number } | null }>(
+    text,
     flags,
-    `api/v1/config?${query}`,
-    {
-      method: 'POST',
-      body: text,
-      headers: {
-        'content-type': 'application/yaml',
-        ...authorHeader(flags.author, io),
-        ...(flags.message === undefined ? {} : { 'x-fulcrum-message': encodeURIComponent(flags.message) }),
-      },
-    },
+    query,
+    io,
   );
   if (flags.format === 'text') printApply(answer, io, 'canary');
   const started = answer.canary;
@@ -154,15 +152,8 @@ async function sliceCanaryApply(
 async function canaryApply(text: string, flags: ApplyFlags, guardMs: number, io: CliIo): Promise<number> {
   const query = new URLSearchParams({ canaryInstances: flags.canaryInstances ?? '1', guard: `${guardMs}ms` });
   if (flags.force) query.set('force', '1');
-  const answer = await adminCall<CanaryAnswer>(flags, `api/v1/config?${query}`, {
-    method: 'POST',
-    body: text,
-    headers: {
-      'content-type': 'application/yaml',
-      'x-fulcrum-author': encodeURIComponent(flags.author ?? io.env['USER'] ?? 'cli'),
-      ...(flags.message === undefined ? {} : { 'x-fulcrum-message': encodeURIComponent(flags.message) }),
-    },
-  });
+  // The same author rule as every apply (--author, then $USER, $LOGNAME, the account name).
+  const answer = await postConfig<CanaryAnswer>(text, flags, query, io);
   if (flags.format === 'text') printApply(answer.result, io);
   const started = answer.canary;
   if (started === null) {
