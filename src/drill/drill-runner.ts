@@ -237,7 +237,8 @@ export async function runDrill(scenario: Scenario, options: DrillOptions = {}): 
     let applyAt: number | undefined;
     if (badText !== undefined) {
       applyAt = load.elapsed();
-      const r = await adminJson(`${balancer.adminUrl}/api/v1/config?force=1&guard=${t.guard}`, {
+      const canary = scenario.canary === undefined ? '' : `&canary=${encodeURIComponent(scenario.canary)}`;
+      const r = await adminJson(`${balancer.adminUrl}/api/v1/config?force=1&guard=${t.guard}${canary}`, {
         method: 'POST',
         headers: {
           'content-type': 'application/yaml',
@@ -249,7 +250,7 @@ export async function runDrill(scenario: Scenario, options: DrillOptions = {}): 
       timeline.push({
         atMs: applyAt,
         kind: 'apply',
-        text: `bad config applied as version ${String(r['version'])} under a ${t.guard} guard${forced}`,
+        text: `bad config applied as version ${String(r['version'])}${scenario.canary === undefined ? '' : ` to a ${scenario.canary} canary slice`} under a ${t.guard} guard${forced}`,
       });
     }
     let faultAt = applyAt ?? load.elapsed();
@@ -270,6 +271,9 @@ export async function runDrill(scenario: Scenario, options: DrillOptions = {}): 
     const misnamed = new Map<string, DrillResult['misnamed'][number]>();
     const expected = (scenario.mustName?.(env) ?? []).map((e) => ({ ...e, seen: false }));
     let guardSeen = '';
+    const byGuard = scenario.detection === 'guard-verdict';
+    // The guard's verdict is the detection: poll it as often as the alerts.
+    const guardPollMs = byGuard ? POLL_MS : 250;
     let lastGuardPoll = 0;
     let lastCulprit = 0;
     let settled: number | undefined;
@@ -307,6 +311,7 @@ export async function runDrill(scenario: Scenario, options: DrillOptions = {}): 
         }
         if (
           detection !== null ||
+          byGuard ||
           !scenario.namesCause(a, culprit) ||
           a.activeAt < Date.now() - now + faultAt - 1000
         )
@@ -343,7 +348,7 @@ export async function runDrill(scenario: Scenario, options: DrillOptions = {}): 
       if (
         recoveryEvent === undefined &&
         scenario.recovery === 'guard-rollback' &&
-        now - lastGuardPoll >= 250
+        now - lastGuardPoll >= guardPollMs
       ) {
         lastGuardPoll = now;
         const g = ((await adminJson(`${balancer.adminUrl}/api/v1/guard`))['guard'] ?? null) as {
@@ -358,6 +363,19 @@ export async function runDrill(scenario: Scenario, options: DrillOptions = {}): 
               at: load.elapsed(),
               how: `the guard rolled back by itself (${g.reason ?? 'regression'})`,
             };
+            if (byGuard && detection === null) {
+              detection = {
+                afterMs: recoveryEvent.at - faultAt,
+                alertname: 'guard verdict',
+                summary: g.reason ?? 'regression',
+                cause: 'the config under the guard',
+              };
+              timeline.push({
+                atMs: recoveryEvent.at,
+                kind: 'detect',
+                text: `the guard's verdict: ${g.reason ?? 'regression'}`,
+              });
+            }
             timeline.push({
               atMs: recoveryEvent.at,
               kind: 'guard',

@@ -37,6 +37,17 @@ export interface Scenario {
   goodConfig(env: ScenarioEnv): string;
   /** The bad config, forced through a guarded apply at the fault; undefined = not a config fault. */
   badConfig?(env: ScenarioEnv): string;
+  /**
+   * Apply the bad config as a traffic-slice canary of this share (`10%`: `fulcrum apply --canary
+   * 10% --guard …`) instead of a whole guarded apply.
+   */
+  readonly canary?: string;
+  /**
+   * What detection is: the first alert that names the cause and fires (default), or the guard's
+   * verdict (a canary: its slice is too small a share to move the monitor's per-backend figures,
+   * the guard compares the slices and rolls back).
+   */
+  readonly detection?: 'alert' | 'guard-verdict';
   /** Damage done to backends at the fault (after the bad config, if any); returns what was done. */
   inject?(env: ScenarioEnv): Promise<string>;
   /** The backend the cause is about, once known (the drill may learn it from traffic). */

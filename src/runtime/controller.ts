@@ -16,9 +16,12 @@ import { formatPath } from '../config/issue.ts';
 import { resolveTlsPaths, tlsProblems } from '../config/tls-files.ts';
 import { FulcrumError, errorMessage, isFulcrumError } from '../core/errors.ts';
 import type { EventHub } from '../core/events.ts';
-import { HostRegistry } from '../data-plane/host-state.ts';
+import { createPolicy } from '../balancer/registry.ts';
+import type { PoolConfig } from '../config/schema.ts';
+import { HostRegistry, type HostState } from '../data-plane/host-state.ts';
 import type { ConfigVersion, CommitInput, Store, VersionSource } from '../store/store.ts';
 import { ApplyLock } from './apply-lock.ts';
+import { withCanaryWeights } from './canary-weights.ts';
 import { buildSnapshot, type Snapshot } from '../data-plane/snapshot.ts';
 
 /** Something that adopts a new snapshot (the proxy swaps to it; on failure it keeps the old one). */
@@ -360,7 +363,22 @@ export class ConfigController {
 
       const latest = await store.latestVersion();
       const nextVersion = o.resume?.version ?? (latest?.version ?? 0) + 1;
-      const snapshot = buildSnapshot(resolved, nextVersion, this.#deps.registry, { staged: true });
+      // A canary's pools balance by its own weights over the shared hosts (canary-weights.ts).
+      const snapshot = buildSnapshot(resolved, nextVersion, this.#deps.registry, {
+        staged: true,
+        ...(canaryFraction === undefined
+          ? {}
+          : {
+              policy: (_name: string, pc: PoolConfig) =>
+                withCanaryWeights<HostState>(
+                  createPolicy(pc.policy, {
+                    random: Math.random,
+                    ...(pc.hash ? { balanceFactor: pc.hash.balanceFactor } : {}),
+                  }),
+                  pc,
+                ),
+            }),
+      });
       const record: CommitInput = {
         text,
         author: o.author ?? 'unknown',

@@ -3,6 +3,7 @@ import type { Scenario } from '../scenario.ts';
 import { backendCrash } from './backend-crash.ts';
 import { backendSlowdown } from './backend-slowdown.ts';
 import { badHealthCheck } from './bad-health-check.ts';
+import { canaryWeightSkew } from './canary-weight-skew.ts';
 import { hashHotspot } from './hash-hotspot.ts';
 import { weightSkew } from './weight-skew.ts';
 
@@ -12,6 +13,7 @@ export const SCENARIOS: readonly Scenario[] = [
   badHealthCheck,
   backendSlowdown,
   backendCrash,
+  canaryWeightSkew,
 ];
 
 export function findScenario(name: string): Scenario | undefined {
