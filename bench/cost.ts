@@ -12,7 +12,6 @@
 // Options: --targets nginx,haproxy,fulcrum  --rounds 2  --duration 5  --warmup 2
 //          --settle 60 (seconds after the load before the last RSS reading)  --idle 2000
 //          --rows ka64,ka256,close64,tls64,down,up,hash3,hash1000  --out bench/RESULTS.md
-import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { availableParallelism, tmpdir } from 'node:os';
@@ -49,6 +48,7 @@ import {
 } from './procs.ts';
 import { HAPROXY, NGINX, ensureTools } from './tools.ts';
 import { runWrk } from './wrk.ts';
+import { selfSignedCert } from '../src/testing/tls-cert.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const PINNED = availableParallelism() >= 2;
@@ -208,29 +208,7 @@ function rssKiB(pid: number): number {
 function makeTls(dir: string): Tls {
   const cert = join(dir, 'cert.pem');
   const key = join(dir, 'key.pem');
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      key,
-      '-out',
-      cert,
-      '-days',
-      '2',
-      '-subj',
-      '/CN=127.0.0.1',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1',
-    ],
-    { stdio: 'ignore' },
-  );
+  selfSignedCert(key, cert, { cn: '127.0.0.1', days: 2, ip: '127.0.0.1' });
   // haproxy wants certificate and key in one file.
   writeFileSync(`${cert}.pem`, readFileSync(cert, 'utf8') + readFileSync(key, 'utf8'));
   return { cert, key };

@@ -233,17 +233,6 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
     store,
     hub,
     logger,
-    worstBackend: () => {
-      let worst: { name: string; ratio: number } | undefined;
-      for (const p of monitor.poolStats()) {
-        for (const b of p.backends) {
-          if (b.errorRatio > 0 && (worst === undefined || b.errorRatio > worst.ratio)) {
-            worst = { name: `${p.pool}/${b.backend}`, ratio: b.errorRatio };
-          }
-        }
-      }
-      return worst && `${worst.name} (${(worst.ratio * 100).toFixed(0)}% errors)`;
-    },
     fairnessAlerts: () =>
       monitor
         .alerts()

@@ -66,8 +66,6 @@ export interface GuardDeps {
   store: Store;
   hub: EventHub;
   logger: pino.Logger;
-  /** The backend with the highest error ratio now ("app/b1 (18% errors)"), to name in a rollback reason. */
-  worstBackend?: () => string | undefined;
   /** Names of fairness alerts firing now and when they became active (ms epoch). */
   fairnessAlerts?: () => { alertname: string; backend?: string; activeAt: number }[];
   now?: () => number;
@@ -322,7 +320,7 @@ export class ApplyGuard {
     if (w.requests < t.minRequests) return undefined;
     const errLimit = Math.max(b.errorRatio * t.errorFactor, b.errorRatio + t.errorMargin);
     if (w.errorRatio > errLimit) {
-      const worst = this.#worstBackend() ?? this.#deps.worstBackend?.();
+      const worst = this.#worstBackend();
       return `error ratio ${pct(w.errorRatio)} over the last ${Math.round(SLIDE_MS / 1000)}s vs ${pct(b.errorRatio)} before the apply (limit ${pct(errLimit)})${worst === undefined ? '' : `; most errors on ${worst}`}`;
     }
     if (b.requests >= t.minRequests) {

@@ -33,7 +33,6 @@ export const W_CONNECTIONS_OPEN = 0;
 export const W_CONNECTIONS_ACCEPTED = 1;
 export const W_REQUESTS = 2;
 export const W_RING_DROPPED = 3;
-export const W_HEARTBEAT = 4;
 
 /** Old and new hosts coexist while an apply runs, and removed ones until their requests end. */
 export const HOST_CAPACITY = 2 * LIMITS.backendsTotal + 1024;

@@ -203,10 +203,6 @@ export class WorkerDataPlane implements DataPlaneServer, OutcomeSink {
     await Promise.all(Array.from({ length: this.#o.workers }, (_, i) => this.#spawn(i).ready));
   }
 
-  get workerCount(): number {
-    return this.#o.workers;
-  }
-
   // --- DataPlaneServer ------------------------------------------------------------------
 
   async activate(snapshot: Snapshot): Promise<void> {

@@ -24,7 +24,6 @@ import {
   WORKER_STATS_STRIDE,
   W_CONNECTIONS_ACCEPTED,
   W_CONNECTIONS_OPEN,
-  W_HEARTBEAT,
   W_REQUESTS,
   W_RING_DROPPED,
 } from './shared-tables.ts';
@@ -64,7 +63,15 @@ let current: Snapshot<SharedHost> | undefined;
 let publishQueued = false;
 let ticketKeys: Readonly<Record<string, Uint8Array>> = {};
 const hosts = new Map<number, SharedHost>();
-const prepared = new Map<number, { snapshot: Snapshot<SharedHost>; handle: PreparedSnapshot }>();
+/** Prepared snapshots waiting for their commit or abort, by message id, with the slots they use. */
+const prepared = new Map<
+  number,
+  {
+    snapshot: Snapshot<SharedHost>;
+    handle: PreparedSnapshot;
+    message: Extract<ToWorker, { type: 'prepare' }>;
+  }
+>();
 /** Pool slots of the current snapshot, by pool name, and listener slots by listener name. */
 let poolSlots = new Map<string, number>();
 let listenerSlots: Readonly<Record<string, number>> = {};
@@ -133,58 +140,56 @@ function prepare(m: Extract<ToWorker, { type: 'prepare' }>): Promise<PreparedSna
   });
   ticketKeys = { ...ticketKeys, ...m.ticketKeys };
   return proxy.prepare(snapshot).then((handle) => {
-    prepared.set(m.id, { snapshot, handle });
+    prepared.set(m.id, { snapshot, handle, message: m });
     return handle;
   });
 }
 
-function commit(id: number, slots: { pools: Map<string, number>; listeners: Record<string, number> }): void {
+function commit(id: number): void {
   const p = prepared.get(id);
   if (p === undefined) return;
   prepared.delete(id);
   p.handle.commit();
   current = p.snapshot;
-  poolSlots = slots.pools;
-  listenerSlots = slots.listeners;
+  poolSlots = new Map(Object.entries(p.message.pools).map(([name, ps]) => [name, ps.slot]));
+  listenerSlots = p.message.listenerSlots;
   const inUse = new Set<number>();
   for (const pool of current.pools.values()) for (const h of pool.state.hosts) inUse.add(h.slot);
   for (const slot of hosts.keys()) if (!inUse.has(slot)) hosts.delete(slot);
 }
 
-/** Re-read the pools the main thread published (health, weights), under each pool's epoch. */
+/**
+ * Re-read the pools the main thread published (health, weights), under each pool's epoch: a
+ * sequence lock, odd while the main thread writes. A pool caught mid-write is read again on the
+ * next turn rather than left stale.
+ */
 function refresh(slots: readonly number[]): void {
   if (current === undefined) return;
   const wanted = new Set(slots);
+  const again: number[] = [];
   for (const pool of current.pools.values()) {
     const slot = poolSlots.get(pool.name);
     if (slot === undefined || !wanted.has(slot)) continue;
     const at = slot * POOL_STRIDE + P_EPOCH;
-    // A sequence lock: an odd epoch means the main thread is writing; read again until stable.
-    for (let i = 0; i < 100; i++) {
-      const before = Atomics.load(tables.pools, at);
-      if ((before & 1) !== 0) continue;
+    const before = Atomics.load(tables.pools, at);
+    if ((before & 1) === 0) {
       for (const h of pool.state.hosts) h.lameDuckSeen = false;
       pool.state.refresh();
-      if (Atomics.load(tables.pools, at) === before) break;
+      if (Atomics.load(tables.pools, at) === before) continue;
     }
+    again.push(slot);
   }
+  if (again.length > 0) setImmediate(() => refresh(again));
 }
-
-const pendingSlots = new Map<number, { pools: Map<string, number>; listeners: Record<string, number> }>();
 
 port.on('message', (m: ToWorker) => {
   switch (m.type) {
     case 'prepare':
-      pendingSlots.set(m.id, {
-        pools: new Map(Object.entries(m.pools).map(([name, ps]) => [name, ps.slot])),
-        listeners: { ...m.listenerSlots },
-      });
       Promise.resolve()
         .then(() => prepare(m))
         .then(
           () => send({ type: 'done', id: m.id }),
           (err: unknown) => {
-            pendingSlots.delete(m.id);
             send({
               type: 'failed',
               id: m.id,
@@ -195,15 +200,11 @@ port.on('message', (m: ToWorker) => {
           },
         );
       return;
-    case 'commit': {
-      const slots = pendingSlots.get(m.id);
-      pendingSlots.delete(m.id);
-      if (slots !== undefined) commit(m.id, slots);
+    case 'commit':
+      commit(m.id);
       send({ type: 'done', id: m.id });
       return;
-    }
     case 'abort':
-      pendingSlots.delete(m.id);
       prepared.get(m.id)?.handle.abort();
       prepared.delete(m.id);
       send({ type: 'done', id: m.id });
@@ -245,7 +246,6 @@ function publishStats(): void {
     (stats[statsAt + W_CONNECTIONS_ACCEPTED] as number) + (accepted - acceptedTotalSeen);
   acceptedTotalSeen = accepted;
   stats[statsAt + W_RING_DROPPED] = ring.dropped;
-  stats[statsAt + W_HEARTBEAT] = Date.now();
 }
 
 const statsTimer = setInterval(publishStats, 100);

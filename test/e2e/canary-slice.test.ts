@@ -11,6 +11,7 @@ import { startFakeBackend, type FakeBackend } from '../helpers/fake-backend.ts';
 import { startTestBalancer, weightedConfig, type TestBalancer } from '../helpers/balancer.ts';
 import { runCli } from '../helpers/cli.ts';
 import { startLoad, type RunningLoad } from '../helpers/load.ts';
+import { until } from '../helpers/fleet.ts';
 
 let good: FakeBackend[];
 let broken: FakeBackend[];
@@ -44,15 +45,6 @@ async function post(
 
 async function getJson(path: string): Promise<any> {
   return (await fetch(`${tb.adminUrl}${path}`)).json();
-}
-
-/** Bounded polling: resolve once `cond` holds, fail after `ms`. */
-async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 30_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 function yamlFile(name: string, body: Record<string, unknown>): string {
@@ -130,7 +122,7 @@ describe('traffic-slice canary', () => {
     const load = startLoad({ url: `${tb.url()}/`, concurrency: 8, maxMs: 120_000 });
     let stopped: RunningLoad | undefined = load;
     try {
-      await until('traffic before the canary', () => load.result.ok >= 2000);
+      await until(() => load.result.ok >= 2000 || undefined, 30_000, 'traffic before the canary');
       const cli = await runCli(
         [
           'apply',
@@ -155,8 +147,9 @@ describe('traffic-slice canary', () => {
       // Over the guard's whole time, as the issue counts it: keep the load until it is over.
       const okAtRollback = load.result.ok;
       await until(
+        () => (Date.now() > guard.endsAt && load.result.ok >= okAtRollback + 2000) || undefined,
+        30_000,
         'the end of the guard time',
-        () => Date.now() > guard.endsAt && load.result.ok >= okAtRollback + 2000,
       );
       const brokenHitsBefore = broken.reduce((n, b) => n + b.requests, 0);
       stopped = undefined;
@@ -214,9 +207,9 @@ describe('traffic-slice canary', () => {
     expect((await getJson('/api/v1/guard')).guard.state).toBe('watching');
 
     await until(
-      'the promotion',
-      async () => (await getJson('/api/v1/guard')).guard.state !== 'watching',
+      async () => (await getJson('/api/v1/guard')).guard.state !== 'watching' || undefined,
       60_000,
+      'the promotion',
     );
     const guard = (await getJson('/api/v1/guard')).guard;
     expect(guard.state, guard.reason).toBe('passed');

@@ -13,6 +13,7 @@ import { startFakeBackend, type FakeBackend } from '../helpers/fake-backend.ts';
 import { startTestBalancer, weightedConfig, type TestBalancer } from '../helpers/balancer.ts';
 import { runCli } from '../helpers/cli.ts';
 import { startLoad, type RunningLoad } from '../helpers/load.ts';
+import { until } from '../helpers/fleet.ts';
 
 /**
  * app-1 serves at most 4 requests at once (100 ms each). With 11 client connections 1:1:1 keeps about 3.7 of
@@ -37,15 +38,6 @@ const config = (weights: number[]): Record<string, unknown> => ({
 
 async function getJson(path: string): Promise<any> {
   return (await fetch(`${tb.adminUrl}${path}`)).json();
-}
-
-/** Bounded polling: resolve once `cond` holds, fail after `ms`. */
-async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 30_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 beforeAll(async () => {
@@ -77,7 +69,7 @@ describe('canary of the postmortem weight skew', () => {
     const load = startLoad({ url: `${tb.url()}/`, concurrency: CONCURRENCY, maxMs: 120_000 });
     let running: RunningLoad | undefined = load;
     try {
-      await until('traffic before the canary', () => load.result.ok >= 400);
+      await until(() => load.result.ok >= 400 || undefined, 30_000, 'traffic before the canary');
       // What this machine fails with 1:1:1 alone (capacity jitter under a busy machine): the
       // canary is judged on what it adds to that, as an operator would read the drill.
       const failedBefore = load.result.failures;
@@ -109,9 +101,9 @@ describe('canary of the postmortem weight skew', () => {
       const guard = (await getJson('/api/v1/guard')).guard;
       // Keep the load for the guard's whole time, as the issue counts failures "during the drill".
       await until(
-        'the end of the guard time',
-        () => Date.now() > guard.endsAt && load.result.sent >= sentAtRollback + 400,
+        () => (Date.now() > guard.endsAt && load.result.sent >= sentAtRollback + 400) || undefined,
         60_000,
+        'the end of the guard time',
       );
       running = undefined;
       const result = await load.stop();

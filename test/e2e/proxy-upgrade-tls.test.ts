@@ -8,7 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeBackends, type FakeBackend } from '../helpers/fake-backend.ts';
 import { httpRequest } from '../helpers/http-client.ts';
 import { simpleConfig, startProxy, type Harness } from '../helpers/proxy-harness.ts';
-import { selfSignedCert } from '../helpers/tls-cert.ts';
+import { selfSignedCert } from '../../src/testing/tls-cert.ts';
 
 let backends: FakeBackend[] = [];
 let harness: Harness | undefined;

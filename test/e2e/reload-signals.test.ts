@@ -12,7 +12,7 @@ import { spawnCli } from '../helpers/cli.ts';
 import { startFakeBackends, type FakeBackend } from '../helpers/fake-backend.ts';
 import { startLoad } from '../helpers/load.ts';
 import { testWorkers } from '../helpers/balancer.ts';
-import { selfSignedCert } from '../helpers/tls-cert.ts';
+import { selfSignedCert } from '../../src/testing/tls-cert.ts';
 
 // Every test spawns CLI processes: seconds each on a busy 2-core machine. Bounded, not timed.
 vi.setConfig({ testTimeout: 120_000, hookTimeout: 60_000 });

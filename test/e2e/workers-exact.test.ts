@@ -3,7 +3,7 @@
 // those of one process, measured on real loopback backends that count for themselves.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { startTestBalancer, type TestBalancer } from '../helpers/balancer.ts';
 import { startLoad } from '../helpers/load.ts';
 
@@ -108,9 +108,6 @@ describe('workers: 4 keep one global balancing state', () => {
     balancer = undefined;
     await Promise.all(backends.map((b) => b.close()));
     backends = [];
-  });
-  afterAll(async () => {
-    await balancer?.close();
   });
 
   it('round-robin over 3 backends: one sequence across workers, each ⌊n/3⌋ or ⌈n/3⌉', async () => {

@@ -7,7 +7,7 @@ import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeBackends, type FakeBackend } from '../helpers/fake-backend.ts';
 import { startTestBalancer, type TestBalancer } from '../helpers/balancer.ts';
-import { selfSignedCert } from '../helpers/tls-cert.ts';
+import { selfSignedCert } from '../../src/testing/tls-cert.ts';
 
 let dir: string;
 let backends: FakeBackend[];
