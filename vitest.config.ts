@@ -1,10 +1,11 @@
 import { defineConfig } from 'vitest/config';
+import { DRILL_SUITES } from './vitest.drill-suites.ts';
 
 export default defineConfig({
   test: {
     include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
     // Run alone after the rest (vitest.drills.config.ts): their budgets are timings.
-    exclude: ['**/node_modules/**', 'test/e2e/drill-short.test.ts', 'test/e2e/canary-weight-skew.test.ts'],
+    exclude: ['**/node_modules/**', ...DRILL_SUITES],
     testTimeout: 30_000,
     hookTimeout: 30_000,
     // Loopback e2e suites bind real ports and spawn processes; two cores run two files at once.

@@ -106,19 +106,23 @@ export function renderCost(run: CostRun): string {
   for (const round of rounds) {
     out.push(`### Round ${round}`);
     out.push('');
-    out.push(`| row | unit | ${targets.join(' | ')} | fulcrum ÷ nginx | target | verdict |`);
-    out.push(`|---|---|${targets.map(() => '---:').join('|')}|---:|---:|---|`);
+    out.push(
+      `| row | unit | ${targets.join(' | ')} | fulcrum ÷ nginx | target | verdict | fulcrum ÷ node floor |`,
+    );
+    out.push(`|---|---|${targets.map(() => '---:').join('|')}|---:|---:|---|---:|`);
     for (const row of run.rows) {
       const unit = row.perGiB ? 'CPU ms/GiB' : 'CPU µs/req';
       const cells = targets.map((t) => f1(get(round, t, row.id)?.perUnit));
       const f = get(round, 'fulcrum', row.id);
       const n = get(round, 'nginx', row.id);
       const ratio = f !== undefined && n !== undefined ? f.perUnit / n.perUnit : Number.NaN;
+      const floor = get(round, 'node-floor', row.id);
+      const overFloor = f !== undefined && floor !== undefined ? f.perUnit / floor.perUnit : Number.NaN;
       const target = CPU_TARGETS[row.id];
       out.push(
         `| ${row.label} | ${unit} | ${cells.join(' | ')} | ${f2(ratio)}× | ${target === undefined ? '' : `≤ ${target}×`} | ${
           target === undefined || !Number.isFinite(ratio) ? '' : verdict(ratio <= target)
-        } |`,
+        } | ${f2(overFloor)}× |`,
       );
     }
     const tlsAdded = (t: string): number =>
@@ -129,21 +133,21 @@ export function renderCost(run: CostRun): string {
     out.push(
       `| TLS added to a keep-alive request | CPU µs/req | ${targets.map((t) => f1(tlsAdded(t))).join(' | ')} | ${f2(added)}× | ≤ 2× | ${
         Number.isFinite(added) ? verdict(added <= 2) : ''
-      } |`,
+      } | |`,
     );
     out.push(
-      `| hash pick over ${run.wide} backends, added over 3 | CPU µs/req | ${targets.map((t) => f1(hashAdded(t))).join(' | ')} | | | |`,
+      `| hash pick over ${run.wide} backends, added over 3 | CPU µs/req | ${targets.map((t) => f1(hashAdded(t))).join(' | ')} | | | | |`,
     );
     const rps = (t: string): number => get(round, t, 'ka64')?.rps ?? Number.NaN;
     const rpsRatio = rps('fulcrum') / rps('nginx');
     out.push(
       `| requests/s, keep-alive, 64 connections | req/s | ${targets.map((t) => f1(rps(t))).join(' | ')} | ${f2(rpsRatio)}× | ≥ 0.65× | ${
         Number.isFinite(rpsRatio) ? verdict(rpsRatio >= 0.65) : ''
-      } |`,
+      } | |`,
     );
     const p99 = (t: string): number => get(round, t, 'ka64')?.p99 ?? Number.NaN;
     out.push(
-      `| p99, keep-alive, 64 connections | ms | ${targets.map((t) => f2(p99(t))).join(' | ')} | ${f2(p99('fulcrum') / p99('nginx'))}× | (today's) | |`,
+      `| p99, keep-alive, 64 connections | ms | ${targets.map((t) => f2(p99(t))).join(' | ')} | ${f2(p99('fulcrum') / p99('nginx'))}× | (today's) | | |`,
     );
     const errors = run.results.filter((r) => r.round === round && r.errors > 0);
     if (errors.length > 0)

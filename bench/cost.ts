@@ -9,7 +9,7 @@
 // and its children), taken around each measured wrk run; RSS is VmRSS from /proc/PID/status.
 // Rounds interleave the targets (each round starts one target later).
 //
-// Options: --targets nginx,haproxy,fulcrum  --rounds 2  --duration 5  --warmup 2
+// Options: --targets nginx,haproxy,node-floor,fulcrum  --rounds 2  --duration 5  --warmup 2
 //          --settle 60 (seconds after the load before the last RSS reading)  --idle 2000
 //          --rows ka64,ka256,close64,tls64,down,up,hash3,hash1000  --out bench/RESULTS.md
 import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -55,7 +55,15 @@ const PINNED = availableParallelism() >= 2;
 const PROXY_CPU = PINNED ? '0' : undefined;
 const LOAD_CPU = PINNED ? '1' : undefined;
 
-const TARGETS = ['nginx', 'haproxy', 'fulcrum'] as const;
+// The build an installed package runs (`npm run bench:cost` builds it first): from src/ Node
+// would also strip the types of every module, whose compiler alone is 15 MB of RSS.
+// FULCRUM_BENCH_ENTRY=/other/checkout/dist/cli/run.js measures another build (before/after).
+const FULCRUM_ENTRY = process.env['FULCRUM_BENCH_ENTRY'] ?? join(ROOT, 'dist', 'cli', 'run.js');
+// Extra Node flags for fulcrum, e.g. FULCRUM_BENCH_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/p".
+const NODE_FLAGS = (process.env['FULCRUM_BENCH_NODE_FLAGS'] ?? '').split(' ').filter((f) => f !== '');
+
+// node-floor: bench/socket-floor.ts, the least a Node proxy on fulcrum's socket APIs can do.
+const TARGETS = ['nginx', 'haproxy', 'node-floor', 'fulcrum'] as const;
 type Target = (typeof TARGETS)[number];
 
 export interface RowSpec {
@@ -233,6 +241,20 @@ async function startTarget(t: Target, dir: string, ports: Ports, tls: Tls, wide:
       ['-db', '-f', writeHaproxy(dir, ports, tls, wide)],
       join(dir, `haproxy-${shape}.err`),
     );
+  } else if (t === 'node-floor') {
+    proc = startPinned(
+      `node-floor-${shape}`,
+      PROXY_CPU,
+      process.execPath,
+      [
+        join(ROOT, 'bench', 'socket-floor.ts'),
+        ...[ports.plain, ports.tls, ports.hash, ports.wideHash].map(String),
+        tls.cert,
+        tls.key,
+        ...ports.backends.slice(0, 3).map(String),
+      ],
+      join(dir, `node-floor-${shape}.err`),
+    );
   } else {
     const file = join(dir, `fulcrum-${shape}.yaml`);
     writeFileSync(file, fulcrumYaml(ports, tls, wide));
@@ -240,7 +262,7 @@ async function startTarget(t: Target, dir: string, ports: Ports, tls: Tls, wide:
       `fulcrum-${shape}`,
       PROXY_CPU,
       process.execPath,
-      [join(ROOT, 'src', 'cli', 'run.ts'), 'start', '-c', file, '--force', '--memory-store'],
+      [...NODE_FLAGS, FULCRUM_ENTRY, 'start', '-c', file, '--force', '--memory-store'],
       join(dir, `fulcrum-${shape}.err`),
     );
   }

@@ -33,8 +33,7 @@ import { scheduleStoreCheck } from './runtime/store-check.ts';
 import { ADMIN_SOCKET, type HandoverReceiver } from './runtime/handover.ts';
 import { chooseStartText, type StartPreference } from './runtime/start-rule.ts';
 import { FleetAgent, defaultInstanceId } from './fleet/fleet-agent.ts';
-import { openStore } from './store/open-store.ts';
-import { isEtcdStore } from './store/etcd-store.ts';
+import { isEtcdStore, openStore } from './store/open-store.ts';
 import type { Store } from './store/store.ts';
 
 export interface StartOptions {

@@ -10,6 +10,11 @@ export interface BalancerHost {
   readonly effectiveWeight: number;
   /** Requests currently forwarded to this backend and not yet finished. */
   readonly inFlight: number;
+  /**
+   * Requests in flight on the host's whole pool, when the host keeps that sum (single-thread
+   * HostState); otherwise a policy that needs it adds up its hosts' inFlight.
+   */
+  readonly poolInFlight?: number;
   /** Exponentially weighted moving average of response latency in milliseconds (0 before data). */
   readonly latencyEwmaMs: number;
 }

@@ -1,21 +1,11 @@
 // `fulcrum <verb>`: parses flags with commander and hands each verb to its module under
-// commands/. Exit codes (DESIGN.md): 0 clean, 1 could not run, 2 ran and found problems.
+// commands/, loaded only when its verb runs (a running balancer need not hold the drill, the
+// demo or the audit report code). Exit codes (DESIGN.md): 0 clean, 1 could not run, 2 ran
+// and found problems.
 import { Command, CommanderError, Option } from 'commander';
 import { DEFAULT_ADMIN } from './admin-client.ts';
 import { EXIT, processIo, type CliIo } from './io.ts';
 import { reportError } from './report-error.ts';
-import { startCommand } from './commands/start.ts';
-import { demoCommand } from './commands/demo.ts';
-import { validateCommand } from './commands/validate.ts';
-import { applyCommand, historyCommand, rollbackCommand } from './commands/apply.ts';
-import { statusCommand } from './commands/status.ts';
-import { lintCommand } from './commands/lint.ts';
-import { diffCommand } from './commands/diff.ts';
-import { alertsRulesCommand } from './commands/alerts.ts';
-import { auditCommand } from './commands/audit.ts';
-import { drillCommand } from './commands/drill.ts';
-import { drainCommand, undrainCommand } from './commands/drain.ts';
-import { storeCheckCommand } from './commands/store.ts';
 
 export async function main(argv: string[], io: CliIo = processIo): Promise<number> {
   let code: number = EXIT.OK;
@@ -63,14 +53,14 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
     )
     .option('--grace <duration>', 'how long in-flight requests may finish on SIGTERM/SIGINT', '10s')
     .option('--listen-admin <address>', "this instance's admin address (overrides admin.address)")
-    .action((o) => set(startCommand(o, io)));
+    .action((o) => set(import('./commands/start.ts').then((m) => m.startCommand(o, io))));
 
   program
     .command('demo')
     .description('start three demo backends and a balancer over them, and print what to try')
     .option('--port <port>', 'balancer listener port', '8080')
     .option('--admin-port <port>', 'admin API port', '9901')
-    .action((o) => set(demoCommand(o, io)));
+    .action((o) => set(import('./commands/demo.ts').then((m) => m.demoCommand(o, io))));
 
   program
     .command('store')
@@ -82,14 +72,18 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
       '--export <file>',
       "write that version's config text to this file (to start again on a new store)",
     )
-    .action((file: string, o) => set(storeCheckCommand(file, o, io)));
+    .action((file: string, o) =>
+      set(import('./commands/store.ts').then((m) => m.storeCheckCommand(file, o, io))),
+    );
 
   program
     .command('validate')
     .description('check a config file against the schema and semantic rules')
     .argument('<file>', 'config file')
     .addOption(format(['text', 'json']))
-    .action((file: string, o) => set(validateCommand(file, o, io)));
+    .action((file: string, o) =>
+      set(import('./commands/validate.ts').then((m) => m.validateCommand(file, o, io))),
+    );
 
   const collect = (v: string, prev: string[]) => [...prev, ...v.split(',').filter(Boolean)];
   program
@@ -101,7 +95,11 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
     .option('--skip <id>', 'skip these rules (repeat or comma-separate)', collect, [])
     .addOption(format(['text', 'json', 'sarif']))
     .action((file: string, o) =>
-      set(lintCommand(file, { ...o, strict: o.strict === true, rules: o.rule, skip: o.skip }, io)),
+      set(
+        import('./commands/lint.ts').then((m) =>
+          m.lintCommand(file, { ...o, strict: o.strict === true, rules: o.rule, skip: o.skip }, io),
+        ),
+      ),
     );
 
   adminOpts(
@@ -114,7 +112,9 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
       .option('--against <file>', 'compare with this file instead of the running balancer'),
   )
     .addOption(format(['text', 'json']))
-    .action((file: string, o) => set(diffCommand(file, { ...o, ...target(o) }, io)));
+    .action((file: string, o) =>
+      set(import('./commands/diff.ts').then((m) => m.diffCommand(file, { ...o, ...target(o) }, io))),
+    );
 
   program
     .command('alerts')
@@ -122,7 +122,7 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
     .command('rules')
     .description('print the built-in alerts as a Prometheus rule file (recording + alerting rules)')
     .addOption(format(['prometheus', 'json']))
-    .action((o) => set(alertsRulesCommand(o, io)));
+    .action((o) => set(import('./commands/alerts.ts').then((m) => m.alertsRulesCommand(o, io))));
 
   adminOpts(
     program
@@ -134,7 +134,9 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
     .option('--checks <names>', 'comma-separated checks (lint,drift,health,distribution)')
     .addOption(format(['text', 'json', 'markdown', 'html']))
     .option('-o, --output <file>', 'write the report to a file')
-    .action((o) => set(auditCommand({ ...o, ...target(o) }, io)));
+    .action((o) =>
+      set(import('./commands/audit.ts').then((m) => m.auditCommand({ ...o, ...target(o) }, io))),
+    );
 
   program
     .command('drill')
@@ -145,7 +147,9 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
     )
     .option('--short', 'the reduced run of the test suite')
     .addOption(format(['text', 'json']))
-    .action((scenario: string | undefined, o) => set(drillCommand(scenario, o, io)));
+    .action((scenario: string | undefined, o) =>
+      set(import('./commands/drill.ts').then((m) => m.drillCommand(scenario, o, io))),
+    );
 
   adminOpts(
     program
@@ -169,7 +173,9 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
         'fleet: run it on n instances first (this one included); the guard compares them with the rest',
       )
       .addOption(format(['text', 'json'])),
-  ).action((file: string, o) => set(applyCommand(file, { ...o, ...target(o) }, io)));
+  ).action((file: string, o) =>
+    set(import('./commands/apply.ts').then((m) => m.applyCommand(file, { ...o, ...target(o) }, io))),
+  );
 
   adminOpts(
     program
@@ -177,7 +183,9 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
       .description('list applied config versions')
       .option('--limit <n>', 'how many', '20')
       .addOption(format(['text', 'json'])),
-  ).action((o) => set(historyCommand({ ...o, ...target(o) }, io)));
+  ).action((o) =>
+    set(import('./commands/apply.ts').then((m) => m.historyCommand({ ...o, ...target(o) }, io))),
+  );
 
   adminOpts(
     program
@@ -187,7 +195,9 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
       .option('-m, --message <text>', 'why')
       .option('--author <name>', 'who rolls back (default: $USER)')
       .addOption(format(['text', 'json'])),
-  ).action((version: string | undefined, o) => set(rollbackCommand(version, { ...o, ...target(o) }, io)));
+  ).action((version: string | undefined, o) =>
+    set(import('./commands/apply.ts').then((m) => m.rollbackCommand(version, { ...o, ...target(o) }, io))),
+  );
 
   adminOpts(
     program
@@ -198,7 +208,9 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
       .option('--pool <name>', 'only this pool')
       .option('--fleet', 'the fleet view: instances, versions, fleet-wide shares, skewed instances')
       .addOption(format(['text', 'json'])),
-  ).action((o) => set(statusCommand({ ...o, ...target(o) }, io)));
+  ).action((o) =>
+    set(import('./commands/status.ts').then((m) => m.statusCommand({ ...o, ...target(o) }, io))),
+  );
 
   adminOpts(
     program
@@ -210,7 +222,7 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
       .option('--reason <text>', 'why (kept in the event log, shown by status)')
       .addOption(format(['text', 'json'])),
   ).action((pool: string, backend: string, o) =>
-    set(drainCommand(pool, backend, { ...o, ...target(o) }, io)),
+    set(import('./commands/drain.ts').then((m) => m.drainCommand(pool, backend, { ...o, ...target(o) }, io))),
   );
 
   adminOpts(
@@ -221,7 +233,9 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
       .argument('<backend>', 'backend name')
       .addOption(format(['text', 'json'])),
   ).action((pool: string, backend: string, o) =>
-    set(undrainCommand(pool, backend, { ...o, ...target(o) }, io)),
+    set(
+      import('./commands/drain.ts').then((m) => m.undrainCommand(pool, backend, { ...o, ...target(o) }, io)),
+    ),
   );
 
   try {

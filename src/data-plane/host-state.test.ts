@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { HostState } from './host-state.ts';
+import { HostRegistry, HostState } from './host-state.ts';
 
 const spec = {
   pool: 'app',
@@ -47,5 +47,29 @@ describe('HostState latency EWMA', () => {
     expect(h.latencyEwmaMs).toBeLessThanOrEqual(60_000);
     for (let i = 0; i < 40; i++) finish(h, 'success', 5);
     expect(h.latencyEwmaMs).toBeLessThan(10);
+  });
+});
+
+describe('HostRegistry pool load', () => {
+  it('keeps one in-flight sum per pool, across hosts and reloads, apart from other pools', () => {
+    const r = new HostRegistry();
+    const a = r.acquire(spec);
+    const b = r.acquire({ ...spec, name: 'b', address: '127.0.0.1:2' });
+    const other = r.acquire({ ...spec, pool: 'other' });
+    a.requestStarted();
+    a.requestStarted();
+    b.requestStarted();
+    other.requestStarted();
+    expect([a.poolInFlight, b.poolInFlight, other.poolInFlight]).toEqual([3, 3, 1]);
+    // A reload that renames b: the new host joins the sum, the old one's request still counts.
+    const c = r.acquire({ ...spec, name: 'c', address: '127.0.0.1:3' });
+    r.retain(
+      new Set([HostRegistry.key('app', 'a', '127.0.0.1:1'), HostRegistry.key('app', 'c', '127.0.0.1:3')]),
+    );
+    c.requestStarted();
+    expect(c.poolInFlight).toBe(4);
+    b.requestFinished('success', 1);
+    a.requestFinished('http-5xx', 1);
+    expect([a.poolInFlight, c.poolInFlight, other.poolInFlight]).toEqual([2, 2, 1]);
   });
 });

@@ -126,6 +126,8 @@ export class HostState implements DataPlaneHost {
 
   effectiveWeight: number;
   inFlight = 0;
+  /** The in-flight sum of every host of this pool, kept by each as it starts and ends a request. */
+  readonly poolLoad: PoolLoad;
   latencyEwmaMs = 0;
   status: HostStatus = 'healthy';
   /** Why the status is what it is (last transition's reason). */
@@ -189,7 +191,8 @@ export class HostState implements DataPlaneHost {
 
   observer: HostObserver | undefined = undefined;
 
-  constructor(spec: HostSpec) {
+  constructor(spec: HostSpec, poolLoad: PoolLoad = { inFlight: 0 }) {
+    this.poolLoad = poolLoad;
     this.pool = spec.pool;
     this.name = spec.name;
     this.address = spec.address;
@@ -236,13 +239,20 @@ export class HostState implements DataPlaneHost {
     return this.inFlight < this.maxRequests;
   }
 
+  /** Requests in flight on the whole pool (bounded-load consistent-hash reads it per pick). */
+  get poolInFlight(): number {
+    return this.poolLoad.inFlight;
+  }
+
   requestStarted(): void {
     this.inFlight++;
+    this.poolLoad.inFlight++;
     this.requests++;
   }
 
   requestFinished(kind: OutcomeKind, durationMs: number): void {
     this.inFlight--;
+    this.poolLoad.inFlight--;
     this.latencyEwmaMs = nextLatencyEwma(this.latencyEwmaMs, kind, durationMs);
     this.recordOutcome(kind);
   }
@@ -281,8 +291,15 @@ export class HostState implements DataPlaneHost {
  * reload that keeps both keeps the backend's health and counters; a rename or a new address is
  * another backend, judged afresh (a new server must not inherit the old one's health).
  */
+/** What the hosts of one pool have in flight together. */
+export interface PoolLoad {
+  inFlight: number;
+}
+
 export class HostRegistry {
   readonly #hosts = new Map<string, HostState>();
+  /** One in-flight sum per pool name, shared by its hosts of every snapshot (a retiring host's requests count until they end). */
+  readonly #loads = new Map<string, PoolLoad>();
 
   static key(pool: string, name: string, address: string): string {
     return `${pool}\u0000${name}\u0000${address}`;
@@ -293,7 +310,9 @@ export class HostRegistry {
     const key = HostRegistry.key(spec.pool, spec.name, spec.address);
     let h = this.#hosts.get(key);
     if (h === undefined) {
-      h = new HostState(spec);
+      let load = this.#loads.get(spec.pool);
+      if (load === undefined) this.#loads.set(spec.pool, (load = { inFlight: 0 }));
+      h = new HostState(spec, load);
       this.#hosts.set(key, h);
     } else {
       h.configuredWeight = spec.weight;

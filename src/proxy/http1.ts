@@ -596,17 +596,21 @@ function hexValue(c: number): number {
 
 const CRLF = Buffer.from('\r\n', 'latin1');
 
-/** One chunk of canonical framing around buf[start, end) (lower-case hex, no extension). */
-export function encodeChunk(buf: Buffer, start: number, end: number): Buffer {
+/**
+ * One chunk of canonical framing around buf[start, end) (lower-case hex, no extension), in a
+ * new buffer or at the start of `into` (which must hold the payload plus 16 bytes).
+ */
+export function encodeChunk(buf: Buffer, start: number, end: number, into?: Buffer): Buffer {
   const n = end - start;
   const size = n.toString(16);
-  const out = Buffer.allocUnsafe(size.length + n + 4);
+  const total = size.length + n + 4;
+  const out = into === undefined ? Buffer.allocUnsafe(total) : into;
   let at = out.write(size, 0, 'latin1');
   out[at++] = 13;
   out[at++] = 10;
   at += buf.copy(out, at, start, end);
   CRLF.copy(out, at);
-  return out;
+  return into === undefined ? out : out.subarray(0, total);
 }
 
 const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');

@@ -93,8 +93,10 @@ export class Listener implements ConnectionOwner, ListenerContext {
     this.proto = lc.tls !== undefined ? 'https' : 'http';
     this.configure(runtime, snapshot);
     const accept = (socket: net.Socket): void => {
-      this.conns.add(new ClientConnection(socket, this));
+      const conn = new ClientConnection(socket, this);
+      this.conns.add(conn);
       host.onConnectionAccepted(this.name);
+      conn.start();
     };
     let tlsOptions: tls.TlsOptions | undefined;
     this.ticketKeys = lc.tls === undefined ? undefined : (ticketKeys ?? randomBytes(48));

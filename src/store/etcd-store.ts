@@ -56,10 +56,6 @@ export interface EtcdStore extends Store {
 }
 
 /** Narrow a store to the etcd one (the fleet needs its watch and namespace). */
-export function isEtcdStore(store: Store): store is EtcdStore {
-  return store.kind === 'etcd';
-}
-
 const DIGITS = 12;
 const pad = (n: number): string => String(n).padStart(DIGITS, '0');
 const versionKey = (n: number): string => `versions/${pad(n)}`;

@@ -2,7 +2,7 @@
 // (relative paths resolve against the config file's directory), or memory when asked.
 import { isAbsolute, resolve } from 'node:path';
 import type { StoreConfig } from '../config/schema.ts';
-import { openEtcdStore } from './etcd-store.ts';
+import type { EtcdStore } from './etcd-store.ts';
 import { openMemoryStore } from './memory-store.ts';
 import { openSqliteStore } from './sqlite-store.ts';
 import type { Store } from './store.ts';
@@ -16,8 +16,15 @@ export interface OpenStoreOptions {
 
 export function openStore(config: StoreConfig, options: OpenStoreOptions): Promise<Store> {
   if (options.memory === true) return openMemoryStore();
-  if (config.etcd !== undefined)
-    return openEtcdStore({ endpoints: config.etcd.endpoints, prefix: config.etcd.prefix });
+  if (config.etcd !== undefined) {
+    const { endpoints, prefix } = config.etcd;
+    // Loaded only when asked for: the etcd client (gRPC, protobuf) is 40 MB of a process's RSS.
+    return import('./etcd-store.ts').then((m) => m.openEtcdStore({ endpoints, prefix }));
+  }
   const file = isAbsolute(config.sqlite) ? config.sqlite : resolve(options.baseDir, config.sqlite);
   return openSqliteStore(file);
+}
+
+export function isEtcdStore(store: Store): store is EtcdStore {
+  return store.kind === 'etcd';
 }

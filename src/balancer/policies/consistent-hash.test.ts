@@ -173,6 +173,35 @@ describe('consistent-hash policy', () => {
     expect(hosts.map((h) => h.inFlight)).toEqual([300, 100]);
   });
 
+  it('judges the bound by the pool total its hosts keep, without adding up 1,000 hosts', () => {
+    const p = makePolicy('consistent-hash', 1, 1.25);
+    const hosts = named(Array.from({ length: 1000 }, () => 1));
+    p.setHosts(hosts);
+    const home = p.pick({ hashKey: 'k' }) as TestHost;
+    // 5 in flight on the home alone: summed, T = 5 and the home is full (bound 1).
+    home.inFlight = 5;
+    expect(p.pick({ hashKey: 'k' })).not.toBe(home);
+    // The hosts say 10,000 are in flight on the pool (bound ceil(1.25 × 10,001 / 1,000) = 13):
+    // the policy takes their word, and the home has room, without reading any other host's
+    // in-flight count.
+    let reads = 0;
+    const kept = hosts.map((h) =>
+      h === home
+        ? { ...h, poolInFlight: 10_000 }
+        : {
+            ...h,
+            get inFlight(): number {
+              reads++;
+              return 0;
+            },
+            poolInFlight: 10_000,
+          },
+    );
+    p.setHosts(kept);
+    expect(p.pick({ hashKey: 'k' })?.name).toBe(home.name);
+    expect(reads).toBe(0);
+  });
+
   it('explains a walk past a full home in the trace', () => {
     const p = makePolicy('consistent-hash', 1, 1.25);
     const hosts = named([1, 1]);

@@ -75,8 +75,9 @@ export function consistentHash<H extends BalancerHost>(options: PolicyOptions): 
       let firstAllowed = -1;
       let chosen = -1;
       let seen = 0;
-      // The pool's total in flight costs O(n), so it is summed only when a host might be
-      // full: an idle host never is, nor one below the bound that T ≥ its own load implies.
+      // The pool's total in flight: kept by the hosts (O(1)) or summed (O(n)), and then only
+      // when a host might be full: an idle host never is, nor one below the bound that T ≥ its
+      // own load implies.
       let total = -1;
       for (let step = 0; step < points && seen < n; step++, at = at + 1 === points ? 0 : at + 1) {
         const o = owners[at] as number;
@@ -90,8 +91,12 @@ export function consistentHash<H extends BalancerHost>(options: PolicyOptions): 
         const inFlight = h.inFlight;
         if (inFlight > 0 && full(o, inFlight, inFlight)) {
           if (total < 0) {
-            total = 0;
-            for (let i = 0; i < n; i++) total += (sampler.hosts[i] as H).inFlight;
+            const kept = h.poolInFlight;
+            if (kept !== undefined) total = kept;
+            else {
+              total = 0;
+              for (let i = 0; i < n; i++) total += (sampler.hosts[i] as H).inFlight;
+            }
           }
           if (full(o, inFlight, total)) continue;
         }
