@@ -48,8 +48,19 @@ function serve(client: net.Socket): void {
       upBuf = upBuf === undefined ? d : Buffer.concat([upBuf, d]);
       const end = upBuf.indexOf(HEAD_END);
       if (end < 0) return;
-      respLeft = contentLength(upBuf.toString('latin1', 0, end + 2)) - (upBuf.length - end - 4);
-      client.write(upBuf);
+      const head = upBuf.toString('latin1', 0, end + 2);
+      respLeft = contentLength(head) - (upBuf.length - end - 4);
+      // A client that asked to close is told so (the backend, asked to keep alive, said so).
+      client.write(
+        close
+          ? Buffer.from(
+              head.replace(/\r\n(connection|keep-alive):[^\r]*/gi, '') +
+                'connection: close\r\n' +
+                upBuf.toString('latin1', end + 2),
+              'latin1',
+            )
+          : upBuf,
+      );
       upBuf = undefined;
     } else {
       respLeft -= d.length;
