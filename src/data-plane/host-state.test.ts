@@ -71,5 +71,9 @@ describe('HostRegistry pool load', () => {
     b.requestFinished('success', 1);
     a.requestFinished('http-5xx', 1);
     expect([a.poolInFlight, c.poolInFlight, other.poolInFlight]).toEqual([2, 2, 1]);
+    // A pool removed and added again later starts from its new hosts alone.
+    other.requestFinished('success', 1);
+    r.retain(new Set([HostRegistry.key('app', 'a', '127.0.0.1:1')]));
+    expect(r.acquire({ ...spec, pool: 'other' }).poolInFlight).toBe(0);
   });
 });

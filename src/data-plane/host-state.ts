@@ -285,17 +285,17 @@ export class HostState implements DataPlaneHost {
   }
 }
 
+/** What the hosts of one pool have in flight together. */
+export interface PoolLoad {
+  inFlight: number;
+}
+
 /**
  * Keeps HostState objects across config versions. A backend's identity is its pool, name and
  * address — the name every view, metric and alert uses, and the address it is reached at: a
  * reload that keeps both keeps the backend's health and counters; a rename or a new address is
  * another backend, judged afresh (a new server must not inherit the old one's health).
  */
-/** What the hosts of one pool have in flight together. */
-export interface PoolLoad {
-  inFlight: number;
-}
-
 export class HostRegistry {
   readonly #hosts = new Map<string, HostState>();
   /** One in-flight sum per pool name, shared by its hosts of every snapshot (a retiring host's requests count until they end). */
@@ -325,6 +325,10 @@ export class HostRegistry {
   /** Forget hosts no longer in the running config (after their in-flight requests ended). */
   retain(keys: ReadonlySet<string>): void {
     for (const k of this.#hosts.keys()) if (!keys.has(k)) this.#hosts.delete(k);
+    // A pool no host is kept for is gone: its sum goes with it.
+    const pools = new Set<string>();
+    for (const h of this.#hosts.values()) pools.add(h.pool);
+    for (const pool of this.#loads.keys()) if (!pools.has(pool)) this.#loads.delete(pool);
   }
 
   get(pool: string, name: string, address: string): HostState | undefined {

@@ -55,7 +55,6 @@ export interface EtcdStore extends Store {
   readonly namespace: Namespace;
 }
 
-/** Narrow a store to the etcd one (the fleet needs its watch and namespace). */
 const DIGITS = 12;
 const pad = (n: number): string => String(n).padStart(DIGITS, '0');
 const versionKey = (n: number): string => `versions/${pad(n)}`;

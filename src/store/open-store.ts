@@ -25,6 +25,7 @@ export function openStore(config: StoreConfig, options: OpenStoreOptions): Promi
   return openSqliteStore(file);
 }
 
+/** Narrow a store to the etcd one (the fleet needs its watch and namespace). */
 export function isEtcdStore(store: Store): store is EtcdStore {
   return store.kind === 'etcd';
 }

@@ -5,12 +5,17 @@
 // pipelined requests, upload bodies) is copied intact; a `connection: close` answer ends the
 // client socket once, not twice (the second end() built an Error).
 import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import tls from 'node:tls';
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClientConnection } from '../../src/proxy/client-connection.ts';
-import { freeSlabs } from '../../src/proxy/write-slabs.ts';
+import { slabsOut } from '../../src/proxy/write-slabs.ts';
 import { readShared } from '../../src/proxy/shared-read.ts';
+import { selfSignedCert } from '../../src/testing/tls-cert.ts';
 import { startProxy, type Harness } from '../helpers/proxy-harness.ts';
 
 /** Bytes of body `seed` of `size`: no two 64 KiB windows alike, so a reused slab shows. */
@@ -98,9 +103,11 @@ function slowGet(
   stallMs: number,
   every: number,
   firstStallMs = 0,
+  localPorts?: Set<number>,
 ): Promise<RawAnswer> {
   return new Promise((resolve, reject) => {
     const s = net.connect(port, '127.0.0.1');
+    s.once('connect', () => localPorts?.add(s.localPort as number));
     const parts: Buffer[] = [];
     let sinceStall = 0;
     s.on('data', (d: Buffer) => {
@@ -146,6 +153,9 @@ describe('response bodies through pooled write slabs', () => {
   it('arrive intact to slow readers, with length and chunked framing, 8 at once', async () => {
     const sizes = [4095, 4096, 65_536, 65_537, 1_048_576, 20_000_001];
     const jobs: Promise<void>[] = [];
+    // The slabs really carry these bodies: some are lent while the readers stall.
+    let peak = 0;
+    const sample = setInterval(() => (peak = Math.max(peak, slabsOut())), 5);
     let seed = 1;
     for (const kind of ['len', 'chunked'] as const)
       for (const size of sizes) {
@@ -161,9 +171,10 @@ describe('response bodies through pooled write slabs', () => {
           }),
         );
       }
-    await Promise.all(jobs);
+    await Promise.all(jobs).finally(() => clearInterval(sample));
+    expect(peak).toBeGreaterThan(0);
     // Every slab lent to those sockets came back once they had written it.
-    expect(freeSlabs()).toBeGreaterThan(0);
+    expect(slabsOut()).toBe(0);
   }, 60_000);
 
   it('a client that vanishes mid-body leaves the proxy serving the next one intact', async () => {
@@ -175,24 +186,35 @@ describe('response bodies through pooled write slabs', () => {
     gone.destroy();
     const a = await slowGet(harness.port(), '/len/78/2000000', 5, 256 * 1024);
     expect(sha(a.body)).toBe(sha(bodyOf(78, 2_000_000)));
+    // The vanished socket's slabs were dropped, not kept as lent.
+    expect(slabsOut()).toBe(0);
   }, 30_000);
 });
 
 describe('client reads through the shared buffer', () => {
-  it('is the path this Node takes, for plain sockets', async () => {
-    const server = net.createServer();
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const accepted = new Promise<boolean>((r) =>
-      server.once('connection', (s: net.Socket) => {
-        r(readShared(s, () => true));
-        s.destroy();
-      }),
-    );
-    const c = net.connect((server.address() as AddressInfo).port, '127.0.0.1');
-    c.on('error', () => {});
-    expect(await accepted).toBe(true);
-    c.destroy();
-    await new Promise<void>((r) => server.close(() => r()));
+  it('is the path this Node takes, for plain and TLS sockets', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fulcrum-shared-read-'));
+    selfSignedCert(join(dir, 'key.pem'), join(dir, 'cert.pem'));
+    const tlsOptions = { key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) };
+    for (const kind of ['plain', 'tls'] as const) {
+      const server = kind === 'plain' ? net.createServer() : tls.createServer(tlsOptions);
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      const accepted = new Promise<boolean>((r) =>
+        server.once(kind === 'plain' ? 'connection' : 'secureConnection', (s: net.Socket) => {
+          r(readShared(s, () => true));
+          s.destroy();
+        }),
+      );
+      const port = (server.address() as AddressInfo).port;
+      const c =
+        kind === 'plain'
+          ? net.connect(port, '127.0.0.1')
+          : tls.connect({ port, host: '127.0.0.1', rejectUnauthorized: false });
+      c.on('error', () => {});
+      expect(await accepted, kind).toBe(true);
+      c.destroy();
+      await new Promise<void>((r) => server.close(() => r()));
+    }
   });
 
   it('keeps partial heads, pipelined requests and upload bodies that span reads intact', async () => {
@@ -266,13 +288,16 @@ describe('client reads through the shared buffer', () => {
 
 describe('connection: close', () => {
   it('ends each client socket once: no second end() on a finished socket', async () => {
-    // The earlier tests' connections finish closing first: only these 20 are counted.
-    await new Promise((r) => setTimeout(r, 200));
+    // Only the proxy's ends of these 20 connections are counted (by the clients' ports).
+    const ports = new Set<number>();
     const end = net.Socket.prototype.end;
     let ends = 0;
     let again = 0;
     net.Socket.prototype.end = function (this: net.Socket, ...args: unknown[]) {
-      if ((this as net.Socket & { conn?: unknown }).conn instanceof ClientConnection) {
+      if (
+        (this as net.Socket & { conn?: unknown }).conn instanceof ClientConnection &&
+        ports.has(this.remotePort as number)
+      ) {
         ends++;
         if (this.writableEnded) again++;
       }
@@ -280,7 +305,7 @@ describe('connection: close', () => {
     } as typeof end;
     try {
       for (let i = 0; i < 20; i++) {
-        const a = await slowGet(harness.port(), `/len/${i}/100`, 0, Infinity);
+        const a = await slowGet(harness.port(), `/len/${i}/100`, 0, Infinity, 0, ports);
         expect(a.body.length).toBe(100);
       }
       // The client's FIN arrives after the answer: give the last one time to be read.
@@ -288,6 +313,7 @@ describe('connection: close', () => {
     } finally {
       net.Socket.prototype.end = end;
     }
+    expect(ports.size).toBe(20);
     expect(ends).toBe(20);
     expect(again).toBe(0);
   });
