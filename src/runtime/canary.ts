@@ -67,3 +67,69 @@ export function canaryRegression(canary: WindowStats, baseline: WindowStats): st
   }
   return undefined;
 }
+
+/** Requests and 5xx answers of one slice on one backend (`pool/backend`) since the canary started. */
+export interface BackendCounts {
+  requests: number;
+  errors: number;
+}
+
+/** The exposure rule: the canary's exposure must exceed the baseline's by this much... */
+export const CANARY_EXPOSURE_MARGIN = 0.01;
+/** ...and by this many standard errors, so the spread of a few seconds' counts never decides. */
+export const CANARY_EXPOSURE_Z = 3;
+
+/**
+ * The second verdict step, for a canary that moves traffic rather than breaking requests: both
+ * slices share the backends, so an overloaded backend fails both slices' requests alike and
+ * their error ratios part slowly (the postmortem's 10:1:1 canary sends 83% of its slice to the
+ * backend it overloads, the baseline 33%; at 5% errors there the ratios are 4.2% and 1.7%, under
+ * the direct rule's factor 2 once the other backends fail a little too). Here each backend's
+ * error ratio is read from BOTH slices' requests over the same seconds (ten times the canary's
+ * own), and each slice's exposure is its mix weighted by those ratios: how many of its requests
+ * its routing sends to where requests fail now. A canary whose weights only move traffic between
+ * backends that fail alike is clean (the moved shares sum to zero); one that moves traffic onto
+ * the failing backend regresses, and the reason names that backend.
+ */
+export function canaryExposure(
+  canary: ReadonlyMap<string, BackendCounts>,
+  baseline: ReadonlyMap<string, BackendCounts>,
+): string | undefined {
+  let nc = 0;
+  let nb = 0;
+  for (const c of canary.values()) nc += c.requests;
+  for (const c of baseline.values()) nb += c.requests;
+  if (nc < CANARY_MIN_REQUESTS || nb < CANARY_MIN_REQUESTS) return undefined;
+  let exposureCanary = 0;
+  let exposureBaseline = 0;
+  let variance = 0;
+  let favouredErrors = 0;
+  let worst: { name: string; moved: number; ratio: number; mc: number; mb: number } | undefined;
+  for (const name of new Set([...canary.keys(), ...baseline.keys()])) {
+    const c = canary.get(name) ?? { requests: 0, errors: 0 };
+    const b = baseline.get(name) ?? { requests: 0, errors: 0 };
+    const n = c.requests + b.requests;
+    if (n === 0) continue;
+    const ratio = (c.errors + b.errors) / n;
+    const mc = c.requests / nc;
+    const mb = b.requests / nb;
+    exposureCanary += mc * ratio;
+    exposureBaseline += mb * ratio;
+    // The ratio's sampling variance, carried by the share the canary moved; plus the canary
+    // mix's own multinomial spread (covariances left out: this only widens the bound).
+    variance += ((mc - mb) * (mc - mb) * ratio * (1 - ratio)) / n + (ratio * ratio * mc * (1 - mc)) / nc;
+    if (mc > mb) {
+      favouredErrors += c.errors + b.errors;
+      const moved = (mc - mb) * ratio;
+      if (worst === undefined || moved > worst.moved) worst = { name, moved, ratio, mc, mb };
+    }
+  }
+  const diff = exposureCanary - exposureBaseline;
+  if (worst === undefined || favouredErrors < CANARY_MIN_ERRORS || diff <= CANARY_EXPOSURE_MARGIN) {
+    return undefined;
+  }
+  const z = variance > 0 ? diff / Math.sqrt(variance) : Infinity;
+  if (z < CANARY_EXPOSURE_Z) return undefined;
+  const pct = (r: number): string => `${(r * 100).toFixed(1)}%`;
+  return `canary sends ${pct(worst.mc)} of its requests to ${worst.name}, which failed ${pct(worst.ratio)} of requests over the same seconds (the baseline sends it ${pct(worst.mb)}): ${pct(exposureCanary)} of the canary's requests go where requests fail against ${pct(exposureBaseline)} of the baseline's (${z === Infinity ? 'no spread' : `${z.toFixed(1)} standard errors`})`;
+}

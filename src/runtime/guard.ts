@@ -9,7 +9,7 @@ import type pino from 'pino';
 import type { EventHub } from '../core/events.ts';
 import type { Store } from '../store/store.ts';
 import type { ConfigController } from './controller.ts';
-import { canaryRegression } from './canary.ts';
+import { canaryExposure, canaryRegression, type BackendCounts } from './canary.ts';
 import { RollingStats, type WindowStats } from './rolling-stats.ts';
 
 /** Compare the last SLIDE_MS with the baseline, so a regression is caught within seconds. */
@@ -58,6 +58,8 @@ export interface GuardStatus {
     baseline: WindowStats | null;
     /** Requests of each slice since the canary started. */
     totals: { canary: number; baseline: number };
+    /** Per `pool/backend`, each slice's requests and 5xx since the canary started (the exposure rule's input). */
+    backends: { backend: string; canary: BackendCounts; baseline: BackendCounts }[];
   };
 }
 
@@ -82,7 +84,12 @@ export class ApplyGuard {
   readonly #unsubscribe: () => void;
   /** The canary's two slices, while one is watched. */
   #slices:
-    | { canary: RollingStats; baseline: RollingStats; totals: { canary: number; baseline: number } }
+    | {
+        canary: RollingStats;
+        baseline: RollingStats;
+        totals: { canary: number; baseline: number };
+        byBackend: { canary: Map<string, BackendCounts>; baseline: Map<string, BackendCounts> };
+      }
     | undefined;
   #kicked = false;
   /**
@@ -109,14 +116,25 @@ export class ApplyGuard {
       }
       const slices = this.#slices;
       if (slices === undefined) return;
-      if (o.slice === 'canary') {
+      const canary = o.slice === 'canary';
+      if (canary) {
         slices.canary.record(o.status, o.durationMs);
         slices.totals.canary++;
-        if (o.status >= 500) this.#kick();
       } else {
         slices.baseline.record(o.status, o.durationMs);
         slices.totals.baseline++;
       }
+      if (o.backend !== undefined) {
+        const map = canary ? slices.byBackend.canary : slices.byBackend.baseline;
+        const key = `${o.pool}/${o.backend}`;
+        let c = map.get(key);
+        if (c === undefined) map.set(key, (c = { requests: 0, errors: 0 }));
+        c.requests++;
+        if (o.status >= 500) c.errors++;
+      }
+      // Either slice's error may tip the exposure rule (the baseline's errors on the backend the
+      // canary overloads are its evidence too): judge again soon.
+      if (o.status >= 500) this.#kick();
     });
     // Any other apply while a guard watches makes its verdict meaningless: stand down.
     const unsubNotices = deps.hub.notices.subscribe((n) => {
@@ -157,6 +175,7 @@ export class ApplyGuard {
             canary: new RollingStats(this.#now),
             baseline: new RollingStats(this.#now),
             totals: { canary: 0, baseline: 0 },
+            byBackend: { canary: new Map(), baseline: new Map() },
           };
     const now = this.#now();
     this.#byBackend.clear();
@@ -176,6 +195,7 @@ export class ApplyGuard {
               canary: null,
               baseline: null,
               totals: { canary: 0, baseline: 0 },
+              backends: [],
             },
           }),
     };
@@ -248,8 +268,17 @@ export class ApplyGuard {
     c.canary = slices.canary.window(from, now + 1000);
     c.baseline = slices.baseline.window(from, now + 1000);
     c.totals = { ...slices.totals };
+    const { canary: byCanary, baseline: byBaseline } = slices.byBackend;
+    c.backends = [...new Set([...byCanary.keys(), ...byBaseline.keys()])].sort().map((backend) => ({
+      backend,
+      canary: { ...(byCanary.get(backend) ?? { requests: 0, errors: 0 }) },
+      baseline: { ...(byBaseline.get(backend) ?? { requests: 0, errors: 0 }) },
+    }));
     s.latest = c.canary;
-    const reason = canaryRegression(c.canary, c.baseline) ?? this.#canaryFairness(s);
+    const reason =
+      canaryRegression(c.canary, c.baseline) ??
+      canaryExposure(byCanary, byBaseline) ??
+      this.#canaryFairness(s);
     if (reason !== undefined) {
       await this.#endCanary(s, false, reason);
       return;

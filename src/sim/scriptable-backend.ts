@@ -245,12 +245,18 @@ export class ScriptableBackend {
       return;
     }
     this.inFlight++;
+    // Capacity counts requests in service: a slot frees when the answer is written (as a real
+    // server's worker frees once its response is in the kernel's buffer), or when the request
+    // ends unanswered. Freed on the response's 'close' instead, a slot stayed taken until the
+    // write completed a loop turn later: on a busy machine a stall let the next request arrive
+    // first, so 1:1:1 under capacity read as over it and good configs drew 503s.
     let done = false;
-    res.on('close', () => {
+    const free = (): void => {
       if (done) return;
       done = true;
       this.inFlight--;
-    });
+    };
+    res.on('close', free);
 
     if (this.mode === 'close-reused' && nth > 1) {
       req.resume();
@@ -264,6 +270,7 @@ export class ScriptableBackend {
       case '5xx':
         req.resume();
         this.later(this.latencyMs, () => {
+          free();
           res.writeHead(this.failStatus, this.headers('text/plain'));
           res.end(`${this.failStatus}\n`);
         });
@@ -274,16 +281,19 @@ export class ScriptableBackend {
         res.write(CHUNK.subarray(0, 1000), () => req.socket.destroy());
         return;
       case 'slow':
-        this.later(this.slowMs + this.latencyMs, () => this.answer(req, res, url));
+        this.later(this.slowMs + this.latencyMs, () => this.answer(req, res, url, free));
         return;
       default:
-        if (this.latencyMs > 0) this.later(this.latencyMs, () => this.answer(req, res, url));
-        else this.answer(req, res, url);
+        if (this.latencyMs > 0) this.later(this.latencyMs, () => this.answer(req, res, url, free));
+        else this.answer(req, res, url, free);
     }
   }
 
-  /** Normal answer; consumes the request body first, counting its bytes. */
-  private answer(req: http.IncomingMessage, res: http.ServerResponse, url: string): void {
+  /**
+   * Normal answer; consumes the request body first, counting its bytes. `free` gives the capacity
+   * slot back as the answer is written (a streamed `/bytes/N` holds it until the stream closes).
+   */
+  private answer(req: http.IncomingMessage, res: http.ServerResponse, url: string, free: () => void): void {
     let bytes = 0;
     req.on('data', (c: Buffer) => {
       bytes += c.length;
@@ -291,10 +301,12 @@ export class ScriptableBackend {
     req.on('error', () => res.destroy());
     req.on('end', () => {
       if (res.destroyed) return;
+      const streams = this.testRoutes && url.startsWith('/bytes/');
+      if (!streams) free();
       if (this.testRoutes && (url === '/echo' || url.startsWith('/echo?'))) {
         res.writeHead(200, this.headers('application/json'));
         res.end(JSON.stringify({ method: req.method, url, headers: req.headers, bytes }));
-      } else if (this.testRoutes && url.startsWith('/bytes/')) {
+      } else if (streams) {
         this.streamBytes(res, Number(url.slice(7)));
       } else if (this.testRoutes && (req.method === 'POST' || req.method === 'PUT')) {
         res.writeHead(200, this.headers('application/json'));

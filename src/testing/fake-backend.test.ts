@@ -36,7 +36,7 @@ function request(
 const started: FakeBackend[] = [];
 async function backend(
   name: string,
-  extra: { capacity?: number; flapPeriodMs?: number } = {},
+  extra: { capacity?: number; flapPeriodMs?: number; greeting?: () => string } = {},
 ): Promise<FakeBackend> {
   const b = await startFakeBackend({ name, ...extra });
   started.push(b);
@@ -139,6 +139,46 @@ describe('fake backend', () => {
     expect((await request(b, '/')).status).toBe(503);
     expect((await first).status).toBe(200);
     expect({ requests: b.requests, rejected: b.rejected }).toEqual({ requests: 2, rejected: 1 });
+  });
+
+  it('frees a capacity slot once the answer is written, not once the client has read it', async () => {
+    // 8 MB outgrows the socket buffers, so a client that never reads keeps the write pending:
+    // the slot is free all the same, as a real server's worker is once its answer is handed over.
+    const big = 'x'.repeat(8 << 20);
+    const b = await backend('w', { capacity: 1, greeting: () => big });
+    const stalled = net.connect(b.port, '127.0.0.1');
+    stalled.pause();
+    stalled.write('GET / HTTP/1.1\r\nhost: w\r\n\r\n');
+    const deadline = Date.now() + 5000;
+    while (b.requests === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    expect(b.requests).toBe(1);
+    expect(b.inFlight).toBe(0);
+    const second = await request(b, '/healthz');
+    expect(second.status).toBe(200);
+    const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
+      const req = http.get({ host: '127.0.0.1', port: b.port, path: '/' }, resolve);
+      req.on('error', reject);
+    });
+    res.destroy();
+    expect(res.statusCode).toBe(200);
+    expect(b.rejected).toBe(0);
+    stalled.destroy();
+  });
+
+  it('holds the slot of an unanswered request until its client goes', async () => {
+    const b = await backend('h', { capacity: 1 });
+    await b.setMode('hang');
+    const hung = net.connect(b.port, '127.0.0.1');
+    hung.write('GET / HTTP/1.1\r\nhost: h\r\n\r\n');
+    const deadline = Date.now() + 5000;
+    while (b.inFlight === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    expect(b.inFlight).toBe(1);
+    await b.setMode('ok');
+    expect((await request(b, '/')).status).toBe(503);
+    hung.destroy();
+    while (b.inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    expect(b.inFlight).toBe(0);
+    expect((await request(b, '/')).status).toBe(200);
   });
 
   it('extra headers appear on every answer', async () => {

@@ -25,6 +25,11 @@ const CAPACITY = 4;
 const CONCURRENCY = 11;
 const SERVICE_MS = 100;
 
+interface Counts {
+  requests: number;
+  errors: number;
+}
+
 let backends: FakeBackend[];
 let tb: TestBalancer;
 let port = 0;
@@ -115,20 +120,34 @@ describe('canary of the postmortem weight skew', () => {
       );
       expect(cli.code, cli.stdout + cli.stderr).toBe(2);
       expect(cli.stdout).toMatch(/canary: version \d+ runs 10% of new requests beside version \d+/);
-      expect(cli.stderr).toMatch(/canary rolled back: version \d+: canary error ratio/);
+      expect(cli.stderr).toMatch(/canary rolled back: version \d+: canary (error ratio|sends)/);
       expect(guard.state).toBe('rolled-back');
       // The canary slice really ran 10:1:1: app-1, which takes 83% of it, overloaded (503s),
       // and the slice's error ratio was over twice the baseline slice's over the same seconds.
       expect(rejectedDuring[0]).toBeGreaterThan(0);
-      expect(guard.canary.canary.errors).toBeGreaterThanOrEqual(5);
-      expect(guard.canary.canary.errorRatio).toBeGreaterThan(2 * guard.canary.baseline.errorRatio);
-      expect(guard.reason).toMatch(/^canary error ratio \d+\.\d% \(\d+ of \d+ requests\) against/);
-      // The issue's bound is 1% of the run: 0.44-0.64% beside another test file, 0.10% alone at
-      // 20 ms a request; but on CI beside a heavier file the verdict took 15 s (the saturated
-      // app-1 answers both slices, so their ratios part slowly) and 2.6% failed. The test holds
-      // 5%, what a rollback within the guard kept every time, where a promoted skew failed 12-15%.
+      // What the verdict read, per backend over both slices since the canary started: the canary
+      // routed most of its slice to app-1, the baseline a third, and app-1 failed more than the
+      // others. Whichever rule spoke first (the slices' error ratios, or where each slice's
+      // routing sends requests that fail), it said so in those words.
+      const rows: { backend: string; canary: Counts; baseline: Counts }[] = guard.canary.backends;
+      const canaryAll = rows.reduce((n, r) => n + r.canary.requests, 0);
+      const baselineAll = rows.reduce((n, r) => n + r.baseline.requests, 0);
+      const app1 = rows.find((r) => r.backend === 'app/app-1')!;
+      const rest = rows.filter((r) => r !== app1);
+      const failed = (rs: typeof rows): number =>
+        rs.reduce((n, r) => n + r.canary.errors + r.baseline.errors, 0) /
+        rs.reduce((n, r) => n + r.canary.requests + r.baseline.requests, 0);
+      expect(app1.canary.requests / canaryAll).toBeGreaterThan(0.7);
+      expect(app1.baseline.requests / baselineAll).toBeLessThan(0.4);
+      expect(failed([app1])).toBeGreaterThan(2 * failed(rest));
+      expect(guard.reason).toMatch(
+        /^(canary error ratio \d+\.\d% \(\d+ of \d+ requests\) against|canary sends \d+\.\d% of its requests to app\/app-1, which failed)/,
+      );
+      // The issue's bound: fewer than 1% of all requests failed during the drill (0.48-0.53% with
+      // three CPU hogs beside; before the capacity slot was freed as the answer is written, 1:1:1
+      // itself drew 503s on a busy machine and the slices parted slowly: 2.6% on CI).
       // Every request got an HTTP answer.
-      expect(added).toBeLessThan(0.05);
+      expect(share).toBeLessThan(0.01);
       expect(Object.keys(result.errors)).toEqual([]);
 
       // 1:1:1 runs again, and the store says why.
@@ -136,13 +155,15 @@ describe('canary of the postmortem weight skew', () => {
       expect(current.text).toBe(base.text);
       expect(current.canary).toBeNull();
       expect(current.source).toBe('guard');
-      expect(current.message).toMatch(/^canary of version \d+ rolled back: guard: canary error ratio/);
+      expect(current.message).toMatch(
+        /^canary of version \d+ rolled back: guard: canary (error ratio|sends)/,
+      );
       const history = await getJson('/api/v1/config/versions?limit=3');
       expect(history.versions[0].version).toBe(current.version);
       expect(history.versions[1].message).toBe('canary 10%: skew app-1 10:1:1');
       const events = await getJson('/api/v1/config/events');
       const rollback = events.events.find((e: any) => e.type === 'canary-rollback');
-      expect(rollback.data.reason).toMatch(/canary error ratio/);
+      expect(rollback.data.reason).toMatch(/canary (error ratio|sends)/);
       expect(rollback.data.rollbackVersion).toBe(current.version);
       const after = await startLoad({ url: `${tb.url()}/`, concurrency: 3, maxRequests: 300 }).done;
       expect(after.backends).toEqual({ 'app-1': 100, 'app-2': 100, 'app-3': 100 });
