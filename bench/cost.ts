@@ -46,6 +46,7 @@ import {
   type Proc,
   runBench,
 } from './procs.ts';
+import { binNodeFlags } from './bin-flags.ts';
 import { HAPROXY, NGINX, ensureTools } from './tools.ts';
 import { runWrk } from './wrk.ts';
 import { selfSignedCert } from '../src/testing/tls-cert.ts';
@@ -59,8 +60,18 @@ const LOAD_CPU = PINNED ? '1' : undefined;
 // would also strip the types of every module, whose compiler alone is 15 MB of RSS.
 // FULCRUM_BENCH_ENTRY=/other/checkout/dist/cli/run.js measures another build (before/after).
 const FULCRUM_ENTRY = process.env['FULCRUM_BENCH_ENTRY'] ?? join(ROOT, 'dist', 'cli', 'run.js');
-// Extra Node flags for fulcrum, e.g. FULCRUM_BENCH_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/p".
-const NODE_FLAGS = (process.env['FULCRUM_BENCH_NODE_FLAGS'] ?? '').split(' ').filter((f) => f !== '');
+// The Node flags the package's bin starts with (its `#!/usr/bin/env -S node ...` line), so the
+// bench runs fulcrum as an installed `fulcrum start` runs; the node floor gets them too, so both
+// run on the same tuned V8. FULCRUM_BENCH_NODE_FLAGS adds to them, e.g. "--cpu-prof
+// --cpu-prof-dir=/tmp/p" (FULCRUM_BENCH_BIN_FLAGS=0 leaves the bin's out, to compare).
+const BIN_FLAGS =
+  process.env['FULCRUM_BENCH_BIN_FLAGS'] === '0'
+    ? []
+    : binNodeFlags(readFileSync(join(ROOT, 'bin', 'fulcrum.js'), 'utf8'));
+const NODE_FLAGS = [
+  ...BIN_FLAGS,
+  ...(process.env['FULCRUM_BENCH_NODE_FLAGS'] ?? '').split(' ').filter((f) => f !== ''),
+];
 
 // node-floor: bench/socket-floor.ts, the least a Node proxy on fulcrum's socket APIs can do.
 const TARGETS = ['nginx', 'haproxy', 'node-floor', 'fulcrum'] as const;
@@ -247,6 +258,7 @@ async function startTarget(t: Target, dir: string, ports: Ports, tls: Tls, wide:
       PROXY_CPU,
       process.execPath,
       [
+        ...BIN_FLAGS,
         join(ROOT, 'bench', 'socket-floor.ts'),
         ...[ports.plain, ports.tls, ports.hash, ports.wideHash].map(String),
         tls.cert,

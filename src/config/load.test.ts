@@ -2,7 +2,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
+import { queryObjects } from 'node:v8';
 import { afterAll, describe, expect, it } from 'vitest';
+import { Document } from 'yaml';
 import { configIssuesError, formatPath, loadConfigFile, loadConfigText } from './load.ts';
 import type { ConfigIssue, LoadedConfig, LoadResult } from './load.ts';
 import { ACCESS_LOG_FIELDS } from './schema.ts';
@@ -103,6 +105,19 @@ describe('loadConfigText', () => {
     expect(v.lineOf(['listeners', 'web', 'routes', 0, 'pool'])).toBe(6);
     // A path that is not written resolves to its deepest written ancestor.
     expect(v.lineOf(['pools', 'app', 'healthCheck'])).toBe(8);
+  });
+
+  it('a kept config does not keep its parsed document; lineOf parses the text again when asked', async () => {
+    const live = (): number => queryObjects(Document, { format: 'count' }) as number;
+    const tick = (): Promise<void> => new Promise((r) => setTimeout(r, 0));
+    await tick();
+    const before = live();
+    const v = ok(loadConfigText(minimal()));
+    expect(v.lineOf(['pools', 'app', 'backends', 1, 'address'])).toBe(11);
+    await tick(); // a WeakRef's target is kept until the job that made it ends
+    expect(live() - before).toBe(0);
+    expect(v.lineOf(['pools', 'app', 'backends', 1, 'address'])).toBe(11);
+    expect(v.lineOf(['listeners', 'web', 'routes', 0, 'pool'])).toBe(6);
   });
 
   it('reports YAML syntax errors with FULCRUM_ERR_CONFIG_PARSE, line and column', () => {

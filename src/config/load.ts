@@ -7,7 +7,7 @@ import { FulcrumError } from '../core/errors.ts';
 import type { ErrorCode } from '../core/errors.ts';
 import { sortIssues } from './issue.ts';
 import type { ConfigIssue } from './issue.ts';
-import { parseText } from './parse.ts';
+import { lineFinder, parseText } from './parse.ts';
 import type { Config } from './schema.ts';
 import { semanticIssues } from './semantic.ts';
 import { validateSchema } from './validate.ts';
@@ -121,7 +121,7 @@ export function loadConfigText(text: string, options: LoadOptions = {}): LoadRes
       raw: parsed.raw,
       text,
       source,
-      lineOf: (path) => parsed.positionOf(path)?.line,
+      lineOf: lineFinder(text, parsed.positionOf),
     },
   };
 }

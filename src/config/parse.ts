@@ -20,7 +20,11 @@ export interface ParsedText {
 const REF_RE = /\$(\$?)\{env:([^}]*)\}/g;
 const REF_BODY_RE = /^([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?$/s;
 
-export function parseText(text: string, env: Env): ParsedText {
+function parsedWithPositions(text: string): {
+  doc: Document;
+  at: (offset: number) => Position;
+  positionOf: (path: DocPath) => Position | undefined;
+} {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const at = (offset: number): Position => {
@@ -31,6 +35,32 @@ export function parseText(text: string, env: Env): ParsedText {
     const offset = offsetOf(doc, path);
     return offset === undefined ? undefined : at(offset);
   };
+  return { doc, at, positionOf };
+}
+
+/**
+ * Lines of paths in `text` for as long as a loaded config is kept (the running one, the
+ * history's): the parsed document behind `first` (a dozen nodes per backend, ~1.5 KB) is held
+ * only weakly, so a running config of a thousand backends does not keep it alive; a lookup
+ * after the collector took it parses the text again, to the same positions.
+ */
+export function lineFinder(
+  text: string,
+  first: (path: DocPath) => Position | undefined,
+): (path: DocPath) => number | undefined {
+  let ref = new WeakRef(first);
+  return (path) => {
+    let positionOf = ref.deref();
+    if (positionOf === undefined) {
+      positionOf = parsedWithPositions(text).positionOf;
+      ref = new WeakRef(positionOf);
+    }
+    return positionOf(path)?.line;
+  };
+}
+
+export function parseText(text: string, env: Env): ParsedText {
+  const { doc, at, positionOf } = parsedWithPositions(text);
 
   if (doc.errors.length > 0) {
     const issues = doc.errors.map((e): ConfigIssue => {

@@ -42,16 +42,24 @@ export function poolStats(
   // the traffic-weighted average of what the balancer gave second by second (panic, slow
   // start and drain included: the weights PoolState.refresh() set).
   const currentExp = runningShares(state.hosts, policyDescriptor(state.policy.name));
-  for (let i = 0; i < p.list.length; i++) {
-    const r = (p.list[i] as BackendTrack).ring;
-    r.set(now, EXP, currentExp[i] as number);
-    r.set(now, EXPSET, 1);
-  }
   const perSlot: number[] = new Array<number>(slots).fill(0);
-  for (const b of p.list)
+  for (const b of p.list) {
+    b.ring.advance(now);
     for (let age = 0; age < slots; age++) perSlot[age] = (perSlot[age] as number) + b.ring.at(age, REQ);
+  }
   let total = 0;
   for (const n of perSlot) total += n;
+  // Only a pool with traffic in the window keeps the expected shares per slot (and so holds its
+  // backends' windows: a starved backend's expected share is what names it). A pool without
+  // traffic writes nothing, so its backends' rings stay unallocated; once traffic comes, a slot
+  // with no expected share written reads the current one, as it would have been written.
+  if (total > 0) {
+    for (let i = 0; i < p.list.length; i++) {
+      const r = (p.list[i] as BackendTrack).ring;
+      r.set(now, EXP, currentExp[i] as number);
+      r.set(now, EXPSET, 1);
+    }
+  }
   const capacities = new Map(pr.config.backends.map((b) => [b.name, b.capacity ?? 1]));
   const samples: BackendSample[] = [];
   const loads: LoadSample[] = [];

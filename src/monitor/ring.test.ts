@@ -17,6 +17,27 @@ describe('Ring', () => {
     r.accumulate(0, 5, out);
     expect([...out]).toEqual([0, 4]);
   });
+
+  it('holds no slots until the first write, and reads zero until then', () => {
+    const r = new Ring(1000, 60, 34);
+    r.advance(5000);
+    r.advance(70_000);
+    const out = new Float64Array(3);
+    r.accumulate(0, 60, out);
+    expect({ allocated: r.allocated, sum: r.sum(70_000, 0, 60_000), at: r.at(0, 5), out: [...out] }).toEqual({
+      allocated: false,
+      sum: 0,
+      at: 0,
+      out: [0, 0, 0],
+    });
+    // The first write lands in the slot time has moved to, and old slots age out as before.
+    r.set(71_000, 2, 9);
+    r.add(72_500, 0, 4);
+    expect(r.allocated).toBe(true);
+    expect([r.at(1, 2), r.at(0, 0), r.sum(72_500, 0, 60_000), r.sum(140_000, 2, 60_000)]).toEqual([
+      9, 4, 4, 0,
+    ]);
+  });
 });
 
 describe('latency histogram', () => {

@@ -1,12 +1,15 @@
-// A ring of fixed time slots, each holding a few numeric fields, preallocated once: adding
-// to the current slot is O(1) with no allocation, and old slots are zeroed as time moves
-// on. The monitor's sliding windows are sums over the newest slots.
+// A ring of fixed time slots, each holding a few numeric fields, allocated once on the first
+// write: adding to the current slot is O(1) with no allocation after that, and old slots are
+// zeroed as time moves on. The monitor's sliding windows are sums over the newest slots. A ring
+// nothing was ever written to holds no slots (a backend's is 16 KiB: 60 slots × 34 fields), so
+// a pool of a thousand backends that serve nothing costs no window memory.
 
 export class Ring {
   readonly slotMs: number;
   readonly slots: number;
   readonly fields: number;
-  readonly #data: Float64Array;
+  /** Undefined until the first add() or set(): every slot reads 0 until then. */
+  #data: Float64Array | undefined;
   /** Index (time / slotMs) of the newest slot; -Infinity before the first use. */
   #cur = Number.NEGATIVE_INFINITY;
 
@@ -14,32 +17,45 @@ export class Ring {
     this.slotMs = slotMs;
     this.slots = Math.max(1, slots);
     this.fields = fields;
-    this.#data = new Float64Array(this.slots * fields);
+  }
+
+  /** Whether anything was ever written (and the slots are allocated). */
+  get allocated(): boolean {
+    return this.#data !== undefined;
   }
 
   /** Move the newest slot to the one holding `now`, zeroing the slots skipped over. */
   advance(now: number): void {
     const idx = Math.floor(now / this.slotMs);
     if (idx <= this.#cur) return;
-    const steps = Number.isFinite(this.#cur) ? Math.min(idx - this.#cur, this.slots) : this.slots;
-    for (let k = 0; k < steps; k++) {
-      const base = ((((idx - k) % this.slots) + this.slots) % this.slots) * this.fields;
-      this.#data.fill(0, base, base + this.fields);
+    const d = this.#data;
+    if (d !== undefined) {
+      const steps = Number.isFinite(this.#cur) ? Math.min(idx - this.#cur, this.slots) : this.slots;
+      for (let k = 0; k < steps; k++) {
+        const base = ((((idx - k) % this.slots) + this.slots) % this.slots) * this.fields;
+        d.fill(0, base, base + this.fields);
+      }
     }
     this.#cur = idx;
   }
 
+  /** The slots, allocated (all zero) on the first write. */
+  #slots(): Float64Array {
+    return (this.#data ??= new Float64Array(this.slots * this.fields));
+  }
+
   add(now: number, field: number, v: number): void {
     this.advance(now);
+    const d = this.#slots();
     const base = (((this.#cur % this.slots) + this.slots) % this.slots) * this.fields;
-    this.#data[base + field] = (this.#data[base + field] as number) + v;
+    d[base + field] = (d[base + field] as number) + v;
   }
 
   /** Overwrite a field of the newest slot (for sampled values). */
   set(now: number, field: number, v: number): void {
     this.advance(now);
     const base = (((this.#cur % this.slots) + this.slots) % this.slots) * this.fields;
-    this.#data[base + field] = v;
+    this.#slots()[base + field] = v;
   }
 
   /**
@@ -47,8 +63,8 @@ export class Ring {
    * tight pass (the evaluation's hot loop). Call advance(now) first.
    */
   accumulate(first: number, n: number, out: Float64Array): void {
-    if (!Number.isFinite(this.#cur)) return;
     const d = this.#data;
+    if (d === undefined || !Number.isFinite(this.#cur)) return;
     const f = this.fields;
     const width = out.length;
     const count = Math.min(n, this.slots);
@@ -62,17 +78,18 @@ export class Ring {
 
   /** Value of a field `age` slots before the newest (0 = newest). Call advance(now) first. */
   at(age: number, field: number): number {
-    if (age >= this.slots || !Number.isFinite(this.#cur)) return 0;
+    const d = this.#data;
+    if (d === undefined || age >= this.slots || !Number.isFinite(this.#cur)) return 0;
     const i = this.#cur - age;
-    return this.#data[(((i % this.slots) + this.slots) % this.slots) * this.fields + field] as number;
+    return d[(((i % this.slots) + this.slots) % this.slots) * this.fields + field] as number;
   }
 
   /** Sum of a field over the newest `spanMs` (whole slots, the newest partial one included). */
   sum(now: number, field: number, spanMs: number): number {
     this.advance(now);
     const n = Math.min(this.slots, Math.max(1, Math.round(spanMs / this.slotMs)));
-    if (!Number.isFinite(this.#cur)) return 0;
     const d = this.#data;
+    if (d === undefined || !Number.isFinite(this.#cur)) return 0;
     let slot = ((this.#cur % this.slots) + this.slots) % this.slots;
     let s = 0;
     for (let k = 0; k < n; k++) {

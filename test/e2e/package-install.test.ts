@@ -2,7 +2,7 @@
 // into an empty prefix, then the installed bin, outside the repository, on the pinned Node and
 // on the system's Node 20 (which must get the coded version message, not an import crash).
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -94,6 +94,9 @@ describe('the npm package', () => {
       await new Promise((r) => setTimeout(r, 50));
     }
     expect(out).toContain('fulcrum started');
+    // The bin's shebang passed its V8 flag (a 4 MiB young generation) to the process it became.
+    const argv = readFileSync(`/proc/${child.pid}/cmdline`, 'utf8').split('\0');
+    expect(argv.slice(0, 2)).toEqual([expect.stringMatching(/(^|\/)node$/), '--max-semi-space-size=4']);
     // The SQLite store lands next to the config file, whatever the working directory.
     expect(readdirSync(join(dir, 'state'))).toContain('fulcrum.sqlite');
     // The live verbs against it, from the installed bin.
