@@ -46,7 +46,27 @@ async function waitReady(endpoint: string, child: ChildProcess, stderr: () => st
   throw new Error(`etcd did not become ready within about 10 s: ${stderr()}`);
 }
 
-export async function startEtcd(): Promise<EtcdServer> {
+/**
+ * Ports come from freePort(), which lets each go again before etcd binds it: another process
+ * (a second copy of the suite, say) can take one in between, and etcd exits with "address
+ * already in use". Only that failure starts again, on fresh ports, a bounded number of times.
+ */
+const PORT_ATTEMPTS = 3;
+export async function onFreshPorts<T>(start: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start();
+    } catch (e) {
+      if (attempt >= PORT_ATTEMPTS || !String(e).includes('address already in use')) throw e;
+    }
+  }
+}
+
+export function startEtcd(): Promise<EtcdServer> {
+  return onFreshPorts(startEtcdOnce);
+}
+
+async function startEtcdOnce(): Promise<EtcdServer> {
   const dir = mkdtempSync(join(tmpdir(), 'fulcrum-etcd-'));
   const [clientPort, peerPort] = [await freePort(), await freePort()];
   const endpoint = `http://127.0.0.1:${clientPort}`;
@@ -109,7 +129,11 @@ export interface EtcdCluster {
  * A real `size`-member etcd cluster on loopback: ephemeral ports, one data dir per member in a
  * temp dir, each member stopped by its PID.
  */
-export async function startEtcdCluster(size = 3): Promise<EtcdCluster> {
+export function startEtcdCluster(size = 3): Promise<EtcdCluster> {
+  return onFreshPorts(() => startEtcdClusterOnce(size));
+}
+
+async function startEtcdClusterOnce(size: number): Promise<EtcdCluster> {
   const dir = mkdtempSync(join(tmpdir(), 'fulcrum-etcd-cluster-'));
   const specs: { name: string; client: string; peer: string }[] = [];
   for (let i = 0; i < size; i++) {
@@ -130,6 +154,7 @@ export async function startEtcdCluster(size = 3): Promise<EtcdCluster> {
       get running() {
         return child !== undefined && !exited(child);
       },
+      stderr: () => err,
       spawn(): ChildProcess {
         err = '';
         const c = spawn(
@@ -184,7 +209,7 @@ export async function startEtcdCluster(size = 3): Promise<EtcdCluster> {
   try {
     // Members wait for each other's votes: spawn all, then wait for each to be healthy.
     const children = members.map((m) => m.spawn());
-    await Promise.all(members.map((m, i) => waitReady(m.endpoint, children[i] as ChildProcess, () => '')));
+    await Promise.all(members.map((m, i) => waitReady(m.endpoint, children[i] as ChildProcess, m.stderr)));
   } catch (e) {
     await stopAll();
     throw e;

@@ -35,7 +35,13 @@ describe('proxy', () => {
         seen.push(String(r.headers['x-backend']));
       }
       agent.destroy();
-      for (const b of backends) expect(b.requests).toBe(10);
+      // Counted from the answers this test got, not by the backends: with a second copy of the
+      // suite beside it, a backend once counted an 11th request while the answers were 30 (no
+      // retry, one connection each). Not found for sure; the likely sender is the other copy's
+      // balancer still sending to the ephemeral port this backend had just been given.
+      const counts: Record<string, number> = {};
+      for (const name of seen) counts[name] = (counts[name] ?? 0) + 1;
+      expect(counts).toEqual(Object.fromEntries(backends.map((b) => [b.name, 10])));
       expect(new Set(seen.slice(0, 3)).size).toBe(3);
       // Sequential requests: one upstream connection per backend, reused.
       for (const b of backends) expect(b.connections).toBe(1);
