@@ -1,12 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { isFulcrumError } from '../core/errors.ts';
-import {
-  canaryExposure,
-  canaryRegression,
-  formatShare,
-  parseCanaryShare,
-  type BackendCounts,
-} from './canary.ts';
+import { canaryExposure, canaryRegression, formatShare, parseCanaryShare } from './canary.ts';
+import type { BackendCounts } from './backend-tally.ts';
 import type { WindowStats } from './rolling-stats.ts';
 
 function w(requests: number, errors: number, p99Ms = 10): WindowStats {

@@ -3,6 +3,7 @@
 // same seconds (never before against after).
 import { FulcrumError } from '../core/errors.ts';
 import { parsePercent } from '../core/units.ts';
+import type { BackendCounts } from './backend-tally.ts';
 import type { WindowStats } from './rolling-stats.ts';
 
 /**
@@ -66,12 +67,6 @@ export function canaryRegression(canary: WindowStats, baseline: WindowStats): st
     }
   }
   return undefined;
-}
-
-/** Requests and 5xx answers of one slice on one backend (`pool/backend`) since the canary started. */
-export interface BackendCounts {
-  requests: number;
-  errors: number;
 }
 
 /** The exposure rule: the canary's exposure must exceed the baseline's by this much... */

@@ -9,7 +9,8 @@ import type pino from 'pino';
 import type { EventHub } from '../core/events.ts';
 import type { Store } from '../store/store.ts';
 import type { ConfigController } from './controller.ts';
-import { canaryExposure, canaryRegression, type BackendCounts } from './canary.ts';
+import { BackendTally, type BackendCounts } from './backend-tally.ts';
+import { canaryExposure, canaryRegression } from './canary.ts';
 import { RollingStats, type WindowStats } from './rolling-stats.ts';
 
 /** Compare the last SLIDE_MS with the baseline, so a regression is caught within seconds. */
@@ -88,7 +89,7 @@ export class ApplyGuard {
         canary: RollingStats;
         baseline: RollingStats;
         totals: { canary: number; baseline: number };
-        byBackend: { canary: Map<string, BackendCounts>; baseline: Map<string, BackendCounts> };
+        byBackend: { canary: BackendTally; baseline: BackendTally };
       }
     | undefined;
   #kicked = false;
@@ -97,7 +98,7 @@ export class ApplyGuard {
    * a rollback reason comes from the very outcomes that tripped it, not from the monitor's
    * once-a-second stats (which may not have seen them yet).
    */
-  readonly #byBackend = new Map<string, { requests: number; errors: number }>();
+  readonly #byBackend = new BackendTally();
 
   constructor(deps: GuardDeps) {
     this.#deps = deps;
@@ -108,11 +109,7 @@ export class ApplyGuard {
     const unsubRequests = deps.hub.requests.subscribe((o) => {
       stats.record(o.status, o.durationMs);
       if (this.#status?.state === 'watching' && o.backend !== undefined) {
-        const key = `${o.pool}/${o.backend}`;
-        let c = this.#byBackend.get(key);
-        if (c === undefined) this.#byBackend.set(key, (c = { requests: 0, errors: 0 }));
-        c.requests++;
-        if (o.status >= 500) c.errors++;
+        this.#byBackend.count(o.pool, o.backend, o.status >= 500);
       }
       const slices = this.#slices;
       if (slices === undefined) return;
@@ -125,12 +122,11 @@ export class ApplyGuard {
         slices.totals.baseline++;
       }
       if (o.backend !== undefined) {
-        const map = canary ? slices.byBackend.canary : slices.byBackend.baseline;
-        const key = `${o.pool}/${o.backend}`;
-        let c = map.get(key);
-        if (c === undefined) map.set(key, (c = { requests: 0, errors: 0 }));
-        c.requests++;
-        if (o.status >= 500) c.errors++;
+        (canary ? slices.byBackend.canary : slices.byBackend.baseline).count(
+          o.pool,
+          o.backend,
+          o.status >= 500,
+        );
       }
       // Either slice's error may tip the exposure rule (the baseline's errors on the backend the
       // canary overloads are its evidence too): judge again soon.
@@ -175,7 +171,7 @@ export class ApplyGuard {
             canary: new RollingStats(this.#now),
             baseline: new RollingStats(this.#now),
             totals: { canary: 0, baseline: 0 },
-            byBackend: { canary: new Map(), baseline: new Map() },
+            byBackend: { canary: new BackendTally(), baseline: new BackendTally() },
           };
     const now = this.#now();
     this.#byBackend.clear();
@@ -222,14 +218,14 @@ export class ApplyGuard {
   /** The backend with the highest 5xx ratio since the guard started ("app/b1 (18% errors)"). */
   #worstBackend(): string | undefined {
     let worst: { name: string; ratio: number } | undefined;
-    for (const [name, c] of this.#byBackend) {
+    for (const [name, c] of this.#byBackend.snapshot()) {
       const ratio = c.errors / c.requests;
       if (c.errors > 0 && (worst === undefined || ratio > worst.ratio)) worst = { name, ratio };
     }
     return worst && `${worst.name} (${(worst.ratio * 100).toFixed(0)}% errors)`;
   }
 
-  /** A canary request failed: judge again soon rather than at the next tick. */
+  /** A request of either slice failed during a canary: judge again soon rather than at the next tick. */
   #kick(): void {
     if (this.#kicked || this.#status?.state !== 'watching') return;
     this.#kicked = true;
@@ -268,11 +264,12 @@ export class ApplyGuard {
     c.canary = slices.canary.window(from, now + 1000);
     c.baseline = slices.baseline.window(from, now + 1000);
     c.totals = { ...slices.totals };
-    const { canary: byCanary, baseline: byBaseline } = slices.byBackend;
+    const byCanary = slices.byBackend.canary.snapshot();
+    const byBaseline = slices.byBackend.baseline.snapshot();
     c.backends = [...new Set([...byCanary.keys(), ...byBaseline.keys()])].sort().map((backend) => ({
       backend,
-      canary: { ...(byCanary.get(backend) ?? { requests: 0, errors: 0 }) },
-      baseline: { ...(byBaseline.get(backend) ?? { requests: 0, errors: 0 }) },
+      canary: byCanary.get(backend) ?? { requests: 0, errors: 0 },
+      baseline: byBaseline.get(backend) ?? { requests: 0, errors: 0 },
     }));
     s.latest = c.canary;
     const reason =
