@@ -72,14 +72,19 @@ describe('proxy', () => {
     });
 
     it('502 FULCRUM_ERR_PROXY_UPSTREAM_CONNECT when the backend refuses, counted as a local failure', async () => {
-      backends = await startFakeBackends(1);
-      const b = backends[0] as FakeBackend;
-      await b.setMode('down');
-      harness = await startProxy(simpleConfig(backends, noRetry));
+      // Port 1: nothing listens there, and no port-0 bind is ever given it. A fake backend put
+      // 'down' frees its ephemeral port: with a second copy of the suite beside, that port once
+      // answered 503 (most likely a backend of the other copy that had been given it).
+      const address = '127.0.0.1:1';
+      harness = await startProxy({
+        version: 1,
+        listeners: { web: { address: '127.0.0.1:0', routes: [{ pool: 'app' }] } },
+        pools: { app: { backends: [{ name: 'refuses', address }], ...noRetry } },
+      });
       const r = await httpRequest({ port: harness.port() });
       expect(r.status).toBe(502);
       expect(r.headers['x-fulcrum-error']).toBe('FULCRUM_ERR_PROXY_UPSTREAM_CONNECT');
-      const host = harness.host('app', b.address);
+      const host = harness.host('app', address);
       expect(host?.failures).toBe(1);
       expect(host?.inFlight).toBe(0);
     });
