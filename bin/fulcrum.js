@@ -3,11 +3,10 @@
 // before importing anything that needs Node >= 22.13 (node:sqlite, SO_REUSEPORT listeners),
 // so an old Node gets a coded message instead of a crash in a module import.
 //
-// The V8 flag on the first line caps each young-generation semi-space at 4 MiB (V8's default
-// grows it to 16 MiB and, while anything allocates, never gives it back). A proxy's garbage
-// dies within a request, so a small young generation costs it no CPU (bench/RESULTS.md:
-// unchanged per request) and saves RSS: 10-25 MB after load, and most of what a thousand
-// backends seemed to cost (38 → 15 KB each, the rest being the config load's garbage). V8
+// The V8 flag on the first line caps each young-generation semi-space at 4 MiB. In a bench
+// A/B (bench/RESULTS.md) it cost no CPU the runs could tell and lowered RSS after load from
+// 262 to 190 MB, per idle connection from 9-11 to 3-4 KiB and per extra backend from 39-41
+// to 17-18 KB: with V8's default the young generation held 32-43 MB. V8
 // reads the flag only at start, so it sits where every launch of the bin passes it (`env -S`:
 // GNU coreutils 8.30, BSD); `node bin/fulcrum.js` without it runs with V8's default.
 import { existsSync } from 'node:fs';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isFulcrumError } from '../core/errors.ts';
-import { canaryExposure, canaryRegression, formatShare, parseCanaryShare } from './canary.ts';
+import { canaryExposure as exposure, canaryRegression, formatShare, parseCanaryShare } from './canary.ts';
 import type { BackendCounts } from './backend-tally.ts';
 import type { WindowStats } from './rolling-stats.ts';
 
@@ -54,6 +54,21 @@ describe('canaryRegression', () => {
 /** `{ 'app/a': [requests, errors], ... }` → the guard's per-backend counts of one slice. */
 function mix(counts: Record<string, [number, number]>): Map<string, BackendCounts> {
   return new Map(Object.entries(counts).map(([k, [requests, errors]]) => [k, { requests, errors }]));
+}
+
+/** Both slices' counts as the guard hands them to the rule: one row per backend either ran. */
+function canaryExposure(
+  canary: Map<string, BackendCounts>,
+  baseline: Map<string, BackendCounts>,
+): string | undefined {
+  const none = { requests: 0, errors: 0 };
+  return exposure(
+    [...new Set([...canary.keys(), ...baseline.keys()])].map((backend) => ({
+      backend,
+      canary: canary.get(backend) ?? none,
+      baseline: baseline.get(backend) ?? none,
+    })),
+  );
 }
 
 describe('canaryExposure', () => {

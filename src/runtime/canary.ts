@@ -69,6 +69,13 @@ export function canaryRegression(canary: WindowStats, baseline: WindowStats): st
   return undefined;
 }
 
+/** One backend (`pool/backend`): each slice's requests and 5xx since the canary started. */
+export interface BackendSlices {
+  backend: string;
+  canary: BackendCounts;
+  baseline: BackendCounts;
+}
+
 /** The exposure rule: the canary's exposure must exceed the baseline's by this much... */
 export const CANARY_EXPOSURE_MARGIN = 0.01;
 /** ...and by this many standard errors, so the spread of a few seconds' counts never decides. */
@@ -86,23 +93,20 @@ export const CANARY_EXPOSURE_Z = 3;
  * backends that fail alike is clean (the moved shares sum to zero); one that moves traffic onto
  * the failing backend regresses, and the reason names that backend.
  */
-export function canaryExposure(
-  canary: ReadonlyMap<string, BackendCounts>,
-  baseline: ReadonlyMap<string, BackendCounts>,
-): string | undefined {
+export function canaryExposure(rows: readonly BackendSlices[]): string | undefined {
   let nc = 0;
   let nb = 0;
-  for (const c of canary.values()) nc += c.requests;
-  for (const c of baseline.values()) nb += c.requests;
+  for (const r of rows) {
+    nc += r.canary.requests;
+    nb += r.baseline.requests;
+  }
   if (nc < CANARY_MIN_REQUESTS || nb < CANARY_MIN_REQUESTS) return undefined;
   let exposureCanary = 0;
   let exposureBaseline = 0;
   let variance = 0;
   let favouredErrors = 0;
   let worst: { name: string; moved: number; ratio: number; mc: number; mb: number } | undefined;
-  for (const name of new Set([...canary.keys(), ...baseline.keys()])) {
-    const c = canary.get(name) ?? { requests: 0, errors: 0 };
-    const b = baseline.get(name) ?? { requests: 0, errors: 0 };
+  for (const { backend: name, canary: c, baseline: b } of rows) {
     const n = c.requests + b.requests;
     if (n === 0) continue;
     const ratio = (c.errors + b.errors) / n;

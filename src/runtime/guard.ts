@@ -9,8 +9,8 @@ import type pino from 'pino';
 import type { EventHub } from '../core/events.ts';
 import type { Store } from '../store/store.ts';
 import type { ConfigController } from './controller.ts';
-import { BackendTally, type BackendCounts } from './backend-tally.ts';
-import { canaryExposure, canaryRegression } from './canary.ts';
+import { BackendTally } from './backend-tally.ts';
+import { canaryExposure, canaryRegression, type BackendSlices } from './canary.ts';
 import { RollingStats, type WindowStats } from './rolling-stats.ts';
 
 /** Compare the last SLIDE_MS with the baseline, so a regression is caught within seconds. */
@@ -60,7 +60,7 @@ export interface GuardStatus {
     /** Requests of each slice since the canary started. */
     totals: { canary: number; baseline: number };
     /** Per `pool/backend`, each slice's requests and 5xx since the canary started (the exposure rule's input). */
-    backends: { backend: string; canary: BackendCounts; baseline: BackendCounts }[];
+    backends: BackendSlices[];
   };
 }
 
@@ -108,11 +108,14 @@ export class ApplyGuard {
     const stats = this.#stats;
     const unsubRequests = deps.hub.requests.subscribe((o) => {
       stats.record(o.status, o.durationMs);
-      if (this.#status?.state === 'watching' && o.backend !== undefined) {
-        this.#byBackend.count(o.pool, o.backend, o.status >= 500);
-      }
       const slices = this.#slices;
-      if (slices === undefined) return;
+      if (slices === undefined) {
+        // A canary names its backends from the slices' counts; this is for a whole apply.
+        if (this.#status?.state === 'watching' && o.backend !== undefined) {
+          this.#byBackend.count(o.pool, o.backend, o.status >= 500);
+        }
+        return;
+      }
       const canary = o.slice === 'canary';
       if (canary) {
         slices.canary.record(o.status, o.durationMs);
@@ -273,9 +276,7 @@ export class ApplyGuard {
     }));
     s.latest = c.canary;
     const reason =
-      canaryRegression(c.canary, c.baseline) ??
-      canaryExposure(byCanary, byBaseline) ??
-      this.#canaryFairness(s);
+      canaryRegression(c.canary, c.baseline) ?? canaryExposure(c.backends) ?? this.#canaryFairness(s);
     if (reason !== undefined) {
       await this.#endCanary(s, false, reason);
       return;

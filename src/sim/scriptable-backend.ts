@@ -248,8 +248,8 @@ export class ScriptableBackend {
     // Capacity counts requests in service: a slot frees when the answer is written (as a real
     // server's worker frees once its response is in the kernel's buffer), or when the request
     // ends unanswered. Freed on the response's 'close' instead, a slot stayed taken until the
-    // write completed a loop turn later: on a busy machine a stall let the next request arrive
-    // first, so 1:1:1 under capacity read as over it and good configs drew 503s.
+    // write completed a loop turn later: on a busy machine a stall could let the next request
+    // arrive first, so 1:1:1 under capacity read as over it and good configs drew 503s.
     let done = false;
     const free = (): void => {
       if (done) return;
