@@ -44,6 +44,15 @@ export interface RunningHost {
 }
 
 /**
+ * Expected shares from the weights a pool gave its hosts at its last refresh
+ * (PoolState.givenWeights): what that pool balanced by, even after a later snapshot has
+ * rewritten the shared hosts' effective weights.
+ */
+export function givenShares(weights: readonly number[], policy: ShareFacts): number[] {
+  return sharesOf(weights.map((w) => (w <= 0 ? 0 : policy.usesWeights ? w : 1)));
+}
+
+/**
  * Expected shares of a running pool now. `intendedWeight` (the audit's desired source) swaps
  * the configured weight for another while keeping the runtime's health, ramp and drain:
  * undefined from it means the intent drains or lacks the backend.

@@ -21,6 +21,13 @@ export class PoolState<H extends DataPlaneHost = HostState> {
   eligible = 0;
   /** Eligible hosts that are available (healthy or in slow start). */
   availableCount = 0;
+  /**
+   * The weight this pool gave each host (in host order) at its last refresh: the target weight
+   * of a candidate, else 0. The hosts are shared with later snapshots, whose refresh rewrites
+   * their effectiveWeight, so what this snapshot balanced by is kept here (the monitor's
+   * expected counts read it when the snapshot is swapped out).
+   */
+  readonly givenWeights: number[];
 
   /**
    * Told after every refresh (the worker data plane publishes the new weights and health to
@@ -36,6 +43,7 @@ export class PoolState<H extends DataPlaneHost = HostState> {
     this.hosts = hosts;
     this.policy = policy;
     this.options = options;
+    this.givenWeights = new Array<number>(hosts.length).fill(0);
     hosts.forEach((h, i) => (h.index = i));
     this.refresh();
   }
@@ -57,10 +65,13 @@ export class PoolState<H extends DataPlaneHost = HostState> {
     this.availableCount = available;
     this.panic = eligible > 0 && available / eligible < this.options.panicThreshold;
     const candidates: H[] = [];
-    for (const h of this.hosts) {
+    const given = this.givenWeights;
+    for (let i = 0; i < this.hosts.length; i++) {
+      const h = this.hosts[i] as H;
       const take = this.panic ? !h.draining && h.status !== 'unknown' : h.available;
       // In panic an unhealthy host really gets traffic, so its effective weight says so.
       h.effectiveWeight = take ? h.targetWeight : 0;
+      given[i] = h.effectiveWeight;
       if (take) candidates.push(h);
     }
     this.candidates = candidates;

@@ -21,6 +21,7 @@ import {
   MonitorMetrics,
   type RuntimeMetricsSource,
 } from './metrics.ts';
+import { flushExpected } from './expected-counts.ts';
 import { createNotifier, type Notifier } from './notifiers/notifier.ts';
 import { poolStats, type PoolStatsView } from './pool-stats.ts';
 import {
@@ -208,7 +209,9 @@ export class Monitor {
   }
 
   series(): SeriesView {
-    return series(this.#pools.values(), this.#d.clock.now(), this.#d.clock.wallNow(), this.#windowMs);
+    const now = this.#d.clock.now();
+    if (this.#snap) this.#flushExpected(this.#snap, now);
+    return series(this.#pools.values(), now, this.#d.clock.wallNow(), this.#windowMs);
   }
 
   /** Notifiers built from config.monitor.notify (for tests and shutdown). */
@@ -219,6 +222,9 @@ export class Monitor {
   // ---- event subscribers: O(1), no await -------------------------------------------------
 
   #onRequest(o: RequestOutcome): void {
+    // A swap is seen at the first outcome after it (an identity check), not at the next
+    // evaluation: the requests before it keep the outgoing snapshot's expected shares.
+    if (this.#d.getSnapshot() !== this.#snap) this.#sync();
     let p = this.#pools.get(o.pool);
     if (p === undefined) {
       this.#sync();
@@ -248,6 +254,7 @@ export class Monitor {
     bump(countsFor(b.codes, o.listener), codeClassIndex(o.status));
     bump(b.durationBuckets, durationBucket(o.durationMs / 1000));
     b.durationSum += o.durationMs / 1000;
+    p.pending.add(now, 0, 1);
     const r = b.ring;
     r.add(now, REQ, 1);
     if (isErr) r.add(now, ERR, 1);
@@ -269,12 +276,22 @@ export class Monitor {
 
   // ---- snapshot tracking ---------------------------------------------------------------
 
+  #flushExpected(snap: Snapshot, now: number): void {
+    for (const [name, pr] of snap.pools) {
+      const p = this.#pools.get(name);
+      if (p !== undefined) flushExpected(p, pr, now);
+    }
+  }
+
   #sync(): void {
     const snap = this.#d.getSnapshot();
     if (snap === undefined || snap === this.#snap) return;
     const prev = this.#snap;
-    this.#snap = snap;
     const now = this.#d.clock.now();
+    // The requests since the last flush were balanced by the outgoing snapshot: they get its
+    // shares before its pools' backend lists are rebuilt.
+    if (prev) this.#flushExpected(prev, now);
+    this.#snap = snap;
     const m = snap.config.monitor;
     const windowChanged = m.window !== this.#windowMs;
     this.#windowMs = m.window;

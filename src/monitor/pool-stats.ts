@@ -1,7 +1,7 @@
 // A pool's stats over the monitor window, as /api/v1/pools, the dashboard and the alert
 // rules see them: expected and observed shares, the fairness and capacity verdicts, errors
 // and latency per backend. Computed once per evaluation from the pool's rings.
-import { runningShares } from '../balancer/expected-shares.ts';
+import { givenShares } from '../balancer/expected-shares.ts';
 import { policyDescriptor } from '../balancer/registry.ts';
 import type { PoolRuntime, Snapshot } from '../data-plane/snapshot.ts';
 import {
@@ -12,19 +12,9 @@ import {
   type LoadSample,
   type Verdict,
 } from './fairness.ts';
-import {
-  BUSY,
-  ERR,
-  erasInWindow,
-  EXP,
-  EXPSET,
-  HIST,
-  REQ,
-  SLOT_MS,
-  type BackendTrack,
-  type PoolTrack,
-} from './pool-track.ts';
+import { BUSY, ERR, erasInWindow, EXP, HIST, REQ, SLOT_MS, type PoolTrack } from './pool-track.ts';
 import type { BackendStatsView, PoolStatsView } from './pool-stats-view.ts';
+import { flushExpected } from './expected-counts.ts';
 import { histogramQuantile, LATENCY_BOUNDS_MS } from './ring.ts';
 
 export type { BackendStatsView, PoolStatsView } from './pool-stats-view.ts';
@@ -38,27 +28,16 @@ export function poolStats(
 ): PoolStatsView {
   const state = pr.state;
   const slots = Math.max(1, Math.round(windowMs / SLOT_MS));
-  // Expected shares now, written into the current slot so the window's expected share is
-  // the traffic-weighted average of what the balancer gave second by second (panic, slow
-  // start and drain included: the weights PoolState.refresh() set).
-  const currentExp = runningShares(state.hosts, policyDescriptor(state.policy.name));
-  const perSlot: number[] = new Array<number>(slots).fill(0);
+  // Expected shares: what the balancer gave request by request over the window (the shares
+  // in force at each flush, slow start, drain and panic included), so a config that ran for
+  // less than a second between evaluations still counts. A pool without traffic writes
+  // nothing, so its backends' rings stay unallocated.
+  flushExpected(p, pr, now);
+  const currentExp = givenShares(state.givenWeights, policyDescriptor(state.policy.name));
+  let total = 0;
   for (const b of p.list) {
     b.ring.advance(now);
-    for (let age = 0; age < slots; age++) perSlot[age] = (perSlot[age] as number) + b.ring.at(age, REQ);
-  }
-  let total = 0;
-  for (const n of perSlot) total += n;
-  // Only a pool with traffic in the window keeps the expected shares per slot (and so holds its
-  // backends' windows: a starved backend's expected share is what names it). A pool without
-  // traffic writes nothing, so its backends' rings stay unallocated; once traffic comes, a slot
-  // with no expected share written reads the current one, as it would have been written.
-  if (total > 0) {
-    for (let i = 0; i < p.list.length; i++) {
-      const r = (p.list[i] as BackendTrack).ring;
-      r.set(now, EXP, currentExp[i] as number);
-      r.set(now, EXPSET, 1);
-    }
+    for (let age = 0; age < slots; age++) total += b.ring.at(age, REQ);
   }
   const capacities = new Map(pr.config.backends.map((b) => [b.name, b.capacity ?? 1]));
   const samples: BackendSample[] = [];
@@ -78,12 +57,7 @@ export function poolStats(
     const err = sums[ERR] as number;
     const busy = sums[BUSY] as number;
     let expCount = 0;
-    for (let age = 0; age < slots; age++) {
-      const n = perSlot[age] as number;
-      if (n === 0) continue;
-      const e = b.ring.at(age, EXPSET) > 0 ? b.ring.at(age, EXP) : (currentExp[i] as number);
-      expCount += n * e;
-    }
+    for (let age = 0; age < slots; age++) expCount += b.ring.at(age, EXP);
     const hist = new Float64Array(LATENCY_BOUNDS_MS.length);
     b.ring.accumulate(HIST, slots, hist);
     const expectedShare = total > 0 ? expCount / total : (currentExp[i] as number);

@@ -13,11 +13,11 @@ import { LATENCY_BOUNDS_MS, Ring } from './ring.ts';
 export const REQ = 0;
 export const ERR = 1;
 export const BUSY = 2;
+/** Expected requests: the slot's requests times the share the balancer gave (expected-counts.ts). */
 export const EXP = 3;
-export const EXPSET = 4;
 /** Requests this backend answered after a retry (a failed try elsewhere first). */
-export const RETRIED = 5;
-export const HIST = 6;
+export const RETRIED = 4;
+export const HIST = 5;
 // Fields of a pool's availability rings.
 export const P_TOTAL = 0;
 export const P_ERR = 1;
@@ -77,6 +77,10 @@ export interface PoolTrack {
   };
   short: Ring;
   long: Ring;
+  /** Requests to a backend per slot not yet given expected counts (expected-counts.ts). */
+  pending: Ring;
+  /** Slot index of the last flush of `pending`. */
+  flushedSlot: number;
   topKeys: WindowedTopKeys;
   /** The hottest key when last seen, and when (a rollback empties the sketch). */
   lastHot: { key: string; share: number; backend: string | undefined; count: number; at: number } | undefined;
@@ -104,6 +108,8 @@ export function newPoolTrack(name: string, snap: Snapshot, windowMs: number): Po
     none: { pool: name, backend: '', codes: new Map(), durationBuckets: undefined, durationSum: 0 },
     short: new Ring(SLOT_MS, SHORT_SLOTS, 3),
     long: new Ring(LONG_SLOT_MS, LONG_SLOTS, 2),
+    pending: new Ring(SLOT_MS, Math.max(1, Math.round(windowMs / SLOT_MS)), 1),
+    flushedSlot: Number.NEGATIVE_INFINITY,
     topKeys: new WindowedTopKeys(windowMs),
     lastHot: undefined,
     noBackend: 0,

@@ -31,12 +31,22 @@ describe('Ring', () => {
       out: [0, 0, 0],
     });
     // The first write lands in the slot time has moved to, and old slots age out as before.
-    r.set(71_000, 2, 9);
+    r.addAt(71_000, 0, 2, 9);
     r.add(72_500, 0, 4);
     expect(r.allocated).toBe(true);
     expect([r.at(1, 2), r.at(0, 0), r.sum(72_500, 0, 60_000), r.sum(140_000, 2, 60_000)]).toEqual([
       9, 4, 4, 0,
     ]);
+  });
+
+  it('adds to an older slot by its age, and ignores an age beyond the ring', () => {
+    const r = new Ring(1000, 5, 1);
+    r.add(10_200, 0, 1);
+    r.addAt(12_900, 2, 0, 5); // slot 10 s, two before the one holding 12.9 s
+    r.addAt(12_900, 0, 0, 3);
+    r.addAt(12_900, 5, 0, 100);
+    r.addAt(12_900, -1, 0, 100);
+    expect([r.at(2, 0), r.at(1, 0), r.at(0, 0), r.sum(12_900, 0, 5000)]).toEqual([6, 0, 3, 9]);
   });
 });
 

@@ -1,14 +1,14 @@
 // A ring of fixed time slots, each holding a few numeric fields, allocated once on the first
 // write: adding to the current slot is O(1) with no allocation after that, and old slots are
 // zeroed as time moves on. The monitor's sliding windows are sums over the newest slots. A ring
-// nothing was ever written to holds no slots (a backend's is 16 KiB: 60 slots × 34 fields), so
+// nothing was ever written to holds no slots (a backend's is 16 KiB: 60 slots × 33 fields), so
 // a pool of a thousand backends that serve nothing costs no window memory.
 
 export class Ring {
   readonly slotMs: number;
   readonly slots: number;
   readonly fields: number;
-  /** Undefined until the first add() or set(): every slot reads 0 until then. */
+  /** Undefined until the first add() or addAt(): every slot reads 0 until then. */
   #data: Float64Array | undefined;
   /** Index (time / slotMs) of the newest slot; -Infinity before the first use. */
   #cur = Number.NEGATIVE_INFINITY;
@@ -51,11 +51,14 @@ export class Ring {
     d[base + field] = (d[base + field] as number) + v;
   }
 
-  /** Overwrite a field of the newest slot (for sampled values). */
-  set(now: number, field: number, v: number): void {
+  /** Add to a field of the slot `age` before the one holding `now` (0 = that slot). */
+  addAt(now: number, age: number, field: number, v: number): void {
     this.advance(now);
-    const base = (((this.#cur % this.slots) + this.slots) % this.slots) * this.fields;
-    this.#slots()[base + field] = v;
+    if (age < 0 || age >= this.slots) return;
+    const i = this.#cur - age;
+    const d = this.#slots();
+    const at = (((i % this.slots) + this.slots) % this.slots) * this.fields + field;
+    d[at] = (d[at] as number) + v;
   }
 
   /**

@@ -1,6 +1,6 @@
 // Per-second series of the window for the dashboard's charts: requests, errors and share
 // ratio per backend, oldest slot first.
-import { ERR, EXP, EXPSET, REQ, SLOT_MS, type PoolTrack } from './pool-track.ts';
+import { ERR, EXP, REQ, SLOT_MS, type PoolTrack } from './pool-track.ts';
 
 export interface SeriesView {
   slotMs: number;
@@ -17,12 +17,6 @@ export function series(tracks: Iterable<PoolTrack>, now: number, wall: number, w
   const pools: SeriesView['pools'] = [];
   for (const p of tracks) {
     for (const b of p.list) b.ring.advance(now);
-    const totals: number[] = [];
-    for (let age = slots - 1; age >= 0; age--) {
-      let n = 0;
-      for (const b of p.list) n += b.ring.at(age, REQ);
-      totals.push(n);
-    }
     pools.push({
       pool: p.name,
       backends: p.list.map((b) => {
@@ -31,11 +25,11 @@ export function series(tracks: Iterable<PoolTrack>, now: number, wall: number, w
         const shareRatio: (number | null)[] = [];
         for (let age = slots - 1; age >= 0; age--) {
           const r = b.ring.at(age, REQ);
-          const n = totals[slots - 1 - age] as number;
-          const exp = b.ring.at(age, EXPSET) > 0 ? b.ring.at(age, EXP) : 0;
+          // Flushed by the caller: the slot's expected requests (expected-counts.ts).
+          const exp = b.ring.at(age, EXP);
           requests.push(r);
           errors.push(b.ring.at(age, ERR));
-          shareRatio.push(n > 0 && exp > 0 ? r / n / exp : null);
+          shareRatio.push(exp > 0 ? r / exp : null);
         }
         return { backend: b.name, requests, errors, shareRatio };
       }),
