@@ -76,7 +76,7 @@ export function measureSharedState(n = 2_000_000): SharedStateCost {
   const ringBuf = allocateRing(1 << 23);
   const writer = new OutcomeRingWriter(ringBuf);
   const reader = new OutcomeRingReader(ringBuf);
-  const shared = new SharedHost(0, SPEC, tables, 0, writer);
+  const shared = new SharedHost(0, 0, SPEC, tables, 0, writer);
   Atomics.store(tables.hosts, 4, 1_000_000);
   const sharedHostTryNs = nsPerOp(n, (i) => {
     if (shared.admit()) shared.requestStarted();

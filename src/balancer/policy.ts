@@ -11,8 +11,9 @@ export interface BalancerHost {
   /** Requests currently forwarded to this backend and not yet finished. */
   readonly inFlight: number;
   /**
-   * Requests in flight on the host's whole pool, when the host keeps that sum (single-thread
-   * HostState); otherwise a policy that needs it adds up its hosts' inFlight.
+   * Requests in flight on the host's whole pool, when the host keeps that sum (HostState on one
+   * thread, SharedHost in a worker: the pool's shared word); otherwise a policy that needs it
+   * adds up its hosts' inFlight.
    */
   readonly poolInFlight?: number;
   /** Exponentially weighted moving average of response latency in milliseconds (0 before data). */

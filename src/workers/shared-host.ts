@@ -1,6 +1,8 @@
 // A backend as a worker thread sees it: its counters live in the shared host table, so every
 // worker's picks see the whole process's in-flight requests and latency, and the health the
-// main thread publishes. The pool state and the proxy use it exactly like a HostState.
+// main thread publishes. The pool state and the proxy use it exactly like a HostState. Its
+// pool's in-flight sum (P_IN_FLIGHT) moves with its own in-flight count, so bounded-load
+// consistent-hash reads the whole pool's load in O(1) here too.
 import {
   nextLatencyEwma,
   type DataPlaneHost,
@@ -18,6 +20,8 @@ import {
   H_IN_FLIGHT,
   H_MAX_REQUESTS,
   H_STATUS,
+  POOL_STRIDE,
+  P_IN_FLIGHT,
   STATUS_CODES,
   type SharedTables,
 } from './shared-tables.ts';
@@ -34,11 +38,15 @@ export class SharedHost implements DataPlaneHost {
   readonly hostname: string;
   readonly port: number;
   readonly slot: number;
+  /** The pool's slot (by pool name) this host counts its requests in, for its whole life. */
+  readonly poolSlot: number;
   /** Set by this worker on a lame-duck answer, until the main thread's next publish of the pool. */
   lameDuckSeen = false;
 
   readonly #cells: Int32Array;
   readonly #base: number;
+  readonly #pools: Int32Array;
+  readonly #poolAt: number;
   readonly #weights: Float64Array;
   readonly #mine: Int32Array;
   readonly #mineAt: number;
@@ -48,8 +56,16 @@ export class SharedHost implements DataPlaneHost {
   /** admit() took the slot; the requestStarted() that follows in the same turn keeps it. */
   #reserved = false;
 
-  constructor(slot: number, spec: HostSpec, tables: SharedTables, worker: number, ring: OutcomeRingWriter) {
+  constructor(
+    slot: number,
+    poolSlot: number,
+    spec: HostSpec,
+    tables: SharedTables,
+    worker: number,
+    ring: OutcomeRingWriter,
+  ) {
     this.slot = slot;
+    this.poolSlot = poolSlot;
     this.name = spec.name;
     this.pool = spec.pool;
     this.address = spec.address;
@@ -57,6 +73,8 @@ export class SharedHost implements DataPlaneHost {
     this.port = spec.port;
     this.#cells = tables.hosts;
     this.#base = slot * HOST_STRIDE;
+    this.#pools = tables.pools;
+    this.#poolAt = poolSlot * POOL_STRIDE + P_IN_FLIGHT;
     this.#weights = tables.weights;
     this.#mine = tables.workerInFlight;
     this.#mineAt = worker * HOST_CAPACITY + slot;
@@ -67,6 +85,11 @@ export class SharedHost implements DataPlaneHost {
 
   get inFlight(): number {
     return Atomics.load(this.#cells, this.#base + H_IN_FLIGHT);
+  }
+
+  /** Requests in flight on the whole pool, every worker's, retiring hosts' included. */
+  get poolInFlight(): number {
+    return Atomics.load(this.#pools, this.#poolAt);
   }
 
   get latencyEwmaMs(): number {
@@ -111,11 +134,17 @@ export class SharedHost implements DataPlaneHost {
     this.#bytes[this.#bytesAt + 1] = v;
   }
 
-  /** Reserve one in-flight slot atomically: below maxRequests across every worker, or none. */
+  /**
+   * Reserve one in-flight slot atomically: below maxRequests across every worker, or none. The
+   * pool's sum takes only a reservation that stands: the host's count must be raised to test
+   * the cap (and lowered again when over it), the pool's has no cap to test, so a refused
+   * attempt never shows in it, not even for a moment, and costs no write to its line.
+   */
   admit(): boolean {
     const cells = this.#cells;
     const at = this.#base + H_IN_FLIGHT;
     if (Atomics.add(cells, at, 1) < Atomics.load(cells, this.#base + H_MAX_REQUESTS)) {
+      Atomics.add(this.#pools, this.#poolAt, 1);
       this.#reserved = true;
       return true;
     }
@@ -125,13 +154,17 @@ export class SharedHost implements DataPlaneHost {
 
   requestStarted(): void {
     if (this.#reserved) this.#reserved = false;
-    else Atomics.add(this.#cells, this.#base + H_IN_FLIGHT, 1);
+    else {
+      Atomics.add(this.#cells, this.#base + H_IN_FLIGHT, 1);
+      Atomics.add(this.#pools, this.#poolAt, 1);
+    }
     Atomics.add(this.#mine, this.#mineAt, 1);
   }
 
   requestFinished(kind: OutcomeKind, durationMs: number): void {
     const cells = this.#cells;
     Atomics.sub(cells, this.#base + H_IN_FLIGHT, 1);
+    Atomics.sub(this.#pools, this.#poolAt, 1);
     Atomics.sub(this.#mine, this.#mineAt, 1);
     const at = this.#base + H_EWMA_US;
     // Lock-free update: retry when another worker changed the EWMA between load and store.

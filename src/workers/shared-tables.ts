@@ -6,8 +6,9 @@
 // Who writes what:
 // - hosts: in-flight count and latency EWMA — every worker, with Atomics; status, flags,
 //   maxRequests and target weight — the main thread (health), under the pool's epoch.
-// - pools: epoch (a sequence lock: odd while the main thread writes the pool's hosts) and the
-//   ticket counter of the pool's global pick sequence (every worker, Atomics.add).
+// - pools: epoch (a sequence lock: odd while the main thread writes the pool's hosts), the
+//   ticket counter of the pool's global pick sequence and the pool's in-flight sum (every
+//   worker, Atomics; the main thread only to give back a dead worker's requests).
 // - per worker: its own in-flight per host (so a dead worker's requests can be given back),
 //   its byte counters per host, its connection and request counts. One writer each.
 import { LIMITS } from '../config/schema.ts';
@@ -22,10 +23,28 @@ export const H_FLAGS = 3;
 export const H_MAX_REQUESTS = 4;
 export const FLAG_DRAINING = 1;
 
-/** Int32 words per pool slot: the epoch and the ticket on two separate cache lines. */
+/** Int32 words per pool slot: the epoch on one cache line, the ticket and the in-flight sum on the next. */
 export const POOL_STRIDE = 32;
 export const P_EPOCH = 0;
 export const P_TICKET = 16;
+/**
+ * Requests in flight on every host of the pool, from every worker: what bounded-load
+ * consistent-hash reads per pick instead of adding up the pool's hosts (the one-thread
+ * `PoolLoad`). A SharedHost moves it with H_IN_FLIGHT on every reservation that stands.
+ *
+ * It shares the ticket's line, not the epoch's: both are written by every worker on the request
+ * path (a deterministic pool draws a ticket and then reserves, in one turn, so one line moves
+ * between cores instead of two), while the epoch stays read-mostly for the sequence lock the
+ * workers take on a refresh. A consistent-hash pool never draws tickets: the line is its own.
+ *
+ * Pool slots are keyed by pool name (WorkerDataPlane's allocator): every apply that keeps the
+ * name keeps the slot, so the sum goes on across applies, and a SharedHost binds its pool's slot
+ * when it is built, so a retiring host (an old snapshot's, finishing its requests) keeps counting
+ * in the sum of its pool's name, as on one thread. A pool that leaves the config frees its slot;
+ * added back, it gets another one, starting from its new hosts alone (as the one-thread registry
+ * starts a new PoolLoad), and a freed slot is reused only once its sum is 0.
+ */
+export const P_IN_FLIGHT = 17;
 
 /** Float64 words per worker in the stats table. */
 export const WORKER_STATS_STRIDE = 8;
@@ -104,5 +123,24 @@ export class SharedTables {
     this.workerBytes = new Float64Array(buffers.workerBytes);
     this.workerStats = new Float64Array(buffers.workerStats);
     this.listenerStats = new Float64Array(buffers.listenerStats);
+  }
+}
+
+/**
+ * Give back what a dead worker had in flight, from its own count per host slot: the host's
+ * in-flight and its pool's sum drop by the same amount (`poolOf[hostSlot]`: the pool slot the
+ * main thread gave with the host slot), and the worker's counts start again from 0 for its
+ * replacement. The main thread calls it once the thread has exited: nothing writes them then.
+ */
+export function giveBackInFlight(tables: SharedTables, worker: number, poolOf: Int32Array): void {
+  const mine = tables.workerInFlight;
+  const hosts = tables.hosts;
+  const pools = tables.pools;
+  const base = worker * HOST_CAPACITY;
+  for (let slot = 0; slot < HOST_CAPACITY; slot++) {
+    const n = Atomics.exchange(mine, base + slot, 0);
+    if (n === 0) continue;
+    Atomics.sub(hosts, slot * HOST_STRIDE + H_IN_FLIGHT, n);
+    Atomics.sub(pools, (poolOf[slot] as number) * POOL_STRIDE + P_IN_FLIGHT, n);
   }
 }

@@ -32,6 +32,8 @@ import {
   POOL_CAPACITY,
   POOL_STRIDE,
   P_EPOCH,
+  P_IN_FLIGHT,
+  giveBackInFlight,
   SharedTables,
   statusCode,
   WORKER_STATS_STRIDE,
@@ -159,7 +161,15 @@ export class WorkerDataPlane implements DataPlaneServer, OutcomeSink {
   readonly #ringBuffers: SharedArrayBuffer[];
   readonly #restarts: number[];
   readonly #hostSlots: SlotAllocator<HostState>;
-  readonly #poolSlots = new SlotAllocator<string>(POOL_CAPACITY);
+  /** By pool name, so a pool's in-flight sum (P_IN_FLIGHT) goes on across applies. */
+  readonly #poolSlots: SlotAllocator<string>;
+  /**
+   * The pool slot each host slot counts in, to give a dead worker's requests back to the sum
+   * they were added to. Written with the host slot (the same pool slot for as long as the host
+   * slot is held) and kept after it is freed, while a retiring host finishes its requests; it
+   * changes only when the slot is reused, once nothing is in flight on it.
+   */
+  readonly #poolOfHost = new Int32Array(HOST_CAPACITY);
   readonly #listenerSlots = new SlotAllocator<string>(LISTENER_CAPACITY);
   /** The main thread's host in each slot (the health manager's objects). */
   readonly #hostBySlot: (HostState | undefined)[] = new Array<HostState | undefined>(HOST_CAPACITY);
@@ -183,6 +193,13 @@ export class WorkerDataPlane implements DataPlaneServer, OutcomeSink {
     this.#hostSlots = new SlotAllocator<HostState>(
       HOST_CAPACITY,
       (slot) => Atomics.load(hosts, slot * HOST_STRIDE + H_IN_FLIGHT) === 0,
+    );
+    // A freed pool slot waits for its retiring hosts too: their last decrements must not land
+    // on the sum of the pool that gets the slot next.
+    const pools = this.tables.pools;
+    this.#poolSlots = new SlotAllocator<string>(
+      POOL_CAPACITY,
+      (slot) => Atomics.load(pools, slot * POOL_STRIDE + P_IN_FLIGHT) === 0,
     );
     this.#handles = new Array<WorkerHandle | undefined>(options.workers);
     this.#ringBuffers = Array.from({ length: options.workers }, () => allocateRing(RING_BYTES));
@@ -212,13 +229,15 @@ export class WorkerDataPlane implements DataPlaneServer, OutcomeSink {
       const config = await this.#resolveListeners(snapshot.config, reservations);
       const pools: Record<string, PoolSlots> = {};
       for (const [name, p] of snapshot.pools) {
+        const poolSlot = this.#poolSlots.assign(name);
         const slots = p.state.hosts.map((h) => {
           const slot = this.#hostSlots.assign(h);
           this.#hostBySlot[slot] = h;
+          this.#poolOfHost[slot] = poolSlot;
           this.#writeHost(slot, h);
           return slot;
         });
-        pools[name] = { slot: this.#poolSlots.assign(name), hosts: slots };
+        pools[name] = { slot: poolSlot, hosts: slots };
       }
       const listenerSlots: Record<string, number> = {};
       const ticketKeys: Record<string, Uint8Array> = {};
@@ -374,7 +393,7 @@ export class WorkerDataPlane implements DataPlaneServer, OutcomeSink {
     if (this.#handles[index] !== handle) return;
     // Its requests died with it: give their in-flight slots back, count what it left in its ring.
     this.#rings[index]?.drain(this);
-    this.#giveBackInFlight(index);
+    giveBackInFlight(this.tables, index, this.#poolOfHost);
     const ls = this.tables.listenerStats;
     for (let slot = 0; slot < LISTENER_CAPACITY; slot++) ls[(index * LISTENER_CAPACITY + slot) * 2] = 0;
     this.tables.workerStats[index * WORKER_STATS_STRIDE + W_CONNECTIONS_OPEN] = 0;
@@ -399,16 +418,6 @@ export class WorkerDataPlane implements DataPlaneServer, OutcomeSink {
         await handle.worker.terminate();
         await new Promise((r) => setTimeout(r, RESTART_BACKOFF_MS).unref());
       }
-    }
-  }
-
-  #giveBackInFlight(worker: number): void {
-    const mine = this.tables.workerInFlight;
-    const hosts = this.tables.hosts;
-    const base = worker * HOST_CAPACITY;
-    for (let slot = 0; slot < HOST_CAPACITY; slot++) {
-      const n = Atomics.exchange(mine, base + slot, 0);
-      if (n !== 0) Atomics.sub(hosts, slot * HOST_STRIDE + H_IN_FLIGHT, n);
     }
   }
 
@@ -510,11 +519,18 @@ export class WorkerDataPlane implements DataPlaneServer, OutcomeSink {
     if (cur === undefined) return;
     const cells = this.tables.hosts;
     const bytes = this.tables.workerBytes;
+    const pools = this.tables.pools;
     for (const p of cur.snapshot.pools.values()) {
+      const ps = this.#poolSlots.get(p.name);
+      if (ps === undefined) continue;
+      // The hosts' PoolLoad gets the pool's word with their in-flight counts, so a HostState's
+      // poolInFlight agrees with them on the main thread as on one thread.
+      const poolInFlight = Atomics.load(pools, ps * POOL_STRIDE + P_IN_FLIGHT);
       for (const h of p.state.hosts) {
         const slot = this.#hostSlots.get(h);
         if (slot === undefined) continue;
         h.inFlight = Atomics.load(cells, slot * HOST_STRIDE + H_IN_FLIGHT);
+        h.poolLoad.inFlight = poolInFlight;
         h.latencyEwmaMs = Atomics.load(cells, slot * HOST_STRIDE + H_EWMA_US) / 1000;
         let bin = 0;
         let bout = 0;

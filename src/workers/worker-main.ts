@@ -117,11 +117,15 @@ function prepare(m: Extract<ToWorker, { type: 'prepare' }>): Promise<PreparedSna
   const source = {
     acquire(spec: HostSpec): SharedHost {
       const slot = slotOf.get(`${spec.pool}\u0000${spec.name}\u0000${spec.address}`);
-      if (slot === undefined) throw new Error(`no slot for ${spec.pool}/${spec.address}`);
+      const poolSlot = m.pools[spec.pool]?.slot;
+      if (slot === undefined || poolSlot === undefined) {
+        throw new Error(`no slot for ${spec.pool}/${spec.address}`);
+      }
       let h = hosts.get(slot);
-      // A slot is one backend identity (pool, name, address) for as long as it is in use.
-      if (h === undefined || h.address !== spec.address || h.name !== spec.name) {
-        h = new SharedHost(slot, spec, tables, me, ring);
+      // A slot is one backend identity (pool, name, address) for as long as it is in use, and
+      // counts in one pool slot: the main thread frees a pool's slot only with its hosts' slots.
+      if (h === undefined || h.address !== spec.address || h.name !== spec.name || h.poolSlot !== poolSlot) {
+        h = new SharedHost(slot, poolSlot, spec, tables, me, ring);
         hosts.set(slot, h);
       }
       return h;

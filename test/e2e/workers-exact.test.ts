@@ -176,6 +176,34 @@ describe('workers: 4 keep one global balancing state', () => {
     await expect.poll(() => metric(balancer as TestBalancer, 'fulcrum_backend_in_flight')).toBe(0);
   });
 
+  it("bounded-load consistent-hash fills a hot key's home to the bound of the whole pool's load", async () => {
+    backends = await Promise.all(['a', 'b', 'c'].map((n) => countingBackend(n, 100)));
+    const base = config('consistent-hash', backends);
+    balancer = await startTestBalancer(
+      { ...base, pools: { app: { ...base.pools.app, hash: { key: 'header:x-user' } } } },
+      { force: true },
+    );
+    // 24 keep-alive connections over 4 workers, every request the same key. With T in flight on
+    // the pool a host is full at ceil(1.25 × (T + 1) / 3): 10 of the 24, where T is the pool's
+    // word every worker keeps. Per worker (T ≈ 6) the home would fill at 3; a word that leaked
+    // upward would let the home take all 24.
+    const res = await startLoad({
+      url: balancer.url(),
+      concurrency: 24,
+      headers: { 'x-user': 'hot' },
+      maxRequests: 600,
+      maxMs: 60_000,
+    }).done;
+    expect(res.failures).toBe(0);
+    const peaks = backends.map((b) => b.maxInFlight).sort((x, y) => y - x);
+    // Up to 3 more than 10 when the other workers admit on the same count at once.
+    expect(peaks[0]).toBeGreaterThanOrEqual(8);
+    expect(peaks[0]).toBeLessThanOrEqual(13);
+    expect(backends.filter((b) => b.requests > 0).length).toBeGreaterThanOrEqual(2);
+    const perWorker = await workerRequests(balancer);
+    expect(perWorker.filter((x) => x > 0).length).toBeGreaterThanOrEqual(2);
+  });
+
   it('least-requests keeps in-flight equal across backends as one process would', async () => {
     backends = await Promise.all(['a', 'b', 'c'].map((n) => countingBackend(n, 30)));
     balancer = await startTestBalancer(config('least-requests', backends), { force: true });
