@@ -69,4 +69,32 @@ describe('withCanaryWeights', () => {
     const exclude = new Set([hs[0]!]);
     expect(counts(() => canary.pick({ exclude }), 10)).toEqual({ 'app-2': 10 });
   });
+
+  it("gives bounded-load consistent-hash the pool's kept in-flight sum, not a walk over every host", () => {
+    const hs = hosts(new Array<number>(50).fill(1));
+    const canary = withCanaryWeights<HostState>(
+      createPolicy('consistent-hash', { random: () => 0, balanceFactor: 1.25 }),
+      canaryPool(hs, new Array<number>(50).fill(1)),
+    );
+    canary.setHosts(hs);
+    const home = canary.pick({ hashKey: 'k' });
+    if (home === undefined) throw new Error('no pick');
+    // The home has 2 in flight and the pool 202: the bound is ceil(1.25 × 203 / 50) = 6, so the
+    // home is not full. The policy learns the 202 from the kept sum: it reads no other host
+    // (the others report 0 here, so a walk over them would call the home full).
+    home.requestStarted();
+    home.requestStarted();
+    const others = hs.filter((h) => h !== home);
+    for (let i = 0; i < 200; i++) (others[i % others.length] as HostState).requestStarted();
+    let reads = 0;
+    for (const h of others)
+      Object.defineProperty(h, 'inFlight', {
+        get: () => {
+          reads++;
+          return 0;
+        },
+      });
+    expect(canary.pick({ hashKey: 'k' })).toBe(home);
+    expect([home.poolInFlight, reads]).toEqual([202, 0]);
+  });
 });

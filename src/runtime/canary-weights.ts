@@ -35,6 +35,10 @@ class CanaryHostView<H extends WeightedHost> implements BalancerHost {
   get latencyEwmaMs(): number {
     return this.host.latencyEwmaMs;
   }
+  /** The whole pool's in-flight, both slices: bounded-load consistent-hash reads it in O(1). */
+  get poolInFlight(): number | undefined {
+    return this.host.poolInFlight;
+  }
 }
 
 const key = (name: string, address: string): string => `${name}\u0000${address}`;
