@@ -44,7 +44,11 @@ export interface ConnectionOwner {
 
 /** What the connection tells the exchange of the request it carries. */
 export interface ClientExchange {
-  onClientData(chunk: Buffer): void;
+  /**
+   * Request body bytes. `borrowed`: a view of the shared read buffer, valid only during the
+   * call; whatever the exchange keeps past it, it copies.
+   */
+  onClientData(chunk: Buffer, borrowed: boolean): void;
   onClientEnd(): void;
   /** The client socket accepts more response bytes. */
   onClientDrain(): void;
@@ -317,7 +321,7 @@ export class ClientConnection implements ChunkSink {
       const ex = this.exchange;
       if (end > 0 && ex !== undefined && !this.#discard) {
         const part = end === chunk.length ? chunk : chunk.subarray(0, end);
-        ex.onClientData(isShared(part) ? Buffer.from(part) : part);
+        ex.onClientData(part, isShared(part));
       }
     } else {
       // The payload goes on in canonical chunks (onChunkData): no received framing byte does.
@@ -334,7 +338,7 @@ export class ClientConnection implements ChunkSink {
         end = r;
         done = true;
         const ex = this.exchange;
-        if (ex !== undefined && !this.#discard) ex.onClientData(encodeLastChunk(scanner.trailers));
+        if (ex !== undefined && !this.#discard) ex.onClientData(encodeLastChunk(scanner.trailers), false);
       }
     }
     if (!done) return;
@@ -485,7 +489,7 @@ export class ClientConnection implements ChunkSink {
   onChunkData(buf: Buffer, start: number, end: number): void {
     const ex = this.exchange;
     if (ex !== undefined && !this.#discard && this.#phase === BODY)
-      ex.onClientData(encodeChunk(buf, start, end));
+      ex.onClientData(encodeChunk(buf, start, end), false);
   }
 
   /**

@@ -242,7 +242,7 @@ export class Exchange implements UpstreamHandler, ClientExchange, RequestFacts {
 
   // --- client body -------------------------------------------------------------------
 
-  onClientData(chunk: Buffer): void {
+  onClientData(chunk: Buffer, borrowed: boolean): void {
     this.bodyBytes += chunk.length;
     if (this.bodyBytes > this.listener.maxBodySize) {
       this.abandonCall();
@@ -250,13 +250,18 @@ export class Exchange implements UpstreamHandler, ClientExchange, RequestFacts {
       this.fail('FULCRUM_ERR_PROXY_BODY_TOO_LARGE');
       return;
     }
+    // Only the replay buffer keeps body bytes past the call: a borrowed view is copied for it,
+    // and otherwise goes upstream through the connection's pooled slabs (writeBorrowed), not
+    // through a fresh ArrayBuffer per read.
+    let kept = borrowed ? undefined : chunk;
     if (this.replay !== undefined) {
       const limit = (this.pool as DataPlanePool).config.retries.bufferSize;
-      if (this.bodyBytes <= limit) this.replay.push(chunk);
+      if (this.bodyBytes <= limit) this.replay.push((kept ??= Buffer.from(chunk)));
       else this.replay = undefined;
     }
     const call = this.call;
-    if (call !== undefined && !call.write(chunk)) this.conn.pause();
+    if (call === undefined) return;
+    if (!(kept !== undefined ? call.write(kept) : call.writeBorrowed(chunk))) this.conn.pause();
   }
 
   onClientEnd(): void {

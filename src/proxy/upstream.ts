@@ -16,6 +16,7 @@ import {
   type ChunkSink,
   type ResponseHead,
 } from './http1.ts';
+import { LentSlabs, fitsSlab } from './write-slabs.ts';
 
 /** What the upstream needs to know about a backend. */
 export interface UpstreamTarget {
@@ -68,8 +69,10 @@ export interface UpstreamHandler {
 export interface UpstreamCall {
   /** The try runs on an established connection already (a reused one). */
   readonly connected: boolean;
-  /** Request body bytes, already framed as the request head says. */
+  /** Request body bytes, already framed as the request head says; the call may keep them. */
   write(chunk: Buffer): boolean;
+  /** As write(), for bytes valid only during the call (a view of a shared read buffer). */
+  writeBorrowed(view: Buffer): boolean;
   /**
    * The request is complete. A connection whose request was not completed is never reused,
    * even when the backend answered early in full.
@@ -155,6 +158,13 @@ class WireCall implements UpstreamCall {
     return conn.socket.write(chunk);
   }
 
+  writeBorrowed(view: Buffer): boolean {
+    const conn = this.conn;
+    // Waiting for a connection, the bytes are kept: a copy of their own.
+    if (conn === undefined) return this.write(Buffer.from(view));
+    return conn.writeCopy(view);
+  }
+
   end(): void {
     this.ended = true;
   }
@@ -198,6 +208,8 @@ class UpConn implements ChunkSink {
   /** A chunk sink call of this read asked for a pause. */
   stall = false;
   error: (Error & { code?: string }) | undefined;
+  /** The slabs this socket's request-body writes hold (from the first large borrowed write). */
+  slabs: LentSlabs | undefined;
 
   constructor(pool: HostPool) {
     this.pool = pool;
@@ -231,6 +243,19 @@ class UpConn implements ChunkSink {
       for (const chunk of pending) socket.write(chunk);
       call.handler?.onUpstreamDrain();
     }
+  }
+
+  /**
+   * Write a copy of borrowed body bytes: into a pooled slab, given back once the socket has
+   * written it, as the client side copies response bytes (write-slabs.ts).
+   */
+  writeCopy(view: Buffer): boolean {
+    const n = view.length;
+    if (!fitsSlab(n)) return this.socket.write(Buffer.from(view));
+    const slabs = (this.slabs ??= new LentSlabs());
+    const slab = slabs.take();
+    view.copy(slab, 0);
+    return this.socket.write(slab.subarray(0, n), slabs.written);
   }
 
   onData(chunk: Buffer): void {

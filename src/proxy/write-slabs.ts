@@ -4,8 +4,10 @@
 // its sweep in GC: on a 1 MiB-response run those were a third of fulcrum's busy time
 // (bench/RESULTS.md, "Cost per unit"). The copies go into pooled slabs instead: a connection
 // takes them through its LentSlabs, which gives each back once the socket has written it.
+// Request bodies take the same path the other way: client reads share one buffer too
+// (shared-read.ts), and an upstream connection copies what it forwards into its own slabs.
 
-/** The most payload a slab takes: one upstream read. */
+/** The most payload a slab takes: one read (both read buffers are 64 KiB). */
 export const SLAB_PAYLOAD = 65_536;
 
 /** Payload plus the framing of one chunk around it. */
