@@ -456,7 +456,7 @@ export class ClientConnection implements ChunkSink {
     if (this.#chunked) {
       if (chunk.length === 0) return !socket.writableNeedDrain;
       if (!pending && fitsSlab(chunk.length))
-        return this.#sendSlab(encodeChunk(chunk, 0, chunk.length, this.#slab()));
+        return this.#sendSlab(encodeChunk(chunk, 0, chunk.length, this.#slab(chunk.length)));
       const framed = encodeChunk(chunk, 0, chunk.length);
       return this.#send(pending ? this.#takeHead(framed) : framed);
     }
@@ -464,15 +464,15 @@ export class ClientConnection implements ChunkSink {
     // answers fit in it whole.
     if (pending) return this.#send(this.#takeHead(chunk));
     if (fitsSlab(chunk.length)) {
-      const slab = this.#slab();
+      const slab = this.#slab(chunk.length);
       chunk.copy(slab, 0);
       return this.#sendSlab(slab.subarray(0, chunk.length));
     }
     return this.#send(Buffer.from(chunk));
   }
 
-  #slab(): Buffer {
-    return (this.#slabs ??= new LentSlabs()).take();
+  #slab(n: number): Buffer {
+    return (this.#slabs ??= new LentSlabs()).take(n);
   }
 
   #sendSlab(view: Buffer): boolean {

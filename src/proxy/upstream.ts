@@ -253,7 +253,7 @@ class UpConn implements ChunkSink {
     const n = view.length;
     if (!fitsSlab(n)) return this.socket.write(Buffer.from(view));
     const slabs = (this.slabs ??= new LentSlabs());
-    const slab = slabs.take();
+    const slab = slabs.take(n);
     view.copy(slab, 0);
     return this.socket.write(slab.subarray(0, n), slabs.written);
   }

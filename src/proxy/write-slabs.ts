@@ -6,26 +6,31 @@
 // takes them through its LentSlabs, which gives each back once the socket has written it.
 // Request bodies take the same path the other way: client reads share one buffer too
 // (shared-read.ts), and an upstream connection copies what it forwards into its own slabs.
+// Client reads are 256 KiB, upstream reads 64 KiB (bench/RESULTS.md: a 256 KiB client read
+// cut the CPU per uploaded GiB by a third; a 256 KiB upstream read did not help responses).
 
-/** The most payload a slab takes: one read (both read buffers are 64 KiB). */
-export const SLAB_PAYLOAD = 65_536;
+/** Slab payload sizes: one upstream read, one client read (shared-read.ts). */
+const SMALL = 65_536;
+const LARGE = 262_144;
 
-/** Payload plus the framing of one chunk around it. */
-const SLAB_SIZE = SLAB_PAYLOAD + 16;
+/** Room for the framing of one chunk around the payload. */
+const FRAMING = 16;
 
 /** Below this a copy comes from Node's own 8 KiB pool, which is cheaper than a slab's callback. */
 const SLAB_MIN = 4096;
 
-/** Free slabs kept (4 MiB); the rest go to the GC. */
-const MAX_FREE = 64;
+/** Free slabs kept per size (4 MiB each); the rest go to the GC. */
+const MAX_FREE_SMALL = 64;
+const MAX_FREE_LARGE = 16;
 
-const free: Buffer[] = [];
+const freeSmall: Buffer[] = [];
+const freeLarge: Buffer[] = [];
 /** Slabs handed out and not given back or dropped yet (tests). */
 let out = 0;
 
 /** A copy of `n` bytes goes into a slab. */
 export function fitsSlab(n: number): boolean {
-  return n >= SLAB_MIN && n <= SLAB_PAYLOAD;
+  return n >= SLAB_MIN && n <= LARGE;
 }
 
 /**
@@ -46,12 +51,20 @@ export class LentSlabs {
     const done = lent.shift();
     if (done === undefined) return;
     out--;
-    if (free.length < MAX_FREE) free.push(done);
+    if (done.length > SMALL + FRAMING) {
+      if (freeLarge.length < MAX_FREE_LARGE) freeLarge.push(done);
+    } else if (freeSmall.length < MAX_FREE_SMALL) freeSmall.push(done);
   };
 
-  /** A free slab, lent until the write it is handed to calls `written`. */
-  take(): Buffer {
-    const slab = free.pop() ?? Buffer.allocUnsafeSlow(SLAB_SIZE);
+  /**
+   * A free slab for `n` bytes of payload (at most a client read), lent until the write it is
+   * handed to calls `written`. Two sizes, so a 64 KiB response read never pins 256 KiB.
+   */
+  take(n: number): Buffer {
+    const slab =
+      n > SMALL
+        ? (freeLarge.pop() ?? Buffer.allocUnsafeSlow(LARGE + FRAMING))
+        : (freeSmall.pop() ?? Buffer.allocUnsafeSlow(SMALL + FRAMING));
     out++;
     this.#lent.push(slab);
     return slab;
