@@ -24,6 +24,7 @@ import { HostRegistry } from './data-plane/host-state.ts';
 import { Monitor } from './monitor/monitor.ts';
 import { attachAccessLog } from './proxy/access-log.ts';
 import { LogWriter } from './core/log-writer.ts';
+import { startIdleHeapRelease } from './core/idle-heap.ts';
 import { ProxyServer, type DataPlaneServer } from './proxy/proxy-server.ts';
 import { WorkerDataPlane } from './workers/worker-data-plane.ts';
 import { ConfigController, type ApplyResult } from './runtime/controller.ts';
@@ -177,6 +178,14 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
   // One thread's request count for /api/v1/status (workers count their own in shared memory).
   const servedOnMain = { count: 0 };
   if (workerPlane === undefined) hub.requests.subscribe(() => servedOnMain.count++);
+  // A load's garbage goes back to the system once traffic stops (core/idle-heap.ts); with
+  // workers the main thread's heap grows with their outcomes, so it watches their count.
+  const idleHeap = startIdleHeapRelease({
+    served:
+      workerPlane === undefined
+        ? () => servedOnMain.count
+        : () => workerPlane.workerStats().reduce((n, w) => n + w.requests, 0),
+  });
   // Access lines have fixed fields and carry no secrets: formatted by hand, in pino's line
   // format, into the same writer (bench/RESULTS.md prices pino's generic path).
   const accessLog =
@@ -402,6 +411,7 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
     await fleet?.start(serverUrl(adminServer, adminAddress));
   } catch (err) {
     await proxy.shutdown(0).catch(() => undefined);
+    idleHeap.stop();
     stopStoreCheck();
     health.stop();
     drains.stop();
@@ -480,6 +490,7 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
         // Leave the fleet first, so the others see a clean stop rather than a lost instance.
         await fleet?.stop();
         await proxy.shutdown(graceMs, closeOptions);
+        idleHeap.stop();
         stopStoreCheck();
         health.stop();
         drains.stop();

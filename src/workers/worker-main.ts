@@ -7,6 +7,7 @@ import pino from 'pino';
 import { policyDescriptor } from '../balancer/registry.ts';
 import { ticketPolicy } from '../balancer/ticket-policy.ts';
 import { EventHub } from '../core/events.ts';
+import { startIdleHeapRelease } from '../core/idle-heap.ts';
 import { FulcrumError } from '../core/errors.ts';
 import type { HostSpec } from '../data-plane/host-state.ts';
 import { buildSnapshot, type Snapshot } from '../data-plane/snapshot.ts';
@@ -58,6 +59,9 @@ hub.requests.subscribe((o) => {
     });
   }
 });
+
+// Each thread has its own heap: a worker gives its load's garbage back once its traffic stops.
+startIdleHeapRelease({ served: () => served });
 
 let current: Snapshot<SharedHost> | undefined;
 let publishQueued = false;

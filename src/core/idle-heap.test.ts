@@ -1,0 +1,74 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { startIdleHeapRelease, type IdleHeap } from './idle-heap.ts';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const rss = () => process.memoryUsage().rss;
+
+/** ~`mb` MB of objects that live long enough to reach the old generation, then die. */
+async function oldGarbage(mb: number, tick: () => void): Promise<void> {
+  let keep: { s: string; n: number[] }[] | undefined = [];
+  for (let i = 0; i < mb * 8000; i++) {
+    keep.push({ s: `request-${i}-${'x'.repeat(40)}`, n: [i, i + 1] });
+    if (i % 50_000 === 0) {
+      tick();
+      // A turn for the scavenger to promote what is kept.
+      await sleep(1);
+    }
+  }
+  keep = undefined;
+  void keep;
+}
+
+/** Wait (bounded) until `cond` holds. */
+async function until(cond: () => boolean, ms: number): Promise<void> {
+  const end = performance.now() + ms;
+  while (!cond() && performance.now() < end) await sleep(20);
+}
+
+let watcher: IdleHeap | undefined;
+afterEach(() => watcher?.stop());
+
+describe('idle heap release', () => {
+  it('after traffic stops, gives the load’s old-generation garbage back, once', async () => {
+    let served = 0;
+    watcher = startIdleHeapRelease({ served: () => served, idleMs: 200, minGrowthBytes: 8 << 20 });
+    await oldGarbage(60, () => served++);
+    const loaded = rss();
+    await until(() => watcher?.releases === 1, 5000);
+    expect(watcher.releases).toBe(1);
+    // The pages went back to the system, not only the objects to V8 (~180 MB of heap was
+    // garbage; a regular full GC gave back under 10 MB of RSS of it).
+    expect(loaded - rss()).toBeGreaterThan(50 << 20);
+    // No traffic since: no second release, however long it stays idle.
+    await sleep(700);
+    expect(watcher.releases).toBe(1);
+    // Traffic again, and idle again: one more.
+    await oldGarbage(60, () => served++);
+    await until(() => watcher?.releases === 2, 5000);
+    expect(watcher.releases).toBe(2);
+  }, 30_000);
+
+  it('never runs while requests keep arriving', async () => {
+    let served = 0;
+    watcher = startIdleHeapRelease({ served: () => served, idleMs: 200, minGrowthBytes: 1 });
+    await oldGarbage(30, () => served++);
+    for (let i = 0; i < 40; i++) {
+      served++;
+      await sleep(20);
+    }
+    expect(watcher.releases).toBe(0);
+  }, 30_000);
+
+  it('leaves a heap that did not grow alone, and a thread that never served', async () => {
+    let served = 0;
+    watcher = startIdleHeapRelease({ served: () => served, idleMs: 100, minGrowthBytes: 1 << 30 });
+    const other = startIdleHeapRelease({ served: () => 0, idleMs: 100, minGrowthBytes: 1 });
+    try {
+      await oldGarbage(20, () => served++);
+      await sleep(600);
+      expect([watcher.releases, other.releases]).toEqual([0, 0]);
+    } finally {
+      other.stop();
+    }
+  }, 30_000);
+});
