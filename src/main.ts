@@ -13,6 +13,7 @@ import { createDashboardAssets } from './admin/dashboard/dashboard-assets.ts';
 import { AuditRunner } from './audit/audit-runner.ts';
 import { assertAdminSecure } from './config/admin-security.ts';
 import { configIssuesError, loadConfigText, readConfigFile } from './config/load.ts';
+import { lintConfig } from './config/lint/lint-config.ts';
 import { preflightError, preflightIssues } from './config/preflight.ts';
 import { systemClock } from './core/clock.ts';
 import { FulcrumError } from './core/errors.ts';
@@ -108,6 +109,10 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
   // Everything validate checks beyond the schema (admin exposure, TLS files), shared with it.
   const preflight = preflightIssues(first.value, dirname(configFile));
   if (preflight.length > 0) throw preflightError(preflight, configFile);
+  // What the start-up apply of this text runs and lints (ApplyOptions.loaded), done here in the
+  // same turn as the load, while its parsed document is alive: lint asks for lines.
+  const startConfig = { ...first.value, baseDir: dirname(configFile) };
+  const startLoad = { config: startConfig, findings: lintConfig(startConfig) };
   const config = first.value.config;
   const adminAddress = options.adminAddress ?? config.admin.address;
   const adminHp = parseAddress(adminAddress);
@@ -369,6 +374,8 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
         // Start-up refuses lint errors like apply does, unless forced or accepted before.
         force: options.force === true || start.resume !== undefined,
         ...(start.resume === undefined ? {} : { resume: start.resume }),
+        // Loaded and linted above, with the same env: not parsed a second time.
+        loaded: startLoad,
       });
     monitor.start();
     const app = new AdminApp({

@@ -106,6 +106,15 @@ export interface ApplyOptions {
   origin?: string;
   /** Start-up: the text is this stored version; run it without committing a new one. */
   resume?: ConfigVersion;
+  /**
+   * Start-up: `text` as loadConfigText loaded it (with the controller's env, source and base
+   * directory) and lintConfig's findings on it, both done before anything bound. Used instead of
+   * loading and linting it again when text, source and base directory are the same: a load of
+   * a thousand backends leaves some 4 MB in V8's old space, which RSS keeps (bench/RESULTS.md).
+   * The findings come along because lint asks for lines, and the parsed document behind them
+   * is held weakly (parse.ts): after a collection, linting again would parse the text again.
+   */
+  loaded?: { config: LoadedConfig; findings: Finding[] };
 }
 
 export interface ApplyResult {
@@ -325,9 +334,16 @@ export class ConfigController {
       });
     }
     try {
-      const loaded = this.#load(text, o.origin ?? (o.source === 'api' ? '<api>' : o.source));
+      const source = o.origin ?? (o.source === 'api' ? '<api>' : o.source);
+      const pre = o.loaded;
+      const same =
+        pre !== undefined &&
+        pre.config.text === text &&
+        pre.config.source === source &&
+        pre.config.baseDir === this.#baseDir;
+      const loaded = same ? pre.config : this.#load(text, source);
       assertAdminSecure(loaded.config, this.#deps.adminAddress);
-      const findings = lintConfig(loaded);
+      const findings = same ? pre.findings : lintConfig(loaded);
       const diff = diffConfigs(this.#loaded?.config, loaded.config);
       const previousVersion = this.#version?.version;
       const errors = findings.filter((f) => f.severity === 'error');
