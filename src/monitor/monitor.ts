@@ -380,7 +380,7 @@ export class Monitor {
           // Drained on purpose, by config or `fulcrum drain`: the rules treat both alike.
           drain: h.drain || h.runtimeDrain !== undefined,
           configuredWeight: h.configuredWeight,
-          flips: b ? b.flips.filter((t) => now - t <= flapWindow).length : 0,
+          flips: b ? recentFlips(b.flips, now, flapWindow) : 0,
         };
       });
       const causes: Record<string, BackendCauses> = {};
@@ -478,4 +478,11 @@ function countsFor(codes: Map<string, Float64Array>, listener: string): Float64A
 function reasonToken(reason: string): string {
   const t = /^[A-Za-z0-9_-]+/.exec(reason.trim())?.[0]?.toLowerCase() ?? 'unknown';
   return t.slice(0, 32);
+}
+
+/** Flips within the flap window, counted without a filtered copy per backend per second. */
+function recentFlips(flips: readonly number[], now: number, window: number): number {
+  let n = 0;
+  for (const t of flips) if (now - t <= window) n++;
+  return n;
 }

@@ -39,7 +39,7 @@ export function poolStats(
     b.ring.advance(now);
     for (let age = 0; age < slots; age++) total += b.ring.at(age, REQ);
   }
-  const capacities = new Map(pr.config.backends.map((b) => [b.name, b.capacity ?? 1]));
+  const capacities = capacitiesOf(pr.config);
   const samples: BackendSample[] = [];
   const loads: LoadSample[] = [];
   const hists: Float64Array[] = [];
@@ -58,8 +58,13 @@ export function poolStats(
     const busy = sums[BUSY] as number;
     let expCount = 0;
     for (let age = 0; age < slots; age++) expCount += b.ring.at(age, EXP);
-    const hist = new Float64Array(LATENCY_BOUNDS_MS.length);
-    b.ring.accumulate(HIST, slots, hist);
+    // A backend that never had traffic shares one empty histogram: an evaluation of an idle
+    // pool of 1,000 backends allocated one per backend per second (bench/RESULTS.md).
+    let hist = NO_LATENCIES;
+    if (b.ring.allocated) {
+      hist = new Float64Array(LATENCY_BOUNDS_MS.length);
+      b.ring.accumulate(HIST, slots, hist);
+    }
     const expectedShare = total > 0 ? expCount / total : (currentExp[i] as number);
     samples.push({
       name: b.name,
@@ -145,6 +150,21 @@ export function poolStats(
       };
     }),
   };
+}
+
+/** Never written: the histogram of a backend whose window was never allocated. */
+const NO_LATENCIES: Float64Array = new Float64Array(LATENCY_BOUNDS_MS.length);
+
+const capacityCache = new WeakMap<PoolRuntime['config'], ReadonlyMap<string, number>>();
+
+/** Declared capacity per backend name, once per pool config (configs are immutable). */
+function capacitiesOf(config: PoolRuntime['config']): ReadonlyMap<string, number> {
+  let m = capacityCache.get(config);
+  if (m === undefined) {
+    m = new Map(config.backends.map((b) => [b.name, b.capacity ?? 1]));
+    capacityCache.set(config, m);
+  }
+  return m;
 }
 
 function verdictNote(
