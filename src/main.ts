@@ -185,12 +185,13 @@ export async function startBalancer(options: StartOptions): Promise<Balancer> {
   if (workerPlane === undefined) hub.requests.subscribe(() => servedOnMain.count++);
   // A load's garbage goes back to the system once traffic stops (core/idle-heap.ts); with
   // workers the main thread's heap grows with their outcomes, so it watches their count.
-  const idleHeap = startIdleHeapRelease({
-    served:
-      workerPlane === undefined
-        ? () => servedOnMain.count
-        : () => workerPlane.workerStats().reduce((n, w) => n + w.requests, 0),
-  });
+  // The main thread's pauses stall no request when workers serve, so only one thread's own
+  // data plane waits for its streams to end.
+  const idleHeap = startIdleHeapRelease(
+    workerPlane === undefined && proxy instanceof ProxyServer
+      ? { served: () => servedOnMain.count, inProgress: () => proxy.inProgress() }
+      : { served: () => workerPlane?.workerStats().reduce((n, w) => n + w.requests, 0) ?? 0 },
+  );
   // Access lines have fixed fields and carry no secrets: formatted by hand, in pino's line
   // format, into the same writer (bench/RESULTS.md prices pino's generic path).
   const accessLog =

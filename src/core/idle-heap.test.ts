@@ -69,6 +69,23 @@ describe('idle heap release', () => {
     expect(watcher.releases).toBe(1);
   }, 30_000);
 
+  it('waits while a stream or tunnel is still running, though no request finishes', async () => {
+    let served = 0;
+    let open = 1;
+    watcher = startIdleHeapRelease({
+      served: () => served,
+      inProgress: () => open,
+      idleMs: 100,
+      minGrowthBytes: 8 << 20,
+    });
+    await oldGarbage(30, () => served++);
+    await sleep(600);
+    expect(watcher.releases).toBe(0);
+    open = 0;
+    await until(() => watcher?.releases === 1, 5000);
+    expect(watcher.releases).toBe(1);
+  }, 30_000);
+
   it('never runs while requests keep arriving', async () => {
     let served = 0;
     watcher = startIdleHeapRelease({ served: () => served, idleMs: 200, minGrowthBytes: 1 });

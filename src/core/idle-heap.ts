@@ -15,6 +15,11 @@ import vm from 'node:vm';
 export interface IdleHeapOptions {
   /** Requests this thread has served so far (any monotonic count of its traffic). */
   served: () => number;
+  /**
+   * Traffic still running on this thread (requests and tunnels in progress): a long download
+   * or a WebSocket finishes no request, and a GC of several full passes must not stall it.
+   */
+  inProgress?: () => number;
   /** No traffic for this long first. */
   idleMs?: number;
   /** Heap growth (its peak) since the last release (or the start) that makes one worth it. */
@@ -38,8 +43,10 @@ let gcFunction: GcFunction | null | undefined;
 
 /**
  * V8's gc(), without starting Node with --expose-gc: the flag is read when a context is
- * created, so a fresh vm context gets the function, and the flag goes back off at once (no
- * other context sees it). Null when this V8 does not offer it.
+ * created, so a fresh vm context gets the function. The flag stays on: V8 flags are
+ * process-wide, and a thread turning it off could race another one between its set and its
+ * context (the other would never get gc). Contexts created later (a replacement worker's)
+ * get a `gc` global that nothing in fulcrum reads. Null when this V8 does not offer it.
  */
 function memoryReducingGc(): GcFunction | null {
   if (gcFunction !== undefined) return gcFunction;
@@ -49,8 +56,6 @@ function memoryReducingGc(): GcFunction | null {
     gcFunction = typeof f === 'function' ? (f as GcFunction) : null;
   } catch {
     gcFunction = null;
-  } finally {
-    v8.setFlagsFromString('--no-expose-gc');
   }
   return gcFunction;
 }
@@ -80,6 +85,8 @@ export function startIdleHeapRelease(options: IdleHeapOptions): IdleHeap {
       return;
     }
     if (!servedSinceRelease || now - lastActive < idleMs) return;
+    // Streams and tunnels still running count as traffic: wait for them to end.
+    if ((options.inProgress?.() ?? 0) > 0) return;
     // Traffic stopped: one look at the heap, then wait for traffic again.
     servedSinceRelease = false;
     if (peak - baseline < minGrowth) return;

@@ -22,12 +22,14 @@ export class PoolState<H extends DataPlaneHost = HostState> {
   /** Eligible hosts that are available (healthy or in slow start). */
   availableCount = 0;
   /**
-   * The weight this pool gave each host (in host order) at its last refresh: the target weight
-   * of a candidate, else 0. The hosts are shared with later snapshots, whose refresh rewrites
-   * their effectiveWeight, so what this snapshot balanced by is kept here (the monitor's
-   * expected counts read it when the snapshot is swapped out).
+   * The weight this pool gave each host (in host order) while it ran: the target weight of a
+   * candidate, else 0, as of its last refresh before retire(). The hosts are shared with later
+   * snapshots, whose commit rewrites their weights and refreshes this state too (it still
+   * finishes its requests), so what this snapshot balanced by is kept here: the monitor's
+   * expected counts read it when the snapshot is swapped out.
    */
   readonly givenWeights: number[];
+  #retired = false;
 
   /**
    * Told after every refresh (the worker data plane publishes the new weights and health to
@@ -71,12 +73,20 @@ export class PoolState<H extends DataPlaneHost = HostState> {
       const take = this.panic ? !h.draining && h.status !== 'unknown' : h.available;
       // In panic an unhealthy host really gets traffic, so its effective weight says so.
       h.effectiveWeight = take ? h.targetWeight : 0;
-      given[i] = h.effectiveWeight;
+      if (!this.#retired) given[i] = h.effectiveWeight;
       if (take) candidates.push(h);
     }
     this.candidates = candidates;
     this.policy.setHosts(candidates);
     this.onRefresh?.();
+  }
+
+  /**
+   * A newer snapshot took over: `givenWeights` keeps what this one balanced by, whatever later
+   * refreshes (with the newer config's weights on the shared hosts) find.
+   */
+  retire(): void {
+    this.#retired = true;
   }
 
   /**

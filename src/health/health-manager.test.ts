@@ -802,6 +802,35 @@ describe('HealthManager: two-phase activation', () => {
     t.manager.stop();
   });
 
+  it('commit leaves the outgoing pool state the weights it balanced by (the monitor flushes with them)', async () => {
+    const t = setup();
+    const v1 = staged(t.registry, { p: { backends: backends(2), healthCheck: check() } }, 1);
+    await t.manager.activate(v1);
+    const v2 = staged(
+      t.registry,
+      {
+        p: {
+          backends: [
+            { name: 'b0', address: A, weight: 10 },
+            { name: 'b1', address: B },
+          ],
+          healthCheck: check(),
+        },
+      },
+      2,
+    );
+    t.manager.commit(await t.manager.prepare(v2));
+    // The hosts are shared and now carry weight 10 for A; v1 gave A and B 1 each until the swap.
+    expect(host(v1, A).configuredWeight).toBe(10);
+    expect([...(v1.pools.get('p')?.state.givenWeights ?? [])]).toEqual([1, 1]);
+    expect([...(v2.pools.get('p')?.state.givenWeights ?? [])]).toEqual([10, 1]);
+    // Health changes after the swap refresh both states; the outgoing one still says 1:1.
+    fail(host(v2, B), 'gateway-error', 5);
+    await advance(t.clock, 1000);
+    expect([...(v1.pools.get('p')?.state.givenWeights ?? [])]).toEqual([1, 1]);
+    t.manager.stop();
+  });
+
   it('stop() during a warm-up discards it: no staged checker keeps running', async () => {
     const t = setup();
     const v1 = staged(t.registry, { p: { backends: backends(1), healthCheck: check() } }, 1);

@@ -232,6 +232,9 @@ export class HealthManager {
     for (const [name, st] of staged) {
       const pr = snapshot.pools.get(name);
       if (pr === undefined) continue;
+      // The outgoing state keeps the weights it balanced by before its hosts take the new ones.
+      const outgoing = st.target?.states[st.target.states.length - 1];
+      if (outgoing !== undefined && outgoing !== pr.state) outgoing.retire();
       pr.state.hosts.forEach((h, i) => adoptBackendConfig(h, pr.health.backends[i]));
       let pe = st.target;
       if (pe === undefined) {

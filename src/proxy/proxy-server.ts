@@ -108,6 +108,13 @@ export class ProxyServer implements ExchangeCore, ListenerHost, DataPlaneServer 
 
   // --- ExchangeCore ---------------------------------------------------------------------
 
+  /** Requests being exchanged and tunnels open: traffic that has not finished yet. */
+  inProgress(): number {
+    let n = this.#tunnels.size;
+    for (const c of this.#counters.values()) n += c.active;
+    return n;
+  }
+
   counters(pool: string): PoolCounters {
     let c = this.#counters.get(pool);
     if (c === undefined) {

@@ -60,9 +60,6 @@ hub.requests.subscribe((o) => {
   }
 });
 
-// Each thread has its own heap: a worker gives its load's garbage back once its traffic stops.
-startIdleHeapRelease({ served: () => served });
-
 let current: Snapshot<SharedHost> | undefined;
 let publishQueued = false;
 let ticketKeys: Readonly<Record<string, Uint8Array>> = {};
@@ -101,6 +98,8 @@ const proxy = new ProxyServer({
     return k === undefined ? undefined : Buffer.from(k);
   },
 });
+// Each thread has its own heap: a worker gives its load's garbage back once its traffic stops.
+startIdleHeapRelease({ served: () => served, inProgress: () => proxy.inProgress() });
 
 function prepare(m: Extract<ToWorker, { type: 'prepare' }>): Promise<PreparedSnapshot> {
   const pf = failpoints.prepareFails;
