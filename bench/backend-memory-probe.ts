@@ -21,9 +21,9 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { WIDE, fulcrumYaml, writeBackends, type Ports } from './cost-configs.ts';
+import { WIDE, allocatePorts, fulcrumYaml, writeBackends, type Ports } from './cost-configs.ts';
 import { binNodeFlags } from './bin-flags.ts';
-import { freePort, runBench, sleep, startPinned, stop, waitReady, type Proc } from './procs.ts';
+import { distinctPorts, runBench, sleep, startPinned, stop, waitReady, type Proc } from './procs.ts';
 import { NGINX } from './tools.ts';
 import { selfSignedCert } from '../src/testing/tls-cert.ts';
 
@@ -319,23 +319,9 @@ async function main(): Promise<void> {
   writeFileSync(join(dir, 'preload.mjs'), PRELOAD);
   const tls = { cert: join(dir, 'cert.pem'), key: join(dir, 'key.pem') };
   selfSignedCert(tls.key, tls.cert, { cn: '127.0.0.1', days: 2, ip: '127.0.0.1' });
-  const taken = new Set<number>();
-  const distinctPort = async (): Promise<number> => {
-    for (;;) {
-      const p = await freePort();
-      if (!taken.has(p)) return (taken.add(p), p);
-    }
-  };
-  const backendPorts: number[] = [];
-  while (backendPorts.length < WIDE) backendPorts.push(await distinctPort());
-  const ports: { -readonly [K in keyof Ports]: Ports[K] } = {
-    backends: backendPorts,
-    plain: await distinctPort(),
-    tls: await distinctPort(),
-    hash: await distinctPort(),
-    wideHash: await distinctPort(),
-    admin: await distinctPort(),
-  };
+  const distinctPort = distinctPorts();
+  const ports = await allocatePorts(distinctPort);
+  const backendPorts = ports.backends;
   const backends = startPinned(
     'backends',
     PINNED ? '1' : undefined,

@@ -26,6 +26,22 @@ export interface Ports {
   admin: number;
 }
 
+/** The ports of one cost run, each from `next` (distinctPorts()). */
+export async function allocatePorts(
+  next: () => Promise<number>,
+): Promise<{ -readonly [K in keyof Ports]: Ports[K] }> {
+  const backends: number[] = [];
+  while (backends.length < WIDE) backends.push(await next());
+  return {
+    backends,
+    plain: await next(),
+    tls: await next(),
+    hash: await next(),
+    wideHash: await next(),
+    admin: await next(),
+  };
+}
+
 export interface Tls {
   cert: string;
   key: string;

@@ -21,6 +21,7 @@ import { parseArgs } from 'node:util';
 import {
   BIG,
   WIDE,
+  allocatePorts,
   fulcrumYaml,
   writeBackends,
   writeHaproxy,
@@ -38,7 +39,7 @@ import {
 import {
   commandLine,
   cpuMs,
-  freePort,
+  distinctPorts,
   sleep,
   startPinned,
   stop,
@@ -367,24 +368,9 @@ async function main(): Promise<void> {
     script,
     `wrk.method = "POST"\nwrk.body = string.rep("x", ${BIG})\nwrk.headers["Content-Type"] = "application/octet-stream"\n`,
   );
-  // freePort can hand out a port twice (it closes its probe socket): every port is distinct.
-  const taken = new Set<number>();
-  const distinctPort = async (): Promise<number> => {
-    for (;;) {
-      const p = await freePort();
-      if (!taken.has(p)) return (taken.add(p), p);
-    }
-  };
-  const backendPorts: number[] = [];
-  while (backendPorts.length < WIDE) backendPorts.push(await distinctPort());
-  const ports: Ports = {
-    backends: backendPorts,
-    plain: await distinctPort(),
-    tls: await distinctPort(),
-    hash: await distinctPort(),
-    wideHash: await distinctPort(),
-    admin: await distinctPort(),
-  };
+  const distinctPort = distinctPorts();
+  const ports = await allocatePorts(distinctPort);
+  const backendPorts = ports.backends;
   const backends = startPinned(
     'backends',
     LOAD_CPU,

@@ -101,6 +101,17 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** freePort, never the same port twice (it closes its probe socket, so it can repeat one). */
+export function distinctPorts(): () => Promise<number> {
+  const taken = new Set<number>();
+  return async () => {
+    for (;;) {
+      const p = await freePort();
+      if (!taken.has(p)) return (taken.add(p), p);
+    }
+  };
+}
+
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
