@@ -775,24 +775,21 @@ describe('HealthManager: two-phase activation', () => {
     t.manager.stop();
   });
 
-  it('commit adopts weights, staged hosts and drops removed ones', async () => {
+  /** v1 (A and B, weight 1) running, then v2 with `next` backends prepared and committed. */
+  async function committed(next: Record<string, unknown>[]) {
     const t = setup();
     const v1 = staged(t.registry, { p: { backends: backends(2), healthCheck: check() } }, 1);
     await t.manager.activate(v1);
-    const v2 = staged(
-      t.registry,
-      {
-        p: {
-          backends: [
-            { name: 'b0', address: A, weight: 3 },
-            { name: 'b2', address: C },
-          ],
-          healthCheck: check(),
-        },
-      },
-      2,
-    );
+    const v2 = staged(t.registry, { p: { backends: next, healthCheck: check() } }, 2);
     t.manager.commit(await t.manager.prepare(v2));
+    return { t, v1, v2 };
+  }
+
+  it('commit adopts weights, staged hosts and drops removed ones', async () => {
+    const { t, v2 } = await committed([
+      { name: 'b0', address: A, weight: 3 },
+      { name: 'b2', address: C },
+    ]);
     expect(candidates(v2)).toEqual([A, C]);
     expect(host(v2, A).effectiveWeight).toBe(3);
     const checksOfB = t.probe.count(B);
@@ -803,23 +800,10 @@ describe('HealthManager: two-phase activation', () => {
   });
 
   it('commit leaves the outgoing pool state the weights it balanced by (the monitor flushes with them)', async () => {
-    const t = setup();
-    const v1 = staged(t.registry, { p: { backends: backends(2), healthCheck: check() } }, 1);
-    await t.manager.activate(v1);
-    const v2 = staged(
-      t.registry,
-      {
-        p: {
-          backends: [
-            { name: 'b0', address: A, weight: 10 },
-            { name: 'b1', address: B },
-          ],
-          healthCheck: check(),
-        },
-      },
-      2,
-    );
-    t.manager.commit(await t.manager.prepare(v2));
+    const { t, v1, v2 } = await committed([
+      { name: 'b0', address: A, weight: 10 },
+      { name: 'b1', address: B },
+    ]);
     // The hosts are shared and now carry weight 10 for A; v1 gave A and B 1 each until the swap.
     expect(host(v1, A).configuredWeight).toBe(10);
     expect([...(v1.pools.get('p')?.state.givenWeights ?? [])]).toEqual([1, 1]);
