@@ -3,7 +3,7 @@
 // load had left it: its memory reducer did not run in 30 s of idle, and a regular full GC
 // frees the objects but keeps the pages committed (bench/RESULTS.md, "RSS after load"). A
 // memory-reducing GC (V8's "last resort": full GCs that compact and release free pages) took
-// RSS from 133 to 92 MB, below the pre-load baseline, in ~15 ms. So once a thread has served
+// RSS from 133 to 92 MB, below the pre-load baseline (12 ms in a probe with 180 MB of garbage). So once a thread has served
 // traffic and then none for `idleMs`, and its heap grew by `minGrowthBytes` since the last
 // release, it runs one; never while requests arrive, and not again until traffic comes back.
 // "Grew" is the peak seen since the last release, not the size now: after a regular full GC

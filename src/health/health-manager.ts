@@ -233,8 +233,8 @@ export class HealthManager {
       const pr = snapshot.pools.get(name);
       if (pr === undefined) continue;
       // The outgoing state keeps the weights it balanced by before its hosts take the new ones.
-      const outgoing = st.target?.states[st.target.states.length - 1];
-      if (outgoing !== undefined && outgoing !== pr.state) outgoing.retire();
+      const previous = st.target?.states[st.target.states.length - 1];
+      if (previous !== undefined && previous !== pr.state) previous.retire();
       pr.state.hosts.forEach((h, i) => adoptBackendConfig(h, pr.health.backends[i]));
       let pe = st.target;
       if (pe === undefined) {
@@ -243,7 +243,6 @@ export class HealthManager {
       } else {
         pe.pending = undefined;
         this.#configurePool(pe, pr.health);
-        const previous = pe.states[pe.states.length - 1];
         pe.states = previous === undefined || previous === pr.state ? [pr.state] : [previous, pr.state];
         const keep = new Set(pr.state.hosts);
         for (const [h, he] of pe.hosts) if (!keep.has(h)) this.#dropHost(he);

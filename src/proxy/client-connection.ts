@@ -456,23 +456,19 @@ export class ClientConnection implements ChunkSink {
     if (this.#chunked) {
       if (chunk.length === 0) return !socket.writableNeedDrain;
       if (!pending && fitsSlab(chunk.length))
-        return this.#sendSlab(encodeChunk(chunk, 0, chunk.length, this.#slab(chunk.length)));
+        return this.#sendSlab(encodeChunk(chunk, 0, chunk.length, this.#lent().take(chunk.length)));
       const framed = encodeChunk(chunk, 0, chunk.length);
       return this.#send(pending ? this.#takeHead(framed) : framed);
     }
     // Head and first bytes in one buffer, one write: cheaper than cork + writev, and most
     // answers fit in it whole.
     if (pending) return this.#send(this.#takeHead(chunk));
-    if (fitsSlab(chunk.length)) {
-      const slab = this.#slab(chunk.length);
-      chunk.copy(slab, 0);
-      return this.#sendSlab(slab.subarray(0, chunk.length));
-    }
+    if (fitsSlab(chunk.length)) return this.#sendSlab(this.#lent().copy(chunk));
     return this.#send(Buffer.from(chunk));
   }
 
-  #slab(n: number): Buffer {
-    return (this.#slabs ??= new LentSlabs()).take(n);
+  #lent(): LentSlabs {
+    return (this.#slabs ??= new LentSlabs());
   }
 
   #sendSlab(view: Buffer): boolean {

@@ -250,12 +250,9 @@ class UpConn implements ChunkSink {
    * written it, as the client side copies response bytes (write-slabs.ts).
    */
   writeCopy(view: Buffer): boolean {
-    const n = view.length;
-    if (!fitsSlab(n)) return this.socket.write(Buffer.from(view));
+    if (!fitsSlab(view.length)) return this.socket.write(Buffer.from(view));
     const slabs = (this.slabs ??= new LentSlabs());
-    const slab = slabs.take(n);
-    view.copy(slab, 0);
-    return this.socket.write(slab.subarray(0, n), slabs.written);
+    return this.socket.write(slabs.copy(view), slabs.written);
   }
 
   onData(chunk: Buffer): void {

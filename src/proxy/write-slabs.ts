@@ -56,6 +56,13 @@ export class LentSlabs {
     } else if (freeSmall.length < MAX_FREE_SMALL) freeSmall.push(done);
   };
 
+  /** A copy of `view` in a slab of its own: write it with `written` as the callback. */
+  copy(view: Buffer): Buffer {
+    const slab = this.take(view.length);
+    view.copy(slab, 0);
+    return slab.subarray(0, view.length);
+  }
+
   /**
    * A free slab for `n` bytes of payload (at most a client read), lent until the write it is
    * handed to calls `written`. Two sizes, so a 64 KiB response read never pins 256 KiB.
