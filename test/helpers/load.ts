@@ -26,6 +26,14 @@ export interface LoadOptions {
   maxMs?: number;
   /** Pause between a worker's requests (open-ish loop); default 0. */
   pauseMs?: number;
+  /**
+   * After a failed request, the worker waits this long before its next one, as a user who got
+   * an error page tries again a moment later; default 0. A closed loop whose failures cost no
+   * time re-sends at once: one backend at its capacity then turns into a storm of fast 503s
+   * that counts far more failures than requests a steady user population would have lost, and
+   * the re-sends reshuffle which request lands where (round-robin near capacity never settles).
+   */
+  failurePauseMs?: number;
   timeoutMs?: number;
 }
 
@@ -50,7 +58,8 @@ export function startLoad(o: LoadOptions): RunningLoad {
   const maxRequests = o.maxRequests ?? 100_000;
   const deadline = Date.now() + (o.maxMs ?? 60_000);
   let stopping = false;
-  const one = (): Promise<void> =>
+  /** One request; resolves true when it failed. */
+  const one = (): Promise<boolean> =>
     new Promise((resolve) => {
       result.sent++;
       const req = http.request(
@@ -64,18 +73,19 @@ export function startLoad(o: LoadOptions): RunningLoad {
               result.ok++;
               const b = String(res.headers['x-backend'] ?? '?');
               result.backends[b] = (result.backends[b] ?? 0) + 1;
-            } else {
-              result.statuses[s] = (result.statuses[s] ?? 0) + 1;
-              const code = res.headers['x-fulcrum-error'];
-              if (typeof code === 'string') result.codes[code] = (result.codes[code] ?? 0) + 1;
-              result.failures++;
+              resolve(false);
+              return;
             }
-            resolve();
+            result.statuses[s] = (result.statuses[s] ?? 0) + 1;
+            const code = res.headers['x-fulcrum-error'];
+            if (typeof code === 'string') result.codes[code] = (result.codes[code] ?? 0) + 1;
+            result.failures++;
+            resolve(true);
           });
           res.on('error', () => {
             result.errors['EBODY'] = (result.errors['EBODY'] ?? 0) + 1;
             result.failures++;
-            resolve();
+            resolve(true);
           });
         },
       );
@@ -84,14 +94,15 @@ export function startLoad(o: LoadOptions): RunningLoad {
         const code = err.code ?? 'EUNKNOWN';
         result.errors[code] = (result.errors[code] ?? 0) + 1;
         result.failures++;
-        resolve();
+        resolve(true);
       });
       req.end();
     });
   const worker = async (): Promise<void> => {
     while (!stopping && result.sent < maxRequests && Date.now() < deadline) {
-      await one();
-      if (o.pauseMs) await new Promise((r) => setTimeout(r, o.pauseMs));
+      const failed = await one();
+      const pause = (o.pauseMs ?? 0) + (failed ? (o.failurePauseMs ?? 0) : 0);
+      if (pause > 0) await new Promise((r) => setTimeout(r, pause));
     }
   };
   const done = Promise.all(Array.from({ length: o.concurrency ?? 4 }, worker)).then(() => {
