@@ -74,6 +74,11 @@ export class ScriptableBackend {
   readonly methods: Record<string, number> = {};
   /** Requests answered 503 for capacity. */
   rejected = 0;
+  /**
+   * Of `requests`, those whose answer was written out in full ('finish'). A balancer that
+   * retries a request whose connection reset makes the backend see it twice but answer it once.
+   */
+  answered = 0;
   healthChecks = 0;
   inFlight = 0;
   /** TCP connections accepted (to check keep-alive reuse). */
@@ -233,6 +238,7 @@ export class ScriptableBackend {
       return;
     }
     this.requests++;
+    res.on('finish', () => this.answered++);
     const method = req.method ?? '?';
     this.methods[method] = (this.methods[method] ?? 0) + 1;
     const nth = (this.perSocket.get(req.socket) ?? 0) + 1;

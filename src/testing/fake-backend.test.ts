@@ -181,6 +181,22 @@ describe('fake backend', () => {
     expect((await request(b, '/')).status).toBe(200);
   });
 
+  it('counts a request as answered once its answer is written, not when its client left first', async () => {
+    const b = await backend('ans');
+    await b.setMode('hang');
+    const gone = net.connect(b.port, '127.0.0.1');
+    gone.write('GET / HTTP/1.1\r\nhost: ans\r\n\r\n');
+    const deadline = Date.now() + 5000;
+    while (b.inFlight === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    gone.destroy();
+    while (b.inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    await b.setMode('ok');
+    expect((await request(b, '/')).status).toBe(200);
+    expect((await request(b, '/healthz')).status).toBe(200);
+    expect(b.requests).toBe(2);
+    expect(b.answered).toBe(1);
+  });
+
   it('extra headers appear on every answer', async () => {
     const b = await backend('lame');
     b.setExtraHeaders({ 'x-lame-duck': '1' });

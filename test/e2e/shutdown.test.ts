@@ -53,6 +53,7 @@ describe('graceful shutdown of `fulcrum start`', () => {
       const { child, match } = await started;
       const port = Number(match[1]);
       const before = backends.reduce((n, b) => n + b.requests, 0);
+      const answeredBefore = backends.reduce((n, b) => n + b.answered, 0);
       const load = startLoad({ url: `http://127.0.0.1:${port}/`, concurrency: 16, maxMs: 15_000 });
       await new Promise((r) => setTimeout(r, 700));
       const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
@@ -60,14 +61,17 @@ describe('graceful shutdown of `fulcrum start`', () => {
       const code = await exited;
       const result = await load.stop();
       const forwarded = backends.reduce((n, b) => n + b.requests, 0) - before;
+      const answered = backends.reduce((n, b) => n + b.answered, 0) - answeredBefore;
       console.log(
-        `${signal}: ${result.ok} ok, forwarded ${forwarded}, client errors ${JSON.stringify(result.errors)}`,
+        `${signal}: ${result.ok} ok, forwarded ${forwarded}, answered by the backends ${answered}, client errors ${JSON.stringify(result.errors)}`,
       );
       expect(code).toBe(0);
       expect(result.ok).toBeGreaterThan(30);
-      // No answer from fulcrum itself (502/503/504) and every request the backends saw was answered.
+      // No answer from fulcrum itself (502/503/504), and every answer a backend wrote reached
+      // its client (a request retried after a reset is seen twice, answered once).
       expect(result.statuses).toEqual({});
-      expect(result.ok).toBe(forwarded);
+      expect(result.ok).toBe(answered);
+      expect(forwarded).toBeGreaterThanOrEqual(answered);
       // Whatever failed, failed to connect: it was never accepted.
       for (const c of Object.keys(result.errors))
         expect(['ECONNREFUSED', 'ECONNRESET', 'EPIPE']).toContain(c);
