@@ -17,7 +17,7 @@ export interface TrafficCounters {
   readonly backend: string;
   /** Cumulative requests by listener, in CODE_CLASSES order. */
   readonly codes: ReadonlyMap<string, Float64Array>;
-  /** Non-cumulative counts per DURATION_BUCKETS_S bucket (+Inf last); absent for "". */
+  /** Non-cumulative counts per DURATION_BUCKETS_S bucket (+Inf last); absent for "" and until a first request. */
   readonly durationBuckets: Float64Array | undefined;
   readonly durationSum: number;
 }

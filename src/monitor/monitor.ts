@@ -8,7 +8,7 @@ import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { Clock, TimerHandle } from '../core/clock.ts';
 import type { EventHub, HostStateChange, RequestOutcome, Topic } from '../core/events.ts';
-import type { Snapshot } from '../data-plane/snapshot.ts';
+import type { PoolRuntime, Snapshot } from '../data-plane/snapshot.ts';
 import { AlertEngine, type ActiveSample, type AlertView, type RuleDef } from './alerts.ts';
 import { AuditGap } from './audit-gap.ts';
 import { backendCauses, type VersionInfo } from './backend-causes.ts';
@@ -17,6 +17,7 @@ import type { Cause } from './fairness.ts';
 import {
   codeClassIndex,
   CODE_CLASSES,
+  DURATION_BUCKETS_S,
   durationBucket,
   MonitorMetrics,
   type RuntimeMetricsSource,
@@ -43,7 +44,13 @@ import {
 import { latencyBucket } from './ring.ts';
 import { ALERT_RULES } from './rules/catalog.ts';
 import { NO_BACKEND_SPAN_MS } from './rules/no-backend-available.ts';
-import type { BackendCauses, PoolFacts, RuleContext, WorkerWindowFacts } from './rules/rule-context.ts';
+import type {
+  BackendCauses,
+  HostFacts,
+  PoolFacts,
+  RuleContext,
+  WorkerWindowFacts,
+} from './rules/rule-context.ts';
 import { series, type SeriesView } from './series.ts';
 
 export type { BackendStatsView, PoolStatsView } from './pool-stats.ts';
@@ -252,6 +259,7 @@ export class Monitor {
       return;
     }
     bump(countsFor(b.codes, o.listener), codeClassIndex(o.status));
+    b.durationBuckets ??= new Float64Array(DURATION_BUCKETS_S.length + 1);
     bump(b.durationBuckets, durationBucket(o.durationMs / 1000));
     b.durationSum += o.durationMs / 1000;
     p.pending.add(now, 0, 1);
@@ -368,21 +376,7 @@ export class Monitor {
       const state = pr.state;
       if (state.panic) p.lastPanic = now;
       if (stats.requests >= m.fairness.minRequestsPerBackend) p.hadTraffic = true;
-      const flapWindow = pr.config.flapDampening.window;
-      const hosts = state.hosts.map((h) => {
-        const b = p.backends.get(h.name);
-        if (b && !h.available) b.lastUnavailable = now;
-        return {
-          name: h.name,
-          address: h.address,
-          status: h.status,
-          available: h.available,
-          // Drained on purpose, by config or `fulcrum drain`: the rules treat both alike.
-          drain: h.drain || h.runtimeDrain !== undefined,
-          configuredWeight: h.configuredWeight,
-          flips: b ? recentFlips(b.flips, now, flapWindow) : 0,
-        };
-      });
+      const hosts = hostFacts(p, pr, now);
       const causes: Record<string, BackendCauses> = {};
       for (const b of stats.backends) {
         const c: { fairness?: Cause[]; overload?: Cause[] } = {};
@@ -399,7 +393,7 @@ export class Monitor {
         policy: pr.config.policy,
         panic: state.panic,
         panicThreshold: pr.config.panicThreshold,
-        flapDampening: { flips: pr.config.flapDampening.flips, window: flapWindow },
+        flapDampening: { flips: pr.config.flapDampening.flips, window: pr.config.flapDampening.window },
         hosts,
         candidates: state.candidates.length,
         stats,
@@ -458,6 +452,47 @@ export class Monitor {
     if (!info) return String(v);
     return `${v} (applied ${new Date(info.createdAt).toISOString()}${info.author ? ` by ${info.author}` : ''})`;
   }
+}
+
+/**
+ * The rules' view of a pool's hosts: the last evaluation's while none of them changed, instead
+ * of a new object per backend per evaluation (a pool of 1,000 backends, bench/RESULTS.md).
+ */
+function hostFacts(p: PoolTrack, pr: PoolRuntime, now: number): readonly HostFacts[] {
+  const flapWindow = pr.config.flapDampening.window;
+  const hosts = pr.state.hosts;
+  let reuse = p.hostFacts !== undefined && p.hostFacts.length === hosts.length;
+  for (let i = 0; i < hosts.length; i++) {
+    const h = hosts[i] as (typeof hosts)[number];
+    const b = p.backends.get(h.name);
+    if (b && !h.available) b.lastUnavailable = now;
+    if (!reuse) continue;
+    const f = (p.hostFacts as readonly HostFacts[])[i] as HostFacts;
+    reuse =
+      f.name === h.name &&
+      f.address === h.address &&
+      f.status === h.status &&
+      f.available === h.available &&
+      f.drain === (h.drain || h.runtimeDrain !== undefined) &&
+      f.configuredWeight === h.configuredWeight &&
+      f.flips === (b ? recentFlips(b.flips, now, flapWindow) : 0);
+  }
+  if (reuse) return p.hostFacts as readonly HostFacts[];
+  const facts = hosts.map((h): HostFacts => {
+    const b = p.backends.get(h.name);
+    return {
+      name: h.name,
+      address: h.address,
+      status: h.status,
+      available: h.available,
+      // Drained on purpose, by config or `fulcrum drain`: the rules treat both alike.
+      drain: h.drain || h.runtimeDrain !== undefined,
+      configuredWeight: h.configuredWeight,
+      flips: b ? recentFlips(b.flips, now, flapWindow) : 0,
+    };
+  });
+  p.hostFacts = facts;
+  return facts;
 }
 
 function bump(a: Float64Array, i: number): void {

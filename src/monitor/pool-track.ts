@@ -5,8 +5,9 @@
 import type { PoolRuntime, Snapshot } from '../data-plane/snapshot.ts';
 import type { OverloadVerdict } from './fairness.ts';
 import { WindowedTopKeys } from './hot-keys.ts';
-import { DURATION_BUCKETS_S, type TrafficCounters } from './metrics.ts';
+import type { TrafficCounters } from './metrics.ts';
 import type { PoolStatsView } from './pool-stats-view.ts';
+import type { HostFacts } from './rules/rule-context.ts';
 import { LATENCY_BOUNDS_MS, Ring } from './ring.ts';
 
 // Fields of a backend's 1 s ring; the latency histogram follows them.
@@ -38,7 +39,8 @@ export interface BackendTrack extends TrafficCounters {
   lastDown: number;
   lastDownStatus: string;
   readonly codes: Map<string, Float64Array>;
-  readonly durationBuckets: Float64Array;
+  /** Allocated at the backend's first request: an idle backend has no histogram to export. */
+  durationBuckets: Float64Array | undefined;
   durationSum: number;
 }
 
@@ -96,8 +98,24 @@ export interface PoolTrack {
   eras: ConfigEra[];
   reloads: number[];
   stats: PoolStatsView | undefined;
+  /** The view of the last evaluation that found the pool idle (pool-stats.ts reuses it). */
+  idle: IdleStats | undefined;
+  /** The rules' host facts of the last evaluation (kept while they do not change). */
+  hostFacts: readonly HostFacts[] | undefined;
   /** The last capacity judgement, in host order (latency against peers for causes). */
   overload: OverloadVerdict[];
+}
+
+/** An idle pool's last stats view, and what it was computed from (pool-stats.ts). */
+export interface IdleStats {
+  readonly view: PoolStatsView;
+  readonly pr: PoolRuntime;
+  readonly snap: Snapshot;
+  readonly windowMs: number;
+  /** Per backend: was it down within the window (time alone changes this). */
+  readonly down: Uint8Array;
+  /** The weights the balancer gave, as they were. */
+  readonly given: Float64Array;
 }
 
 export function newPoolTrack(name: string, snap: Snapshot, windowMs: number): PoolTrack {
@@ -122,6 +140,8 @@ export function newPoolTrack(name: string, snap: Snapshot, windowMs: number): Po
     eras: [],
     reloads: [],
     stats: undefined,
+    idle: undefined,
+    hostFacts: undefined,
     overload: [],
   };
 }
@@ -137,7 +157,7 @@ export function newBackendTrack(pool: string, name: string, windowMs: number): B
     lastDown: Number.NEGATIVE_INFINITY,
     lastDownStatus: '',
     codes: new Map(),
-    durationBuckets: new Float64Array(DURATION_BUCKETS_S.length + 1),
+    durationBuckets: undefined,
     durationSum: 0,
   };
 }

@@ -1,0 +1,111 @@
+// An idle pool's stats view and host facts are reused between evaluations while nothing they
+// show changed, and rebuilt as soon as something does: health, weights, traffic, or time
+// taking a backend's outage out of the window.
+import { describe, expect, it } from 'vitest';
+import { FakeClock } from '../core/clock.ts';
+import { EventHub } from '../core/events.ts';
+import { Monitor } from './monitor.ts';
+import { drive, silentLogger, testSnapshot } from '../testing/monitor-kit.ts';
+
+const config = {
+  version: 1,
+  listeners: { web: { address: '127.0.0.1:8080', routes: [{ pool: 'app' }] } },
+  pools: {
+    app: {
+      policy: 'weighted-round-robin',
+      backends: [1, 2, 3].map((i) => ({ name: `app-${i}`, address: `127.0.0.1:${9000 + i}` })),
+    },
+  },
+  monitor: { window: '10s' },
+};
+
+function setup() {
+  const hub = new EventHub();
+  const clock = new FakeClock();
+  const snap = testSnapshot(config, 3);
+  const monitor = new Monitor({
+    hub,
+    clock,
+    logger: silentLogger,
+    getSnapshot: () => snap,
+    configVersionInfo: (v) => ({ version: v, createdAt: Date.UTC(2026, 0, 1), author: 'ci' }),
+  });
+  monitor.start();
+  const state = snap.pools.get('app')!.state;
+  const stats = () => monitor.poolStats()[0]!;
+  const second = () => clock.advance(1000);
+  return { hub, clock, monitor, state, stats, second };
+}
+
+describe('pool stats of an idle pool', () => {
+  it('keep the last view while nothing changed, and rebuild it when health changes', () => {
+    const t = setup();
+    t.second();
+    const first = t.stats();
+    expect(first.requests).toBe(0);
+    t.second();
+    t.second();
+    expect(t.stats()).toBe(first);
+
+    const h = t.state.hosts[1]!;
+    h.status = 'unhealthy';
+    t.state.refresh();
+    t.second();
+    const down = t.stats();
+    expect(down).not.toBe(first);
+    expect(down.backends[1]).toMatchObject({ status: 'unhealthy', verdict: 'down', effectiveWeight: 0 });
+    expect(down.backends.map((b) => b.expectedShare)).toEqual([0.5, 0, 0.5]);
+    t.second();
+    expect(t.stats()).toBe(down);
+
+    // Healthy again, the outage still in the window: judged down until the window has passed.
+    h.status = 'healthy';
+    t.state.refresh();
+    t.second();
+    const back = t.stats();
+    expect(back).not.toBe(down);
+    expect(back.backends[1]).toMatchObject({ status: 'healthy', verdict: 'down' });
+    for (let s = 0; s < 12; s++) t.second();
+    const clear = t.stats();
+    expect(clear).not.toBe(back);
+    expect(clear.backends[1]!.verdict).not.toBe('down');
+    expect(clear.backends.map((b) => b.expectedShare)).toEqual([1 / 3, 1 / 3, 1 / 3]);
+  });
+
+  it('are rebuilt for traffic, and reused again once the window holds none', () => {
+    const t = setup();
+    t.second();
+    const idle = t.stats();
+    const names = ['app-1', 'app-2', 'app-3'];
+    drive({
+      hub: t.hub,
+      clock: t.clock,
+      pool: 'app',
+      seconds: 2,
+      rps: 30,
+      shot: (i) => ({ backend: names[i % 3], status: 200, durationMs: 5 }),
+    });
+    const busy = t.stats();
+    expect(busy).not.toBe(idle);
+    expect(busy.requests).toBe(60);
+    for (let s = 0; s < 12; s++) t.second();
+    const after = t.stats();
+    expect(after.requests).toBe(0);
+    t.second();
+    expect(t.stats()).toBe(after);
+  });
+
+  it('a weight change on the running state (a slow-start ramp step) is a change', () => {
+    const t = setup();
+    t.second();
+    const before = t.stats();
+    const h = t.state.hosts[0]!;
+    h.rampFactor = 0.5;
+    t.state.refresh();
+    t.second();
+    const after = t.stats();
+    expect(after).not.toBe(before);
+    expect(after.backends.map((b) => b.expectedShare)).toEqual([0.2, 0.4, 0.4]);
+    expect(after.backends[0]!.effectiveWeight).toBe(0.5);
+  });
+});
