@@ -10,7 +10,8 @@
 // Rounds interleave the targets (each round starts one target later).
 //
 // Options: --targets nginx,haproxy,node-floor,fulcrum  --rounds 2  --duration 5  --warmup 2
-//          --settle 60 (seconds after the load before the last RSS reading)  --idle 2000
+//          --settle 60 (seconds after the load before the last RSS reading)
+//          --idle-warm 2000 --idle 6000 (idle connections opened first, then the ones measured)
 //          --rows ka64,ka256,close64,tls64,down,up,hash3,hash1000  --out bench/RESULTS.md
 import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
@@ -184,7 +185,8 @@ const { values: opts } = parseArgs({
     duration: { type: 'string', default: '5' },
     warmup: { type: 'string', default: '2' },
     settle: { type: 'string', default: '60' },
-    idle: { type: 'string', default: '2000' },
+    'idle-warm': { type: 'string', default: '2000' },
+    idle: { type: 'string', default: '6000' },
     rows: { type: 'string', default: ROWS.map((r) => r.id).join(',') },
     out: { type: 'string', default: join(ROOT, 'bench', 'RESULTS.md') },
   },
@@ -201,6 +203,7 @@ const durationS = Number(opts.duration);
 const warmupS = Number(opts.warmup);
 const settleS = Number(opts.settle);
 const idleConns = Number(opts.idle);
+const idleWarm = Number(opts['idle-warm']);
 
 /** Resident set (KiB) of a process and its direct children, from /proc/PID/status. */
 function rssKiB(pid: number): number {
@@ -391,15 +394,22 @@ async function main(): Promise<void> {
         try {
           await sleep(2000);
           const idle = rssKiB(pid);
+          // The first connections a process takes grow its heaps and compile its accept path
+          // (a bare Node server: ~9 KiB each for the first 2,000, ~1.8 for the next 6,000), so
+          // the cost of an idle connection is read past them: what each one more costs.
+          const warm = await openIdle(ports.plain, idleWarm);
+          await sleep(1000);
+          const warmed = rssKiB(pid);
           const sockets = await openIdle(ports.plain, idleConns);
           await sleep(1000);
           const withIdle = rssKiB(pid);
-          for (const s of sockets) s.destroy();
+          for (const s of [...warm, ...sockets]) s.destroy();
           const reading: MemoryReading = {
             round,
             target: t,
             idleKiB: idle,
-            perIdleConnKiB: (withIdle - idle) / idleConns,
+            firstConnsKiB: (warmed - idle) / Math.max(1, idleWarm),
+            perIdleConnKiB: (withIdle - warmed) / idleConns,
           };
           for (const row of rows)
             if (row.shape === 'main') results.push(await measure(t, round, row, pid, ports, script));
@@ -444,6 +454,7 @@ async function main(): Promise<void> {
     warmupS,
     settleS,
     idleConns,
+    idleWarm,
     wide: WIDE,
     pinned: PINNED,
     rows: rows.map((r) => ({ id: r.id, label: r.label, perGiB: r.bodyBytes !== undefined })),
