@@ -78,6 +78,9 @@ export function defaultInstance(): string {
   return `${hostname()}:${process.pid}`;
 }
 
+/** Evaluations prompted by health changes come at least this far apart. */
+const SOON_MIN_GAP_MS = 250;
+
 export class Monitor {
   readonly alertTransitions: Topic<AlertView>;
   readonly instance: string;
@@ -93,6 +96,9 @@ export class Monitor {
   #windowMs = 60_000;
   #rules: RuleDef[] = [];
   #timer: TimerHandle | undefined;
+  /** An evaluation soon after a health change (#evaluateSoon), and when the last one ran. */
+  #soon: TimerHandle | undefined;
+  #lastSoon = Number.NEGATIVE_INFINITY;
   #notifiers: Notifier[] = [];
   #notifySig = '';
   #outbox: AlertView[] = [];
@@ -143,11 +149,7 @@ export class Monitor {
   start(): void {
     if (this.#timer) return;
     const tick = () => {
-      try {
-        this.evaluate();
-      } catch (err) {
-        this.#d.logger.error({ err }, 'monitor evaluation failed');
-      }
+      this.#evaluateSafely();
       this.#timer = this.#d.clock.setTimeout(tick, SLOT_MS);
       this.#timer.unref?.();
     };
@@ -155,9 +157,37 @@ export class Monitor {
     this.#timer.unref?.();
   }
 
+  #evaluateSafely(): void {
+    try {
+      this.evaluate();
+    } catch (err) {
+      this.#d.logger.error({ err }, 'monitor evaluation failed');
+    }
+  }
+
+  /**
+   * A backend's health changed: judge it now rather than at the next tick, up to a second
+   * later. An alert's `for` then counts from the change, and a guard that rolls a bad health
+   * check back within that second no longer leaves the outage unnamed (a drill on a busy
+   * machine: BackendDown never went pending before the rollback). At most four a second, so a
+   * flapping pool of many backends costs a bounded number of evaluations.
+   */
+  #evaluateSoon(): void {
+    if (this.#timer === undefined || this.#soon !== undefined) return;
+    const delay = Math.max(0, this.#lastSoon + SOON_MIN_GAP_MS - this.#d.clock.now());
+    this.#soon = this.#d.clock.setTimeout(() => {
+      this.#soon = undefined;
+      this.#lastSoon = this.#d.clock.now();
+      this.#evaluateSafely();
+    }, delay);
+    this.#soon.unref?.();
+  }
+
   stop(): void {
     if (this.#timer) this.#d.clock.clearTimeout(this.#timer);
+    if (this.#soon) this.#d.clock.clearTimeout(this.#soon);
     this.#timer = undefined;
+    this.#soon = undefined;
     for (const u of this.#unsub.splice(0)) u();
     for (const n of this.#notifiers) n.close();
   }
@@ -280,6 +310,7 @@ export class Monitor {
     if (b === undefined) return;
     if (b.flips.length >= FLIP_MEMORY) b.flips.shift();
     b.flips.push(this.#d.clock.now());
+    this.#evaluateSoon();
   }
 
   // ---- snapshot tracking ---------------------------------------------------------------

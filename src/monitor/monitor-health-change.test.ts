@@ -1,0 +1,89 @@
+// A backend's health change is judged at once, not at the next once-a-second tick, and a burst
+// of changes costs a bounded number of evaluations.
+import { describe, expect, it } from 'vitest';
+import { FakeClock } from '../core/clock.ts';
+import { EventHub } from '../core/events.ts';
+import { Monitor } from './monitor.ts';
+import { silentLogger, testSnapshot } from '../testing/monitor-kit.ts';
+
+const config = {
+  version: 1,
+  listeners: { web: { address: '127.0.0.1:8080', routes: [{ pool: 'app' }] } },
+  pools: {
+    app: {
+      policy: 'round-robin',
+      backends: [1, 2, 3].map((i) => ({ name: `app-${i}`, address: `127.0.0.1:${9000 + i}` })),
+    },
+  },
+};
+
+function setup() {
+  const hub = new EventHub();
+  const clock = new FakeClock();
+  const snap = testSnapshot(config, 3);
+  let evaluations = 0;
+  const monitor = new Monitor({
+    hub,
+    clock,
+    logger: silentLogger,
+    // Each evaluation reads the running snapshot once.
+    getSnapshot: () => {
+      evaluations++;
+      return snap;
+    },
+  });
+  monitor.start();
+  const state = snap.pools.get('app')!.state;
+  const markDown = (i: number) => {
+    const h = state.hosts[i]!;
+    const from = h.status;
+    h.status = from === 'unhealthy' ? 'healthy' : 'unhealthy';
+    state.refresh();
+    hub.hostState.emit({
+      pool: 'app',
+      backend: h.name,
+      address: h.address,
+      from,
+      to: h.status,
+      reason: 'test',
+      at: clock.wallNow(),
+    });
+  };
+  return { clock, monitor, markDown, evaluations: () => evaluations };
+}
+
+describe('the monitor on a health change', () => {
+  it('judges at once: BackendDown is pending from the change, not from the next tick', () => {
+    const t = setup();
+    t.clock.advance(1000);
+    t.clock.advance(100);
+    t.markDown(1);
+    t.clock.advance(0);
+    const down = t.monitor.alerts().find((a) => a.alertname === 'BackendDown');
+    expect(down).toMatchObject({ state: 'pending', labels: { pool: 'app', backend: 'app-2' } });
+  });
+
+  it('a burst of changes costs at most four evaluations a second beside the tick', () => {
+    const t = setup();
+    t.clock.advance(1000);
+    const before = t.evaluations();
+    for (let i = 0; i < 100; i++) {
+      t.markDown(i % 3);
+      t.clock.advance(10);
+    }
+    // One second: the tick, and prompted evaluations at most every 250 ms.
+    const n = t.evaluations() - before;
+    expect(n).toBeGreaterThanOrEqual(2);
+    expect(n).toBeLessThanOrEqual(1 + 5);
+  });
+
+  it('stops with the monitor: a change after stop() evaluates nothing', () => {
+    const t = setup();
+    t.clock.advance(1000);
+    t.monitor.stop();
+    const before = t.evaluations();
+    t.markDown(0);
+    t.clock.advance(2000);
+    expect(t.evaluations()).toBe(before);
+  });
+});
