@@ -40,10 +40,16 @@ export async function freePort(): Promise<number> {
   const span = EPHEMERAL_LOW - QUIET_LOW;
   for (let i = 0; span > 1000 && i < 50; i++) {
     const port = QUIET_LOW + Math.floor(Math.random() * span);
-    if (await listenOnce(port)) return port;
+    // Each is let go before the next is drawn: never hand out one port twice in a process.
+    if (!handedOut.has(port) && (await listenOnce(port))) {
+      handedOut.add(port);
+      return port;
+    }
   }
   return (await listenOnce(0)) as number;
 }
+
+const handedOut = new Set<number>();
 
 /** Bind `port` (0: any) and let it go: the port bound, or false when it was taken. */
 function listenOnce(port: number): Promise<number | false> {

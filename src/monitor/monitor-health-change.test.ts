@@ -34,6 +34,7 @@ function setup() {
   });
   monitor.start();
   const state = snap.pools.get('app')!.state;
+  /** Toggle backend i between healthy and unhealthy. */
   const markDown = (i: number) => {
     const h = state.hosts[i]!;
     const from = h.status;
@@ -61,6 +62,30 @@ describe('the monitor on a health change', () => {
     t.clock.advance(0);
     const down = t.monitor.alerts().find((a) => a.alertname === 'BackendDown');
     expect(down).toMatchObject({ state: 'pending', labels: { pool: 'app', backend: 'app-2' } });
+  });
+
+  it('a recovery waits for the tick: a backend out most of the time still fires BackendDown', () => {
+    const t = setup();
+    t.clock.advance(1000);
+    t.markDown(1);
+    t.clock.advance(0);
+    const before = t.evaluations();
+    // Back for 200 ms, out again: nothing is judged in between, so nothing is retracted.
+    t.clock.advance(100);
+    t.markDown(1);
+    t.clock.advance(200);
+    expect(t.evaluations()).toBe(before);
+    t.markDown(1);
+    // Out 4.8 s of every 5, with the ticks landing while it is out: BackendDown (for 10 s) fires.
+    for (let cycle = 0; cycle < 3; cycle++) {
+      t.clock.advance(4800);
+      t.markDown(1);
+      t.clock.advance(150);
+      t.markDown(1);
+      t.clock.advance(50);
+    }
+    const down = t.monitor.alerts().find((a) => a.alertname === 'BackendDown');
+    expect(down).toMatchObject({ state: 'firing', labels: { backend: 'app-2' } });
   });
 
   it('a burst of changes costs at most four evaluations a second beside the tick', () => {

@@ -24,7 +24,7 @@ import {
 } from './metrics.ts';
 import { flushExpected } from './expected-counts.ts';
 import { createNotifier, type Notifier } from './notifiers/notifier.ts';
-import { poolStats, type PoolStatsView } from './pool-stats.ts';
+import { isOut, poolStats, type PoolStatsView } from './pool-stats.ts';
 import {
   BUSY,
   ERR,
@@ -166,11 +166,11 @@ export class Monitor {
   }
 
   /**
-   * A backend's health changed: judge it now rather than at the next tick, up to a second
-   * later. An alert's `for` then counts from the change, and a guard that rolls a bad health
-   * check back within that second no longer leaves the outage unnamed (a drill on a busy
-   * machine: BackendDown never went pending before the rollback). At most four a second, so a
-   * flapping pool of many backends costs a bounded number of evaluations.
+   * A backend went out: judge it now rather than at the next tick, up to a second later. Its
+   * alerts go pending from the change, and a guard that rolls a bad health check back within
+   * that second no longer leaves the outage unnamed (a drill on a busy machine: BackendDown
+   * never went pending before the rollback). At most four a second, so a flapping pool of many
+   * backends costs a bounded number of evaluations.
    */
   #evaluateSoon(): void {
     if (this.#timer === undefined || this.#soon !== undefined) return;
@@ -310,7 +310,10 @@ export class Monitor {
     if (b === undefined) return;
     if (b.flips.length >= FLIP_MEMORY) b.flips.shift();
     b.flips.push(this.#d.clock.now());
-    this.#evaluateSoon();
+    // Only an outage is judged at once: an evaluation on a recovery would retract a pending
+    // BackendDown whose backend was out for most of its `for` (a backend out 4.8 s of every 5
+    // would then never fire it); recoveries wait for the tick, as before.
+    if (isOut(c.to)) this.#evaluateSoon();
   }
 
   // ---- snapshot tracking ---------------------------------------------------------------
