@@ -1,38 +1,14 @@
 // A backend's health change is judged at once, not at the next once-a-second tick, and a burst
 // of changes costs a bounded number of evaluations.
 import { describe, expect, it } from 'vitest';
-import { FakeClock } from '../core/clock.ts';
-import { EventHub } from '../core/events.ts';
-import { Monitor } from './monitor.ts';
-import { silentLogger, testSnapshot } from '../testing/monitor-kit.ts';
+import { startTestMonitor, threeBackendConfig } from '../testing/monitor-kit.ts';
 
-const config = {
-  version: 1,
-  listeners: { web: { address: '127.0.0.1:8080', routes: [{ pool: 'app' }] } },
-  pools: {
-    app: {
-      policy: 'round-robin',
-      backends: [1, 2, 3].map((i) => ({ name: `app-${i}`, address: `127.0.0.1:${9000 + i}` })),
-    },
-  },
-};
+const config = threeBackendConfig();
 
 function setup() {
-  const hub = new EventHub();
-  const clock = new FakeClock();
-  const snap = testSnapshot(config, 3);
   let evaluations = 0;
-  const monitor = new Monitor({
-    hub,
-    clock,
-    logger: silentLogger,
-    // Each evaluation reads the running snapshot once.
-    getSnapshot: () => {
-      evaluations++;
-      return snap;
-    },
-  });
-  monitor.start();
+  // Each evaluation reads the running snapshot once.
+  const { hub, clock, snap, monitor } = startTestMonitor(config, { onSnapshot: () => void evaluations++ });
   const state = snap.pools.get('app')!.state;
   /** Toggle backend i between healthy and unhealthy. */
   const markDown = (i: number) => {

@@ -1,9 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { FakeClock } from '../core/clock.ts';
-import { EventHub } from '../core/events.ts';
 import type { AlertView } from './alerts.ts';
-import { Monitor } from './monitor.ts';
-import { drive, silentLogger, testSnapshot } from '../testing/monitor-kit.ts';
+import { drive, startTestMonitor } from '../testing/monitor-kit.ts';
 
 const config = (pool: Record<string, unknown> = {}, extra: Record<string, unknown> = {}) => ({
   version: 1,
@@ -19,19 +16,9 @@ const config = (pool: Record<string, unknown> = {}, extra: Record<string, unknow
 });
 
 function setup(cfg: unknown = config()) {
-  const hub = new EventHub();
-  const clock = new FakeClock();
-  const snap = testSnapshot(cfg, 3);
-  const monitor = new Monitor({
-    hub,
-    clock,
-    logger: silentLogger,
-    getSnapshot: () => snap,
-    configVersionInfo: (v) => ({ version: v, createdAt: Date.UTC(2026, 0, 1), author: 'ci' }),
-  });
+  const { hub, clock, snap, monitor } = startTestMonitor(cfg);
   const fired: AlertView[] = [];
   monitor.alertTransitions.subscribe((a) => a.state === 'firing' && fired.push(a));
-  monitor.start();
   const state = snap.pools.get('app')?.state;
   const rr = () => ({ backend: state?.pick(undefined)?.name, status: 200, durationMs: 12 });
   return { hub, clock, monitor, fired, snap, state, rr };

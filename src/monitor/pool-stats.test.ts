@@ -2,35 +2,12 @@
 // show changed, and rebuilt as soon as something does: health, weights, traffic, or time
 // taking a backend's outage out of the window.
 import { describe, expect, it } from 'vitest';
-import { FakeClock } from '../core/clock.ts';
-import { EventHub } from '../core/events.ts';
-import { Monitor } from './monitor.ts';
-import { drive, silentLogger, testSnapshot } from '../testing/monitor-kit.ts';
+import { drive, startTestMonitor, threeBackendConfig } from '../testing/monitor-kit.ts';
 
-const config = {
-  version: 1,
-  listeners: { web: { address: '127.0.0.1:8080', routes: [{ pool: 'app' }] } },
-  pools: {
-    app: {
-      policy: 'weighted-round-robin',
-      backends: [1, 2, 3].map((i) => ({ name: `app-${i}`, address: `127.0.0.1:${9000 + i}` })),
-    },
-  },
-  monitor: { window: '10s' },
-};
+const config = threeBackendConfig('weighted-round-robin', { monitor: { window: '10s' } });
 
 function setup() {
-  const hub = new EventHub();
-  const clock = new FakeClock();
-  const snap = testSnapshot(config, 3);
-  const monitor = new Monitor({
-    hub,
-    clock,
-    logger: silentLogger,
-    getSnapshot: () => snap,
-    configVersionInfo: (v) => ({ version: v, createdAt: Date.UTC(2026, 0, 1), author: 'ci' }),
-  });
-  monitor.start();
+  const { hub, clock, snap, monitor } = startTestMonitor(config);
   const state = snap.pools.get('app')!.state;
   const stats = () => monitor.poolStats()[0]!;
   const second = () => clock.advance(1000);

@@ -3,10 +3,11 @@
 import { seededRandom } from '../balancer/seeded-random.ts';
 import pino from 'pino';
 import { configSchema } from '../config/schema.ts';
-import type { FakeClock } from '../core/clock.ts';
+import { FakeClock } from '../core/clock.ts';
 import { EventHub } from '../core/events.ts';
 import { HostRegistry } from '../data-plane/host-state.ts';
 import { buildSnapshot, type Snapshot } from '../data-plane/snapshot.ts';
+import { Monitor } from '../monitor/monitor.ts';
 
 /** A snapshot of `config` (raw, as written in YAML) with the real policies. */
 export function testSnapshot(
@@ -19,6 +20,43 @@ export function testSnapshot(
 }
 
 export const silentLogger = pino({ level: 'silent' });
+
+/** One listener and pool `app` of three backends app-1..3 on 127.0.0.1:9001-9003. */
+export function threeBackendConfig(policy = 'round-robin', extra: Record<string, unknown> = {}) {
+  return {
+    version: 1,
+    listeners: { web: { address: '127.0.0.1:8080', routes: [{ pool: 'app' }] } },
+    pools: {
+      app: {
+        policy,
+        backends: [1, 2, 3].map((i) => ({ name: `app-${i}`, address: `127.0.0.1:${9000 + i}` })),
+      },
+    },
+    ...extra,
+  };
+}
+
+/**
+ * A started Monitor over `config`'s snapshot (version 3) on a fake clock; `onSnapshot` runs at
+ * each read of the snapshot (once per evaluation).
+ */
+export function startTestMonitor(config: unknown, o: { onSnapshot?: () => void } = {}) {
+  const hub = new EventHub();
+  const clock = new FakeClock();
+  const snap = testSnapshot(config, 3);
+  const monitor = new Monitor({
+    hub,
+    clock,
+    logger: silentLogger,
+    getSnapshot: () => {
+      o.onSnapshot?.();
+      return snap;
+    },
+    configVersionInfo: (v) => ({ version: v, createdAt: Date.UTC(2026, 0, 1), author: 'ci' }),
+  });
+  monitor.start();
+  return { hub, clock, snap, monitor };
+}
 
 export function newHub(): EventHub {
   return new EventHub();
