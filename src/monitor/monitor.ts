@@ -8,7 +8,7 @@ import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { Clock, TimerHandle } from '../core/clock.ts';
 import type { EventHub, HostStateChange, RequestOutcome, Topic } from '../core/events.ts';
-import type { PoolRuntime, Snapshot } from '../data-plane/snapshot.ts';
+import type { Snapshot } from '../data-plane/snapshot.ts';
 import { AlertEngine, type ActiveSample, type AlertView, type RuleDef } from './alerts.ts';
 import { AuditGap } from './audit-gap.ts';
 import { backendCauses, type VersionInfo } from './backend-causes.ts';
@@ -24,6 +24,7 @@ import {
 } from './metrics.ts';
 import { flushExpected } from './expected-counts.ts';
 import { createNotifier, type Notifier } from './notifiers/notifier.ts';
+import { hostFacts } from './host-facts.ts';
 import { isOut, poolStats, type PoolStatsView } from './pool-stats.ts';
 import {
   BUSY,
@@ -44,13 +45,7 @@ import {
 import { latencyBucket } from './ring.ts';
 import { ALERT_RULES } from './rules/catalog.ts';
 import { NO_BACKEND_SPAN_MS } from './rules/no-backend-available.ts';
-import type {
-  BackendCauses,
-  HostFacts,
-  PoolFacts,
-  RuleContext,
-  WorkerWindowFacts,
-} from './rules/rule-context.ts';
+import type { BackendCauses, PoolFacts, RuleContext, WorkerWindowFacts } from './rules/rule-context.ts';
 import { series, type SeriesView } from './series.ts';
 
 export type { BackendStatsView, PoolStatsView } from './pool-stats.ts';
@@ -488,47 +483,6 @@ export class Monitor {
   }
 }
 
-/**
- * The rules' view of a pool's hosts: the last evaluation's while none of them changed, instead
- * of a new object per backend per evaluation (a pool of 1,000 backends, bench/RESULTS.md).
- */
-function hostFacts(p: PoolTrack, pr: PoolRuntime, now: number): readonly HostFacts[] {
-  const flapWindow = pr.config.flapDampening.window;
-  const hosts = pr.state.hosts;
-  let reuse = p.hostFacts !== undefined && p.hostFacts.length === hosts.length;
-  for (let i = 0; i < hosts.length; i++) {
-    const h = hosts[i] as (typeof hosts)[number];
-    const b = p.backends.get(h.name);
-    if (b && !h.available) b.lastUnavailable = now;
-    if (!reuse) continue;
-    const f = (p.hostFacts as readonly HostFacts[])[i] as HostFacts;
-    reuse =
-      f.name === h.name &&
-      f.address === h.address &&
-      f.status === h.status &&
-      f.available === h.available &&
-      f.drain === (h.drain || h.runtimeDrain !== undefined) &&
-      f.configuredWeight === h.configuredWeight &&
-      f.flips === (b ? recentFlips(b.flips, now, flapWindow) : 0);
-  }
-  if (reuse) return p.hostFacts as readonly HostFacts[];
-  const facts = hosts.map((h): HostFacts => {
-    const b = p.backends.get(h.name);
-    return {
-      name: h.name,
-      address: h.address,
-      status: h.status,
-      available: h.available,
-      // Drained on purpose, by config or `fulcrum drain`: the rules treat both alike.
-      drain: h.drain || h.runtimeDrain !== undefined,
-      configuredWeight: h.configuredWeight,
-      flips: b ? recentFlips(b.flips, now, flapWindow) : 0,
-    };
-  });
-  p.hostFacts = facts;
-  return facts;
-}
-
 function bump(a: Float64Array, i: number): void {
   a[i] = (a[i] as number) + 1;
 }
@@ -547,11 +501,4 @@ function countsFor(codes: Map<string, Float64Array>, listener: string): Float64A
 function reasonToken(reason: string): string {
   const t = /^[A-Za-z0-9_-]+/.exec(reason.trim())?.[0]?.toLowerCase() ?? 'unknown';
   return t.slice(0, 32);
-}
-
-/** Flips within the flap window, counted without a filtered copy per backend per second. */
-function recentFlips(flips: readonly number[], now: number, window: number): number {
-  let n = 0;
-  for (const t of flips) if (now - t <= window) n++;
-  return n;
 }
