@@ -23,9 +23,10 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { WIDE, allocatePorts, fulcrumYaml, writeBackends, type Ports } from './cost-configs.ts';
 import { binNodeFlags } from './bin-flags.ts';
-import { distinctPorts, runBench, sleep, startPinned, stop, waitReady, type Proc } from './procs.ts';
+import { runBench, sleep, startPinned, stop, waitReady, type Proc } from './procs.ts';
 import { NGINX } from './tools.ts';
 import { selfSignedCert } from '../src/testing/tls-cert.ts';
+import { freePort } from '../src/sim/free-port.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const ENTRY = process.env['FULCRUM_BENCH_ENTRY'] ?? join(ROOT, 'dist', 'cli', 'run.js');
@@ -319,14 +320,13 @@ async function main(): Promise<void> {
   writeFileSync(join(dir, 'preload.mjs'), PRELOAD);
   const tls = { cert: join(dir, 'cert.pem'), key: join(dir, 'key.pem') };
   selfSignedCert(tls.key, tls.cert, { cn: '127.0.0.1', days: 2, ip: '127.0.0.1' });
-  const distinctPort = distinctPorts();
-  const ports = await allocatePorts(distinctPort);
+  const ports = await allocatePorts();
   const backendPorts = ports.backends;
   const backends = startPinned(
     'backends',
     PINNED ? '1' : undefined,
     NGINX,
-    ['-p', dir, '-c', writeBackends(dir, backendPorts, await distinctPort())],
+    ['-p', dir, '-c', writeBackends(dir, backendPorts, await freePort())],
     join(dir, 'backends.err'),
   );
   const main: Reading[][] = [];
@@ -346,7 +346,7 @@ async function main(): Promise<void> {
             if (attempt === 3 || !/FULCRUM_ERR_LISTEN/.test(String(err))) throw err;
             console.log(`run ${run} ${shape}: a listener port was taken, again on new ports`);
             for (const k of ['plain', 'tls', 'hash', 'wideHash', 'admin'] as const)
-              ports[k] = await distinctPort();
+              ports[k] = await freePort();
           }
         }
         (shape === 'main' ? main : wide).push(r);

@@ -9,6 +9,7 @@
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BODY } from './nginx.ts';
+import { freePort } from '../src/sim/free-port.ts';
 
 /** Backends of the wide shape's big pool (the first three are the main backends). */
 export const WIDE = 1000;
@@ -26,19 +27,17 @@ export interface Ports {
   admin: number;
 }
 
-/** The ports of one cost run, each from `next` (distinctPorts()). */
-export async function allocatePorts(
-  next: () => Promise<number>,
-): Promise<{ -readonly [K in keyof Ports]: Ports[K] }> {
+/** The ports of one cost run, each distinct (freePort never gives one twice). */
+export async function allocatePorts(): Promise<{ -readonly [K in keyof Ports]: Ports[K] }> {
   const backends: number[] = [];
-  while (backends.length < WIDE) backends.push(await next());
+  while (backends.length < WIDE) backends.push(await freePort());
   return {
     backends,
-    plain: await next(),
-    tls: await next(),
-    hash: await next(),
-    wideHash: await next(),
-    admin: await next(),
+    plain: await freePort(),
+    tls: await freePort(),
+    hash: await freePort(),
+    wideHash: await freePort(),
+    admin: await freePort(),
   };
 }
 

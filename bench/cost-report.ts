@@ -23,7 +23,7 @@ export interface MemoryReading {
   /** RSS added per idle keep-alive connection, past the first ones (CostRun.idleWarm). */
   perIdleConnKiB: number;
   /** RSS added per connection over the first idleWarm ones (heaps growing, code compiled). */
-  firstConnsKiB?: number;
+  firstConnsKiB: number;
   /** RSS of the wide shape (WIDE backends more), idle. */
   wideKiB?: number;
   /** RSS right after the load rows, and settleS seconds later (last round only). */
@@ -41,7 +41,7 @@ export interface CostRun {
   settleS: number;
   idleConns: number;
   /** Idle connections opened before the measured ones. */
-  idleWarm?: number;
+  idleWarm: number;
   wide: number;
   pinned: boolean;
   rows: readonly { id: string; label: string; perGiB: boolean }[];
@@ -103,7 +103,7 @@ export function renderCost(run: CostRun): string {
   );
   out.push(
     `- Memory: RSS (VmRSS, with children) 2 s after start; per idle connection = the RSS ${run.idleConns} more idle keep-alive ` +
-      `connections (one request each) add to ${run.idleWarm ?? 0} already open, ÷ ${run.idleConns} (the first ones, a row of their own, also grow the heaps); per extra backend = (RSS of the same proxy with one more ` +
+      `connections (one request each) add to ${run.idleWarm} already open, ÷ ${run.idleConns} (the first ones, a row of their own, also grow the heaps); per extra backend = (RSS of the same proxy with one more ` +
       `pool of ${run.wide} backends − idle) ÷ ${run.wide}; settled = RSS ${run.settleS} s after the last load row (last round).`,
   );
   out.push('');
@@ -184,10 +184,9 @@ export function renderCost(run: CostRun): string {
       } |`,
     );
     const firstConns = (t: string): number => mem(t)?.firstConnsKiB ?? Number.NaN;
-    if (Number.isFinite(firstConns('fulcrum')))
-      out.push(
-        `| the first ${run.idleWarm ?? 0} idle connections, each (KiB) | ${targets.map((t) => f2(firstConns(t))).join(' | ')} | ${f2(firstConns('fulcrum') / firstConns('nginx'))}× | | |`,
-      );
+    out.push(
+      `| the first ${run.idleWarm} idle connections, each (KiB) | ${targets.map((t) => f2(firstConns(t))).join(' | ')} | ${f2(firstConns('fulcrum') / firstConns('nginx'))}× | | |`,
+    );
     if (mem('fulcrum')?.settledKiB !== undefined) {
       const settled = (t: string): string => {
         const m = mem(t);

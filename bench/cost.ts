@@ -37,21 +37,12 @@ import {
   type MemoryReading,
   type RowResult,
 } from './cost-report.ts';
-import {
-  commandLine,
-  cpuMs,
-  distinctPorts,
-  sleep,
-  startPinned,
-  stop,
-  waitReady,
-  type Proc,
-  runBench,
-} from './procs.ts';
+import { commandLine, cpuMs, sleep, startPinned, stop, waitReady, type Proc, runBench } from './procs.ts';
 import { binNodeFlags } from './bin-flags.ts';
 import { HAPROXY, NGINX, ensureTools } from './tools.ts';
 import { runWrk } from './wrk.ts';
 import { selfSignedCert } from '../src/testing/tls-cert.ts';
+import { freePort } from '../src/sim/free-port.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const PINNED = availableParallelism() >= 2;
@@ -371,14 +362,13 @@ async function main(): Promise<void> {
     script,
     `wrk.method = "POST"\nwrk.body = string.rep("x", ${BIG})\nwrk.headers["Content-Type"] = "application/octet-stream"\n`,
   );
-  const distinctPort = distinctPorts();
-  const ports = await allocatePorts(distinctPort);
+  const ports = await allocatePorts();
   const backendPorts = ports.backends;
   const backends = startPinned(
     'backends',
     LOAD_CPU,
     NGINX,
-    ['-p', dir, '-c', writeBackends(dir, backendPorts, await distinctPort())],
+    ['-p', dir, '-c', writeBackends(dir, backendPorts, await freePort())],
     join(dir, 'backends.err'),
   );
   const results: RowResult[] = [];

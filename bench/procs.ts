@@ -1,7 +1,6 @@
 // Child processes of the bench: started pinned to a core, awaited until they answer HTTP,
 // stopped by their own pid (never by name: other people's processes share this machine).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { openSync, readdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 
@@ -89,28 +88,6 @@ export function killAll(): void {
 }
 
 /** A free TCP port on 127.0.0.1 (nginx needs port numbers in its config file). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-/** freePort, never the same port twice (it closes its probe socket, so it can repeat one). */
-export function distinctPorts(): () => Promise<number> {
-  const taken = new Set<number>();
-  return async () => {
-    for (;;) {
-      const p = await freePort();
-      if (!taken.has(p)) return (taken.add(p), p);
-    }
-  };
-}
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));

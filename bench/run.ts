@@ -21,21 +21,12 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { writeBackendConfig, writeProxyConfig } from './nginx.ts';
-import {
-  commandLine,
-  cpuMs,
-  freePort,
-  sleep,
-  startPinned,
-  stop,
-  waitReady,
-  type Proc,
-  runBench,
-} from './procs.ts';
+import { commandLine, cpuMs, sleep, startPinned, stop, waitReady, type Proc, runBench } from './procs.ts';
 import { machineFacts, renderReport, type Measurement } from './report.ts';
 import { NGINX, ensureTools } from './tools.ts';
 import { runWrk } from './wrk.ts';
 import { fulcrumYaml } from './fulcrum-yaml.ts';
+import { freePort } from '../src/sim/free-port.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 // A single-core machine cannot separate the proxy from the load: everything runs unpinned

@@ -15,11 +15,12 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { writeBackendConfig, writeProxyConfig } from './nginx.ts';
-import { commandLine, cpuMs, freePort, startPinned, stop, waitReady, type Proc, runBench } from './procs.ts';
+import { commandLine, cpuMs, startPinned, stop, waitReady, type Proc, runBench } from './procs.ts';
 import { NGINX, ensureTools } from './tools.ts';
 import { runWrk } from './wrk.ts';
 import { measureSharedState, renderWorkers, spliceWorkers, type WorkersRow } from './workers-report.ts';
 import { fulcrumYaml } from './fulcrum-yaml.ts';
+import { freePort } from '../src/sim/free-port.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 

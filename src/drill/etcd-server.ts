@@ -2,10 +2,10 @@
 // stopped and removed afterwards. Tests skip themselves when no etcd binary is installed
 // (Debian package: etcd-server).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from '../sim/free-port.ts';
 
 export interface EtcdServer {
   endpoint: string;
@@ -15,56 +15,6 @@ export interface EtcdServer {
 /** True when an `etcd` binary is on PATH. */
 export function hasEtcd(): boolean {
   return spawnSync('etcd', ['--version'], { stdio: 'ignore' }).status === 0;
-}
-
-/** The first port of the kernel's ephemeral range (source ports of outgoing connections, port 0). */
-const EPHEMERAL_LOW = ((): number => {
-  try {
-    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
-    return Number.isInteger(low) ? low : 32_768;
-  } catch {
-    return 32_768;
-  }
-})();
-const QUIET_LOW = 10_000;
-
-/**
- * A port free now on 127.0.0.1 for a server a test starts, stops and starts again on the same
- * address (an etcd member, a fleet instance). Drawn below the ephemeral range: there, any
- * outgoing connection of any process may take it as its source port while the server is
- * stopped, and the restart fails with "address already in use" (an etcd member restarted in a
- * suite that ran beside another copy of itself). Falls back to the kernel's choice when the
- * range below is too small.
- */
-export async function freePort(): Promise<number> {
-  const span = EPHEMERAL_LOW - QUIET_LOW;
-  for (let i = 0; span > 1000 && i < 50; i++) {
-    const port = QUIET_LOW + Math.floor(Math.random() * span);
-    // Each is let go before the next is drawn: never hand out one port twice in a process.
-    if (!handedOut.has(port) && (await listenOnce(port))) {
-      handedOut.add(port);
-      return port;
-    }
-  }
-  return (await listenOnce(0)) as number;
-}
-
-const handedOut = new Set<number>();
-
-/** Bind `port` (0: any) and let it go: the port bound, or false when it was taken. */
-function listenOnce(port: number): Promise<number | false> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', (err: NodeJS.ErrnoException) =>
-      err.code === 'EADDRINUSE' && port !== 0 ? resolve(false) : reject(err),
-    );
-    server.listen(port, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
-      );
-    });
-  });
 }
 
 async function waitReady(endpoint: string, child: ChildProcess, stderr: () => string): Promise<void> {

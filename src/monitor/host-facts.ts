@@ -10,36 +10,41 @@ import type { HostFacts } from './rules/rule-context.ts';
 export function hostFacts(p: PoolTrack, pr: PoolRuntime, now: number): readonly HostFacts[] {
   const flapWindow = pr.config.flapDampening.window;
   const hosts = pr.state.hosts;
-  let reuse = p.hostFacts !== undefined && p.hostFacts.length === hosts.length;
+  const last = p.hostFacts !== undefined && p.hostFacts.length === hosts.length ? p.hostFacts : undefined;
+  // Undefined while every host matches the last facts; the new list from the first that does not.
+  let facts: HostFacts[] | undefined = last === undefined ? [] : undefined;
   for (let i = 0; i < hosts.length; i++) {
     const h = hosts[i] as (typeof hosts)[number];
     const b = p.backends.get(h.name);
     if (b && !h.available) b.lastUnavailable = now;
-    if (!reuse) continue;
-    const f = (p.hostFacts as readonly HostFacts[])[i] as HostFacts;
-    reuse =
-      f.name === h.name &&
-      f.address === h.address &&
-      f.status === h.status &&
-      f.available === h.available &&
-      f.drain === (h.drain || h.runtimeDrain !== undefined) &&
-      f.configuredWeight === h.configuredWeight &&
-      f.flips === (b ? recentFlips(b.flips, now, flapWindow) : 0);
-  }
-  if (reuse) return p.hostFacts as readonly HostFacts[];
-  const facts = hosts.map((h): HostFacts => {
-    const b = p.backends.get(h.name);
-    return {
+    // Drained on purpose, by config or `fulcrum drain`: the rules treat both alike.
+    const drain = h.drain || h.runtimeDrain !== undefined;
+    const flips = b ? recentFlips(b.flips, now, flapWindow) : 0;
+    if (facts === undefined) {
+      const f = (last as readonly HostFacts[])[i] as HostFacts;
+      if (
+        f.name === h.name &&
+        f.address === h.address &&
+        f.status === h.status &&
+        f.available === h.available &&
+        f.drain === drain &&
+        f.configuredWeight === h.configuredWeight &&
+        f.flips === flips
+      )
+        continue;
+      facts = (last as readonly HostFacts[]).slice(0, i);
+    }
+    facts.push({
       name: h.name,
       address: h.address,
       status: h.status,
       available: h.available,
-      // Drained on purpose, by config or `fulcrum drain`: the rules treat both alike.
-      drain: h.drain || h.runtimeDrain !== undefined,
+      drain,
       configuredWeight: h.configuredWeight,
-      flips: b ? recentFlips(b.flips, now, flapWindow) : 0,
-    };
-  });
+      flips,
+    });
+  }
+  if (facts === undefined) return last as readonly HostFacts[];
   p.hostFacts = facts;
   return facts;
 }

@@ -1,5 +1,5 @@
-// A backend's health change is judged at once, not at the next once-a-second tick, and a burst
-// of changes costs a bounded number of evaluations.
+// A backend going out is judged at once, not at the next once-a-second tick; a recovery waits
+// for the tick; a burst of changes costs a bounded number of evaluations.
 import { describe, expect, it } from 'vitest';
 import { startTestMonitor, threeBackendConfig } from '../testing/monitor-kit.ts';
 
@@ -78,12 +78,16 @@ describe('the monitor on a health change', () => {
     expect(n).toBeLessThanOrEqual(1 + 5);
   });
 
-  it('stops with the monitor: a change after stop() evaluates nothing', () => {
+  it('stops with the monitor: an evaluation asked for just before stop() never runs', () => {
     const t = setup();
     t.clock.advance(1000);
-    t.monitor.stop();
-    const before = t.evaluations();
     t.markDown(0);
+    t.markDown(1);
+    t.clock.advance(0);
+    // Both outages judged by one evaluation at once; a third now waits out the 250 ms gap.
+    const before = t.evaluations();
+    t.markDown(2);
+    t.monitor.stop();
     t.clock.advance(2000);
     expect(t.evaluations()).toBe(before);
   });

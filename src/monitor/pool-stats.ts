@@ -45,11 +45,9 @@ export function poolStats(
   flushExpected(p, pr, now);
   const currentExp = givenShares(state.givenWeights, policyDescriptor(state.policy.name));
   let total = 0;
-  for (const b of p.list) {
+  p.list.forEach((b, i) => {
     b.ring.advance(now);
     for (let age = 0; age < slots; age++) total += b.ring.at(age, REQ);
-  }
-  p.list.forEach((b, i) => {
     const h = state.hosts[i];
     if (h !== undefined && isOut(h.status)) {
       b.lastDown = now;
@@ -64,7 +62,7 @@ export function poolStats(
   if (hot !== undefined) p.lastHot = { ...hot, at: now };
   else if (hashed && p.lastHot !== undefined && now - p.lastHot.at <= windowMs) hot = p.lastHot;
   const idle = total === 0 && hot === undefined;
-  if (idle && idleUnchanged(p.idle, p, pr, snap, now, windowMs)) return p.idle.view;
+  if (idle && idleUnchanged(p.idle, p, pr.state, snap, now, windowMs)) return p.idle.view;
   const capacities = capacitiesOf(pr.config);
   const samples: BackendSample[] = [];
   const loads: LoadSample[] = [];
@@ -167,9 +165,7 @@ export function poolStats(
   p.idle = idle
     ? {
         view,
-        pr,
         snap,
-        windowMs,
         down: Uint8Array.from(samples, (x) => (x.down ? 1 : 0)),
         given: Float64Array.from(state.givenWeights),
       }
@@ -178,21 +174,22 @@ export function poolStats(
 }
 
 /**
- * Whether an idle pool's last view still holds: same snapshot and window, and every input it
+ * Whether an idle pool's last view still holds: same snapshot, and every input it
  * shows (health, weights, in-flight, panic, who was down within the window) unchanged. An idle
  * pool of 1,000 backends otherwise built its views, samples and verdicts anew every second:
- * ~2.5 KB of garbage per backend per evaluation (bench/RESULTS.md, per extra backend).
+ * most of the ~2.8 KB a backend's share of an evaluation allocated (bench/RESULTS.md, per
+ * extra backend).
  */
 function idleUnchanged(
   c: IdleStats | undefined,
   p: PoolTrack,
-  pr: PoolRuntime,
+  state: PoolRuntime['state'],
   snap: Snapshot,
   now: number,
   windowMs: number,
 ): c is IdleStats {
-  if (c === undefined || c.pr !== pr || c.snap !== snap || c.windowMs !== windowMs) return false;
-  const state = pr.state;
+  // The same snapshot means the same pool runtime and config, the monitor window included.
+  if (c === undefined || c.snap !== snap) return false;
   if (c.view.panic !== state.panic || c.given.length !== state.givenWeights.length) return false;
   for (let i = 0; i < c.given.length; i++) if (c.given[i] !== state.givenWeights[i]) return false;
   const hosts = state.hosts;

@@ -109,9 +109,7 @@ export interface PoolTrack {
 /** An idle pool's last stats view, and what it was computed from (pool-stats.ts). */
 export interface IdleStats {
   readonly view: PoolStatsView;
-  readonly pr: PoolRuntime;
   readonly snap: Snapshot;
-  readonly windowMs: number;
   /** Per backend: was it down within the window (time alone changes this). */
   readonly down: Uint8Array;
   /** The weights the balancer gave, as they were. */

@@ -4,7 +4,8 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { isFulcrumError } from '../core/errors.ts';
 import { openEtcdStore, type EtcdStore } from './etcd-store.ts';
 import type { ConfigVersion } from './store.ts';
-import { freePort, hasEtcd, startEtcd, type EtcdServer } from '../drill/etcd-server.ts';
+import { hasEtcd, startEtcd, type EtcdServer } from '../drill/etcd-server.ts';
+import { freePort } from '../sim/free-port.ts';
 import { rejectionCode } from '../testing/store/rejection-code.ts';
 
 /** Resolve when `predicate` holds, polling every 20 ms for at most `ms`. */

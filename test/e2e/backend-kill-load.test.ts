@@ -5,7 +5,6 @@
 // process, nginx (/usr/sbin/nginx) from a temp prefix; every process is stopped by its PID.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +13,7 @@ import { spawnBackend, type BackendProcess } from '../helpers/backend-process.ts
 import { spawnCli } from '../helpers/cli.ts';
 import { startLoad, type LoadResult } from '../helpers/load.ts';
 import { testWorkers } from '../helpers/balancer.ts';
+import { freePort } from '../../src/sim/free-port.ts';
 
 const NGINX = '/usr/sbin/nginx';
 const LOAD_MS = 6000;
@@ -67,17 +67,6 @@ async function startFulcrum(pool: Record<string, unknown>): Promise<{ url: strin
   );
   children.add(child);
   return { url: `http://127.0.0.1:${match[1]}/`, child };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /** nginx with its defaults: an upstream of the three backends and proxy_pass, nothing tuned. */

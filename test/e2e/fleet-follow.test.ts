@@ -3,7 +3,8 @@
 // (its listener cannot bind), the overlap refusal, and a killed instance leaving the view.
 import { createServer, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, hasEtcd, startEtcdCluster, type EtcdCluster } from '../../src/drill/etcd-server.ts';
+import { hasEtcd, startEtcdCluster, type EtcdCluster } from '../../src/drill/etcd-server.ts';
+import { freePort } from '../../src/sim/free-port.ts';
 import { startFakeBackends, type FakeBackend } from '../helpers/fake-backend.ts';
 import { runCli } from '../helpers/cli.ts';
 import {

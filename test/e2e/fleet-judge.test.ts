@@ -3,7 +3,8 @@
 // shares come out as the sum of what each instance sent, and InstanceSkewed fires for that one
 // instance, naming the backend and the cause (its health view differs).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, hasEtcd, startEtcdCluster, type EtcdCluster } from '../../src/drill/etcd-server.ts';
+import { hasEtcd, startEtcdCluster, type EtcdCluster } from '../../src/drill/etcd-server.ts';
+import { freePort } from '../../src/sim/free-port.ts';
 import { runCli } from '../helpers/cli.ts';
 import { startFakeBackends, type FakeBackend } from '../helpers/fake-backend.ts';
 import { startLoad, type RunningLoad } from '../helpers/load.ts';

@@ -71,7 +71,6 @@ describe('graceful shutdown of `fulcrum start`', () => {
       // its client (a request retried after a reset is seen twice, answered once).
       expect(result.statuses).toEqual({});
       expect(result.ok).toBe(answered);
-      expect(forwarded).toBeGreaterThanOrEqual(answered);
       // Whatever failed, failed to connect: it was never accepted.
       for (const c of Object.keys(result.errors))
         expect(['ECONNREFUSED', 'ECONNRESET', 'EPIPE']).toContain(c);

@@ -8,6 +8,7 @@ import YAML from 'yaml';
 import { startFakeBackends, type FakeBackend } from '../helpers/fake-backend.ts';
 import { startTestBalancer, type TestBalancer } from '../helpers/balancer.ts';
 import { startLoad } from '../helpers/load.ts';
+import { freePort } from '../../src/sim/free-port.ts';
 
 let tb: TestBalancer | undefined;
 let backends: FakeBackend[] = [];
@@ -39,14 +40,6 @@ function series(text: string, name: string): Map<string, number> {
     out.set(m[1] as string, Number(m[2]));
   }
   return out;
-}
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
 }
 
 function connects(port: number): Promise<boolean> {

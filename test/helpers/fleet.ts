@@ -5,7 +5,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import YAML from 'yaml';
-import { freePort } from '../../src/drill/etcd-server.ts';
+import { freePort } from '../../src/sim/free-port.ts';
 import { spawnCli } from './cli.ts';
 
 export interface FleetInstance {

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import YAML from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configSchema } from '../../src/config/schema.ts';
-import { freePort } from '../../src/drill/etcd-server.ts';
+import { freePort } from '../../src/sim/free-port.ts';
 import { prometheusRules } from '../../src/monitor/prometheus-rules.ts';
 import { startTestBalancer, type TestBalancer } from '../helpers/balancer.ts';
 import { startFakeBackend, type FakeBackend } from '../helpers/fake-backend.ts';
