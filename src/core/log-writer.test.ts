@@ -34,6 +34,25 @@ describe('LogWriter', () => {
     expect(w.dropped).toBe(0);
   });
 
+  it('takes ASCII lines byte for byte beside UTF-8 ones, and drops an ASCII line that does not fit', async () => {
+    const file = tempFile();
+    const w = new LogWriter(file, 1 << 10);
+    for (let i = 0; i < 300; i++) {
+      if (i % 3 === 0) w.write(`utf8 ${i} é\n`);
+      else expect(w.writeAscii(`ascii ${i} {"k":"\\u00e9"}\n`)).toBe(true);
+    }
+    await w.end();
+    const expected = Array.from({ length: 300 }, (_, i) =>
+      i % 3 === 0 ? `utf8 ${i} é` : `ascii ${i} {"k":"\\u00e9"}`,
+    );
+    expect(readFileSync(file, 'utf8').split('\n').slice(0, -1)).toEqual(expected);
+    expect(w.dropped).toBe(0);
+    const small = new LogWriter(tempFile(), 64);
+    expect(small.writeAscii('x'.repeat(65))).toBe(false);
+    expect(small.dropped).toBe(1);
+    await small.end();
+  });
+
   it('writes a little on its own within the flush delay, without end()', async () => {
     const file = tempFile();
     const w = new LogWriter(file);

@@ -80,6 +80,20 @@ export class LogWriter {
     return true;
   }
 
+  /**
+   * Queue whole lines of ASCII text (the access log's: access-log.ts escapes what is not), copied
+   * one byte per character: no UTF-8 encoding pass. False when they were dropped.
+   */
+  writeAscii(text: string): boolean {
+    if (text.length > this.#fill.length - this.#len) {
+      this.dropped++;
+      return false;
+    }
+    this.#len += this.#fill.write(text, this.#len, 'latin1');
+    if (this.#writing === undefined) this.#schedule();
+    return true;
+  }
+
   /** Calls back once everything queued so far is written (pino calls this on shutdown). */
   flush(cb?: (err?: Error) => void): void {
     if (this.#writing === undefined && this.#len > 0) this.#start();

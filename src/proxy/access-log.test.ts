@@ -196,4 +196,53 @@ describe('access log', () => {
       expect([line.host, line.userAgent, line.path]).toEqual([v, `ua ${v}`, `/${v}`]);
     }
   });
+
+  it('writes only ASCII whatever bytes a client sends, in JSON and in logfmt', () => {
+    const fields = ['requestId', 'host', 'userAgent', 'path'] as const;
+    const json = compileFormat({ format: 'json', fields, query: true });
+    const logfmt = compileFormat({ format: 'logfmt', fields, query: true });
+    for (let i = 0; i < 2000; i++) {
+      let v = '';
+      for (let j = 0; j < 1 + (i % 17); j++) v += String.fromCharCode((i * 37 + j * 211) % 256);
+      const o = { ...full(), requestId: v, host: v, userAgent: v, path: `/${v}` };
+      const a = accessLine(o, 1, 'fulcrum', json);
+      const b = accessLine(o, 1, 'fulcrum', logfmt);
+      expect(/^[\x20-\x7e]*\n$/.test(a), a).toBe(true);
+      expect(/^[\x20-\x7e]*\n$/.test(b), b).toBe(true);
+      expect(JSON.parse(a).userAgent).toBe(v);
+    }
+    // A byte above 0x7f is the same character to a JSON reader, escaped.
+    const line = accessLine({ ...full(), userAgent: 'caf\u00e9' }, 1, 'f', json);
+    expect(line).toContain('"userAgent":"caf\\u00e9"');
+    expect(accessLine({ ...full(), userAgent: 'caf\u00e9' }, 1, 'f', logfmt)).toContain(
+      'userAgent="caf\\u00e9"',
+    );
+  });
+
+  it('leaves out absent fields in every position, and writes logfmt for every field', () => {
+    const bare: RequestOutcome = { ...outcome(3), backend: undefined, error: undefined };
+    expect(accessLine(bare, 2, 'fulcrum')).toBe(
+      '{"level":30,"time":2,"service":"fulcrum","listener":"web","pool":"app","status":502,"durationMs":12.346,"requestId":"id-3","method":"GET","retries":1,"msg":"request"}\n',
+    );
+    const all = compileFormat({ format: 'logfmt', fields: ACCESS_LOG_FIELDS, query: false });
+    expect(accessLine({ ...full(), pool: '' }, 3, 'fulcrum', all)).toBe(
+      'level=info time=3 service=fulcrum listener=web pool="" backend=b1 status=502 durationMs=12.346 requestId=id-9 method=GET path=/search client=127.0.0.1 host=api.example.com userAgent="curl/8.5 \\"quoted\\"" bytesIn=120 bytesOut=4567 upstream=127.0.0.1:9001 connectMs=0.5 firstByteMs=3.25 retries=1 error=FULCRUM_ERR_PROXY_UPSTREAM_CONNECT msg=request\n',
+    );
+  });
+
+  it('hands lines to a sink that takes ASCII through writeAscii', () => {
+    const hub = new EventHub();
+    const ascii: string[] = [];
+    const sink = {
+      write: (): never => {
+        throw new Error('write() was called');
+      },
+      writeAscii: (t: string) => ascii.push(t),
+    };
+    const log = attachAccessLog(hub, sink, { now: () => 4 });
+    hub.requests.emit(full());
+    log.stop();
+    expect(ascii).toHaveLength(1);
+    expect(JSON.parse(ascii[0] as string)).toMatchObject({ time: 4, status: 502, path: '/search' });
+  });
 });
