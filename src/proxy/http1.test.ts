@@ -1,3 +1,4 @@
+import { METHODS } from 'node:http';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
@@ -418,6 +419,80 @@ describe('parseResponseHead', () => {
     expect(parseRes(s, s.length)).toMatchObject({ status: 200 });
     expect(parseRes(s, s.length - 1)).toBe('too-large');
     expect(parseRes(s.slice(0, 30), 29)).toBe('too-large');
+  });
+});
+
+describe('head checks by byte (loops that stand for the grammar)', () => {
+  // The parser checks names, values, targets, status codes and reasons with loops over the
+  // head's text; these are the grammar's sets, each byte tried in each place.
+  const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+  // eslint-disable-next-line no-control-regex -- control characters are what values may not hold
+  const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
+  const VISIBLE = /^[\x21-\x7e]+$/;
+  const REASON = /^[\t\x20-\x7e\x80-\xff]*$/;
+  const ok = (h: unknown): boolean => typeof h === 'object';
+  // CR and LF end lines, so they are tried where they end nothing (below, by other tests).
+  const all = Array.from({ length: 256 }, (_, c) => c).filter((c) => c !== 13 && c !== 10);
+
+  it('takes a field name byte exactly when it is a tchar', () => {
+    for (const c of all.filter((c) => c !== 58 /* : ends the name */)) {
+      const name = `X${String.fromCharCode(c)}Y`;
+      expect(ok(parseReq(get(`${name}: v\r\n`))), `byte ${c}`).toBe(TOKEN.test(name));
+      expect(ok(parseRes(`HTTP/1.1 200 OK\r\n${name}: v\r\nContent-Length: 0\r\n\r\n`)), `byte ${c}`).toBe(
+        TOKEN.test(name),
+      );
+    }
+  });
+
+  it('takes a field value byte exactly when it is no control character (HTAB is one it takes)', () => {
+    for (const c of all) {
+      const value = `a${String.fromCharCode(c)}b`;
+      expect(ok(parseReq(get(`X-V: ${value}\r\n`))), `byte ${c}`).toBe(!BAD_VALUE.test(value));
+    }
+  });
+
+  it('takes a target byte exactly when it is visible ASCII', () => {
+    for (const c of all) {
+      const target = `/a${String.fromCharCode(c)}`;
+      const h = parseReq(`GET ${target} HTTP/1.1\r\nHost: a\r\n\r\n`);
+      expect(ok(h), `byte ${c}`).toBe(VISIBLE.test(target));
+    }
+  });
+
+  it('takes a method byte exactly when it is a tchar, before asking whether it is a known method', () => {
+    for (const c of all.filter((c) => c !== 32)) {
+      const method = `GE${String.fromCharCode(c)}`;
+      const h = parseReq(`${method} / HTTP/1.1\r\nHost: a\r\n\r\n`);
+      if (METHODS.includes(method)) expect(ok(h), method).toBe(true);
+      else expect(h, `byte ${c}`).toBe(TOKEN.test(method) ? 'unknown-method' : 'bad-request');
+    }
+  });
+
+  it('takes a reason byte exactly as the reason grammar does, and three-digit codes from 100', () => {
+    for (const c of all) {
+      const reason = `O${String.fromCharCode(c)}K`;
+      expect(ok(parseRes(`HTTP/1.1 200 ${reason}\r\nContent-Length: 0\r\n\r\n`)), `byte ${c}`).toBe(
+        REASON.test(reason),
+      );
+    }
+    for (const code of ['099', '100', '200', '599', '999', '20x', '2 0', '1000'])
+      expect(ok(parseRes(`HTTP/1.1 ${code} X\r\nContent-Length: 0\r\n\r\n`)), code).toBe(
+        /^[1-9][0-9][0-9]$/.test(code),
+      );
+  });
+
+  it('matches framing names in any case without lower-cased copies, and nothing near them', () => {
+    expect(request(get('cOnTeNt-LeNgTh: 5\r\n')).contentLength).toBe(5);
+    expect(request(get('TRANSFER-ENCODING: chunked\r\n')).chunked).toBe(true);
+    expect(request(get('Connection: CLOSE\r\n')).close).toBe(true);
+    expect(request(get('connection: Keep-Alive\r\n')).keepAlive).toBe(true);
+    // One character off is another field, passed on, never framing; only letters fold ('^' and
+    // '~' are tchars 0x20 apart, and stay apart).
+    expect(request(get('Content-Lengtx: 5\r\n')).contentLength).toBe(-1);
+    expect(request(get('Connection: ^lose\r\n')).close).toBe(false);
+    expect(request(get('Connection: ~lose\r\n')).close).toBe(false);
+    expect(request(get('Content_Length: 5\r\n')).contentLength).toBe(-1);
+    expect(request(get('Connection: clos\u00e5\r\n')).close).toBe(false);
   });
 });
 
