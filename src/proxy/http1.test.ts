@@ -530,6 +530,17 @@ describe('encodeHead', () => {
     expect(back).toBe(res);
     expect(response(back)).toEqual(r);
   });
+
+  it('writes every latin1 byte of short and long pieces alike (loop and Buffer write)', () => {
+    for (const len of [0, 1, 63, 64, 65, 200]) {
+      const value = Array.from({ length: len }, (_, i) => String.fromCharCode((i * 97 + len) % 256)).join('');
+      const name = `X-${'n'.repeat(len)}`;
+      const out = encodeHead('HTTP/1.1 ', '200', ' ', value, [name, value, 'a', 'b'], Buffer.from([0, 255]));
+      expect(out.toString('latin1')).toBe(
+        `HTTP/1.1 200 ${value}\r\n${name}: ${value}\r\na: b\r\n\r\n\x00\xff`,
+      );
+    }
+  });
 });
 
 class Collect implements ChunkSink {
