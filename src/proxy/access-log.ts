@@ -12,7 +12,7 @@ import { ACCESS_LOG_FIELDS, type AccessLogField } from '../config/schema.ts';
 
 /**
  * Where lines go: the LogWriter in production, a capture in tests. `writeAscii`, when the sink
- * has it, takes text known to be ASCII (every access line is: see quote()), which it can copy
+ * has it, takes text known to be ASCII (every access line is: see jsonQuote and logfmtQuote), which it can copy
  * one byte per character instead of encoding UTF-8.
  */
 export interface LogSink {
@@ -138,7 +138,7 @@ function fieldCode(name: AccessLogField, json: boolean, query: boolean): string 
 /**
  * Compile a format into one function whose body is a single concatenation of its fields, in
  * order. A generic loop over the fields (a switch per field, a string per value and another per
- * `,"name":value`) cost 1.0 µs a line against 0.6 for this, and made twice the garbage
+ * `,"name":value`) cost 1.0 µs a line against 0.6 for this, and half again the garbage
  * (bench/RESULTS.md). The generated source is built only from the constants above, never from
  * config or request text: names come from ACCESS_LOG_FIELDS, values are read at run time.
  */
